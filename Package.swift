@@ -1,0 +1,46 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Dependency direction (one way, top to bottom):
+//   hybridsync (executable)
+//     -> HybridSyncCollectives (dense path, the only module that imports MPI) -> CMPI
+//     -> HybridSyncCore (no C imports: element types, ops, errors, ring schedule, codecs)
+let package = Package(
+    name: "HybridSync",
+    products: [
+        .library(name: "HybridSyncCore", targets: ["HybridSyncCore"]),
+        .library(name: "HybridSyncCollectives", targets: ["HybridSyncCollectives"]),
+        .executable(name: "hybridsync", targets: ["hybridsync"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // libzmq: pkgConfig left off on purpose (Debian's libzmq.pc adds -isystem flags SwiftPM rejects).
+        .systemLibrary(
+            name: "CZeroMQ",
+            providers: [.apt(["libzmq3-dev"])]
+        ),
+        .systemLibrary(
+            name: "CMPI",
+            pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]
+        ),
+        .target(name: "HybridSyncCore"),
+        .target(
+            name: "HybridSyncCollectives",
+            dependencies: ["HybridSyncCore", "CMPI"]
+        ),
+        .executableTarget(
+            name: "hybridsync",
+            dependencies: [
+                "HybridSyncCore",
+                "HybridSyncCollectives",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "HybridSyncCoreTests", dependencies: ["HybridSyncCore"]),
+        .testTarget(name: "HybridSyncCollectivesTests", dependencies: ["HybridSyncCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,112 @@
+import CMPI
+import HybridSyncCore
+
+/// The dense path: named tensors queued, agreed on across ranks, fused and reduced over the ring.
+///
+/// Usage per step: `enqueue` each gradient, then `flush(op:)`; or `allreduce(_:op:)` for both at once.
+/// Every rank must call `flush` the same number of times; the tensors it carries are checked across
+/// ranks first (name, dtype, count, op), so a mismatch throws the same `HybridSyncError.mismatch` on every
+/// rank and a missing rank throws `stalled` naming it.
+///
+/// Threading: one thread at a time.
+public final class DenseSync: @unchecked Sendable {
+    /// The ranks this object reduces over.
+    public let communicator: Communicator
+    /// The settings in force.
+    public let config: DenseSyncConfig
+    private var queue: [(Tensor, ReduceOp)] = []
+    private let fusion = ScratchBuffer()
+    private let scratch = ScratchBuffer()
+    /// Statistics of the last flush, for benchmarks and the timeline.
+    public private(set) var lastBuckets = 0
+
+    /// Creates the dense path over `communicator`.
+    public init(communicator: Communicator, config: DenseSyncConfig = DenseSyncConfig()) {
+        self.communicator = communicator
+        self.config = config
+    }
+
+    private var ring: RingAllreduce {
+        RingAllreduce(segmentBytes: config.segmentBytes, stepTimeoutSeconds: config.timeoutSeconds)
+    }
+
+    /// Queues `tensor` for the next `flush`.
+    public func enqueue(_ tensor: Tensor, op: ReduceOp = .average) {
+        queue.append((tensor, op))
+    }
+
+    /// Agrees on the queued tensors with every rank, reduces them in fused buckets, and empties the queue.
+    /// Collective: every rank must call it. Throws `mismatch`, `stalled`, `timeout` or `transport`.
+    public func flush() throws {
+        let batch = queue
+        queue.removeAll(keepingCapacity: true)
+        let negotiator = Negotiator(stallSeconds: config.stallSeconds, stallAction: config.stallAction,
+                                    timeoutSeconds: config.timeoutSeconds)
+        let agreed = try negotiator.negotiate(batch.map { $0.0.descriptor(op: $0.1) }, comm: communicator)
+        var byName: [String: Tensor] = [:]
+        for (t, _) in batch { byName[t.name] = t }
+        let tensors = agreed.map { byName[$0.name]! }
+        let buckets = FusionPlan.buckets(for: agreed, thresholdBytes: config.fusionThresholdBytes)
+        lastBuckets = buckets.count
+        for bucket in buckets {
+            try reduce(bucket, tensors: tensors)
+        }
+    }
+
+    /// Reduces `tensors` in place with `op`: `enqueue` each, then `flush`.
+    public func allreduce(_ tensors: [Tensor], op: ReduceOp = .average) throws {
+        for t in tensors { enqueue(t, op: op) }
+        try flush()
+    }
+
+    private func reduce(_ bucket: FusionBucket, tensors: [Tensor]) throws {
+        if bucket.members.count == 1 {
+            let t = tensors[bucket.members[0]]
+            try ring.run(t.rawPointer, count: t.count, dtype: t.dtype, op: bucket.op, comm: communicator, scratch: scratch)
+            return
+        }
+        let buffer = fusion.reserve(bucket.byteCount)
+        var offset = 0
+        for i in bucket.members {
+            let t = tensors[i]
+            (buffer + offset).copyMemory(from: t.rawPointer, byteCount: t.byteCount)
+            offset += t.byteCount
+        }
+        do {
+            try ring.run(buffer, count: bucket.count, dtype: bucket.dtype, op: bucket.op, comm: communicator, scratch: scratch)
+        } catch {
+            fusion.leak()
+            throw error
+        }
+        offset = 0
+        for i in bucket.members {
+            let t = tensors[i]
+            t.rawPointer.copyMemory(from: buffer + offset, byteCount: t.byteCount)
+            offset += t.byteCount
+        }
+    }
+
+    /// Copies `tensor` from `root` to every rank (initial parameter sync). Collective.
+    public func broadcast(_ tensor: Tensor, root: Int = 0) throws {
+        let negotiator = Negotiator(stallSeconds: config.stallSeconds, stallAction: config.stallAction,
+                                    timeoutSeconds: config.timeoutSeconds)
+        _ = try negotiator.negotiate([tensor.descriptor(op: .sum)], comm: communicator)
+        guard tensor.byteCount <= Int(Int32.max) else {
+            throw HybridSyncError.invalidArgument("broadcast of '\(tensor.name)': \(tensor.byteCount) bytes exceeds 2 GiB")
+        }
+        try TreeBroadcast(timeoutSeconds: config.timeoutSeconds)
+            .run(tensor.rawPointer, bytes: tensor.byteCount, root: root, comm: communicator)
+    }
+
+    /// Gathers every rank's `tensor` into a new tensor of `size * count` elements, rank order. Collective.
+    public func allgather(_ tensor: Tensor) throws -> Tensor {
+        let negotiator = Negotiator(stallSeconds: config.stallSeconds, stallAction: config.stallAction,
+                                    timeoutSeconds: config.timeoutSeconds)
+        _ = try negotiator.negotiate([tensor.descriptor(op: .sum)], comm: communicator)
+        let out = try Tensor(name: tensor.name, dtype: tensor.dtype, count: tensor.count * communicator.size)
+        (out.rawPointer + communicator.rank * tensor.byteCount).copyMemory(from: tensor.rawPointer, byteCount: tensor.byteCount)
+        try RingAllgather(timeoutSeconds: config.timeoutSeconds)
+            .run(out.rawPointer, blockBytes: tensor.byteCount, comm: communicator)
+        return out
+    }
+}

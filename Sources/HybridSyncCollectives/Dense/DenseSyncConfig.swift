@@ -1,0 +1,17 @@
+import HybridSyncCore
+
+/// Settings of the dense path.
+public struct DenseSyncConfig: Sendable {
+    /// Tensors are packed into fusion buckets of at most this many bytes (default 64 MiB).
+    public var fusionThresholdBytes: Int = FusionPlan.defaultThresholdBytes
+    /// Ring segment size in bytes (default 256 KiB).
+    public var segmentBytes: Int = 256 << 10
+    /// Seconds after which a rank that has not submitted a batch is reported (default 60, as Horovod).
+    public var stallSeconds: Double = 60
+    /// Whether a stall raises on the waiting ranks or is logged (default: raise).
+    public var stallAction: StallAction = .raise
+    /// Longest any single wait may last, whatever `stallAction` says (default 600 s).
+    public var timeoutSeconds: Double = 600
+
+    public init() {}
+}

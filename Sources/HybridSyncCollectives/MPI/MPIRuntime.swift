@@ -1,0 +1,32 @@
+import CMPI
+import HybridSyncCore
+
+/// Starting and stopping the MPI library for this process.
+///
+/// Under `mpirun` each process is one rank; run directly, a binary is a singleton job of size 1.
+public enum MPIRuntime {
+    /// Initialises MPI (with `MPI_THREAD_MULTIPLE` when granted) unless it already is, and sets
+    /// `MPI_ERRORS_RETURN` on the world communicator so failures come back as thrown errors.
+    /// - Returns: the world communicator.
+    public static func initialize() throws -> Communicator {
+        var flag: Int32 = 0
+        try mpiCheck(MPI_Initialized(&flag), "MPI_Initialized")
+        if flag == 0 {
+            var provided: Int32 = 0
+            try mpiCheck(MPI_Init_thread(nil, nil, hs_mpi_thread_multiple(), &provided), "MPI_Init_thread")
+        }
+        try mpiCheck(MPI_Comm_set_errhandler(hs_mpi_comm_world(), hs_mpi_errors_return()), "MPI_Comm_set_errhandler")
+        return try Communicator(handle: hs_mpi_comm_world(), owned: false)
+    }
+
+    /// Finalises MPI if it was initialised and not yet finalised.
+    public static func finalize() {
+        var initialized: Int32 = 0, finalized: Int32 = 0
+        MPI_Initialized(&initialized)
+        MPI_Finalized(&finalized)
+        if initialized != 0 && finalized == 0 { MPI_Finalize() }
+    }
+
+    /// Wall-clock seconds as MPI measures them (`MPI_Wtime`).
+    public static func wallTime() -> Double { MPI_Wtime() }
+}

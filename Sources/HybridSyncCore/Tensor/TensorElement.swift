@@ -1,0 +1,58 @@
+/// A numeric type HybridSync can reduce element-wise.
+///
+/// Conformances exist for `Float`, `Double`, `Float16`, `Int32` and `Int64`; the `dtype` ties each to
+/// its wire code. Integer sums wrap on overflow (`&+`), as MPI's do, rather than trapping.
+public protocol TensorElement: Sendable, Equatable, Comparable {
+    /// The wire code of this type.
+    static var dtype: DType { get }
+    /// The neutral element of `+`.
+    static var zero: Self { get }
+    /// Sum that never traps (wrapping for integers).
+    static func reduceAdd(_ a: Self, _ b: Self) -> Self
+    /// Divides by a rank count, for `ReduceOp.average`.
+    static func divide(_ a: Self, by n: Int) -> Self
+    /// Converts a small integer exactly (test data and initializers).
+    init(exactly small: Int)
+    /// A Double view of the value (for comparisons with a tolerance).
+    var asDouble: Double { get }
+}
+
+extension Float: TensorElement {
+    public static var dtype: DType { .float32 }
+    @inlinable public static func reduceAdd(_ a: Float, _ b: Float) -> Float { a + b }
+    @inlinable public static func divide(_ a: Float, by n: Int) -> Float { a / Float(n) }
+    public init(exactly small: Int) { self = Float(small) }
+    public var asDouble: Double { Double(self) }
+}
+
+extension Double: TensorElement {
+    public static var dtype: DType { .float64 }
+    @inlinable public static func reduceAdd(_ a: Double, _ b: Double) -> Double { a + b }
+    @inlinable public static func divide(_ a: Double, by n: Int) -> Double { a / Double(n) }
+    public init(exactly small: Int) { self = Double(small) }
+    public var asDouble: Double { self }
+}
+
+extension Float16: TensorElement {
+    public static var dtype: DType { .float16 }
+    @inlinable public static func reduceAdd(_ a: Float16, _ b: Float16) -> Float16 { a + b }
+    @inlinable public static func divide(_ a: Float16, by n: Int) -> Float16 { Float16(Float(a) / Float(n)) }
+    public init(exactly small: Int) { self = Float16(Float(small)) }
+    public var asDouble: Double { Double(Float(self)) }
+}
+
+extension Int32: TensorElement {
+    public static var dtype: DType { .int32 }
+    @inlinable public static func reduceAdd(_ a: Int32, _ b: Int32) -> Int32 { a &+ b }
+    @inlinable public static func divide(_ a: Int32, by n: Int) -> Int32 { a / Int32(truncatingIfNeeded: n) }
+    public init(exactly small: Int) { self = Int32(truncatingIfNeeded: small) }
+    public var asDouble: Double { Double(self) }
+}
+
+extension Int64: TensorElement {
+    public static var dtype: DType { .int64 }
+    @inlinable public static func reduceAdd(_ a: Int64, _ b: Int64) -> Int64 { a &+ b }
+    @inlinable public static func divide(_ a: Int64, by n: Int) -> Int64 { a / Int64(n) }
+    public init(exactly small: Int) { self = Int64(small) }
+    public var asDouble: Double { Double(self) }
+}

@@ -1,0 +1,24 @@
+import ArgumentParser
+
+/// The `hybridsync` command line.
+struct HybridSyncCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hybridsync",
+        abstract: "Gradient sync for mixed sparse/dense models: parameter server + ring all-reduce.",
+        subcommands: [Bench.self, SelfTest.self]
+    )
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmarks (run the release build under mpirun).",
+        subcommands: []
+    )
+}
+
+struct SelfTest: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Multi-process checks run by the test suite under mpirun.",
+        subcommands: [SelfTestAllreduce.self, SelfTestAgreement.self]
+    )
+}

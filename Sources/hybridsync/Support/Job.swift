@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import HybridSyncCollectives
+import HybridSyncCore
+
+/// Runs `body` as one MPI rank: initialises MPI, and always finalises it, also when `body` throws.
+func runMPIJob(_ body: (Communicator) throws -> Void) throws {
+    let world = try MPIRuntime.initialize()
+    defer { MPIRuntime.finalize() }
+    try body(world)
+}
+
+/// Writes one line to standard output unbuffered, so lines of several ranks never interleave mid-line.
+func emit(_ line: String) {
+    let data = Array((line + "\n").utf8)
+    data.withUnsafeBytes { raw in
+        var offset = 0
+        while offset < raw.count {
+            let n = write(1, raw.baseAddress! + offset, raw.count - offset)
+            if n <= 0 { return }
+            offset += n
+        }
+    }
+}
+
+/// Appends JSON lines to a file, if one was named.
+struct JSONLines {
+    private var lines: [String] = []
+    let path: String?
+
+    init(path: String?) { self.path = path }
+
+    /// Adds one record; values are numbers, strings or booleans.
+    mutating func add(_ fields: KeyValuePairs<String, Any>) {
+        var parts: [String] = []
+        for (k, v) in fields {
+            let value: String
+            switch v {
+            case let s as String: value = "\"" + s.replacingOccurrences(of: "\"", with: "\\\"") + "\""
+            case let d as Double: value = d.isFinite ? String(format: "%.6g", d) : "null"
+            case let b as Bool: value = b ? "true" : "false"
+            default: value = "\(v)"
+            }
+            parts.append("\"\(k)\":\(value)")
+        }
+        lines.append("{" + parts.joined(separator: ",") + "}")
+    }
+
+    /// Writes the records to `path` (appending) if set.
+    func write() throws {
+        guard let path else { return }
+        let text = lines.joined(separator: "\n") + "\n"
+        if let handle = FileHandle(forWritingAtPath: path) {
+            handle.seekToEndOfFile()
+            handle.write(text.data(using: .utf8)!)
+            handle.closeFile()
+        } else {
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+        }
+    }
+}
+
+/// Formats a byte size as 4K, 1M, ...
+func formatBytes(_ bytes: Int) -> String {
+    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 { return "\(bytes >> 20)M" }
+    if bytes >= 1 << 10 && bytes % (1 << 10) == 0 { return "\(bytes >> 10)K" }
+    return "\(bytes)"
+}
+
+/// Pads `s` on the left to `width`.
+func pad(_ s: String, _ width: Int) -> String {
+    s.count >= width ? s : String(repeating: " ", count: width - s.count) + s
+}
+
+/// The median of a non-empty array.
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    return s.isEmpty ? .nan : s[s.count / 2]
+}

@@ -1,0 +1,2 @@
+import ArgumentParser
+HybridSyncCommand.main()
