@@ -4,12 +4,14 @@ import PackageDescription
 // Dependency direction (one way, top to bottom):
 //   hybridsync (executable)
 //     -> HybridSyncCollectives (dense path, the only module that imports MPI) -> CMPI
+//     -> HybridSyncPS (parameter server) -> HybridSyncZMQ (the only module that imports libzmq) -> CZeroMQ
 //     -> HybridSyncCore (no C imports: element types, ops, errors, ring schedule, codecs)
 let package = Package(
     name: "HybridSync",
     products: [
         .library(name: "HybridSyncCore", targets: ["HybridSyncCore"]),
         .library(name: "HybridSyncCollectives", targets: ["HybridSyncCollectives"]),
+        .library(name: "HybridSyncPS", targets: ["HybridSyncPS"]),
         .executable(name: "hybridsync", targets: ["hybridsync"]),
     ],
     dependencies: [
@@ -31,16 +33,20 @@ let package = Package(
             name: "HybridSyncCollectives",
             dependencies: ["HybridSyncCore", "CMPI"]
         ),
+        .target(name: "HybridSyncZMQ", dependencies: ["HybridSyncCore", "CZeroMQ"]),
+        .target(name: "HybridSyncPS", dependencies: ["HybridSyncCore", "HybridSyncZMQ"]),
         .executableTarget(
             name: "hybridsync",
             dependencies: [
                 "HybridSyncCore",
                 "HybridSyncCollectives",
+                "HybridSyncPS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "HybridSyncCoreTests", dependencies: ["HybridSyncCore"]),
         .testTarget(name: "HybridSyncCollectivesTests", dependencies: ["HybridSyncCore"]),
+        .testTarget(name: "HybridSyncPSTests", dependencies: ["HybridSyncPS", "HybridSyncCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,106 @@
+/// How a server initialises a row on first touch. Deterministic: seeded by (table, key, element), so
+/// every run and every server agrees.
+public enum RowInitializer: Sendable, Equatable {
+    case zeros
+    case constant(Double)
+    /// Uniform in `[-scale, scale)`.
+    case uniform(scale: Double)
+}
+
+/// The optimizer a server applies to pushed gradients.
+public enum OptimizerSpec: Sendable, Equatable {
+    /// `w -= lr * g`
+    case sgd(learningRate: Double)
+    /// `h += g^2; w -= lr * g / (sqrt(h) + eps)`
+    case adagrad(learningRate: Double, epsilon: Double, initialAccumulator: Double)
+    /// Lazy (sparse) Adam: moments and the step count are per row and advance only when the row is pushed.
+    case adam(learningRate: Double, beta1: Double, beta2: Double, epsilon: Double)
+    /// `w += g`: the server stores the running sum of what was pushed (tests, counters).
+    case accumulate
+}
+
+/// The consistency model a table's pulls obey, enforced by the servers with per-worker clocks.
+public enum Consistency: Sendable, Equatable, CustomStringConvertible {
+    /// Bulk synchronous: a pull at clock `c` sees exactly the pushes of steps `< c` of every worker.
+    case bsp
+    /// Stale synchronous: a worker at clock `c` is answered once the slowest worker reached `c - s`.
+    case ssp(staleness: Int)
+    /// Asynchronous: pushes apply at once, pulls never wait.
+    case asp
+
+    /// The largest allowed clock gap (`Int.max` for ASP).
+    public var staleness: Int {
+        switch self {
+        case .bsp: return 0
+        case .ssp(let s): return s
+        case .asp: return Int.max
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .bsp: return "bsp"
+        case .ssp(let s): return "ssp(\(s))"
+        case .asp: return "asp"
+        }
+    }
+
+    /// Parses `bsp`, `asp`, `ssp:3` or `ssp(3)`.
+    public init?(name: String) {
+        let n = name.lowercased()
+        if n == "bsp" { self = .bsp; return }
+        if n == "asp" { self = .asp; return }
+        let digits = n.drop { !$0.isNumber }.prefix { $0.isNumber }
+        guard n.hasPrefix("ssp"), let s = Int(digits), s >= 0 else { return nil }
+        self = .ssp(staleness: s)
+    }
+}
+
+/// An embedding table as a worker declares it to the servers.
+public struct TableSpec: Sendable, Equatable {
+    public var name: String
+    /// Elements per row.
+    public var dimension: Int
+    /// Element type (servers store float32 tables).
+    public var dtype: DType
+    public var initializer: RowInitializer
+    public var optimizer: OptimizerSpec
+    public var consistency: Consistency
+    /// Rows longer than this are cut into pieces placed on different servers (set by the client).
+    public var pieceLength: Int
+
+    /// Default longest piece: 64 Ki floats (256 KiB).
+    public static let defaultPieceLength = 65_536
+
+    public init(name: String, dimension: Int, dtype: DType = .float32, initializer: RowInitializer = .zeros,
+                optimizer: OptimizerSpec = .sgd(learningRate: 0.01), consistency: Consistency = .asp,
+                pieceLength: Int = TableSpec.defaultPieceLength) {
+        self.name = name
+        self.dimension = dimension
+        self.dtype = dtype
+        self.initializer = initializer
+        self.optimizer = optimizer
+        self.consistency = consistency
+        self.pieceLength = Swift.max(1, Swift.min(pieceLength, Swift.max(dimension, 1)))
+    }
+
+    /// Pieces per row.
+    public var pieceCount: Int { (dimension + pieceLength - 1) / pieceLength }
+
+    /// Elements of piece `j`.
+    public func length(ofPiece j: Int) -> Int { Swift.min(pieceLength, dimension - j * pieceLength) }
+
+    /// Checks the spec; throws `invalidArgument` naming the problem.
+    public func validate() throws {
+        guard !name.isEmpty, name.utf8.count <= 256 else { throw HybridSyncError.invalidArgument("table name must be 1-256 bytes") }
+        guard dimension >= 1, dimension <= 1 << 28 else {
+            throw HybridSyncError.invalidArgument("table '\(name)': dimension \(dimension) outside 1...\(1 << 28)")
+        }
+        guard dtype == .float32 else {
+            throw HybridSyncError.invalidArgument("table '\(name)': servers store float32 tables, not \(dtype)")
+        }
+        if case .ssp(let s) = consistency, s < 0 {
+            throw HybridSyncError.invalidArgument("table '\(name)': negative staleness \(s)")
+        }
+    }
+}

@@ -1,0 +1,33 @@
+/// Carries a `HybridSyncError` in an `error` message's meta frame, so the receiver throws the same case.
+public enum ErrorCodec {
+    public static func encode(_ e: HybridSyncError) -> [UInt8] {
+        var w = ByteWriter()
+        switch e {
+        case .unknownTable(let t): w.u8(1); w.string(t)
+        case let .shapeMismatch(what, expected, got): w.u8(2); w.string(what); w.string(expected); w.string(got)
+        case .malformedMessage(let s): w.u8(3); w.string(s)
+        case let .oversizeMessage(bytes, limit): w.u8(4); w.u64(UInt64(bytes)); w.u64(UInt64(limit))
+        case let .peerDied(peer, reason): w.u8(5); w.string(peer); w.string(reason)
+        case .invalidArgument(let s): w.u8(6); w.string(s)
+        default: w.u8(0); w.string(e.description)
+        }
+        return w.bytes
+    }
+
+    /// Decodes an error sent by `peer`; anything unreadable becomes `remote(peer:message:)`.
+    public static func decode(_ bytes: some ByteFrame, from peer: String) -> HybridSyncError {
+        let decoded: HybridSyncError? = try? bytes.withUnsafeBytes { raw in
+            var r = ByteReader(raw, context: "error from \(peer)")
+            switch try r.u8("kind") {
+            case 1: return .unknownTable(try r.string("table"))
+            case 2: return .shapeMismatch(what: try r.string("what"), expected: try r.string("expected"), got: try r.string("got"))
+            case 3: return .malformedMessage(try r.string("text", maxLength: 65536))
+            case 4: return .oversizeMessage(bytes: Int(try r.u64("bytes")), limit: Int(try r.u64("limit")))
+            case 5: return .peerDied(peer: try r.string("peer"), reason: try r.string("reason"))
+            case 6: return .invalidArgument(try r.string("text", maxLength: 65536))
+            default: return .remote(peer: peer, message: try r.string("text", maxLength: 65536))
+            }
+        }
+        return decoded ?? .remote(peer: peer, message: "unreadable error message")
+    }
+}

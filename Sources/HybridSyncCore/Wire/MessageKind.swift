@@ -1,0 +1,81 @@
+/// Kinds of parameter-server messages. The raw value is the wire code.
+public enum MessageKind: UInt8, Sendable, CustomStringConvertible {
+    case register = 1, addressBook, barrier, barrierRelease, heartbeat, nodeDead, finished, shutdown
+    case declare = 20, push, pull, pushPull, clock, stats
+    case reply = 40, error
+
+    public var description: String {
+        switch self {
+        case .register: return "register"
+        case .addressBook: return "address-book"
+        case .barrier: return "barrier"
+        case .barrierRelease: return "barrier-release"
+        case .heartbeat: return "heartbeat"
+        case .nodeDead: return "node-dead"
+        case .finished: return "finished"
+        case .shutdown: return "shutdown"
+        case .declare: return "declare"
+        case .push: return "push"
+        case .pull: return "pull"
+        case .pushPull: return "push-pull"
+        case .clock: return "clock"
+        case .stats: return "stats"
+        case .reply: return "reply"
+        case .error: return "error"
+        }
+    }
+}
+
+/// One group of rows in a message: rows of one table and piece, all `rowLength` long.
+public struct SectionInfo: Sendable, Equatable {
+    public var table: String
+    /// Which piece of each row (0 unless rows are longer than the table's piece length).
+    public var piece: Int
+    public var rowLength: Int
+    public var dtype: DType
+    public var keyCount: Int
+    /// Whether the values frame carries `keyCount * rowLength` elements (false for pull requests).
+    public var hasValues: Bool
+
+    public init(table: String, piece: Int, rowLength: Int, dtype: DType = .float32, keyCount: Int, hasValues: Bool) {
+        self.table = table
+        self.piece = piece
+        self.rowLength = rowLength
+        self.dtype = dtype
+        self.keyCount = keyCount
+        self.hasValues = hasValues
+    }
+
+    /// Bytes of the keys frame.
+    public var keyBytes: Int { keyCount * 8 }
+    /// Bytes of the values frame.
+    public var valueBytes: Int { hasValues ? keyCount * rowLength * dtype.byteWidth : 0 }
+}
+
+/// The fixed part of every message: who sent it, its sequence number, the sender's clock and the
+/// directory of row sections that follow.
+public struct MessageHeader: Sendable, Equatable {
+    public var kind: MessageKind
+    public var flags: UInt16
+    public var sender: NodeID
+    /// Per-sender sequence number: replies carry the request's, so a resend can be recognised.
+    public var seq: UInt64
+    /// The sender's clock (workers: completed steps).
+    public var clock: Int64
+    public var sections: [SectionInfo]
+
+    public init(kind: MessageKind, sender: NodeID, seq: UInt64, clock: Int64 = 0, flags: UInt16 = 0, sections: [SectionInfo] = []) {
+        self.kind = kind
+        self.flags = flags
+        self.sender = sender
+        self.seq = seq
+        self.clock = clock
+        self.sections = sections
+    }
+}
+
+/// Header flag bits.
+public enum MessageFlags {
+    /// The keys frames are empty: the receiver knows the keys (a pull reply echoes its request's order).
+    public static let keysOmitted: UInt16 = 1
+}

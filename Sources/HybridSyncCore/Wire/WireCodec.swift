@@ -1,0 +1,115 @@
+/// Bytes of one received frame, read in place.
+public protocol ByteFrame {
+    var count: Int { get }
+    func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R
+}
+
+extension Array: ByteFrame where Element == UInt8 {}
+
+/// The parameter-server wire format, version 1. All integers little-endian.
+///
+/// A message is a multipart ZeroMQ message:
+/// - frame 0, header: magic `u32 0x53505348` ("HSPS"), version `u8`, kind `u8`, flags `u16`, sender
+///   `u32` (`role << 24 | index`), reserved `u32`, seq `u64`, clock `i64`, section count `u32`, then for
+///   each section: table name (`u32` length + UTF-8), piece `u32`, row length `u32`, dtype `u8`,
+///   has-values `u8`, key count `u64`;
+/// - frame 1, meta: kind-specific fields (see `Docs/ParameterServer.md`);
+/// - then for each section a keys frame (`u64` per key) and a values frame (row-major elements, empty
+///   when the section carries no values).
+/// The decoder checks every length against the frames and the size limit and throws
+/// `malformedMessage` or `oversizeMessage`; it never traps.
+public enum WireCodec {
+    public static let magic: UInt32 = 0x5350_5348
+    public static let version: UInt8 = 1
+    /// Most sections one message may carry.
+    public static let maxSections = 4096
+    /// Default upper bound on a whole message: 512 MiB.
+    public static let defaultMaxMessageBytes = 512 << 20
+
+    /// Encodes the header frame.
+    public static func encodeHeader(_ h: MessageHeader) -> [UInt8] {
+        var w = ByteWriter(capacity: 40 + h.sections.count * 40)
+        w.u32(magic)
+        w.u8(version)
+        w.u8(h.kind.rawValue)
+        w.u16(h.flags)
+        w.u32(h.sender.raw)
+        w.u32(0)
+        w.u64(h.seq)
+        w.i64(h.clock)
+        w.u32(UInt32(h.sections.count))
+        for s in h.sections {
+            w.string(s.table)
+            w.u32(UInt32(s.piece))
+            w.u32(UInt32(s.rowLength))
+            w.u8(s.dtype.rawValue)
+            w.u8(s.hasValues ? 1 : 0)
+            w.u64(UInt64(s.keyCount))
+        }
+        return w.bytes
+    }
+
+    /// Decodes the header frame alone (used first, so a reply can name the sender even if the rest is bad).
+    public static func decodeHeader(_ frame: some ByteFrame) throws -> MessageHeader {
+        try frame.withUnsafeBytes { raw in
+            var r = ByteReader(raw, context: "message header")
+            let m = try r.u32("magic")
+            guard m == magic else { throw HybridSyncError.malformedMessage("bad magic 0x\(String(m, radix: 16)): not a HybridSync message") }
+            let v = try r.u8("version")
+            guard v == version else { throw HybridSyncError.malformedMessage("unsupported wire version \(v) (this build speaks \(version))") }
+            let k = try r.u8("kind")
+            guard let kind = MessageKind(rawValue: k) else { throw HybridSyncError.malformedMessage("unknown message kind \(k)") }
+            let flags = try r.u16("flags")
+            let rawSender = try r.u32("sender")
+            guard let sender = NodeID(raw: rawSender) else { throw HybridSyncError.malformedMessage("bad sender id 0x\(String(rawSender, radix: 16))") }
+            _ = try r.u32("reserved")
+            let seq = try r.u64("seq")
+            let clock = try r.i64("clock")
+            let n = Int(try r.u32("section count"))
+            guard n <= maxSections else { throw HybridSyncError.malformedMessage("\(n) sections exceed the limit of \(maxSections)") }
+            var sections: [SectionInfo] = []
+            sections.reserveCapacity(n)
+            for _ in 0..<n {
+                let table = try r.string("table name", maxLength: 256)
+                let piece = Int(try r.u32("piece"))
+                let rowLength = Int(try r.u32("row length"))
+                let d = try r.u8("dtype")
+                guard let dtype = DType(rawValue: d) else { throw HybridSyncError.malformedMessage("table '\(table)': unknown dtype code \(d)") }
+                let hv = try r.u8("has values")
+                guard hv <= 1 else { throw HybridSyncError.malformedMessage("table '\(table)': bad has-values flag \(hv)") }
+                let keys = try r.u64("key count")
+                guard keys <= UInt64(Int32.max) else { throw HybridSyncError.malformedMessage("table '\(table)': key count \(keys) too large") }
+                sections.append(SectionInfo(table: table, piece: piece, rowLength: rowLength, dtype: dtype, keyCount: Int(keys), hasValues: hv == 1))
+            }
+            try r.expectEnd()
+            return MessageHeader(kind: kind, sender: sender, seq: seq, clock: clock, flags: flags, sections: sections)
+        }
+    }
+
+    /// Checks that `frames` (header, meta, then keys and values per section) agree with the header and
+    /// the size limit. Returns the header.
+    public static func validate(_ frames: [some ByteFrame], maxMessageBytes: Int) throws -> MessageHeader {
+        let total = frames.reduce(0) { $0 + $1.count }
+        guard total <= maxMessageBytes else { throw HybridSyncError.oversizeMessage(bytes: total, limit: maxMessageBytes) }
+        guard frames.count >= 2 else { throw HybridSyncError.malformedMessage("\(frames.count) frames; a message has at least a header and a meta frame") }
+        let header = try decodeHeader(frames[0])
+        guard frames.count == 2 + 2 * header.sections.count else {
+            throw HybridSyncError.malformedMessage("\(frames.count) frames for \(header.sections.count) sections (expected \(2 + 2 * header.sections.count))")
+        }
+        for (i, s) in header.sections.enumerated() {
+            let (rowBytes, overflow) = s.rowLength.multipliedReportingOverflow(by: s.dtype.byteWidth)
+            guard !overflow, s.rowLength >= 1 || s.keyCount == 0 else {
+                throw HybridSyncError.malformedMessage("table '\(s.table)': bad row length \(s.rowLength)")
+            }
+            let keysOmitted = header.flags & MessageFlags.keysOmitted != 0
+            guard frames[2 + 2 * i].count == (keysOmitted ? 0 : s.keyBytes) else {
+                throw HybridSyncError.malformedMessage("table '\(s.table)': keys frame has \(frames[2 + 2 * i].count) bytes, header says \(s.keyCount) keys (\(s.keyBytes) bytes)")
+            }
+            let expected = s.hasValues ? s.keyCount.multipliedReportingOverflow(by: rowBytes) : (partialValue: 0, overflow: false)
+            guard !expected.overflow, frames[3 + 2 * i].count == expected.partialValue else {
+                throw HybridSyncError.malformedMessage("table '\(s.table)': values frame has \(frames[3 + 2 * i].count) bytes, header says \(s.keyCount) rows x \(s.rowLength) \(s.dtype)")
+            }
+        }
+        return header
+    }
+}

@@ -1,0 +1,85 @@
+import HybridSyncCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How a parameter-server node finds the others and how long it waits.
+///
+/// From the environment (`fromEnvironment`), as ps-lite's DMLC_* variables but with deadlines:
+/// `HYBRIDSYNC_SCHEDULER` (`host:port`), `HYBRIDSYNC_NUM_SERVERS`, `HYBRIDSYNC_NUM_WORKERS`,
+/// `HYBRIDSYNC_BIND` (address to bind and advertise), `HYBRIDSYNC_INDEX` (preferred index within the
+/// role), `HYBRIDSYNC_HEARTBEAT_TIMEOUT` (seconds), `HYBRIDSYNC_REQUEST_TIMEOUT` (seconds),
+/// `HYBRIDSYNC_MAX_MESSAGE_BYTES`.
+public struct PSConfig: Sendable {
+    public var schedulerHost = "127.0.0.1"
+    public var schedulerPort = 9091
+    public var servers = 1
+    public var workers = 1
+    /// The address this node binds and advertises (servers and the scheduler).
+    public var bindHost = "127.0.0.1"
+    /// Preferred index within the role (`-1`: any).
+    public var preferredIndex = -1
+    public var heartbeatInterval = 0.5
+    /// A node silent for this long is declared dead.
+    public var heartbeatTimeout = 5.0
+    /// Longest wait for a request's reply.
+    public var requestTimeout = 60.0
+    /// Longest wait for every node to register.
+    public var startTimeout = 60.0
+    /// Largest message a node accepts.
+    public var maxMessageBytes = WireCodec.defaultMaxMessageBytes
+
+    public init() {}
+
+    /// The scheduler's endpoint.
+    public var schedulerEndpoint: String { "tcp://\(schedulerHost):\(schedulerPort)" }
+
+    /// Reads the `HYBRIDSYNC_*` variables over the defaults; throws `invalidArgument` naming a bad one.
+    public static func fromEnvironment(_ env: [String: String]) throws -> PSConfig {
+        var c = PSConfig()
+        func int(_ k: String) throws -> Int? {
+            guard let v = env[k] else { return nil }
+            guard let i = Int(v) else { throw HybridSyncError.invalidArgument("\(k)=\(v) is not an integer") }
+            return i
+        }
+        func double(_ k: String) throws -> Double? {
+            guard let v = env[k] else { return nil }
+            guard let d = Double(v), d > 0 else { throw HybridSyncError.invalidArgument("\(k)=\(v) is not a positive number") }
+            return d
+        }
+        if let s = env["HYBRIDSYNC_SCHEDULER"] {
+            let parts = s.split(separator: ":")
+            guard parts.count == 2, let port = Int(parts[1]), (1...65535).contains(port) else {
+                throw HybridSyncError.invalidArgument("HYBRIDSYNC_SCHEDULER=\(s) is not host:port")
+            }
+            c.schedulerHost = String(parts[0])
+            c.schedulerPort = port
+        }
+        if let v = try int("HYBRIDSYNC_NUM_SERVERS") { c.servers = v }
+        if let v = try int("HYBRIDSYNC_NUM_WORKERS") { c.workers = v }
+        if let v = try int("HYBRIDSYNC_INDEX") { c.preferredIndex = v }
+        if let v = try int("HYBRIDSYNC_MAX_MESSAGE_BYTES") { c.maxMessageBytes = v }
+        if let v = env["HYBRIDSYNC_BIND"] { c.bindHost = v }
+        if let v = try double("HYBRIDSYNC_HEARTBEAT_TIMEOUT") { c.heartbeatTimeout = v; c.heartbeatInterval = min(c.heartbeatInterval, v / 4) }
+        if let v = try double("HYBRIDSYNC_REQUEST_TIMEOUT") { c.requestTimeout = v }
+        try c.validate()
+        return c
+    }
+
+    /// Throws `invalidArgument` if a value cannot work.
+    public func validate() throws {
+        guard servers >= 1, servers <= 4096 else { throw HybridSyncError.invalidArgument("servers must be 1...4096, got \(servers)") }
+        guard workers >= 1, workers <= 65536 else { throw HybridSyncError.invalidArgument("workers must be 1...65536, got \(workers)") }
+        guard heartbeatInterval > 0, heartbeatTimeout > heartbeatInterval else {
+            throw HybridSyncError.invalidArgument("heartbeat timeout \(heartbeatTimeout) s must exceed the interval \(heartbeatInterval) s")
+        }
+        guard maxMessageBytes >= 4096 else { throw HybridSyncError.invalidArgument("max message bytes \(maxMessageBytes) is below 4096") }
+    }
+}
+
+/// Seconds on a monotonic clock (for heartbeats and deadlines inside I/O loops).
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}

@@ -1,0 +1,58 @@
+import HybridSyncCore
+
+/// Places (table, key, piece) on servers by consistent hashing with virtual nodes.
+///
+/// Each server owns `virtualNodes` points on a 64-bit ring; a row piece goes to the first point at or
+/// after its hash. Hot rows spread because neighbouring keys hash far apart (ps-lite's fixed contiguous
+/// ranges put a run of popular ids on one server), and adding or removing a server moves only about
+/// `1/S` of the keys. Pieces of one long row hash independently, so a huge value spreads over servers.
+public struct ConsistentHash: Sendable {
+    private let points: [UInt64]
+    private let owners: [Int]
+    /// The number of servers.
+    public let servers: Int
+
+    /// Builds the ring for `servers` servers (at least 1).
+    public init(servers: Int, virtualNodes: Int = 160) {
+        self.servers = Swift.max(1, servers)
+        var ring: [(UInt64, Int)] = []
+        for s in 0..<self.servers {
+            for v in 0..<virtualNodes { ring.append((mix64(UInt64(s) << 32 | UInt64(v) ^ 0x5EED_0000_0000), s)) }
+        }
+        ring.sort { $0.0 < $1.0 }
+        points = ring.map(\.0)
+        owners = ring.map(\.1)
+    }
+
+    /// The server that owns piece `piece` of `key` in the table with hash `tableSalt`.
+    @inlinable
+    public func server(key: UInt64, piece: Int, tableSalt: UInt64) -> Int {
+        serverFor(hash: mix64(key ^ tableSalt &+ UInt64(piece) &* 0x9E37_79B9_7F4A_7C15))
+    }
+
+    @usableFromInline
+    func serverFor(hash h: UInt64) -> Int {
+        var lo = 0, hi = points.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if points[mid] < h { lo = mid + 1 } else { hi = mid }
+        }
+        return owners[lo == points.count ? 0 : lo]
+    }
+}
+
+/// The splitmix64 finaliser: a fast 64-bit mixer.
+@inlinable
+public func mix64(_ x: UInt64) -> UInt64 {
+    var z = x &+ 0x9E37_79B9_7F4A_7C15
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+}
+
+/// A stable 64-bit hash of a table name (FNV-1a), mixed into key placement and row initialisation.
+public func tableSalt(_ name: String) -> UInt64 {
+    var h: UInt64 = 0xCBF2_9CE4_8422_2325
+    for b in name.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+    return mix64(h)
+}

@@ -1,0 +1,292 @@
+import HybridSyncCore
+import HybridSyncZMQ
+
+/// What the server's I/O shell must do after an event.
+enum ServerDirective {
+    /// Send `frames` to the peer identified by `route` (a ZeroMQ routing id).
+    case reply(route: [UInt8], frames: [OutgoingFrame])
+}
+
+/// One server's shard: its tables, the push handler, pulls held back by the consistency model. No I/O:
+/// events in, directives out.
+///
+/// Every request is validated completely before anything is applied, so a bad request changes nothing
+/// and is answered with an `error` message naming what was wrong.
+final class ServerShard {
+    let id: NodeID
+    private(set) var tables: [String: RowStore] = [:]
+    private(set) var clocks: ClockTable
+    private let workers: Int
+    /// BSP pushes held until every worker has finished their step: step -> pushes in arrival order.
+    private var heldPushes: [Int: [HeldPush]] = [:]
+    private var waitingPulls: [WaitingPull] = []
+    private(set) var appliedPushes = 0
+
+    struct HeldPush {
+        let worker: Int
+        let section: SectionInfo
+        let keys: [UInt64]
+        let grads: [Float]
+    }
+
+    struct WaitingPull {
+        let route: [UInt8]
+        let header: MessageHeader
+        let keyFrames: [[UInt8]]
+        let staleness: Int
+    }
+
+    init(id: NodeID, workers: Int) {
+        self.id = id
+        self.workers = workers
+        clocks = ClockTable(workers: workers)
+    }
+
+    // MARK: - Events
+
+    /// Handles one request from a worker (already validated against the wire format).
+    func handle(route: [UInt8], header: MessageHeader, frames: [some ByteFrame]) -> [ServerDirective] {
+        do {
+            switch header.kind {
+            case .declare:
+                try declare(frames[1])
+                return [reply(route, header, kind: .reply)]
+            case .push:
+                try checkSections(header, needValues: true)
+                applyPush(header, frames)
+                return [reply(route, header, kind: .reply)]
+            case .pull, .pushPull:
+                try checkSections(header, needValues: header.kind == .pushPull)
+                if header.kind == .pushPull { applyPush(header, frames) }
+                let staleness = header.sections.map { tables[$0.table]!.spec.consistency.staleness }.min() ?? Int.max
+                let keyFrames = header.sections.indices.map { i in frames[2 + 2 * i].withUnsafeBytes { Array($0) } }
+                let pull = WaitingPull(route: route, header: header, keyFrames: keyFrames, staleness: staleness)
+                return try answerOrHold(pull)
+            case .clock:
+                let released = try advanceClock(worker: try workerIndex(header), to: Int(header.clock))
+                return [reply(route, header, kind: .reply)] + released
+            case .stats:
+                var w = ByteWriter()
+                w.i64(Int64(clocks.largestAnsweredGap))
+                w.u64(UInt64(appliedPushes))
+                w.u64(UInt64(tables.values.reduce(0) { $0 + $1.rowCount }))
+                w.u64(UInt64(waitingPulls.count))
+                return [reply(route, header, kind: .reply, meta: w.bytes)]
+            default:
+                throw HybridSyncError.malformedMessage("a server does not accept \(header.kind) messages")
+            }
+        } catch let e as HybridSyncError {
+            return [errorReply(route, header, e)]
+        } catch {
+            return [errorReply(route, header, .remote(peer: "\(id)", message: "\(error)"))]
+        }
+    }
+
+    /// A worker died: it no longer holds others back, and pulls that were waiting for it fail naming it.
+    func workerDied(_ worker: Int, name: String) -> [ServerDirective] {
+        clocks.markDead(worker)
+        let waiting = waitingPulls
+        waitingPulls.removeAll()
+        return waiting.map { errorReply($0.route, $0.header, .peerDied(peer: name, reason: "missed its heartbeats while this pull waited for its clock")) }
+    }
+
+    // MARK: - Declarations and checks
+
+    private func declare(_ meta: some ByteFrame) throws {
+        let specs: [TableSpec] = try meta.withUnsafeBytes { raw in
+            var r = ByteReader(raw, context: "table declaration")
+            let n = Int(try r.u32("table count"))
+            guard n <= 4096 else { throw HybridSyncError.malformedMessage("\(n) tables in one declaration") }
+            var out: [TableSpec] = []
+            for _ in 0..<n { out.append(try TableSpec.decode(from: &r)) }
+            try r.expectEnd()
+            return out
+        }
+        for spec in specs {
+            if let existing = tables[spec.name]?.spec, existing != spec {
+                throw HybridSyncError.invalidArgument("table '\(spec.name)' is already declared differently: \(existing) versus \(spec)")
+            }
+        }
+        for spec in specs where tables[spec.name] == nil { tables[spec.name] = RowStore(spec: spec) }
+    }
+
+    private func checkSections(_ header: MessageHeader, needValues: Bool) throws {
+        _ = try workerIndex(header)
+        for s in header.sections {
+            guard let spec = tables[s.table]?.spec else { throw HybridSyncError.unknownTable(s.table) }
+            guard s.dtype == spec.dtype else {
+                throw HybridSyncError.shapeMismatch(what: "element type of table '\(s.table)'", expected: "\(spec.dtype)", got: "\(s.dtype)")
+            }
+            guard s.piece < spec.pieceCount, s.rowLength == spec.length(ofPiece: s.piece) else {
+                throw HybridSyncError.shapeMismatch(what: "row length of table '\(s.table)' (piece \(s.piece))",
+                                                    expected: "\(spec.piece(s.piece, lengthIn: spec))", got: "\(s.rowLength)")
+            }
+            guard s.hasValues == needValues else {
+                throw HybridSyncError.malformedMessage("table '\(s.table)': \(needValues ? "push without" : "pull with") values")
+            }
+        }
+    }
+
+    private func workerIndex(_ header: MessageHeader) throws -> Int {
+        guard header.sender.role == .worker, header.sender.index < workers else {
+            throw HybridSyncError.invalidArgument("\(header.sender) is not one of the \(workers) workers")
+        }
+        return header.sender.index
+    }
+
+    // MARK: - Push
+
+    private func applyPush(_ header: MessageHeader, _ frames: [some ByteFrame]) {
+        appliedPushes += 1
+        let worker = header.sender.index
+        for (i, s) in header.sections.enumerated() {
+            let store = tables[s.table]!
+            let keys = frames[2 + 2 * i].withUnsafeBytes { readKeys($0) }
+            if store.spec.consistency == .bsp {
+                let grads = frames[3 + 2 * i].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+                heldPushes[Int(header.clock), default: []].append(HeldPush(worker: worker, section: s, keys: keys, grads: grads))
+            } else {
+                frames[3 + 2 * i].withUnsafeBytes { raw in
+                    apply(store, piece: s.piece, keys: keys, grads: raw.bindMemory(to: Float.self).baseAddress!, rowLength: s.rowLength)
+                }
+            }
+        }
+    }
+
+    /// Applies rows; duplicate keys are summed first so the optimizer sees one gradient per row.
+    private func apply(_ store: RowStore, piece: Int, keys: [UInt64], grads: UnsafePointer<Float>, rowLength n: Int) {
+        var sortedUnique = true
+        for i in keys.indices.dropFirst() where keys[i] <= keys[i - 1] { sortedUnique = false; break }
+        if sortedUnique {
+            for (i, k) in keys.enumerated() {
+                store.apply(slot: store.slot(key: k, piece: piece), gradient: grads + i * n, count: n)
+            }
+            return
+        }
+        let order = keys.indices.sorted { keys[$0] < keys[$1] || (keys[$0] == keys[$1] && $0 < $1) }
+        var sum = [Float](repeating: 0, count: n)
+        var i = 0
+        while i < order.count {
+            let k = keys[order[i]]
+            for e in 0..<n { sum[e] = grads[order[i] * n + e] }
+            var j = i + 1
+            while j < order.count, keys[order[j]] == k {
+                for e in 0..<n { sum[e] += grads[order[j] * n + e] }
+                j += 1
+            }
+            sum.withUnsafeBufferPointer { store.apply(slot: store.slot(key: k, piece: piece), gradient: $0.baseAddress!, count: n) }
+            i = j
+        }
+    }
+
+    private func readKeys(_ raw: UnsafeRawBufferPointer) -> [UInt64] {
+        (0..<(raw.count / 8)).map { UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)) }
+    }
+
+    // MARK: - Clocks and pulls
+
+    private func advanceClock(worker: Int, to clock: Int) throws -> [ServerDirective] {
+        clocks.advance(worker: worker, to: clock)
+        releaseHeldPushes()
+        return try releaseWaitingPulls()
+    }
+
+    /// Applies BSP pushes of every step all live workers have finished, in step order, and within a step
+    /// in worker order (so float sums are the same every run).
+    private func releaseHeldPushes() {
+        let done = clocks.minClock
+        for step in heldPushes.keys.sorted() where step < done {
+            let pushes = heldPushes.removeValue(forKey: step)!.enumerated()
+                .sorted { ($0.element.worker, $0.offset) < ($1.element.worker, $1.offset) }.map(\.element)
+            var sums: [String: [RowStore.RowKey: [Float]]] = [:]
+            var order: [String: [RowStore.RowKey]] = [:]
+            for p in pushes {
+                let n = p.section.rowLength
+                for (i, k) in p.keys.enumerated() {
+                    let rk = RowStore.RowKey(key: k, piece: UInt32(p.section.piece))
+                    if var acc = sums[p.section.table]?[rk] {
+                        for e in 0..<n { acc[e] += p.grads[i * n + e] }
+                        sums[p.section.table]![rk] = acc
+                    } else {
+                        sums[p.section.table, default: [:]][rk] = Array(p.grads[(i * n)..<((i + 1) * n)])
+                        order[p.section.table, default: []].append(rk)
+                    }
+                }
+            }
+            for (table, keys) in order {
+                let store = tables[table]!
+                for rk in keys.sorted(by: { ($0.key, $0.piece) < ($1.key, $1.piece) }) {
+                    sums[table]![rk]!.withUnsafeBufferPointer {
+                        store.apply(slot: store.slot(key: rk.key, piece: Int(rk.piece)), gradient: $0.baseAddress!, count: $0.count)
+                    }
+                }
+            }
+        }
+    }
+
+    private func answerOrHold(_ pull: WaitingPull) throws -> [ServerDirective] {
+        let clock = Int(pull.header.clock)
+        if clocks.mayAnswer(clock: clock, staleness: pull.staleness) {
+            return [answer(pull)]
+        }
+        if let dead = clocks.deadWorkers.first {
+            throw HybridSyncError.peerDied(peer: "worker \(dead)", reason: "it died; this pull would wait for its clock forever")
+        }
+        waitingPulls.append(pull)
+        return []
+    }
+
+    private func releaseWaitingPulls() throws -> [ServerDirective] {
+        var out: [ServerDirective] = []
+        var still: [WaitingPull] = []
+        for p in waitingPulls {
+            if clocks.mayAnswer(clock: Int(p.header.clock), staleness: p.staleness) { out.append(answer(p)) } else { still.append(p) }
+        }
+        waitingPulls = still
+        return out
+    }
+
+    private func answer(_ pull: WaitingPull) -> ServerDirective {
+        clocks.noteAnswered(clock: Int(pull.header.clock))
+        var sections: [SectionInfo] = []
+        var payload: [OutgoingFrame] = []
+        for (i, s) in pull.header.sections.enumerated() {
+            let store = tables[s.table]!
+            let keys = pull.keyFrames[i].withUnsafeBytes { readKeys($0) }
+            let n = s.rowLength
+            let bytes = Swift.max(1, keys.count * n * 4)
+            let out = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 16)
+            let floats = out.bindMemory(to: Float.self, capacity: keys.count * n)
+            for (j, k) in keys.enumerated() {
+                store.read(slot: store.slot(key: k, piece: s.piece), into: floats + j * n, count: n)
+            }
+            var info = s
+            info.hasValues = true
+            sections.append(info)
+            payload.append(.bytes([]))
+            payload.append(.owned(out, count: keys.count * n * 4))
+        }
+        var h = MessageHeader(kind: .reply, sender: id, seq: pull.header.seq, clock: pull.header.clock,
+                              flags: MessageFlags.keysOmitted, sections: sections)
+        h.flags = MessageFlags.keysOmitted
+        return .reply(route: pull.route, frames: [.bytes(WireCodec.encodeHeader(h)), .bytes([])] + payload)
+    }
+
+    // MARK: - Replies
+
+    private func reply(_ route: [UInt8], _ request: MessageHeader, kind: MessageKind, meta: [UInt8] = []) -> ServerDirective {
+        let h = MessageHeader(kind: kind, sender: id, seq: request.seq, clock: request.clock)
+        return .reply(route: route, frames: [.bytes(WireCodec.encodeHeader(h)), .bytes(meta)])
+    }
+
+    func errorReply(_ route: [UInt8], _ request: MessageHeader, _ error: HybridSyncError) -> ServerDirective {
+        let h = MessageHeader(kind: .error, sender: id, seq: request.seq, clock: request.clock)
+        return .reply(route: route, frames: [.bytes(WireCodec.encodeHeader(h)), .bytes(ErrorCodec.encode(error))])
+    }
+}
+
+extension TableSpec {
+    fileprivate func piece(_ j: Int, lengthIn spec: TableSpec) -> String {
+        j < pieceCount ? "\(length(ofPiece: j))" : "a piece below \(pieceCount)"
+    }
+}

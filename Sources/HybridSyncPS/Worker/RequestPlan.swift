@@ -1,0 +1,140 @@
+import HybridSyncCore
+import HybridSyncZMQ
+
+/// How one push/pull request is cut into per-server messages and how the replies are put back together.
+/// Keys are sorted and deduplicated here, for the caller (ps-lite leaves that to its users).
+struct RequestPlan: Sendable {
+    struct Table: Sendable {
+        let spec: TableSpec
+        /// Sorted, unique keys.
+        let unique: [UInt64]
+        /// For each queried key, its position in `unique`.
+        let userToUnique: [Int]
+    }
+
+    struct Section: Sendable {
+        let table: Int
+        let piece: Int
+        /// Positions in the table's `unique` keys.
+        let positions: [Int]
+    }
+
+    let tables: [Table]
+    /// Sections per server, in the order they are sent.
+    let perServer: [[Section]]
+
+    init(tables specs: [TableSpec], keys: [[UInt64]], placement: ConsistentHash) {
+        var tables: [Table] = []
+        var perServer = Array(repeating: [Section](), count: placement.servers)
+        for (t, spec) in specs.enumerated() {
+            let sorted = Array(Set(keys[t])).sorted()
+            var position: [UInt64: Int] = [:]
+            position.reserveCapacity(sorted.count)
+            for (i, k) in sorted.enumerated() { position[k] = i }
+            tables.append(Table(spec: spec, unique: sorted, userToUnique: keys[t].map { position[$0]! }))
+            let salt = tableSalt(spec.name)
+            for piece in 0..<spec.pieceCount {
+                var buckets = Array(repeating: [Int](), count: placement.servers)
+                for (i, k) in sorted.enumerated() { buckets[placement.server(key: k, piece: piece, tableSalt: salt)].append(i) }
+                for (s, positions) in buckets.enumerated() where !positions.isEmpty {
+                    perServer[s].append(Section(table: t, piece: piece, positions: positions))
+                }
+            }
+        }
+        self.tables = tables
+        self.perServer = perServer
+    }
+
+    /// The header sections and payload frames for `server`. `gradients[t]` holds the summed rows of the
+    /// table's unique keys (`unique.count * dimension`), or is nil for a pull.
+    func frames(server: Int, gradients: [[Float]]?) -> ([SectionInfo], [OutgoingFrame]) {
+        var infos: [SectionInfo] = []
+        var payload: [OutgoingFrame] = []
+        for s in perServer[server] {
+            let table = tables[s.table]
+            let n = table.spec.length(ofPiece: s.piece)
+            infos.append(SectionInfo(table: table.spec.name, piece: s.piece, rowLength: n, dtype: .float32,
+                                     keyCount: s.positions.count, hasValues: gradients != nil))
+            let keyBuffer = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, s.positions.count * 8), alignment: 16)
+            for (j, p) in s.positions.enumerated() {
+                keyBuffer.storeBytes(of: table.unique[p].littleEndian, toByteOffset: j * 8, as: UInt64.self)
+            }
+            payload.append(.owned(keyBuffer, count: s.positions.count * 8))
+            if let gradients {
+                let dim = table.spec.dimension, offset = s.piece * table.spec.pieceLength
+                let bytes = s.positions.count * n * 4
+                let values = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, bytes), alignment: 16)
+                let floats = values.bindMemory(to: Float.self, capacity: s.positions.count * n)
+                gradients[s.table].withUnsafeBufferPointer { g in
+                    for (j, p) in s.positions.enumerated() {
+                        (floats + j * n).update(from: g.baseAddress! + p * dim + offset, count: n)
+                    }
+                }
+                payload.append(.owned(values, count: bytes))
+            } else {
+                payload.append(.bytes([]))
+            }
+        }
+        return (infos, payload)
+    }
+
+    /// Sums each table's rows onto its unique keys (duplicates added). Throws `shapeMismatch` if a
+    /// table's values are not `keys.count * dimension` long.
+    func summedGradients(_ rows: [SparseRows]) throws -> [[Float]] {
+        try zip(tables, rows).map { table, r in
+            let dim = table.spec.dimension
+            guard r.values.count == r.keys.count * dim else {
+                throw HybridSyncError.shapeMismatch(what: "values of table '\(r.table)' (\(r.keys.count) keys x dimension \(dim))",
+                                                    expected: "\(r.keys.count * dim) elements", got: "\(r.values.count)")
+            }
+            var out = [Float](repeating: 0, count: table.unique.count * dim)
+            out.withUnsafeMutableBufferPointer { o in
+                r.values.withUnsafeBufferPointer { v in
+                    for (i, u) in table.userToUnique.enumerated() {
+                        let dst = o.baseAddress! + u * dim, src = v.baseAddress! + i * dim
+                        for e in 0..<dim { dst[e] += src[e] }
+                    }
+                }
+            }
+            return out
+        }
+    }
+
+    /// Puts the servers' replies back in the order of the query.
+    func assemble(replies: [Int: [ReceivedFrame]]) throws -> [PulledRows] {
+        var unique = tables.map { [Float](repeating: 0, count: $0.unique.count * $0.spec.dimension) }
+        for (server, sections) in perServer.enumerated() where !sections.isEmpty {
+            guard let frames = replies[server], frames.count == 2 + 2 * sections.count else {
+                throw HybridSyncError.malformedMessage("reply of server \(server) has the wrong number of sections")
+            }
+            for (i, s) in sections.enumerated() {
+                let table = tables[s.table]
+                let dim = table.spec.dimension, n = table.spec.length(ofPiece: s.piece), offset = s.piece * table.spec.pieceLength
+                let frame = frames[3 + 2 * i]
+                guard frame.count == s.positions.count * n * 4 else {
+                    throw HybridSyncError.malformedMessage("server \(server) sent \(frame.count) bytes for \(s.positions.count) rows of '\(table.spec.name)'")
+                }
+                frame.withUnsafeBytes { raw in
+                    unique[s.table].withUnsafeMutableBufferPointer { u in
+                        for (j, p) in s.positions.enumerated() {
+                            let dst = UnsafeMutableRawPointer(u.baseAddress! + p * dim + offset)
+                            dst.copyMemory(from: raw.baseAddress! + j * n * 4, byteCount: n * 4)
+                        }
+                    }
+                }
+            }
+        }
+        return tables.enumerated().map { t, table in
+            let dim = table.spec.dimension
+            var values = [Float](repeating: 0, count: table.userToUnique.count * dim)
+            values.withUnsafeMutableBufferPointer { v in
+                unique[t].withUnsafeBufferPointer { u in
+                    for (i, p) in table.userToUnique.enumerated() {
+                        (v.baseAddress! + i * dim).update(from: u.baseAddress! + p * dim, count: dim)
+                    }
+                }
+            }
+            return PulledRows(table: table.spec.name, keys: table.userToUnique.map { table.unique[$0] }, dimension: dim, values: values)
+        }
+    }
+}

@@ -1,0 +1,46 @@
+/// Rows of one table a worker pushes: `values` holds `keys.count * dimension` elements, row-major, in the
+/// order of `keys`. Keys may repeat and come in any order; duplicates are summed before sending.
+public struct SparseRows: Sendable {
+    public var table: String
+    public var keys: [UInt64]
+    public var values: [Float]
+
+    public init(table: String, keys: [UInt64], values: [Float]) {
+        self.table = table
+        self.keys = keys
+        self.values = values
+    }
+}
+
+/// Keys of one table a worker wants to pull, any order, repeats allowed.
+public struct RowQuery: Sendable {
+    public var table: String
+    public var keys: [UInt64]
+
+    public init(table: String, keys: [UInt64]) {
+        self.table = table
+        self.keys = keys
+    }
+}
+
+/// Pulled rows, in the order of the query's keys (repeats included): `values[i * dimension ..< (i + 1) * dimension]`
+/// is the row of `keys[i]`.
+public struct PulledRows: Sendable {
+    public let table: String
+    public let keys: [UInt64]
+    public let dimension: Int
+    public let values: [Float]
+
+    /// The row of the `i`-th queried key.
+    public func row(_ i: Int) -> ArraySlice<Float> { values[(i * dimension)..<((i + 1) * dimension)] }
+}
+
+/// What a server reports about itself (`KVWorker.serverStats`).
+public struct ServerStats: Sendable {
+    public let server: Int
+    /// Largest clock gap (requesting worker's clock minus the slowest worker's) when a BSP/SSP pull was answered.
+    public let largestAnsweredGap: Int
+    public let pushes: Int
+    public let rows: Int
+    public let waitingPulls: Int
+}

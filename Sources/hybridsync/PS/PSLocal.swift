@@ -1,0 +1,88 @@
+import ArgumentParser
+import Foundation
+import HybridSyncCore
+import HybridSyncPS
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `hybridsync ps local`: the scheduler in this process, servers and workers as child processes of it,
+/// all on loopback. Every child is killed if the job outlives `--timeout`; the exit status is non-zero
+/// if any server or worker failed (a worker listed in `--expect-killed` may die).
+struct PSLocal: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "local", abstract: "Run a whole parameter-server job on this machine.")
+
+    @Option(help: "Servers.") var servers = 2
+    @Option(help: "Workers.") var workers = 2
+    @Option(help: "Heartbeat timeout in seconds.") var heartbeatTimeout = 5.0
+    @Option(help: "Seconds before every process is killed.") var timeout = 120.0
+    @Option(help: "Worker index that is expected to be killed (the kill check).") var expectKilled: Int?
+    @Option(help: "Largest message the servers accept, in bytes.") var maxMessageBytes: Int?
+    @Argument(parsing: .captureForPassthrough, help: "The worker's subcommand and arguments (default: ps check --case push-pull).")
+    var workerCommand: [String] = []
+
+    func run() throws {
+        var config = PSConfig()
+        config.servers = servers
+        config.workers = workers
+        config.schedulerPort = 0
+        config.heartbeatTimeout = heartbeatTimeout
+        config.heartbeatInterval = min(0.5, heartbeatTimeout / 5)
+        let scheduler = try SchedulerNode(config: config)
+        let failure = SchedulerOutcome()
+        let thread = Thread {
+            do { try scheduler.run() } catch { failure.set("\(error)") }
+        }
+        thread.start()
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        var env = ProcessInfo.processInfo.environment
+        env["HYBRIDSYNC_SCHEDULER"] = "127.0.0.1:\(scheduler.port)"
+        env["HYBRIDSYNC_NUM_SERVERS"] = "\(servers)"
+        env["HYBRIDSYNC_NUM_WORKERS"] = "\(workers)"
+        env["HYBRIDSYNC_HEARTBEAT_TIMEOUT"] = "\(heartbeatTimeout)"
+        if let maxMessageBytes { env["HYBRIDSYNC_MAX_MESSAGE_BYTES"] = "\(maxMessageBytes)" }
+        let args = workerCommand.first == "--" ? Array(workerCommand.dropFirst()) : workerCommand
+        let workerArgs = args.isEmpty ? ["ps", "check", "--case", "push-pull"] : args
+        var children: [(String, Process)] = []
+        func spawn(_ name: String, _ arguments: [String], index: Int) throws {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: exe)
+            p.arguments = arguments
+            var e = env
+            e["HYBRIDSYNC_INDEX"] = "\(index)"
+            p.environment = e
+            try p.run()
+            children.append((name, p))
+        }
+        for i in 0..<servers { try spawn("server \(i)", ["ps", "server"], index: i) }
+        for i in 0..<workers { try spawn("worker \(i)", workerArgs, index: i) }
+        let deadline = Deadline.after(seconds: timeout)
+        while children.contains(where: { $0.1.isRunning }) && !deadline.hasPassed { usleep(20_000) }
+        var problems: [String] = []
+        for (name, p) in children where p.isRunning {
+            kill(p.processIdentifier, SIGKILL)
+            problems.append("\(name) still running after \(Int(timeout)) s: killed")
+        }
+        for (name, p) in children {
+            p.waitUntilExit()
+            let killedAsExpected = expectKilled.map { name == "worker \($0)" } ?? false
+            if p.terminationStatus != 0 && !killedAsExpected {
+                problems.append("\(name) exited with status \(p.terminationStatus) (\(p.terminationReason == .uncaughtSignal ? "signal" : "exit"))")
+            }
+        }
+        if let f = failure.get() { problems.append("scheduler: \(f)") }
+        if problems.isEmpty {
+            emit("LOCAL JOB OK: \(servers) servers, \(workers) workers")
+        } else {
+            for p in problems { emit("LOCAL JOB FAILED: \(p)") }
+            throw ExitCode(1)
+        }
+    }
+}
+
+final class SchedulerOutcome: @unchecked Sendable {
+    private let lock = NSLock()
+    private var message: String?
+    func set(_ m: String) { lock.lock(); message = m; lock.unlock() }
+    func get() -> String? { lock.lock(); defer { lock.unlock() }; return message }
+}
