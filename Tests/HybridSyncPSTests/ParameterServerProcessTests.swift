@@ -1,0 +1,61 @@
+import Foundation
+import XCTest
+
+/// The parameter server as real processes over real ZeroMQ on loopback.
+final class ParameterServerProcessTests: XCTestCase {
+    /// Push/pull of duplicated, unordered keys (and rows cut into pieces) equal the exact sums, for
+    /// 1-3 servers x 1-4 workers.
+    func testPushPullAcrossServerAndWorkerCounts() throws {
+        for (s, w) in [(1, 1), (1, 4), (2, 2), (3, 3), (3, 1), (2, 4)] {
+            try PSJob.expectOK("push-pull", servers: s, workers: w)
+        }
+    }
+
+    /// BSP: at every step the pulled rows equal the serial sum of all earlier pushes, exactly.
+    func testBSPIsExact() throws {
+        try PSJob.expectOK("bsp", servers: 2, workers: 3)
+        try PSJob.expectOK("bsp", servers: 1, workers: 4, checkArgs: ["--steps", "6"])
+    }
+
+    /// Adagrad and lazy Adam on the servers equal a serial reference within 1e-4.
+    func testOptimizersMatchSerialReference() throws {
+        try PSJob.expectOK("optimizers", servers: 2, workers: 2)
+    }
+
+    /// SSP(2) with a slow worker: the largest clock gap the servers measured never exceeds 2 (and is
+    /// reached); ASP lets it grow past 2.
+    func testSSPBoundsTheClockGapAndASPDoesNot() throws {
+        let ssp = try PSJob.expectOK("ssp", servers: 2, workers: 3, checkArgs: ["--staleness", "2"])
+        XCTAssertTrue(ssp.results("ssp").allSatisfy { $0.contains("largest clock gap 2,") || $0.contains("largest clock gap 1,") }, ssp.output)
+        try PSJob.expectOK("asp", servers: 2, workers: 3, checkArgs: ["--staleness", "2"])
+    }
+
+    func testBarrier() throws {
+        try PSJob.expectOK("barrier", servers: 2, workers: 3)
+    }
+
+    /// A worker killed with SIGKILL is reported to the others by name within the heartbeat timeout.
+    func testKilledWorkerIsReportedByName() throws {
+        let start = Date()
+        let r = try PSJob.run(["--servers", "2", "--workers", "3", "--heartbeat-timeout", "2", "--expect-killed", "2",
+                               "--timeout", "60", "--", "ps", "check", "--case", "kill"])
+        XCTAssertEqual(r.status, 0, r.output)
+        let results = r.results("kill")
+        XCTAssertEqual(results.count, 2, r.output)
+        for l in results {
+            XCTAssertTrue(l.contains("RESULT kill ok") && l.contains("worker 2"), l)
+            // "... after N ms": within the heartbeat timeout (2 s) plus a second of slack.
+            if let ms = l.split(separator: " ").reversed().dropFirst().first.flatMap({ Int($0) }) { XCTAssertLessThan(ms, 3000, l) }
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 30)
+    }
+
+    /// Unknown table, wrong row length, wrong dtype, malformed and oversize frames: each gets its typed
+    /// error, and the server keeps serving ordinary requests between them.
+    func testBadInputGetsTypedErrorsAndTheServerKeepsServing() throws {
+        let r = try PSJob.expectOK("bad-input", servers: 1, workers: 1, extra: ["--max-message-bytes", "1048576"])
+        for label in ["unknown-table", "row-length", "dtype", "values-frame", "garbage", "truncated-header", "version", "oversize"] {
+            XCTAssertTrue(r.output.contains("\(label):ok"), "\(label): \(r.output)")
+        }
+    }
+}
