@@ -41,6 +41,7 @@ let package = Package(
                 "HybridSyncCore",
                 "HybridSyncCollectives",
                 "HybridSyncPS",
+                "HybridSyncZMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -28,6 +28,8 @@ public struct PSConfig: Sendable {
     public var startTimeout = 60.0
     /// Largest message a node accepts.
     public var maxMessageBytes = WireCodec.defaultMaxMessageBytes
+    /// Servers validate and answer requests but keep no rows (benchmarks: `HYBRIDSYNC_DISCARD_DATA=1`).
+    public var discardData = false
 
     public init() {}
 
@@ -60,6 +62,7 @@ public struct PSConfig: Sendable {
         if let v = try int("HYBRIDSYNC_INDEX") { c.preferredIndex = v }
         if let v = try int("HYBRIDSYNC_MAX_MESSAGE_BYTES") { c.maxMessageBytes = v }
         if let v = env["HYBRIDSYNC_BIND"] { c.bindHost = v }
+        c.discardData = env["HYBRIDSYNC_DISCARD_DATA"] == "1"
         if let v = try double("HYBRIDSYNC_HEARTBEAT_TIMEOUT") { c.heartbeatTimeout = v; c.heartbeatInterval = min(c.heartbeatInterval, v / 4) }
         if let v = try double("HYBRIDSYNC_REQUEST_TIMEOUT") { c.requestTimeout = v }
         try c.validate()

@@ -39,7 +39,7 @@ struct OptimizerKernel {
                 w[i] -= a * g[i] / (state[i].squareRoot() + e)
             }
         case let .adam(lr, b1, b2, eps):
-            let m = state, v = state + n
+            let m = state, v = state + n  // the two moments of this piece, side by side
             let fb1 = Float(b1), fb2 = Float(b2), e = Float(eps)
             let c1 = 1 - Float(pow(b1, Double(t))), c2 = 1 - Float(pow(b2, Double(t)))
             let a = Float(lr)

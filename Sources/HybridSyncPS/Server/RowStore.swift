@@ -3,9 +3,10 @@ import HybridSyncCore
 /// The rows of one table on one server: values and optimizer state in contiguous arenas, a hash index
 /// from (key, piece) to slot, rows created lazily on first touch with a deterministic initialiser.
 ///
-/// No allocation per row: arenas grow geometrically. Each slot is `pieceLength` floats wide; the last
-/// piece of a long row uses only its first `length(ofPiece:)` floats.
+/// No allocation per row: arenas double when full. Each slot is `pieceLength` floats wide; the last
+/// piece of a long row uses only its first `length(ofPiece:)` floats. Used only by the server's I/O thread.
 final class RowStore {
+    /// A row piece's identity (BSP accumulation keys on it).
     struct RowKey: Hashable {
         let key: UInt64
         let piece: UInt32
@@ -15,61 +16,91 @@ final class RowStore {
     let salt: UInt64
     private let width: Int
     private let kernel: OptimizerKernel
-    private var index: [RowKey: Int32] = [:]
-    private var values: [Float] = []
-    private var state: [Float] = []
-    private var steps: [Int32] = []
+    private let stateWidth: Int
+    private var index = RowIndex()
+    private var values: UnsafeMutablePointer<Float>
+    private var state: UnsafeMutablePointer<Float>
+    private var steps: UnsafeMutablePointer<Int32>
+    private var capacity = 0
+    /// Rows stored.
+    private(set) var rowCount = 0
 
     init(spec: TableSpec) {
         self.spec = spec
         salt = tableSalt(spec.name)
         width = spec.pieceLength
         kernel = OptimizerKernel(spec: spec.optimizer)
+        stateWidth = kernel.stateSlots * spec.pieceLength
+        values = .allocate(capacity: 1)
+        state = .allocate(capacity: 1)
+        steps = .allocate(capacity: 1)
     }
 
-    /// Rows stored.
-    var rowCount: Int { steps.count }
+    deinit {
+        values.deallocate()
+        state.deallocate()
+        steps.deallocate()
+    }
+
+    private func grow() {
+        let newCapacity = Swift.max(64, capacity * 2)
+        func move<T>(_ old: UnsafeMutablePointer<T>, _ perRow: Int) -> UnsafeMutablePointer<T> {
+            let fresh = UnsafeMutablePointer<T>.allocate(capacity: Swift.max(1, newCapacity * perRow))
+            fresh.moveInitialize(from: old, count: rowCount * perRow)
+            old.deallocate()
+            return fresh
+        }
+        values = move(values, width)
+        state = move(state, stateWidth)
+        steps = move(steps, 1)
+        capacity = newCapacity
+    }
 
     /// The slot of (key, piece), created and initialised on first touch.
+    @inline(__always)
     func slot(key: UInt64, piece: Int) -> Int {
-        let k = RowKey(key: key, piece: UInt32(piece))
-        if let s = index[k] { return Int(s) }
-        let s = steps.count
-        index[k] = Int32(s)
-        steps.append(0)
-        let base = piece * width
+        if let s = index.find(key, UInt32(piece)) { return s }
+        return create(key: key, piece: piece)
+    }
+
+    private func create(key: UInt64, piece: Int) -> Int {
+        if rowCount == capacity { grow() }
+        let s = rowCount
+        rowCount += 1
+        index.insert(key, UInt32(piece), slot: s)
+        steps[s] = 0
+        let row = values + s * width
         switch spec.initializer {
         case .zeros:
-            values.append(contentsOf: repeatElement(0, count: width))
+            row.initialize(repeating: 0, count: width)
         case .constant(let c):
-            values.append(contentsOf: repeatElement(Float(c), count: width))
+            row.initialize(repeating: Float(c), count: width)
         case .uniform(let scale):
             let seed = mix64(salt ^ mix64(key))
+            let base = piece * width
             for e in 0..<width {
                 let u = Double(mix64(seed &+ UInt64(base + e)) >> 11) * 0x1p-53
-                values.append(Float(scale * (2 * u - 1)))
+                row[e] = Float(scale * (2 * u - 1))
             }
         }
-        let slots = kernel.stateSlots
-        for j in 0..<slots { state.append(contentsOf: repeatElement(kernel.initialState(j), count: width)) }
+        if stateWidth > 0 {
+            for j in 0..<kernel.stateSlots {
+                (state + s * stateWidth + j * width).initialize(repeating: kernel.initialState(j), count: width)
+            }
+        }
         return s
     }
 
     /// Copies the first `n` floats of `slot` to `dst`.
+    @inline(__always)
     func read(slot: Int, into dst: UnsafeMutablePointer<Float>, count n: Int) {
-        values.withUnsafeBufferPointer { v in dst.update(from: v.baseAddress! + slot * width, count: n) }
+        dst.update(from: values + slot * width, count: n)
     }
 
     /// Applies gradient `g` (`n` floats) to `slot` with the table's optimizer.
+    @inline(__always)
     func apply(slot: Int, gradient g: UnsafePointer<Float>, count n: Int) {
         steps[slot] += 1
-        let t = Int(steps[slot])
-        let slots = kernel.stateSlots
-        values.withUnsafeMutableBufferPointer { v in
-            state.withUnsafeMutableBufferPointer { st in
-                let statePointer = slots == 0 ? v.baseAddress! : st.baseAddress! + slot * width * slots
-                kernel.apply(v.baseAddress! + slot * width, g, n, state: statePointer, step: t)
-            }
-        }
+        kernel.apply(values + slot * width, g, n, state: state + slot * stateWidth, step: Int(steps[slot]))
     }
 }

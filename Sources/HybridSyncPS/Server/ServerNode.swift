@@ -67,7 +67,7 @@ public final class ServerNode: @unchecked Sendable {
                             _ = try r.u32("servers")
                             return (id, Int(try r.u32("workers")))
                         }
-                        shard = ServerShard(id: id, workers: workers)
+                        shard = ServerShard(id: id, workers: workers, discardsData: config.discardData)
                     case .nodeDead:
                         let dead = try env.frames[1].withUnsafeBytes { raw -> NodeID? in
                             var r = ByteReader(raw, context: "node dead")

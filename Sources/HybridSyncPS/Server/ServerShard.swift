@@ -36,8 +36,13 @@ final class ServerShard {
         let staleness: Int
     }
 
-    init(id: NodeID, workers: Int) {
+    /// Benchmark mode: requests are validated and answered but rows are neither stored nor updated
+    /// (pulls return zeros), like the do-nothing handler ps-lite is usually measured with.
+    let discardsData: Bool
+
+    init(id: NodeID, workers: Int, discardsData: Bool = false) {
         self.id = id
+        self.discardsData = discardsData
         self.workers = workers
         clocks = ClockTable(workers: workers)
     }
@@ -138,6 +143,7 @@ final class ServerShard {
 
     private func applyPush(_ header: MessageHeader, _ frames: [some ByteFrame]) {
         appliedPushes += 1
+        if discardsData { return }
         let worker = header.sender.index
         for (i, s) in header.sections.enumerated() {
             let store = tables[s.table]!
@@ -257,7 +263,8 @@ final class ServerShard {
             let bytes = Swift.max(1, keys.count * n * 4)
             let out = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 16)
             let floats = out.bindMemory(to: Float.self, capacity: keys.count * n)
-            for (j, k) in keys.enumerated() {
+            if discardsData { floats.initialize(repeating: 0, count: keys.count * n) }
+            for (j, k) in keys.enumerated() where !discardsData {
                 store.read(slot: store.slot(key: k, piece: s.piece), into: floats + j * n, count: n)
             }
             var info = s

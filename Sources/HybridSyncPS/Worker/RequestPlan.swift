@@ -8,8 +8,12 @@ struct RequestPlan: Sendable {
         let spec: TableSpec
         /// Sorted, unique keys.
         let unique: [UInt64]
-        /// For each queried key, its position in `unique`.
-        let userToUnique: [Int]
+        /// For each queried key, its position in `unique`; nil when the query was already sorted and unique.
+        let userToUnique: [Int]?
+
+        /// Positions in `unique` of the queried keys, in query order.
+        func position(_ i: Int) -> Int { userToUnique?[i] ?? i }
+        var queriedCount: Int { userToUnique?.count ?? unique.count }
     }
 
     struct Section: Sendable {
@@ -27,15 +31,16 @@ struct RequestPlan: Sendable {
         var tables: [Table] = []
         var perServer = Array(repeating: [Section](), count: placement.servers)
         for (t, spec) in specs.enumerated() {
-            let sorted = Array(Set(keys[t])).sorted()
-            var position: [UInt64: Int] = [:]
-            position.reserveCapacity(sorted.count)
-            for (i, k) in sorted.enumerated() { position[k] = i }
-            tables.append(Table(spec: spec, unique: sorted, userToUnique: keys[t].map { position[$0]! }))
+            let (unique, map) = Self.sortAndDeduplicate(keys[t])
+            tables.append(Table(spec: spec, unique: unique, userToUnique: map))
             let salt = tableSalt(spec.name)
             for piece in 0..<spec.pieceCount {
+                if placement.servers == 1 {
+                    if !unique.isEmpty { perServer[0].append(Section(table: t, piece: piece, positions: Array(unique.indices))) }
+                    continue
+                }
                 var buckets = Array(repeating: [Int](), count: placement.servers)
-                for (i, k) in sorted.enumerated() { buckets[placement.server(key: k, piece: piece, tableSalt: salt)].append(i) }
+                for (i, k) in unique.enumerated() { buckets[placement.server(key: k, piece: piece, tableSalt: salt)].append(i) }
                 for (s, positions) in buckets.enumerated() where !positions.isEmpty {
                     perServer[s].append(Section(table: t, piece: piece, positions: positions))
                 }
@@ -43,6 +48,22 @@ struct RequestPlan: Sendable {
         }
         self.tables = tables
         self.perServer = perServer
+    }
+
+    /// Sorted unique keys and, unless the input already was sorted and unique, each input key's position.
+    static func sortAndDeduplicate(_ keys: [UInt64]) -> ([UInt64], [Int]?) {
+        var sortedUnique = true
+        for i in keys.indices.dropFirst() where keys[i] <= keys[i - 1] { sortedUnique = false; break }
+        if sortedUnique { return (keys, nil) }
+        let order = keys.indices.sorted { keys[$0] < keys[$1] }
+        var unique: [UInt64] = []
+        unique.reserveCapacity(keys.count)
+        var map = [Int](repeating: 0, count: keys.count)
+        for i in order {
+            if unique.last != keys[i] { unique.append(keys[i]) }
+            map[i] = unique.count - 1
+        }
+        return (unique, map)
     }
 
     /// The header sections and payload frames for `server`. `gradients[t]` holds the summed rows of the
@@ -56,8 +77,12 @@ struct RequestPlan: Sendable {
             infos.append(SectionInfo(table: table.spec.name, piece: s.piece, rowLength: n, dtype: .float32,
                                      keyCount: s.positions.count, hasValues: gradients != nil))
             let keyBuffer = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, s.positions.count * 8), alignment: 16)
-            for (j, p) in s.positions.enumerated() {
-                keyBuffer.storeBytes(of: table.unique[p].littleEndian, toByteOffset: j * 8, as: UInt64.self)
+            if s.positions.count == table.unique.count {
+                table.unique.withUnsafeBytes { keyBuffer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            } else {
+                for (j, p) in s.positions.enumerated() {
+                    keyBuffer.storeBytes(of: table.unique[p].littleEndian, toByteOffset: j * 8, as: UInt64.self)
+                }
             }
             payload.append(.owned(keyBuffer, count: s.positions.count * 8))
             if let gradients {
@@ -66,8 +91,12 @@ struct RequestPlan: Sendable {
                 let values = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, bytes), alignment: 16)
                 let floats = values.bindMemory(to: Float.self, capacity: s.positions.count * n)
                 gradients[s.table].withUnsafeBufferPointer { g in
-                    for (j, p) in s.positions.enumerated() {
-                        (floats + j * n).update(from: g.baseAddress! + p * dim + offset, count: n)
+                    if n == dim && s.positions.count == table.unique.count {
+                        floats.update(from: g.baseAddress!, count: s.positions.count * n)
+                    } else {
+                        for (j, p) in s.positions.enumerated() {
+                            (floats + j * n).update(from: g.baseAddress! + p * dim + offset, count: n)
+                        }
                     }
                 }
                 payload.append(.owned(values, count: bytes))
@@ -87,10 +116,11 @@ struct RequestPlan: Sendable {
                 throw HybridSyncError.shapeMismatch(what: "values of table '\(r.table)' (\(r.keys.count) keys x dimension \(dim))",
                                                     expected: "\(r.keys.count * dim) elements", got: "\(r.values.count)")
             }
+            guard let map = table.userToUnique else { return r.values }
             var out = [Float](repeating: 0, count: table.unique.count * dim)
             out.withUnsafeMutableBufferPointer { o in
                 r.values.withUnsafeBufferPointer { v in
-                    for (i, u) in table.userToUnique.enumerated() {
+                    for (i, u) in map.enumerated() {
                         let dst = o.baseAddress! + u * dim, src = v.baseAddress! + i * dim
                         for e in 0..<dim { dst[e] += src[e] }
                     }
@@ -116,6 +146,10 @@ struct RequestPlan: Sendable {
                 }
                 frame.withUnsafeBytes { raw in
                     unique[s.table].withUnsafeMutableBufferPointer { u in
+                        if n == dim && s.positions.count == table.unique.count {
+                            UnsafeMutableRawPointer(u.baseAddress!).copyMemory(from: raw.baseAddress!, byteCount: raw.count)
+                            return
+                        }
                         for (j, p) in s.positions.enumerated() {
                             let dst = UnsafeMutableRawPointer(u.baseAddress! + p * dim + offset)
                             dst.copyMemory(from: raw.baseAddress! + j * n * 4, byteCount: n * 4)
@@ -126,15 +160,18 @@ struct RequestPlan: Sendable {
         }
         return tables.enumerated().map { t, table in
             let dim = table.spec.dimension
-            var values = [Float](repeating: 0, count: table.userToUnique.count * dim)
+            guard let map = table.userToUnique else {
+                return PulledRows(table: table.spec.name, keys: table.unique, dimension: dim, values: unique[t])
+            }
+            var values = [Float](repeating: 0, count: map.count * dim)
             values.withUnsafeMutableBufferPointer { v in
                 unique[t].withUnsafeBufferPointer { u in
-                    for (i, p) in table.userToUnique.enumerated() {
+                    for (i, p) in map.enumerated() {
                         (v.baseAddress! + i * dim).update(from: u.baseAddress! + p * dim, count: dim)
                     }
                 }
             }
-            return PulledRows(table: table.spec.name, keys: table.userToUnique.map { table.unique[$0] }, dimension: dim, values: values)
+            return PulledRows(table: table.spec.name, keys: map.map { table.unique[$0] }, dimension: dim, values: values)
         }
     }
 }

@@ -9,7 +9,7 @@ struct PSCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ps",
         abstract: "Parameter-server roles: scheduler, server, a checking worker, or a local job with all of them.",
-        subcommands: [PSScheduler.self, PSServer.self, PSCheck.self, PSLocal.self]
+        subcommands: [PSScheduler.self, PSServer.self, PSCheck.self, PSLocal.self, PSBenchWorker.self]
     )
 }
 

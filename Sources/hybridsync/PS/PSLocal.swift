@@ -18,6 +18,7 @@ struct PSLocal: ParsableCommand {
     @Option(help: "Seconds before every process is killed.") var timeout = 120.0
     @Option(help: "Worker index that is expected to be killed (the kill check).") var expectKilled: Int?
     @Option(help: "Largest message the servers accept, in bytes.") var maxMessageBytes: Int?
+    @Flag(help: "Servers answer without storing rows (benchmark baseline).") var discardData = false
     @Argument(parsing: .captureForPassthrough, help: "The worker's subcommand and arguments (default: ps check --case push-pull).")
     var workerCommand: [String] = []
 
@@ -41,6 +42,7 @@ struct PSLocal: ParsableCommand {
         env["HYBRIDSYNC_NUM_WORKERS"] = "\(workers)"
         env["HYBRIDSYNC_HEARTBEAT_TIMEOUT"] = "\(heartbeatTimeout)"
         if let maxMessageBytes { env["HYBRIDSYNC_MAX_MESSAGE_BYTES"] = "\(maxMessageBytes)" }
+        if discardData { env["HYBRIDSYNC_DISCARD_DATA"] = "1" }
         let args = workerCommand.first == "--" ? Array(workerCommand.dropFirst()) : workerCommand
         let workerArgs = args.isEmpty ? ["ps", "check", "--case", "push-pull"] : args
         var children: [(String, Process)] = []

@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+import HybridSyncCore
+import HybridSyncPS
+
+/// `hybridsync ps bench-worker`: one worker's half of `bench ps`. For each shape (keys x floats per key)
+/// it times push, pull and push+pull with one request in flight and prints `BENCH {json}` lines.
+struct PSBenchWorker: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench-worker", abstract: "Worker side of `bench ps`.")
+
+    @Option(help: "Comma-separated shapes KEYSxFLOATS.") var shapes = BenchPS.defaultShapes
+    @Option(help: "Optimizer on the servers: none (servers discard data) or adagrad.") var mode = "adagrad"
+    @Option(help: "Seconds per shape and operation.") var seconds = 1.0
+
+    func run() throws {
+        let worker = try KVWorker(config: try PSConfig.fromEnvironment(ProcessInfo.processInfo.environment))
+        defer { worker.finish() }
+        for shape in BenchPS.parseShapes(shapes) {
+            let name = "t\(shape.keys)x\(shape.floats)"
+            let optimizer: OptimizerSpec = mode == "adagrad" ? .adagrad(learningRate: 0.01, epsilon: 1e-8, initialAccumulator: 0.1) : .sgd(learningRate: 0.01)
+            try worker.declare([TableSpec(name: name, dimension: shape.floats, optimizer: optimizer, consistency: .asp)])
+            let base = UInt64(worker.id.index) << 40
+            let keys = (0..<UInt64(shape.keys)).map { base | ($0 &* 2_654_435_761) }  // sorted and unique, as ps-lite requires of its callers
+            let rows = SparseRows(table: name, keys: keys, values: [Float](repeating: 0.001, count: shape.keys * shape.floats))
+            let query = RowQuery(table: name, keys: keys)
+            for op in ["push", "pull", "pushpull"] {
+                var times: [Double] = []
+                let budget = Deadline.after(seconds: seconds)
+                var it = 0
+                while it < 3 || (!budget.hasPassed && it < 2000) {
+                    let t0 = ContinuousClock.now
+                    switch op {
+                    case "push": try worker.push([rows])
+                    case "pull": _ = try worker.pull([query])
+                    default: _ = try worker.pushPull([rows])
+                    }
+                    if it > 0 { times.append(secondsSince(t0)) }
+                    it += 1
+                }
+                times.sort()
+                let p50 = times[times.count / 2], p99 = times[min(times.count - 1, Int(Double(times.count) * 0.99))]
+                emit("BENCH {\"worker\":\(worker.id.index),\"keys\":\(shape.keys),\"floats\":\(shape.floats),\"op\":\"\(op)\",\"p50_us\":\(p50 * 1e6),\"p99_us\":\(p99 * 1e6),\"iters\":\(times.count)}")
+            }
+            try worker.barrier()
+        }
+    }
+}
