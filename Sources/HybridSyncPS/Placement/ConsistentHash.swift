@@ -9,6 +9,9 @@ import HybridSyncCore
 public struct ConsistentHash: Sendable {
     private let points: [UInt64]
     private let owners: [Int]
+    /// `firstPoint[b]`: index of the first ring point whose top 12 bits are >= b, so a lookup searches
+    /// only the few points of its own bucket.
+    private let firstPoint: [Int32]
     /// The number of servers.
     public let servers: Int
 
@@ -22,6 +25,13 @@ public struct ConsistentHash: Sendable {
         ring.sort { $0.0 < $1.0 }
         points = ring.map(\.0)
         owners = ring.map(\.1)
+        var first = [Int32](repeating: Int32(ring.count), count: 4097)
+        var i = ring.count
+        for b in stride(from: 4095, through: 0, by: -1) {
+            while i > 0 && ring[i - 1].0 >> 52 >= UInt64(b) { i -= 1 }
+            first[b] = Int32(i)
+        }
+        firstPoint = first
     }
 
     /// The server that owns piece `piece` of `key` in the table with hash `tableSalt`.
@@ -32,7 +42,8 @@ public struct ConsistentHash: Sendable {
 
     @usableFromInline
     func serverFor(hash h: UInt64) -> Int {
-        var lo = 0, hi = points.count
+        let b = Int(h >> 52)
+        var lo = Int(firstPoint[b]), hi = Int(firstPoint[b + 1])
         while lo < hi {
             let mid = (lo + hi) / 2
             if points[mid] < h { lo = mid + 1 } else { hi = mid }
