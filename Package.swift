@@ -3,6 +3,7 @@ import PackageDescription
 
 // Dependency direction (one way, top to bottom):
 //   hybridsync (executable)
+//     -> HybridSync (umbrella: planner, unified gradient-sync API, mpirun launch)
 //     -> HybridSyncCollectives (dense path, the only module that imports MPI) -> CMPI
 //     -> HybridSyncPS (parameter server) -> HybridSyncZMQ (the only module that imports libzmq) -> CZeroMQ
 //     -> HybridSyncCore (no C imports: element types, ops, errors, ring schedule, codecs)
@@ -12,6 +13,7 @@ let package = Package(
         .library(name: "HybridSyncCore", targets: ["HybridSyncCore"]),
         .library(name: "HybridSyncCollectives", targets: ["HybridSyncCollectives"]),
         .library(name: "HybridSyncPS", targets: ["HybridSyncPS"]),
+        .library(name: "HybridSync", targets: ["HybridSync"]),
         .executable(name: "hybridsync", targets: ["hybridsync"]),
     ],
     dependencies: [
@@ -35,6 +37,7 @@ let package = Package(
         ),
         .target(name: "HybridSyncZMQ", dependencies: ["HybridSyncCore", "CZeroMQ"]),
         .target(name: "HybridSyncPS", dependencies: ["HybridSyncCore", "HybridSyncZMQ"]),
+        .target(name: "HybridSync", dependencies: ["HybridSyncCore", "HybridSyncCollectives", "HybridSyncPS"]),
         .executableTarget(
             name: "hybridsync",
             dependencies: [
@@ -42,12 +45,14 @@ let package = Package(
                 "HybridSyncCollectives",
                 "HybridSyncPS",
                 "HybridSyncZMQ",
+                "HybridSync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "HybridSyncCoreTests", dependencies: ["HybridSyncCore"]),
         .testTarget(name: "HybridSyncCollectivesTests", dependencies: ["HybridSyncCore"]),
         .testTarget(name: "HybridSyncPSTests", dependencies: ["HybridSyncPS", "HybridSyncCore"]),
+        .testTarget(name: "HybridSyncTests", dependencies: ["HybridSync", "HybridSyncCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

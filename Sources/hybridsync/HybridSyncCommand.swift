@@ -19,6 +19,6 @@ struct Bench: ParsableCommand {
 struct SelfTest: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Multi-process checks run by the test suite under mpirun.",
-        subcommands: [SelfTestAllreduce.self, SelfTestAgreement.self]
+        subcommands: [SelfTestAllreduce.self, SelfTestAgreement.self, SelfTestHybrid.self]
     )
 }

@@ -53,6 +53,14 @@ public final class DenseSync: @unchecked Sendable {
         }
     }
 
+    /// Checks that every rank passes the same descriptors (any order): throws the same `mismatch` on
+    /// every rank otherwise. Collective; used to agree on registrations before anything is sent.
+    public func agree(_ descriptors: [TensorDescriptor]) throws {
+        let negotiator = Negotiator(stallSeconds: config.stallSeconds, stallAction: config.stallAction,
+                                    timeoutSeconds: config.timeoutSeconds)
+        _ = try negotiator.negotiate(descriptors, comm: communicator)
+    }
+
     /// Reduces `tensors` in place with `op`: `enqueue` each, then `flush`.
     public func allreduce(_ tensors: [Tensor], op: ReduceOp = .average) throws {
         for t in tensors { enqueue(t, op: op) }

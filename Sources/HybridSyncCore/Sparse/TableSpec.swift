@@ -7,6 +7,37 @@ public enum RowInitializer: Sendable, Equatable {
     case uniform(scale: Double)
 }
 
+extension RowInitializer {
+    /// Element `element` (counted over the whole row) of row `key` of the table with salt `tableSalt`.
+    /// Servers and workers holding a table locally compute the same values.
+    @inlinable
+    public func value(tableSalt: UInt64, key: UInt64, element: Int) -> Float {
+        switch self {
+        case .zeros: return 0
+        case .constant(let c): return Float(c)
+        case .uniform(let scale):
+            let u = Double(splitMix64(splitMix64(tableSalt ^ splitMix64(key)) &+ UInt64(element)) >> 11) * 0x1p-53
+            return Float(scale * (2 * u - 1))
+        }
+    }
+}
+
+/// The splitmix64 finaliser: a fast 64-bit mixer (placement, initialisation, hashing).
+@inlinable
+public func splitMix64(_ x: UInt64) -> UInt64 {
+    var z = x &+ 0x9E37_79B9_7F4A_7C15
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+}
+
+/// A stable 64-bit hash of a table name (FNV-1a, mixed).
+public func tableSalt(_ name: String) -> UInt64 {
+    var h: UInt64 = 0xCBF2_9CE4_8422_2325
+    for b in name.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+    return splitMix64(h)
+}
+
 /// The optimizer a server applies to pushed gradients.
 public enum OptimizerSpec: Sendable, Equatable {
     /// `w -= lr * g`

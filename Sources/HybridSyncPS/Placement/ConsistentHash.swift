@@ -52,18 +52,6 @@ public struct ConsistentHash: Sendable {
     }
 }
 
-/// The splitmix64 finaliser: a fast 64-bit mixer.
+/// The mixer used for placement (the same as `splitMix64`).
 @inlinable
-public func mix64(_ x: UInt64) -> UInt64 {
-    var z = x &+ 0x9E37_79B9_7F4A_7C15
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-}
-
-/// A stable 64-bit hash of a table name (FNV-1a), mixed into key placement and row initialisation.
-public func tableSalt(_ name: String) -> UInt64 {
-    var h: UInt64 = 0xCBF2_9CE4_8422_2325
-    for b in name.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
-    return mix64(h)
-}
+public func mix64(_ x: UInt64) -> UInt64 { splitMix64(x) }

@@ -70,19 +70,8 @@ final class RowStore {
         index.insert(key, UInt32(piece), slot: s)
         steps[s] = 0
         let row = values + s * width
-        switch spec.initializer {
-        case .zeros:
-            row.initialize(repeating: 0, count: width)
-        case .constant(let c):
-            row.initialize(repeating: Float(c), count: width)
-        case .uniform(let scale):
-            let seed = mix64(salt ^ mix64(key))
-            let base = piece * width
-            for e in 0..<width {
-                let u = Double(mix64(seed &+ UInt64(base + e)) >> 11) * 0x1p-53
-                row[e] = Float(scale * (2 * u - 1))
-            }
-        }
+        let base = piece * width
+        for e in 0..<width { row[e] = spec.initializer.value(tableSalt: salt, key: key, element: base + e) }
         if stateWidth > 0 {
             for j in 0..<kernel.stateSlots {
                 (state + s * stateWidth + j * width).initialize(repeating: kernel.initialState(j), count: width)

@@ -31,6 +31,13 @@ public struct PulledRows: Sendable {
     public let dimension: Int
     public let values: [Float]
 
+    public init(table: String, keys: [UInt64], dimension: Int, values: [Float]) {
+        self.table = table
+        self.keys = keys
+        self.dimension = dimension
+        self.values = values
+    }
+
     /// The row of the `i`-th queried key.
     public func row(_ i: Int) -> ArraySlice<Float> { values[(i * dimension)..<((i + 1) * dimension)] }
 }

@@ -1,14 +1,16 @@
-import HybridSyncCore
 
-/// Applies a table's optimizer to one row piece, in place. Pure arithmetic on buffers; no I/O.
+/// Applies a table's optimizer to one row piece, in place. Pure arithmetic on buffers; no I/O. Used by
+/// the servers and by workers that hold a table locally (a table the planner moved to the ring).
 ///
 /// Arithmetic is in Float (the table's type); Adam's per-row step count drives bias correction, and
 /// advances only for rows that are pushed (lazy Adam).
-struct OptimizerKernel {
-    let spec: OptimizerSpec
+public struct OptimizerKernel: Sendable {
+    public let spec: OptimizerSpec
+
+    public init(spec: OptimizerSpec) { self.spec = spec }
 
     /// Optimizer state slots per element (0 for SGD, 1 for Adagrad, 2 for Adam).
-    var stateSlots: Int {
+    public var stateSlots: Int {
         switch spec {
         case .sgd, .accumulate: return 0
         case .adagrad: return 1
@@ -17,14 +19,14 @@ struct OptimizerKernel {
     }
 
     /// Initial value of state slot `slot`.
-    func initialState(_ slot: Int) -> Float {
+    public func initialState(_ slot: Int) -> Float {
         if case .adagrad(_, _, let acc) = spec { return Float(acc) }
         return 0
     }
 
     /// Updates `w[0..<n]` with gradient `g`, using `state` (`stateSlots * n` floats) and the row's
     /// step count `t` (already incremented for this update).
-    func apply(_ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ n: Int,
+    public func apply(_ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ n: Int,
                state: UnsafeMutablePointer<Float>, step t: Int) {
         switch spec {
         case .accumulate:

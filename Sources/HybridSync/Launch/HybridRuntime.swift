@@ -1,0 +1,166 @@
+import Foundation
+import HybridSyncCollectives
+import HybridSyncCore
+import HybridSyncPS
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Starts a hybrid job inside `mpirun`: every rank learns its role from the layout, rank 0 starts the
+/// scheduler and tells the others its address over MPI (nobody sets addresses or ports), servers
+/// serve, and workers get a `KVWorker` plus a `DenseSync` on the workers' own sub-communicator.
+///
+/// On a dedicated server rank `launch` serves until every worker has finished and returns nil.
+/// Workers call `finish()` at the end. Call from the main thread (it makes MPI calls).
+public final class HybridRuntime: @unchecked Sendable {
+    /// All ranks.
+    public let world: Communicator
+    /// This rank's role.
+    public let role: HybridLayout.RankRole
+    /// The parameter-server client (workers only).
+    public let kv: KVWorker
+    /// The dense path over the workers' sub-communicator.
+    public let dense: DenseSync
+    private var background: [Thread] = []
+    private let done: [DoneFlag]
+
+    private init(world: Communicator, role: HybridLayout.RankRole, kv: KVWorker, dense: DenseSync, background: [Thread], done: [DoneFlag]) {
+        self.world = world
+        self.role = role
+        self.kv = kv
+        self.dense = dense
+        self.background = background
+        self.done = done
+    }
+
+    /// Launches this rank. `base` supplies timeouts; addresses come from rank 0. `HYBRIDSYNC_BIND`
+    /// overrides the address to bind (for multi-homed hosts).
+    public static func launch(layout: HybridLayout, base: PSConfig = PSConfig(), dense denseConfig: DenseSyncConfig = DenseSyncConfig()) throws -> HybridRuntime? {
+        let world = try MPIRuntime.initialize()
+        let roles = try layout.roles(worldSize: world.size)
+        let me = roles[world.rank]
+        let bootstrap = DenseSync(communicator: world, config: denseConfig)
+        var config = base
+        config.servers = layout.servers
+        config.workers = layout.workers(worldSize: world.size)
+        config.bindHost = try bindAddress(world: world, bootstrap: bootstrap)
+        var threads: [Thread] = []
+        var flags: [DoneFlag] = []
+        var endpoint = ""
+        var schedulerError: Error?
+        if me.scheduler {
+            var sc = config
+            sc.schedulerPort = 0
+            do {
+                let scheduler = try SchedulerNode(config: sc)
+                endpoint = "\(config.bindHost):\(scheduler.port)"
+                let flag = DoneFlag()
+                let t = Thread { do { try scheduler.run() } catch { flag.fail("\(error)") }; flag.set() }
+                t.start()
+                threads.append(t)
+                flags.append(flag)
+            } catch { schedulerError = error }
+        }
+        endpoint = try broadcastString(endpoint, root: 0, bootstrap: bootstrap)
+        if let schedulerError { throw schedulerError }
+        guard let colon = endpoint.lastIndex(of: ":"), let port = Int(endpoint[endpoint.index(after: colon)...]) else {
+            throw HybridSyncError.invalidArgument("rank 0 could not start the scheduler")
+        }
+        config.schedulerHost = String(endpoint[..<colon])
+        config.schedulerPort = port
+        let workers = try world.split(color: me.worker == nil ? 1 : 0, key: world.rank)
+        if let s = me.server {
+            var sc = config
+            sc.preferredIndex = s
+            let server = try ServerNode(config: sc)
+            if me.worker == nil {
+                try server.run()
+                for t in threads { while t.isExecuting { usleep(1000) } }
+                return nil
+            }
+            let flag = DoneFlag()
+            let t = Thread { do { try server.run() } catch { flag.fail("\(error)") }; flag.set() }
+            t.start()
+            threads.append(t)
+            flags.append(flag)
+        }
+        var wc = config
+        wc.preferredIndex = me.worker!
+        let kv = try KVWorker(config: wc)
+        return HybridRuntime(world: world, role: me, kv: kv, dense: DenseSync(communicator: workers, config: denseConfig),
+                             background: threads, done: flags)
+    }
+
+    /// Ends this worker: tells the scheduler, then waits for this rank's server and scheduler threads.
+    /// Throws if one of them failed.
+    public func finish(timeout: Double = 60) throws {
+        kv.finish()
+        let deadline = Deadline.after(seconds: timeout)
+        for (t, f) in zip(background, done) {
+            while t.isExecuting && !deadline.hasPassed { usleep(1000) }
+            if let failure = f.failure { throw HybridSyncError.remote(peer: "rank \(world.rank) background node", message: failure) }
+        }
+    }
+
+    /// 127.0.0.1 when every rank runs on this host; otherwise this host's first non-loopback IPv4
+    /// address; `HYBRIDSYNC_BIND` overrides both.
+    private static func bindAddress(world: Communicator, bootstrap: DenseSync) throws -> String {
+        if let bind = ProcessInfo.processInfo.environment["HYBRIDSYNC_BIND"] { return bind }
+        let host = ProcessInfo.processInfo.hostName
+        let all = try allgatherString(host, bootstrap: bootstrap)
+        if Set(all).count == 1 { return "127.0.0.1" }
+        return firstIPv4() ?? "127.0.0.1"
+    }
+
+    private static func firstIPv4() -> String? {
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0, let first = list else { return nil }
+        defer { freeifaddrs(list) }
+        var p: UnsafeMutablePointer<ifaddrs>? = first
+        while let cur = p {
+            if let addr = cur.pointee.ifa_addr, addr.pointee.sa_family == UInt16(AF_INET) {
+                var buffer = [CChar](repeating: 0, count: 64)
+                let sin = UnsafeRawPointer(addr).assumingMemoryBound(to: sockaddr_in.self)
+                var a = sin.pointee.sin_addr
+                inet_ntop(AF_INET, &a, &buffer, 64)
+                let s = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                if !s.hasPrefix("127.") { return s }
+            }
+            p = cur.pointee.ifa_next
+        }
+        return nil
+    }
+
+    private static let stringSlots = 256
+
+    private static func broadcastString(_ s: String, root: Int, bootstrap: DenseSync) throws -> String {
+        let t = try Tensor(name: "hybridsync.bootstrap", values: encode(s))
+        try bootstrap.broadcast(t, root: root)
+        return decode(try t.values(as: Int32.self))
+    }
+
+    private static func allgatherString(_ s: String, bootstrap: DenseSync) throws -> [String] {
+        let t = try Tensor(name: "hybridsync.hosts", values: encode(s))
+        let all = try bootstrap.allgather(t).values(as: Int32.self)
+        return stride(from: 0, to: all.count, by: stringSlots).map { decode(Array(all[$0..<($0 + stringSlots)])) }
+    }
+
+    private static func encode(_ s: String) -> [Int32] {
+        var v = Array(s.utf8.prefix(stringSlots - 1)).map { Int32($0) }
+        v += Array(repeating: 0, count: stringSlots - v.count)
+        return v
+    }
+
+    private static func decode(_ v: [Int32]) -> String {
+        String(decoding: v.prefix { $0 != 0 }.map { UInt8(truncatingIfNeeded: $0) }, as: UTF8.self)
+    }
+}
+
+final class DoneFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var isDone = false
+    private var message: String?
+    func set() { lock.lock(); isDone = true; lock.unlock() }
+    func fail(_ m: String) { lock.lock(); message = m; lock.unlock() }
+    var failure: String? { lock.lock(); defer { lock.unlock() }; return message }
+}

@@ -1,0 +1,45 @@
+import HybridSyncCore
+
+/// The alpha-beta cost model the planner routes by.
+///
+/// - ring all-reduce of `n` bytes over `p` workers: `2 (p-1) alpha + 2 (p-1)/p n beta`;
+/// - parameter server, a worker touching `r` rows of `b` bytes with `S` servers: the worker sends and
+///   receives `2 r b` bytes, each server carries `p r b 2 / S`, so
+///   `2 alpha + max(2 r b, 2 p r b / S) beta`.
+public struct CostModel: Sendable, Equatable {
+    /// Seconds per message (latency).
+    public var alpha: Double
+    /// Seconds per byte on the wire.
+    public var beta: Double
+    /// Workers in the ring.
+    public var workers: Int
+    /// Parameter servers.
+    public var servers: Int
+
+    public init(alpha: Double = 50e-6, beta: Double = 1.0 / 1.0e9, workers: Int, servers: Int) {
+        self.alpha = alpha
+        self.beta = beta
+        self.workers = Swift.max(1, workers)
+        self.servers = Swift.max(1, servers)
+    }
+
+    /// Bytes one worker sends in a ring all-reduce of `bytes`.
+    public func ringBytes(_ bytes: Int) -> Double {
+        workers > 1 ? 2 * Double(workers - 1) / Double(workers) * Double(bytes) : 0
+    }
+
+    /// Seconds of a ring all-reduce of `bytes`.
+    public func ringSeconds(_ bytes: Int) -> Double {
+        workers > 1 ? 2 * Double(workers - 1) * alpha + ringBytes(bytes) * beta : 0
+    }
+
+    /// Bytes one worker sends and receives to push and pull `rows` rows of `rowBytes`.
+    public func psBytes(rows: Double, rowBytes: Int) -> Double { 2 * rows * Double(rowBytes) }
+
+    /// Seconds of a push and pull of `rows` rows, the busiest of worker link and server links.
+    public func psSeconds(rows: Double, rowBytes: Int) -> Double {
+        let worker = psBytes(rows: rows, rowBytes: rowBytes)
+        let server = worker * Double(workers) / Double(servers)
+        return 2 * alpha + Swift.max(worker, server) * beta
+    }
+}

@@ -1,0 +1,237 @@
+import HybridSyncCollectives
+import HybridSyncCore
+import HybridSyncPS
+
+/// One gradient-sync call per step over both paths.
+///
+/// ```
+/// let sync = GradientSync(runtime: runtime)
+/// try sync.register([Parameter(.dense(w1, optimizer: .adam(...))), Parameter(.embedding(spec))])
+/// for step in ... {
+///     let rows = try sync.pull("wide", ids: batchIds)           // embedding rows this batch needs
+///     ... forward, backward ...
+///     try sync.step(dense: [w1Grad], sparse: [SparseGradient(table: "wide", ids: batchIds, values: g)])
+/// }
+/// ```
+///
+/// `step` averages dense gradients over the workers' ring (fused, agreed across ranks) and applies each
+/// dense parameter's optimizer in place; pushes sparse gradients (scaled by 1/workers, so both paths
+/// apply the average gradient) to the servers, whose optimizers update the rows; then advances this
+/// worker's clock, so the next `pull` waits as the table's consistency model says. After
+/// `replanAfterSteps` steps the planner re-routes embedding tables from the density every worker
+/// observed (averaged over the workers, so all agree); a table whose gradients turn out dense moves to
+/// the ring at that step boundary, on every worker together.
+///
+/// Threading: one thread (the training loop), on every worker, in the same order.
+public final class GradientSync: @unchecked Sendable {
+    public let runtime: HybridRuntime
+    public let strategy: Strategy
+    public private(set) var planner: Planner
+    /// Steps completed.
+    public private(set) var stepCount = 0
+    /// Step after which the plan is revised from observations (0: never).
+    public var replanAfterSteps: Int
+    private var dense: [String: (Tensor, OptimizerKernel, state: [Float])] = [:]
+    private var denseOrder: [String] = []
+    private var tables: [String: TableSpec] = [:]
+    /// Tables routed to the ring: a full local copy, its optimizer state and per-row steps.
+    private var localTables: [String: LocalTable] = [:]
+    /// Rows touched in the current step, and summed over the completed steps.
+    private var touched: [String: Set<UInt64>] = [:]
+    private var touchedRows: [String: Int] = [:]
+    /// Bytes this worker put on the wire in the last step, by route (ring: counted from the schedule).
+    public private(set) var lastStepBytes: [Route: Int] = [:]
+
+    public init(runtime: HybridRuntime, strategy: Strategy = .hybrid, model: CostModel? = nil, replanAfterSteps: Int = 5) {
+        self.runtime = runtime
+        self.strategy = strategy
+        let p = runtime.dense.communicator.size
+        planner = Planner(model: model ?? CostModel(workers: p, servers: runtime.kv.serverCount))
+        self.replanAfterSteps = replanAfterSteps
+    }
+
+    private var workers: Int { runtime.dense.communicator.size }
+
+    /// The current plan.
+    public var plan: [PlanEntry] { planner.plan() }
+
+    // MARK: - Registration
+
+    /// Registers parameters on every worker. Collective over the workers: the list is checked across
+    /// workers first (a different shape or an extra parameter on one rank throws the same `mismatch` on
+    /// every rank); tables are declared on the servers; dense parameters are broadcast from worker 0.
+    public func register(_ params: [Parameter]) throws {
+        let descriptors = params.map { p -> TensorDescriptor in
+            switch p.kind {
+            case .dense(let t, _): return TensorDescriptor(name: "param:" + t.name, dtype: t.dtype, count: t.count, op: .average)
+            case .embedding(let s, let rows): return TensorDescriptor(name: "table:" + s.name, dtype: s.dtype, count: s.dimension * rows, op: .sum)
+            }
+        }
+        try runtime.dense.agree(descriptors)
+        var planned: [PlannedParameter] = []
+        for p in params {
+            let pin = p.pin ?? (strategy == .allreduce ? .ring : strategy == .ps ? .ps : nil)
+            switch p.kind {
+            case .dense(let t, let optimizer):
+                guard t.dtype == .float32 else { throw HybridSyncError.invalidArgument("dense parameter '\(t.name)' must be float32") }
+                let kernel = OptimizerKernel(spec: optimizer)
+                dense[t.name] = (t, kernel, Array(repeating: 0, count: kernel.stateSlots * t.count))
+                for j in 0..<kernel.stateSlots { for i in 0..<t.count { dense[t.name]!.state[j * t.count + i] = kernel.initialState(j) } }
+                denseOrder.append(t.name)
+                planned.append(PlannedParameter(name: t.name, rows: 1, columns: t.count, isEmbedding: false, pinned: pin))
+            case .embedding(let s, let rows):
+                try s.validate()
+                tables[s.name] = s
+                tableRows[s.name] = rows
+                planned.append(PlannedParameter(name: s.name, rows: rows, columns: s.dimension, isEmbedding: true, pinned: pin))
+            }
+        }
+        try planner.add(planned)
+        // Dense parameters start equal everywhere.
+        for name in denseOrder { try runtime.dense.broadcast(dense[name]!.0, root: 0) }
+        // Tables on the servers are declared; tables on the ring get their local copy.
+        var psTables = tables.values.filter { planner.route(of: $0.name) == .ps }.sorted { $0.name < $1.name }
+        for name in denseOrder where planner.route(of: name) == .ps {
+            let (t, kernel, _) = dense[name]!
+            psTables.append(TableSpec(name: name, dimension: t.count, optimizer: kernel.spec, consistency: .bsp))
+        }
+        if !psTables.isEmpty { try runtime.kv.declare(psTables) }
+        for s in tables.values where planner.route(of: s.name) == .ring {
+            localTables[s.name] = try LocalTable(spec: s, rows: rowsHint(s), fill: nil)
+        }
+        try seedDenseOnServers()
+    }
+
+    private var tableRows: [String: Int] = [:]
+    private func rowsHint(_ s: TableSpec) -> Int { tableRows[s.name] ?? 1 }
+
+    // MARK: - Per step
+
+    /// The rows of `table` for `ids` (any order, repeats allowed), as of this worker's clock.
+    public func pull(_ table: String, ids: [UInt64]) throws -> PulledRows {
+        guard let spec = tables[table] else { throw HybridSyncError.unknownTable(table) }
+        touched[table, default: []].formUnion(ids)
+        if let local = localTables[table] { return try local.rows(ids) }
+        return try runtime.kv.pull([RowQuery(table: spec.name, keys: ids)])[0]
+    }
+
+    /// Syncs one step's gradients: dense ones averaged over the ring (or pushed to the servers, per the
+    /// plan) and applied; sparse ones pushed (or densified and averaged) and applied. Collective over the
+    /// workers. `dense` must hold one gradient per registered dense parameter, with the same name.
+    public func step(dense grads: [Tensor], sparse: [SparseGradient]) throws {
+        lastStepBytes = [:]
+        let byName = Dictionary(grads.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for name in denseOrder where byName[name] == nil {
+            throw HybridSyncError.invalidArgument("step is missing the gradient of dense parameter '\(name)'")
+        }
+        for g in grads {
+            guard let (param, _, _) = dense[g.name] else { throw HybridSyncError.invalidArgument("gradient for unknown dense parameter '\(g.name)'") }
+            guard g.count == param.count, g.dtype == param.dtype else {
+                throw HybridSyncError.shapeMismatch(what: "gradient of '\(g.name)'", expected: "\(param.count) x \(param.dtype)", got: "\(g.count) x \(g.dtype)")
+            }
+        }
+        var pushes: [SparseRows] = []
+        var ringTensors: [Tensor] = []
+        var densified: [(LocalTable, Tensor)] = []
+        let scale = 1 / Float(workers)
+        for s in sparse {
+            guard let spec = tables[s.table] else { throw HybridSyncError.unknownTable(s.table) }
+            guard s.values.count == s.ids.count * spec.dimension else {
+                throw HybridSyncError.shapeMismatch(what: "gradient of table '\(s.table)'", expected: "\(s.ids.count * spec.dimension) elements", got: "\(s.values.count)")
+            }
+            touched[s.table, default: []].formUnion(s.ids)
+            if let local = localTables[s.table] {
+                let g = try local.densify(s)
+                ringTensors.append(g)
+                densified.append((local, g))
+            } else {
+                pushes.append(SparseRows(table: s.table, keys: s.ids, values: s.values.map { $0 * scale }))
+            }
+        }
+        for name in denseOrder {
+            let g = byName[name]!
+            if planner.route(of: name) == .ps {
+                pushes.append(SparseRows(table: name, keys: [0], values: try g.values(as: Float.self).map { $0 * scale }))
+            } else {
+                ringTensors.append(g)
+            }
+        }
+        // Sparse pushes start first and travel while the ring runs.
+        let handle = pushes.isEmpty ? nil : try runtime.kv.pushAsync(pushes)
+        try runtime.dense.allreduce(ringTensors, op: .average)
+        lastStepBytes[.ring] = ringTensors.reduce(0) { $0 + Int(planner.model.ringBytes($1.byteCount)) }
+        lastStepBytes[.ps] = pushes.reduce(0) { $0 + $1.keys.count * 8 + $1.values.count * 4 }
+        try handle?.wait()
+        for name in denseOrder where planner.route(of: name) == .ring { applyDense(name, byName[name]!) }
+        for (local, g) in densified { local.apply(g) }
+        try runtime.kv.advanceClock()
+        try refreshDenseFromServers()
+        for (table, ids) in touched { touchedRows[table, default: 0] += ids.count }
+        touched.removeAll(keepingCapacity: true)
+        stepCount += 1
+        if replanAfterSteps > 0 && stepCount == replanAfterSteps && strategy == .hybrid { try replan() }
+    }
+
+    private func applyDense(_ name: String, _ g: Tensor) {
+        var entry = dense[name]!
+        entry.state.withUnsafeMutableBufferPointer { st in
+            entry.0.rawPointer.withMemoryRebound(to: Float.self, capacity: entry.0.count) { w in
+                g.rawPointer.withMemoryRebound(to: Float.self, capacity: g.count) { gp in
+                    entry.1.apply(w, gp, g.count, state: st.baseAddress ?? w, step: stepCount + 1)
+                }
+            }
+        }
+        dense[name] = entry
+    }
+
+    // MARK: - Dense parameters on the servers (strategy ps)
+
+    private func seedDenseOnServers() throws {
+        let onServers = denseOrder.filter { planner.route(of: $0) == .ps }
+        guard !onServers.isEmpty else { return }
+        // The servers' copy starts at zero and receives the updates; the parameter is the broadcast
+        // starting value plus that copy. Exact, since SGD, Adagrad and Adam updates do not depend on w.
+        for name in onServers { denseOffsets[name] = try dense[name]!.0.values(as: Float.self) }
+        try refreshDenseFromServers()
+    }
+
+    private var denseOffsets: [String: [Float]] = [:]
+
+    private func refreshDenseFromServers() throws {
+        let onServers = denseOrder.filter { planner.route(of: $0) == .ps }
+        guard !onServers.isEmpty else { return }
+        let rows = try runtime.kv.pull(onServers.map { RowQuery(table: $0, keys: [0]) })
+        for (name, r) in zip(onServers, rows) {
+            let offset = denseOffsets[name]!
+            try dense[name]!.0.assign(zip(offset, r.values).map { $0 + $1 })
+        }
+    }
+
+    // MARK: - Re-planning
+
+    /// Averages every worker's observed densities, re-plans, and moves tables whose route changed from
+    /// the servers to the ring (their rows are pulled into a local copy).
+    private func replan() throws {
+        let names = tables.keys.sorted()
+        let observed = try Tensor(name: "hybridsync.density", values: names.map { n -> Double in
+            Double(touchedRows[n] ?? 0) / Double(max(1, stepCount)) / Double(rowsHint(tables[n]!))
+        })
+        try runtime.dense.allreduce([observed], op: .average)
+        let before = Dictionary(uniqueKeysWithValues: names.map { ($0, planner.route(of: $0)!) })
+        for (n, d) in zip(names, try observed.values(as: Double.self)) { planner.setObservedDensity(n, d) }
+        for n in names where before[n] == .ps && planner.route(of: n) == .ring {
+            let spec = tables[n]!
+            let rows = rowsHint(spec)
+            var values = [Float](repeating: 0, count: rows * spec.dimension)
+            let chunk = max(1, (8 << 20) / (spec.dimension * 4))
+            for start in stride(from: 0, to: rows, by: chunk) {
+                let keys = (start..<min(rows, start + chunk)).map { UInt64($0) }
+                let r = try runtime.kv.pull([RowQuery(table: n, keys: keys)])[0]
+                values.replaceSubrange((start * spec.dimension)..<((start + keys.count) * spec.dimension), with: r.values)
+            }
+            localTables[n] = try LocalTable(spec: spec, rows: rows, fill: values)
+        }
+        touchedRows.removeAll()
+    }
+}
+

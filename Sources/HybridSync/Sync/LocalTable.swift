@@ -1,0 +1,82 @@
+import HybridSyncCollectives
+import HybridSyncCore
+import HybridSyncPS
+
+/// An embedding table held in full on every worker, for tables the planner routes to the ring: sparse
+/// gradients are scattered into a dense gradient, averaged over the ring, and applied here with the
+/// table's optimizer to every row whose averaged gradient is not zero.
+final class LocalTable: @unchecked Sendable {
+    let spec: TableSpec
+    let rows: Int
+    private var values: [Float]
+    private var state: [Float]
+    private var steps: [Int32]
+    private let kernel: OptimizerKernel
+    /// The densified gradient, reused every step.
+    private let gradient: Tensor
+
+    init(spec: TableSpec, rows: Int, fill: [Float]?) throws {
+        self.spec = spec
+        self.rows = rows
+        kernel = OptimizerKernel(spec: spec.optimizer)
+        let d = spec.dimension
+        if let fill {
+            values = fill
+        } else {
+            let salt = tableSalt(spec.name)
+            values = [Float](repeating: 0, count: rows * d)
+            for r in 0..<rows { for e in 0..<d { values[r * d + e] = spec.initializer.value(tableSalt: salt, key: UInt64(r), element: e) } }
+        }
+        // Adagrad's accumulator starts at its initial value; Adam's moments at zero.
+        state = [Float](repeating: kernel.initialState(0), count: kernel.stateSlots * rows * d)
+        steps = [Int32](repeating: 0, count: rows)
+        gradient = try Tensor(name: "table:" + spec.name, dtype: .float32, count: rows * d)
+    }
+
+    private func check(_ id: UInt64) throws -> Int {
+        guard id < UInt64(rows) else { throw HybridSyncError.invalidArgument("id \(id) outside table '\(spec.name)' of \(rows) rows") }
+        return Int(id)
+    }
+
+    func rows(_ ids: [UInt64]) throws -> PulledRows {
+        let d = spec.dimension
+        var out = [Float](repeating: 0, count: ids.count * d)
+        for (i, id) in ids.enumerated() {
+            let r = try check(id)
+            for e in 0..<d { out[i * d + e] = values[r * d + e] }
+        }
+        return PulledRows(table: spec.name, keys: ids, dimension: d, values: out)
+    }
+
+    /// Scatters `g` (duplicates summed) into the reusable dense gradient.
+    func densify(_ g: SparseGradient) throws -> Tensor {
+        let d = spec.dimension
+        try gradient.withElements(as: Float.self) { dst in
+            dst.update(repeating: 0)
+            for (i, id) in g.ids.enumerated() {
+                let r = try check(id)
+                for e in 0..<d { dst[r * d + e] += g.values[i * d + e] }
+            }
+        }
+        return gradient
+    }
+
+    /// Applies the averaged dense gradient to every row it touches.
+    func apply(_ g: Tensor) {
+        let d = spec.dimension, width = kernel.stateSlots * d
+        g.rawPointer.withMemoryRebound(to: Float.self, capacity: rows * d) { gp in
+            values.withUnsafeMutableBufferPointer { v in
+                state.withUnsafeMutableBufferPointer { st in
+                    for r in 0..<rows {
+                        let row = gp + r * d
+                        var any = false
+                        for e in 0..<d where row[e] != 0 { any = true; break }
+                        guard any else { continue }
+                        steps[r] += 1
+                        kernel.apply(v.baseAddress! + r * d, row, d, state: width == 0 ? v.baseAddress! : st.baseAddress! + r * width, step: Int(steps[r]))
+                    }
+                }
+            }
+        }
+    }
+}

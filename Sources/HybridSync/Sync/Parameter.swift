@@ -1,0 +1,53 @@
+import HybridSyncCollectives
+import HybridSyncCore
+
+/// A model parameter registered with `GradientSync`.
+public struct Parameter: @unchecked Sendable {
+    public enum Kind {
+        /// A dense tensor, held by the caller and updated in place by `GradientSync` with `optimizer`.
+        case dense(Tensor, optimizer: OptimizerSpec)
+        /// An embedding table of `rows` rows (ids `0 ..< rows`): rows live on the servers (or, if the
+        /// planner routes it to the ring, in a local dense copy on every worker).
+        case embedding(TableSpec, rows: Int)
+    }
+
+    public var kind: Kind
+    /// A route the planner must use.
+    public var pin: Route?
+
+    public init(_ kind: Kind, pin: Route? = nil) {
+        self.kind = kind
+        self.pin = pin
+    }
+
+    public var name: String {
+        switch kind {
+        case .dense(let t, _): return t.name
+        case .embedding(let s, _): return s.name
+        }
+    }
+}
+
+/// The gradient of an embedding table for one step: `values` holds `ids.count * dimension` elements.
+/// Ids may repeat (their rows are summed).
+public struct SparseGradient: Sendable {
+    public var table: String
+    public var ids: [UInt64]
+    public var values: [Float]
+
+    public init(table: String, ids: [UInt64], values: [Float]) {
+        self.table = table
+        self.ids = ids
+        self.values = values
+    }
+}
+
+/// Which paths a job uses.
+public enum Strategy: String, Sendable, CaseIterable {
+    /// The planner decides per parameter.
+    case hybrid
+    /// Everything over the ring; embedding tables densified (a full copy on every worker).
+    case allreduce
+    /// Everything through the parameter servers, dense tensors too.
+    case ps
+}

@@ -1,0 +1,57 @@
+import Foundation
+import XCTest
+
+/// The hybrid path under real mpirun, ZeroMQ and Open MPI.
+final class HybridProcessTests: XCTestCase {
+    static var root: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
+    static var binary: String { ProcessInfo.processInfo.environment["HYBRIDSYNC_BIN"] ?? root.appendingPathComponent(".build/debug/hybridsync").path }
+
+    func mpirun(_ np: Int, _ args: [String]) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = Self.root.appendingPathComponent("Launch/mpirun")
+        p.arguments = ["-np", "\(np)", Self.binary] + args
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, text)
+    }
+
+    func expectExact(np: Int, workers: Int, _ extra: [String], file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        let (status, out) = try mpirun(np, ["self-test", "hybrid", "--case", "exact"] + extra)
+        XCTAssertEqual(status, 0, out, file: file, line: line)
+        let ok = out.split(separator: "\n").filter { $0.contains("RESULT exact ok") && $0.contains("wrong=0") }
+        XCTAssertEqual(ok.count, workers, out, file: file, line: line)
+        return out
+    }
+
+    /// A BSP hybrid run on 2 and 4 workers produces exactly the serial reference's parameters, for every
+    /// strategy; on 2 workers the planner moves the table to the ring mid-run and it stays exact.
+    func testHybridBSPIsExactOnTwoAndFourWorkers() throws {
+        let two = try expectExact(np: 2, workers: 2, [])
+        XCTAssertTrue(two.contains("emb route ps->ring"), two)
+        _ = try expectExact(np: 4, workers: 4, [])
+        _ = try expectExact(np: 2, workers: 2, ["--strategy", "allreduce"])
+        _ = try expectExact(np: 4, workers: 4, ["--strategy", "ps"])
+    }
+
+    /// Dedicated and colocated server layouts start, run, and exit 0.
+    func testLayoutsStartAndExitCleanly() throws {
+        _ = try expectExact(np: 4, workers: 2, ["--placement", "dedicated", "--servers", "2"])
+        _ = try expectExact(np: 4, workers: 4, ["--placement", "colocated", "--servers", "1"])
+    }
+
+    /// A rank registering a different shape or an extra table gets the same error on every worker.
+    func testMismatchedRegistrationRaisesTheSameErrorEverywhere() throws {
+        for c in ["mismatch-shape", "mismatch-extra"] {
+            let (status, out) = try mpirun(4, ["self-test", "hybrid", "--case", c, "--placement", "dedicated"])
+            XCTAssertEqual(status, 0, out)
+            let lines = out.split(separator: "\n").filter { $0.contains("RESULT \(c) ok") }
+            XCTAssertEqual(lines.count, 2, out)
+            let texts = Set(lines.map { $0.split(separator: " ", maxSplits: 4).last ?? "" })
+            XCTAssertEqual(texts.count, 1, "same error on every worker: \(lines)")
+        }
+    }
+}
