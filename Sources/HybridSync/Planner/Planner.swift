@@ -1,4 +1,7 @@
 import HybridSyncCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Which path a parameter's gradients take.
 public enum Route: String, Sendable, CaseIterable, CustomStringConvertible {
@@ -133,5 +136,9 @@ public struct Planner: Sendable {
     }
 }
 
-private func fmt(_ d: Double) -> String { d >= 0.01 ? String(Int((d * 1000).rounded())) + "e-3" : String(Int((d * 1e6).rounded())) + "e-6" }
+private func fmt(_ d: Double) -> String {
+    let digits = d >= 0.1 ? 2 : d >= 0.001 ? 4 : 6
+    let scaled = (d * pow(10, Double(digits))).rounded()
+    return "0." + String(repeating: "0", count: max(0, digits - String(Int(scaled)).count)) + String(Int(scaled))
+}
 private func fmtT(_ s: Double) -> String { s >= 1e-3 ? "\(Int((s * 1e3).rounded())) ms" : "\(Int((s * 1e6).rounded())) us" }

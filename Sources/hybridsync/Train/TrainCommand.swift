@@ -1,0 +1,206 @@
+import ArgumentParser
+import Foundation
+import HybridSync
+import HybridSyncCollectives
+import HybridSyncCore
+import HybridSyncPS
+
+/// `hybridsync train`: the main job. A wide-and-deep classifier on Fashion-MNIST, the wide table
+/// (2^20 hashed crossed-pixel rows) through the parameter servers, the MLP through the ring, one
+/// `GradientSync.step` per batch. Run under `Launch/mpirun` (or `./Launch/demo`).
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "train", abstract: "Train wide-and-deep on Fashion-MNIST (the demo).")
+
+    @Option(help: "Parameter servers.") var servers = 2
+    @Option(help: "dedicated (servers on their own ranks) or colocated.") var placement: HybridLayout.Placement = .dedicated
+    @Option(help: "hybrid, allreduce (embeddings densified) or ps.") var strategy: Strategy = .hybrid
+    @Option(help: "Consistency of the wide table: bsp, asp or ssp:N.") var consistency = "bsp"
+    @Option(help: "Epochs.") var epochs = 4
+    @Option(help: "Batch size per worker.") var batch = 32
+    @Option(help: "Hidden units of the MLP.") var hidden = 128
+    @Option(help: "Rows of the wide table (a power of two).") var wideRows = 1 << 20
+    @Option(help: "Use only this many training images (0: all).") var trainLimit = 0
+    @Option(help: "Use only this many test images (0: all).") var testLimit = 0
+    @Option(help: "Fashion-MNIST directory.") var data = FashionMNIST.defaultDirectory
+    @Option(help: "Output folder (loss curve, metrics).") var out = "out"
+
+    func run() throws {
+        guard let cons = Consistency(name: consistency) else { throw ValidationError("bad consistency \(consistency)") }
+        guard wideRows > 0, wideRows & (wideRows - 1) == 0 else { throw ValidationError("--wide-rows must be a power of two") }
+        var ok = true
+        guard let runtime = try HybridRuntime.launch(layout: HybridLayout(servers: servers, placement: placement)) else {
+            MPIRuntime.finalize()
+            return
+        }
+        do {
+            try train(runtime, consistency: cons)
+        } catch {
+            FileHandle.standardError.write("worker \(runtime.dense.communicator.rank): \(error)\n".data(using: .utf8)!)
+            ok = false
+        }
+        try? runtime.finish()
+        MPIRuntime.finalize()
+        if !ok { throw ExitCode(1) }
+    }
+
+    private func train(_ runtime: HybridRuntime, consistency: Consistency) throws {
+        let comm = runtime.dense.communicator
+        let me = comm.rank, p = comm.size
+        let lead = me == 0
+        var trainSet = try FashionMNIST.load(data, split: "train")
+        var testSet = try FashionMNIST.load(data, split: "t10k")
+        if trainLimit > 0 { trainSet = FashionMNIST(images: Array(trainSet.images.prefix(trainLimit * 784)), labels: Array(trainSet.labels.prefix(trainLimit))) }
+        if testLimit > 0 { testSet = FashionMNIST(images: Array(testSet.images.prefix(testLimit * 784)), labels: Array(testSet.labels.prefix(testLimit))) }
+        let model = try WideAndDeep(hidden: hidden, wideRows: wideRows, seed: 42)
+        let sync = GradientSync(runtime: runtime, strategy: strategy)
+        let adam = OptimizerSpec.adam(learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8)
+        let wideSpec = TableSpec(name: "wide", dimension: 10, optimizer: .adagrad(learningRate: 0.05, epsilon: 1e-8, initialAccumulator: 0.1),
+                                 consistency: consistency)
+        try sync.register([Parameter(.dense(model.w1, optimizer: adam)), Parameter(.dense(model.b1, optimizer: adam)),
+                           Parameter(.dense(model.w2, optimizer: adam)), Parameter(.dense(model.b2, optimizer: adam)),
+                           Parameter(.embedding(wideSpec, rows: wideRows))])
+        if lead { printPlan(sync, title: "plan at start (\(p) workers, \(runtime.kv.serverCount) servers, strategy \(strategy.rawValue))") }
+        let stepsPerEpoch = trainSet.count / (batch * p)
+        let totalSteps = stepsPerEpoch * epochs
+        var losses: [Double] = []
+        var window: [Double] = []
+        let start = Date()
+        var h = [Float](repeating: 0, count: hidden)
+        let grads = try model.makeGradients()
+        var step = 0
+        for epoch in 0..<epochs {
+            var order = Array(0..<trainSet.count)
+            var rng = SplitMixRNG(seed: UInt64(epoch) &* 7919)
+            order.shuffle(using: &rng)
+            for s in 0..<stepsPerEpoch {
+                let idx = (0..<batch).map { order[(s * p + me) * batch + $0] }
+                let loss = try trainStep(model, sync, trainSet, idx, grads, &h)
+                window.append(loss)
+                step += 1
+                if step % 20 == 0 || step == totalSteps {
+                    let avg = try allAverage(window.reduce(0, +) / Double(window.count), runtime)
+                    losses.append(avg)
+                    window.removeAll()
+                    if lead {
+                        let elapsed = Date().timeIntervalSince(start)
+                        let rate = Double(step * batch * p) / elapsed
+                        let left = Double(totalSteps - step) * elapsed / Double(step)
+                        progress(String(format: "step %d/%d  epoch %d/%d  loss %.4f  %.0f samples/s  %.0f s left", step, totalSteps, epoch + 1, epochs, avg, rate, left))
+                    }
+                }
+                if step == sync.replanAfterSteps && lead && strategy == .hybrid { printPlan(sync, title: "\nplan after observing \(step) steps") }
+            }
+        }
+        let elapsed = Date().timeIntervalSince(start)
+        let accuracy = try evaluate(model, sync, testSet, runtime)
+        if lead {
+            progress("")
+            emit("")
+            emit(String(format: "test accuracy %.2f%% (%d images), %d steps in %.1f s, %.0f samples/s, %d workers, strategy %@, consistency %@",
+                        accuracy * 100, testSet.count, totalSteps, elapsed, Double(totalSteps * batch * p) / elapsed, p, strategy.rawValue, consistency.description))
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            try PNGPlot.write(losses, to: "\(out)/loss.png")
+            let json = "{\"accuracy\":\(accuracy),\"steps\":\(totalSteps),\"seconds\":\(elapsed),\"workers\":\(p),\"strategy\":\"\(strategy.rawValue)\",\"first_loss\":\(losses.first ?? -1),\"last_loss\":\(losses.last ?? -1)}\n"
+            try json.write(toFile: "\(out)/metrics.json", atomically: true, encoding: .utf8)
+            emit("loss curve: \(out)/loss.png   metrics: \(out)/metrics.json")
+            emit(String(format: "LOSS first %.4f last %.4f", losses.first ?? -1, losses.last ?? -1))
+        }
+    }
+
+    private func trainStep(_ model: WideAndDeep, _ sync: GradientSync, _ set: FashionMNIST, _ idx: [Int], _ g: WideAndDeep.Gradients, _ h: inout [Float]) throws -> Double {
+        for t in [g.w1, g.b1, g.w2, g.b2] { memset(t.rawPointer, 0, t.byteCount) }
+        var feats: [[UInt64]] = []
+        var all: [UInt64] = []
+        set.images.withUnsafeBufferPointer { img in
+            for i in idx {
+                let f = model.features(UnsafeBufferPointer(rebasing: img[(i * 784)..<((i + 1) * 784)]))
+                feats.append(f)
+                all += f
+            }
+        }
+        let unique = Array(Set(all)).sorted()
+        let rows = try sync.pull("wide", ids: unique)
+        var pos: [UInt64: Int] = [:]
+        for (i, k) in unique.enumerated() { pos[k] = i }
+        var wideGrad = [Float](repeating: 0, count: unique.count * 10)
+        var loss = 0.0
+        let scale = 1 / Float(idx.count)
+        try set.images.withUnsafeBufferPointer { img in
+            for (b, i) in idx.enumerated() {
+                let x = UnsafeBufferPointer(rebasing: img[(i * 784)..<((i + 1) * 784)])
+                var wide = [Float](repeating: 0, count: 10)
+                for f in feats[b] { let r = pos[f]! * 10; for k in 0..<10 { wide[k] += rows.values[r + k] } }
+                let logits = try model.forward(x, wide: wide, h: &h)
+                var (prob, l) = WideAndDeep.softmax(logits, label: Int(set.labels[i]))
+                loss += Double(l)
+                prob[Int(set.labels[i])] -= 1
+                try model.backward(x, h: h, dlogits: prob, scale: scale, into: g)
+                for f in feats[b] { let r = pos[f]! * 10; for k in 0..<10 { wideGrad[r + k] += prob[k] * scale } }
+            }
+        }
+        try sync.step(dense: [g.w1, g.b1, g.w2, g.b2], sparse: [SparseGradient(table: "wide", ids: unique, values: wideGrad)])
+        return loss / Double(idx.count)
+    }
+
+    /// Accuracy on the test set, each worker scoring its share; summed over the workers.
+    private func evaluate(_ model: WideAndDeep, _ sync: GradientSync, _ set: FashionMNIST, _ runtime: HybridRuntime) throws -> Double {
+        let comm = runtime.dense.communicator
+        var correct = 0, seen = 0
+        var h = [Float](repeating: 0, count: hidden)
+        let share = (set.count + comm.size - 1) / comm.size
+        let lo = comm.rank * share, hi = min(set.count, lo + share)
+        for chunk in stride(from: lo, to: hi, by: 500) {
+            let ids = Array(chunk..<min(hi, chunk + 500))
+            var feats: [[UInt64]] = []
+            set.images.withUnsafeBufferPointer { img in
+                for i in ids { feats.append(model.features(UnsafeBufferPointer(rebasing: img[(i * 784)..<((i + 1) * 784)]))) }
+            }
+            let unique = Array(Set(feats.joined())).sorted()
+            let rows = try sync.pull("wide", ids: unique)
+            var pos: [UInt64: Int] = [:]
+            for (i, k) in unique.enumerated() { pos[k] = i }
+            try set.images.withUnsafeBufferPointer { img in
+                for (b, i) in ids.enumerated() {
+                    var wide = [Float](repeating: 0, count: 10)
+                    for f in feats[b] { let r = pos[f]! * 10; for k in 0..<10 { wide[k] += rows.values[r + k] } }
+                    let logits = try model.forward(UnsafeBufferPointer(rebasing: img[(i * 784)..<((i + 1) * 784)]), wide: wide, h: &h)
+                    if logits.indices.max(by: { logits[$0] < logits[$1] }) == Int(set.labels[i]) { correct += 1 }
+                    seen += 1
+                }
+            }
+        }
+        let totals = try Tensor(name: "eval", values: [Int64(correct), Int64(seen)])
+        try runtime.dense.allreduce([totals], op: .sum)
+        let t = try totals.values(as: Int64.self)
+        return Double(t[0]) / Double(max(1, t[1]))
+    }
+
+    private func allAverage(_ x: Double, _ runtime: HybridRuntime) throws -> Double {
+        let t = try Tensor(name: "loss", values: [x])
+        try runtime.dense.allreduce([t], op: .average)
+        return try t.values(as: Double.self)[0]
+    }
+
+    private func printPlan(_ sync: GradientSync, title: String) {
+        emit(title)
+        emit([pad("parameter", 10), pad("bytes", 12), pad("density", 9), pad("route", 6), pad("bytes/step", 12), pad("time/step", 10), "  why"].joined(separator: " "))
+        for e in sync.plan {
+            emit([pad(e.name, 10), pad("\(e.bytes)", 12), pad(String(format: "%.4f", e.density), 9), pad(e.route.rawValue, 6),
+                  pad(String(format: "%.0f", e.predictedBytes), 12), pad(String(format: "%.0f us", e.predictedSeconds * 1e6), 10), "  " + e.reason].joined(separator: " "))
+        }
+    }
+
+    private func progress(_ line: String) {
+        FileHandle.standardError.write(("\r" + line + "      ").data(using: .utf8)!)
+    }
+}
+
+/// A deterministic generator for shuffling (the same order on every worker).
+struct SplitMixRNG: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        return splitMix64(state)
+    }
+}
