@@ -15,7 +15,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "dedicated (servers on their own ranks) or colocated.") var placement: HybridLayout.Placement = .dedicated
     @Option(help: "hybrid, allreduce (embeddings densified) or ps.") var strategy: Strategy = .hybrid
     @Option(help: "Consistency of the wide table: bsp, asp or ssp:N.") var consistency = "bsp"
-    @Option(help: "Epochs.") var epochs = 4
+    @Option(help: "Epochs.") var epochs = 8
     @Option(help: "Batch size per worker.") var batch = 32
     @Option(help: "Hidden units of the MLP.") var hidden = 128
     @Option(help: "Rows of the wide table (a power of two).") var wideRows = 1 << 20

@@ -1,0 +1,33 @@
+import Foundation
+import XCTest
+
+/// A short run of the demo (`hybridsync train`) under mpirun on real Fashion-MNIST: the loss must fall
+/// and the run must end cleanly with its outputs written.
+final class DemoProcessTests: XCTestCase {
+    func testShortDemoRunLossFalls() throws {
+        let dataset = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: dataset), "dataset-fashion-mnist is not installed (Launch/test installs it)")
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-demo-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let p = Process()
+        p.executableURL = HybridProcessTests.root.appendingPathComponent("Launch/mpirun")
+        p.arguments = ["-np", "3", HybridProcessTests.binary, "train", "--servers", "1", "--placement", "dedicated",
+                       "--epochs", "1", "--train-limit", "2560", "--test-limit", "300", "--hidden", "32",
+                       "--wide-rows", "65536", "--batch", "16", "--out", out]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, text)
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("LOSS first") }) else { return XCTFail(text) }
+        let parts = line.split(separator: " ")
+        let first = Double(parts[2])!, last = Double(parts[4])!
+        XCTAssertLessThan(last, first * 0.8, line.description)
+        XCTAssertTrue(text.contains("test accuracy"), text)
+        XCTAssertTrue(text.contains("route"), "the plan is printed: \(text)")
+        let png = try Data(contentsOf: URL(fileURLWithPath: out + "/loss.png"))
+        XCTAssertEqual(Array(png.prefix(4)), [0x89, 0x50, 0x4E, 0x47])
+    }
+}
