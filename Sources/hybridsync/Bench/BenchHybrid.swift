@@ -1,0 +1,110 @@
+import ArgumentParser
+import Foundation
+import HybridSync
+import HybridSyncCollectives
+import HybridSyncCore
+import HybridSyncPS
+
+/// `hybridsync bench hybrid --spec FILE`: sync time per step of one model spec under the three
+/// strategies (hybrid, allreduce with embeddings densified, ps for everything), measured in one run
+/// under mpirun, with bytes per worker per step counted beside the cost model's prediction.
+struct BenchHybrid: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "hybrid", abstract: "Hybrid vs allreduce vs ps on a model spec (run under mpirun).")
+
+    @Option(help: "Model spec (JSON).") var spec = "Benchmarks/specs/dlrm-sparse.json"
+    @Option(help: "Servers.") var servers = 2
+    @Option(help: "Server placement.") var placement: HybridLayout.Placement = .dedicated
+    @Option(help: "Measured steps per strategy (after one warm-up step).") var steps = 3
+    @Option(help: "Comma-separated strategies.") var strategies = "hybrid,allreduce,ps"
+    @Option(help: "Append JSON lines to this file.") var json: String?
+
+    func run() throws {
+        let model = try ModelSpec.load(spec)
+        guard let runtime = try HybridRuntime.launch(layout: HybridLayout(servers: servers, placement: placement)) else {
+            MPIRuntime.finalize()
+            return
+        }
+        defer { MPIRuntime.finalize() }
+        let comm = runtime.dense.communicator
+        let lead = comm.rank == 0
+        var out = JSONLines(path: lead ? json : nil)
+        if lead {
+            emit("# hybridsync bench hybrid: \(model.name), \(comm.size) workers, \(runtime.kv.serverCount) servers (\(placement.rawValue)), batch \(model.batch) per worker")
+            emit([pad("strategy", 10), pad("sync ms/step", 13), pad("dense ms", 9), pad("sparse ms", 10), pad("ring MB", 9), pad("ps MB", 8), pad("model MB", 9), pad("vs hybrid", 10)].joined(separator: " "))
+        }
+        var hybridTime = Double.nan
+        for name in strategies.split(separator: ",") {
+            guard let strategy = Strategy(rawValue: String(name)) else { throw ValidationError("unknown strategy \(name)") }
+            let r = try measure(strategy, model, runtime)
+            if strategy == .hybrid { hybridTime = r.seconds }
+            if lead {
+                emit([pad(strategy.rawValue, 10), pad(String(format: "%.1f", r.seconds * 1e3), 13), pad(String(format: "%.1f", r.dense * 1e3), 9),
+                      pad(String(format: "%.1f", r.sparse * 1e3), 10), pad(String(format: "%.2f", r.ringBytes / 1e6), 9),
+                      pad(String(format: "%.2f", r.psBytes / 1e6), 8), pad(String(format: "%.2f", r.predicted / 1e6), 9),
+                      pad(String(format: "%.2fx", r.seconds / hybridTime), 10)].joined(separator: " "))
+                out.add(["bench": "hybrid", "spec": model.name, "strategy": strategy.rawValue, "workers": comm.size, "servers": runtime.kv.serverCount,
+                         "sync_ms": r.seconds * 1e3, "dense_ms": r.dense * 1e3, "sparse_ms": r.sparse * 1e3,
+                         "ring_bytes_per_worker": r.ringBytes, "ps_bytes_per_worker": r.psBytes, "predicted_bytes_per_worker": r.predicted,
+                         "ratio_to_hybrid": r.seconds / hybridTime])
+            }
+        }
+        try out.write()
+        try runtime.finish()
+    }
+
+    struct Result { var seconds = 0.0, dense = 0.0, sparse = 0.0, ringBytes = 0.0, psBytes = 0.0, predicted = 0.0 }
+
+    private func measure(_ strategy: Strategy, _ model: ModelSpec, _ runtime: HybridRuntime) throws -> Result {
+        let comm = runtime.dense.communicator
+        let prefix = strategy.rawValue + "."
+        let sync = GradientSync(runtime: runtime, strategy: strategy, replanAfterSteps: 0)
+        var params: [Parameter] = []
+        var denseGrads: [Tensor] = []
+        for d in model.dense {
+            params.append(Parameter(.dense(try Tensor(name: prefix + d.name, dtype: .float32, count: d.parameters), optimizer: .sgd(learningRate: 0.01))))
+            denseGrads.append(try Tensor(name: prefix + d.name, values: [Float](repeating: 0.001, count: d.parameters)))
+        }
+        for t in model.tables {
+            params.append(Parameter(.embedding(TableSpec(name: prefix + t.name, dimension: t.dimension, optimizer: .sgd(learningRate: 0.01), consistency: .bsp), rows: t.rows)))
+        }
+        try sync.register(params)
+        var samplers = model.tables.map { ZipfSampler(rows: $0.rows, exponent: $0.zipf, seed: UInt64(comm.rank + 1), table: $0.name) }
+        // The cost model's bytes for this strategy, from the densities this generator produces.
+        let densities = model.measuredDensity()
+        let cost = CostModel(workers: comm.size, servers: runtime.kv.serverCount)
+        var predicted = 0.0
+        for d in model.dense { predicted += strategy == .ps ? cost.psBytes(rows: 1, rowBytes: d.parameters * 4) : cost.ringBytes(d.parameters * 4) }
+        for t in model.tables {
+            predicted += strategy == .allreduce ? cost.ringBytes(t.rows * t.dimension * 4)
+                : cost.psBytes(rows: densities[t.name]! * Double(t.rows), rowBytes: t.dimension * 4)
+        }
+        var r = Result(predicted: predicted)
+        for step in -1..<steps {
+            var batches: [(String, [UInt64])] = []
+            for (i, t) in model.tables.enumerated() {
+                batches.append((prefix + t.name, Array(Set(samplers[i].batch(samples: model.batch, lookups: t.lookups))).sorted()))
+            }
+            try comm.barrier()
+            let t0 = ContinuousClock.now
+            for (table, ids) in batches { _ = try sync.pull(table, ids: ids) }
+            let tPull = secondsSince(t0)
+            let sparse = zip(batches, model.tables).map { b, t in SparseGradient(table: b.0, ids: b.1, values: [Float](repeating: 0.001, count: b.1.count * t.dimension)) }
+            let t1 = ContinuousClock.now
+            try sync.step(dense: denseGrads, sparse: sparse)
+            let tStep = secondsSince(t1)
+            if step >= 0 {
+                r.seconds += (tPull + tStep) / Double(steps)
+                r.sparse += tPull / Double(steps)
+                r.dense += tStep / Double(steps)
+                // Pulled bytes come back as much as pushed: count both directions of the PS path.
+                r.ringBytes += Double(sync.lastStepBytes[.ring] ?? 0) / Double(steps)
+                r.psBytes += 2 * Double(sync.lastStepBytes[.ps] ?? 0) / Double(steps)
+            }
+        }
+        let stats = try Tensor(name: "bench.stats", values: [r.seconds, r.dense, r.sparse])
+        try runtime.dense.allreduce([stats], op: .max)
+        let s = try stats.values(as: Double.self)
+        r.seconds = s[0]; r.dense = s[1]; r.sparse = s[2]
+        return r
+    }
+}
