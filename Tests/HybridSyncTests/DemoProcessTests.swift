@@ -9,18 +9,9 @@ final class DemoProcessTests: XCTestCase {
         try XCTSkipUnless(FileManager.default.fileExists(atPath: dataset), "dataset-fashion-mnist is not installed (Launch/test installs it)")
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-demo-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let p = Process()
-        p.executableURL = HybridProcessTests.root.appendingPathComponent("Launch/mpirun")
-        p.arguments = ["-np", "3", HybridProcessTests.binary, "train", "--servers", "1", "--placement", "dedicated",
-                       "--epochs", "1", "--train-limit", "2560", "--test-limit", "300", "--hidden", "32",
-                       "--wide-rows", "65536", "--batch", "16", "--out", out]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0, text)
+        let (status, text) = try HybridProcessTests.mpirun(3, ["train", "--servers", "1", "--placement", "dedicated",
+            "--epochs", "1", "--train-limit", "2560", "--test-limit", "300", "--hidden", "32", "--wide-rows", "65536", "--batch", "16", "--out", out])
+        XCTAssertEqual(status, 0, text)
         guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("LOSS first") }) else { return XCTFail(text) }
         let parts = line.split(separator: " ")
         let first = Double(parts[2])!, last = Double(parts[4])!

@@ -6,7 +6,8 @@ final class HybridProcessTests: XCTestCase {
     static var root: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
     static var binary: String { ProcessInfo.processInfo.environment["HYBRIDSYNC_BIN"] ?? root.appendingPathComponent(".build/debug/hybridsync").path }
 
-    func mpirun(_ np: Int, _ args: [String]) throws -> (Int32, String) {
+    /// Runs `Launch/mpirun -np N hybridsync ARGS`; returns the exit status and the merged output.
+    static func mpirun(_ np: Int, _ args: [String]) throws -> (Int32, String) {
         let p = Process()
         p.executableURL = Self.root.appendingPathComponent("Launch/mpirun")
         p.arguments = ["-np", "\(np)", Self.binary] + args
@@ -20,7 +21,7 @@ final class HybridProcessTests: XCTestCase {
     }
 
     func expectExact(np: Int, workers: Int, _ extra: [String], file: StaticString = #filePath, line: UInt = #line) throws -> String {
-        let (status, out) = try mpirun(np, ["self-test", "hybrid", "--case", "exact"] + extra)
+        let (status, out) = try Self.mpirun(np, ["self-test", "hybrid", "--case", "exact"] + extra)
         XCTAssertEqual(status, 0, out, file: file, line: line)
         let ok = out.split(separator: "\n").filter { $0.contains("RESULT exact ok") && $0.contains("wrong=0") }
         XCTAssertEqual(ok.count, workers, out, file: file, line: line)
@@ -46,7 +47,7 @@ final class HybridProcessTests: XCTestCase {
     /// A rank registering a different shape or an extra table gets the same error on every worker.
     func testMismatchedRegistrationRaisesTheSameErrorEverywhere() throws {
         for c in ["mismatch-shape", "mismatch-extra"] {
-            let (status, out) = try mpirun(4, ["self-test", "hybrid", "--case", c, "--placement", "dedicated"])
+            let (status, out) = try Self.mpirun(4, ["self-test", "hybrid", "--case", c, "--placement", "dedicated"])
             XCTAssertEqual(status, 0, out)
             let lines = out.split(separator: "\n").filter { $0.contains("RESULT \(c) ok") }
             XCTAssertEqual(lines.count, 2, out)

@@ -173,7 +173,8 @@ public final class GradientSync: @unchecked Sendable {
     }
 
     private func applyDense(_ name: String, _ g: Tensor) {
-        var entry = dense[name]!
+        // Taken out of the dictionary so the optimizer state is mutated in place, not copied.
+        var entry = dense.removeValue(forKey: name)!
         entry.state.withUnsafeMutableBufferPointer { st in
             entry.0.rawPointer.withMemoryRebound(to: Float.self, capacity: entry.0.count) { w in
                 g.rawPointer.withMemoryRebound(to: Float.self, capacity: g.count) { gp in
