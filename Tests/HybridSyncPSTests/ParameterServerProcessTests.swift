@@ -44,8 +44,8 @@ final class ParameterServerProcessTests: XCTestCase {
         XCTAssertEqual(results.count, 2, r.output)
         for l in results {
             XCTAssertTrue(l.contains("RESULT kill ok") && l.contains("worker 2"), l)
-            // "... after N ms": within the heartbeat timeout (2 s) plus a second of slack.
-            if let ms = l.split(separator: " ").reversed().dropFirst().first.flatMap({ Int($0) }) { XCTAssertLessThan(ms, 3000, l) }
+            // "... after N ms": within the heartbeat timeout (2 s) plus two seconds of slack for a loaded machine.
+            if let ms = l.split(separator: " ").reversed().dropFirst().first.flatMap({ Int($0) }) { XCTAssertLessThan(ms, 4000, l) }
         }
         XCTAssertLessThan(Date().timeIntervalSince(start), 30)
     }
