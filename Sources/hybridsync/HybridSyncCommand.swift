@@ -12,7 +12,7 @@ struct HybridSyncCommand: ParsableCommand {
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (run the release build under mpirun).",
-        subcommands: [BenchAllreduce.self, BenchPS.self, BenchHybrid.self]
+        subcommands: [BenchAllreduce.self, BenchPS.self, BenchHybrid.self, BenchScaling.self]
     )
 }
 

@@ -72,10 +72,13 @@ struct BenchHybrid: ParsableCommand {
         // The cost model's bytes for this strategy, from the densities this generator produces.
         let densities = model.measuredDensity()
         let cost = CostModel(workers: comm.size, servers: runtime.kv.serverCount)
+        // Predicted from the routes the planner actually chose.
         var predicted = 0.0
-        for d in model.dense { predicted += strategy == .ps ? cost.psBytes(rows: 1, rowBytes: d.parameters * 4) : cost.ringBytes(d.parameters * 4) }
+        for d in model.dense {
+            predicted += sync.planner.route(of: prefix + d.name) == .ps ? cost.psBytes(rows: 1, rowBytes: d.parameters * 4) : cost.ringBytes(d.parameters * 4)
+        }
         for t in model.tables {
-            predicted += strategy == .allreduce ? cost.ringBytes(t.rows * t.dimension * 4)
+            predicted += sync.planner.route(of: prefix + t.name) == .ring ? cost.ringBytes(t.rows * t.dimension * 4)
                 : cost.psBytes(rows: densities[t.name]! * Double(t.rows), rowBytes: t.dimension * 4)
         }
         var r = Result(predicted: predicted)

@@ -1,0 +1,95 @@
+import ArgumentParser
+import Foundation
+import HybridSyncCore
+
+/// `hybridsync bench scaling`: `bench hybrid` for 1, 2, 4 ... workers over loopback and over the
+/// emulated cluster (`Launch/cluster`: one namespace per rank, tbf-shaped links), collected into one
+/// table, JSON lines and CSV, with samples/s and scaling efficiency per strategy.
+struct BenchScaling: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "scaling", abstract: "Strategies x workers x network (loopback, emulated cluster).")
+
+    @Option(help: "Model spec.") var spec = "Benchmarks/specs/dlrm-small.json"
+    @Option(help: "Comma-separated worker counts.") var workers = "1,2,4"
+    @Option(help: "Dedicated servers.") var servers = 2
+    @Option(help: "Networks: loopback and/or shaped-link rates such as 1gbit.") var networks = "loopback,1gbit"
+    @Option(help: "Measured steps per point.") var steps = 2
+    @Option(help: "Write JSON lines here.") var json: String?
+    @Option(help: "Write CSV here.") var csv: String?
+
+    func run() throws {
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        // The package root: the nearest folder above the binary (or the current one) holding Launch/mpirun.
+        var root = exe.deletingLastPathComponent()
+        while root.path != "/" && !FileManager.default.fileExists(atPath: root.appendingPathComponent("Launch/mpirun").path) {
+            root = root.deletingLastPathComponent()
+        }
+        if root.path == "/" { root = URL(fileURLWithPath: FileManager.default.currentDirectoryPath) }
+        var rows: [[String: Any]] = []
+        emit("# hybridsync bench scaling: \(spec), \(servers) dedicated servers")
+        emit([pad("network", 9), pad("workers", 8), pad("strategy", 10), pad("sync ms", 9), pad("dense ms", 9), pad("sparse ms", 10),
+              pad("samples/s", 10), pad("efficiency", 11), pad("MB/worker", 10), pad("model MB", 9)].joined(separator: " "))
+        let batch = try ModelSpecReader.batch(spec)
+        var base: [String: Double] = [:]
+        for network in networks.split(separator: ",").map(String.init) {
+            for w in workers.split(separator: ",").compactMap({ Int($0) }) {
+                let np = w + servers
+                let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("scaling-\(getpid())-\(network)-\(w).jsonl").path
+                defer { try? FileManager.default.removeItem(atPath: tmp) }
+                let benchArgs = [exe.path, "bench", "hybrid", "--spec", spec, "--servers", "\(servers)", "--steps", "\(steps)", "--json", tmp]
+                let (launcher, args): (String, [String]) = network == "loopback"
+                    ? (root.appendingPathComponent("Launch/mpirun").path, ["-np", "\(np)"] + benchArgs)
+                    : (root.appendingPathComponent("Launch/cluster").path, ["run", "\(np)", network, "\(np)", "--"] + benchArgs)
+                let p = Process()
+                p.executableURL = URL(fileURLWithPath: launcher)
+                p.arguments = args
+                p.standardOutput = FileHandle.nullDevice
+                try p.run()
+                p.waitUntilExit()
+                guard p.terminationStatus == 0, let text = try? String(contentsOfFile: tmp, encoding: .utf8) else {
+                    emit("\(network) \(w) workers: the job failed (status \(p.terminationStatus))")
+                    continue
+                }
+                for line in text.split(separator: "\n") {
+                    guard var r = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any],
+                          let strategy = r["strategy"] as? String, let ms = (r["sync_ms"] as? NSNumber)?.doubleValue else { continue }
+                    let rate = Double(batch * w) / (ms / 1e3)
+                    let key = "\(network)/\(strategy)"
+                    if base[key] == nil { base[key] = rate / Double(w) }
+                    let efficiency = rate / (Double(w) * base[key]!)
+                    let bytes = ((r["ring_bytes_per_worker"] as? NSNumber)?.doubleValue ?? 0) + ((r["ps_bytes_per_worker"] as? NSNumber)?.doubleValue ?? 0)
+                    let predicted = (r["predicted_bytes_per_worker"] as? NSNumber)?.doubleValue ?? 0
+                    emit([pad(network, 9), pad("\(w)", 8), pad(strategy, 10), pad(String(format: "%.1f", ms), 9),
+                          pad(String(format: "%.1f", (r["dense_ms"] as? NSNumber)?.doubleValue ?? 0), 9),
+                          pad(String(format: "%.1f", (r["sparse_ms"] as? NSNumber)?.doubleValue ?? 0), 10),
+                          pad(String(format: "%.0f", rate), 10), pad(String(format: "%.2f", efficiency), 11),
+                          pad(String(format: "%.2f", bytes / 1e6), 10), pad(String(format: "%.2f", predicted / 1e6), 9)].joined(separator: " "))
+                    r["network"] = network
+                    r["samples_per_s"] = rate
+                    r["efficiency"] = efficiency
+                    rows.append(r)
+                }
+            }
+        }
+        if let json {
+            let text = rows.compactMap { r in (try? JSONSerialization.data(withJSONObject: r, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } }.joined(separator: "\n") + "\n"
+            try text.write(toFile: json, atomically: true, encoding: .utf8)
+        }
+        if let csv {
+            let cols = ["network", "workers", "servers", "strategy", "sync_ms", "dense_ms", "sparse_ms", "samples_per_s", "efficiency",
+                        "ring_bytes_per_worker", "ps_bytes_per_worker", "predicted_bytes_per_worker"]
+            let lines = [cols.joined(separator: ",")] + rows.map { r in cols.map { "\(r[$0] ?? "")" }.joined(separator: ",") }
+            try (lines.joined(separator: "\n") + "\n").write(toFile: csv, atomically: true, encoding: .utf8)
+        }
+    }
+}
+
+/// Reads only the batch size of a spec (the driver does not need the rest).
+enum ModelSpecReader {
+    static func batch(_ path: String) throws -> Int {
+        guard let data = FileManager.default.contents(atPath: path),
+              let obj = try JSONSerialization.jsonObject(with: data) as? [String: Any], let b = obj["batch"] as? Int else {
+            throw HybridSyncError.invalidArgument("cannot read the batch size of \(path)")
+        }
+        return b
+    }
+}
