@@ -39,7 +39,8 @@ public final class GradientSync: @unchecked Sendable {
     /// Rows touched in the current step, and summed over the completed steps.
     private var touched: [String: Set<UInt64>] = [:]
     private var touchedRows: [String: Int] = [:]
-    /// Bytes this worker put on the wire in the last step, by route (ring: counted from the schedule).
+    /// Bytes of the last step by route, counted by the transports: ring = bytes this worker sent over MPI;
+    /// ps = bytes it sent to and received from the servers over ZeroMQ (pulls of that step included).
     public private(set) var lastStepBytes: [Route: Int] = [:]
 
     public init(runtime: HybridRuntime, strategy: Strategy = .hybrid, model: CostModel? = nil, replanAfterSteps: Int = 5) {
@@ -112,14 +113,23 @@ public final class GradientSync: @unchecked Sendable {
         guard let spec = tables[table] else { throw HybridSyncError.unknownTable(table) }
         touched[table, default: []].formUnion(ids)
         if let local = localTables[table] { return try local.rows(ids) }
+        let before = runtime.kv.bytesSent + runtime.kv.bytesReceived
+        defer { pulledBytesThisStep[.ps, default: 0] += runtime.kv.bytesSent + runtime.kv.bytesReceived - before }
         return try runtime.kv.pull([RowQuery(table: spec.name, keys: ids)])[0]
     }
+
+    private var pulledBytesThisStep: [Route: Int] = [:]
 
     /// Syncs one step's gradients: dense ones averaged over the ring (or pushed to the servers, per the
     /// plan) and applied; sparse ones pushed (or densified and averaged) and applied. Collective over the
     /// workers. `dense` must hold one gradient per registered dense parameter, with the same name.
     public func step(dense grads: [Tensor], sparse: [SparseGradient]) throws {
-        lastStepBytes = [:]
+        let (ring0, ps0) = (runtime.dense.communicator.bytesSent, runtime.kv.bytesSent + runtime.kv.bytesReceived)
+        defer {
+            lastStepBytes[.ring] = runtime.dense.communicator.bytesSent - ring0 + (pulledBytesThisStep[.ring] ?? 0)
+            lastStepBytes[.ps] = runtime.kv.bytesSent + runtime.kv.bytesReceived - ps0 + (pulledBytesThisStep[.ps] ?? 0)
+            pulledBytesThisStep = [:]
+        }
         let byName = Dictionary(grads.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for name in denseOrder where byName[name] == nil {
             throw HybridSyncError.invalidArgument("step is missing the gradient of dense parameter '\(name)'")
@@ -159,8 +169,6 @@ public final class GradientSync: @unchecked Sendable {
         // Sparse pushes start first and travel while the ring runs.
         let handle = pushes.isEmpty ? nil : try runtime.kv.pushAsync(pushes)
         try runtime.dense.allreduce(ringTensors, op: .average)
-        lastStepBytes[.ring] = ringTensors.reduce(0) { $0 + Int(planner.model.ringBytes($1.byteCount)) }
-        lastStepBytes[.ps] = pushes.reduce(0) { $0 + $1.keys.count * 8 + $1.values.count * 4 }
         try handle?.wait()
         for name in denseOrder where planner.route(of: name) == .ring { applyDense(name, byName[name]!) }
         for (local, g) in densified { local.apply(g) }

@@ -18,6 +18,10 @@ public final class Communicator: @unchecked Sendable {
     /// The number of ranks in the group.
     public let size: Int
     private(set) var failure: HybridSyncError?
+    /// Bytes this rank has handed to MPI point-to-point sends on this communicator (counted, not estimated).
+    public internal(set) var bytesSent = 0
+    /// Bytes this rank has posted receives for on this communicator.
+    public internal(set) var bytesReceived = 0
 
     init(handle: MPI_Comm, owned: Bool) throws {
         self.handle = handle

@@ -27,6 +27,7 @@ struct PendingRequests {
     mutating func receive(into buffer: UnsafeMutableRawPointer, bytes: Int, from peer: Int, tag: Int32) throws {
         var r: MPI_Request? = nil
         try mpiCheck(MPI_Irecv(buffer, Int32(bytes), hs_mpi_byte(), Int32(peer), tag, comm.handle, &r), "MPI_Irecv")
+        comm.bytesReceived += bytes
         requests.append(r)
         peers.append(peer)
     }
@@ -35,6 +36,7 @@ struct PendingRequests {
     mutating func send(_ buffer: UnsafeRawPointer, bytes: Int, to peer: Int, tag: Int32) throws {
         var r: MPI_Request? = nil
         try mpiCheck(MPI_Isend(buffer, Int32(bytes), hs_mpi_byte(), Int32(peer), tag, comm.handle, &r), "MPI_Isend")
+        comm.bytesSent += bytes
         requests.append(r)
         peers.append(peer)
     }

@@ -74,7 +74,7 @@ public final class ServerNode: @unchecked Sendable {
                             return NodeID(raw: try r.u32("id"))
                         }
                         if let dead, dead.role == .worker, let s = shard {
-                            try send(s.workerDied(dead.index, name: "\(dead)"))
+                            try send(s.workerDied(dead.index, name: "\(dead)"), counting: s)
                         }
                     case .shutdown:
                         return
@@ -97,15 +97,17 @@ public final class ServerNode: @unchecked Sendable {
                             try router.send([.bytes(env.route)] + messageFrames(h, meta: ErrorCodec.encode(.invalidArgument("server has not joined the job yet"))))
                             continue
                         }
-                        try send(s.handle(route: env.route, header: env.header, frames: env.frames))
+                        s.bytesIn += env.frames.reduce(0) { $0 + $1.count }
+                        try send(s.handle(route: env.route, header: env.header, frames: env.frames), counting: s)
                     }
                 }
             }
         }
     }
 
-    private func send(_ directives: [ServerDirective]) throws {
+    private func send(_ directives: [ServerDirective], counting shard: ServerShard) throws {
         for case let .reply(route, frames) in directives {
+            shard.bytesOut += frames.reduce(0) { $0 + $1.count }
             try router.send([.bytes(route)] + frames)
         }
     }

@@ -21,6 +21,9 @@ final class ServerShard {
     private var heldPushes: [Int: [HeldPush]] = [:]
     private var waitingPulls: [WaitingPull] = []
     private(set) var appliedPushes = 0
+    /// Bytes received from and sent to workers, counted by the server's I/O loop.
+    var bytesIn = 0
+    var bytesOut = 0
 
     struct HeldPush {
         let worker: Int
@@ -76,6 +79,8 @@ final class ServerShard {
                 w.u64(UInt64(appliedPushes))
                 w.u64(UInt64(tables.values.reduce(0) { $0 + $1.rowCount }))
                 w.u64(UInt64(waitingPulls.count))
+                w.u64(UInt64(bytesIn))
+                w.u64(UInt64(bytesOut))
                 return [reply(route, header, kind: .reply, meta: w.bytes)]
             default:
                 throw HybridSyncError.malformedMessage("a server does not accept \(header.kind) messages")

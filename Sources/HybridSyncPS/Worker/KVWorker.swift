@@ -41,6 +41,10 @@ public final class KVWorker: Sendable {
 
     deinit { io.stop() }
 
+    /// Bytes this worker has sent to servers and received from them over ZeroMQ (all frames, counted).
+    public var bytesSent: Int { io.bytesSent.load(ordering: .relaxed) }
+    public var bytesReceived: Int { io.bytesReceived.load(ordering: .relaxed) }
+
     /// This worker's clock: the number of `advanceClock` calls (completed steps).
     public var clock: Int { clockValue.load(ordering: .relaxed) }
 
@@ -158,7 +162,8 @@ public final class KVWorker: Sendable {
             return try frames[1].withUnsafeBytes { raw in
                 var r = ByteReader(raw, context: "stats from server \(s)")
                 return ServerStats(server: s, largestAnsweredGap: Int(try r.i64("gap")), pushes: Int(try r.u64("pushes")),
-                                   rows: Int(try r.u64("rows")), waitingPulls: Int(try r.u64("waiting")))
+                                   rows: Int(try r.u64("rows")), waitingPulls: Int(try r.u64("waiting")),
+                                   bytesIn: Int(try r.u64("bytes in")), bytesOut: Int(try r.u64("bytes out")))
             }
         }
     }

@@ -50,4 +50,7 @@ public struct ServerStats: Sendable {
     public let pushes: Int
     public let rows: Int
     public let waitingPulls: Int
+    /// Bytes of request frames the server received from workers, and of reply frames it sent.
+    public let bytesIn: Int
+    public let bytesOut: Int
 }

@@ -38,6 +38,9 @@ final class WorkerIO: @unchecked Sendable {
     private let started = DispatchSemaphore(value: 0)
     private var id: NodeID = .unassigned(.worker)
     private var dead: [Int: String] = [:]
+    /// Bytes of every frame sent to and received from servers (counted by the I/O thread).
+    let bytesSent = Atomic<Int>(0)
+    let bytesReceived = Atomic<Int>(0)
 
     init(config: PSConfig) throws {
         self.config = config
@@ -151,6 +154,7 @@ final class WorkerIO: @unchecked Sendable {
         let socket = item.target < 0 ? schedulerSocket : serverSockets[item.target]
         do {
             try socket.send(item.frames)
+            if item.target >= 0 { bytesSent.add(item.frames.reduce(0) { $0 + $1.count }, ordering: .relaxed) }
             if let h = item.handle { pending[item.seq] = Pending(handle: h, target: item.target, deadline: item.deadline) }
         } catch let e as HybridSyncError {
             item.handle?.fail(e)
@@ -212,6 +216,7 @@ final class WorkerIO: @unchecked Sendable {
     }
 
     private func serverMessage(_ raw: [ReceivedFrame], server: Int) {
+        bytesReceived.add(raw.reduce(0) { $0 + $1.count }, ordering: .relaxed)
         switch Envelope.open(raw, routed: false, maxMessageBytes: config.maxMessageBytes) {
         case .failure(let rejected):
             if let seq = rejected.header?.seq { pending.removeValue(forKey: seq)?.handle.fail(rejected.error) }

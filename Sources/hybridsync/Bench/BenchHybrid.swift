@@ -30,21 +30,31 @@ struct BenchHybrid: ParsableCommand {
         var out = JSONLines(path: lead ? json : nil)
         if lead {
             emit("# hybridsync bench hybrid: \(model.name), \(comm.size) workers, \(runtime.kv.serverCount) servers (\(placement.rawValue)), batch \(model.batch) per worker")
-            emit([pad("strategy", 10), pad("sync ms/step", 13), pad("dense ms", 9), pad("sparse ms", 10), pad("ring MB", 9), pad("ps MB", 8), pad("model MB", 9), pad("vs hybrid", 10)].joined(separator: " "))
+            emit([pad("strategy", 10), pad("sync ms/step", 13), pad("dense ms", 9), pad("sparse ms", 10), pad("ring MB", 9), pad("ps MB", 8), pad("model MB", 9),
+                  pad("model ms", 9), pad("error", 7), pad("vs hybrid", 10)].joined(separator: " "))
+        }
+        let calib = try calibrate(runtime)
+        if lead {
+            emit(String(format: "# calibrated: ring alpha %.1f us, beta %.3f ns/B; ps alpha %.1f us, beta %.3f ns/B",
+                        calib.ring.alpha * 1e6, calib.ring.beta * 1e9, calib.ps.alpha * 1e6, calib.ps.beta * 1e9))
+            out.add(["bench": "hybrid", "kind": "calibration", "ring_alpha_us": calib.ring.alpha * 1e6, "ring_beta_ns": calib.ring.beta * 1e9,
+                     "ps_alpha_us": calib.ps.alpha * 1e6, "ps_beta_ns": calib.ps.beta * 1e9])
         }
         var hybridTime = Double.nan
         for name in strategies.split(separator: ",") {
             guard let strategy = Strategy(rawValue: String(name)) else { throw ValidationError("unknown strategy \(name)") }
-            let r = try measure(strategy, model, runtime)
+            let r = try measure(strategy, model, runtime, calib)
             if strategy == .hybrid { hybridTime = r.seconds }
             if lead {
                 emit([pad(strategy.rawValue, 10), pad(String(format: "%.1f", r.seconds * 1e3), 13), pad(String(format: "%.1f", r.dense * 1e3), 9),
                       pad(String(format: "%.1f", r.sparse * 1e3), 10), pad(String(format: "%.2f", r.ringBytes / 1e6), 9),
                       pad(String(format: "%.2f", r.psBytes / 1e6), 8), pad(String(format: "%.2f", r.predicted / 1e6), 9),
+                      pad(String(format: "%.1f", r.predictedSeconds * 1e3), 9), pad(String(format: "%.0f%%", 100 * abs(r.predictedSeconds - r.seconds) / r.seconds), 7),
                       pad(String(format: "%.2fx", r.seconds / hybridTime), 10)].joined(separator: " "))
                 out.add(["bench": "hybrid", "spec": model.name, "strategy": strategy.rawValue, "workers": comm.size, "servers": runtime.kv.serverCount,
                          "sync_ms": r.seconds * 1e3, "dense_ms": r.dense * 1e3, "sparse_ms": r.sparse * 1e3,
                          "ring_bytes_per_worker": r.ringBytes, "ps_bytes_per_worker": r.psBytes, "predicted_bytes_per_worker": r.predicted,
+                         "predicted_ms": r.predictedSeconds * 1e3, "server_bytes_per_step": r.serverBytes,
                          "ratio_to_hybrid": r.seconds / hybridTime])
             }
         }
@@ -52,9 +62,49 @@ struct BenchHybrid: ParsableCommand {
         try runtime.finish()
     }
 
-    struct Result { var seconds = 0.0, dense = 0.0, sparse = 0.0, ringBytes = 0.0, psBytes = 0.0, predicted = 0.0 }
+    struct Result { var seconds = 0.0, dense = 0.0, sparse = 0.0, ringBytes = 0.0, psBytes = 0.0, predicted = 0.0, predictedSeconds = 0.0, serverBytes = 0.0 }
 
-    private func measure(_ strategy: Strategy, _ model: ModelSpec, _ runtime: HybridRuntime) throws -> Result {
+    struct Calibration { let ring: CostModel; let ps: CostModel }
+
+    /// Fits alpha and beta of each path from a small and a large transfer on this job's network.
+    private func calibrate(_ runtime: HybridRuntime) throws -> Calibration {
+        let comm = runtime.dense.communicator
+        let p = comm.size, s = runtime.kv.serverCount
+        func timeRing(_ count: Int) throws -> Double {
+            let t = try Tensor(name: "calib.\(count)", dtype: .float32, count: count)
+            var times: [Double] = []
+            for _ in 0..<5 { try comm.barrier(); let t0 = ContinuousClock.now; try runtime.dense.allreduce([t]); times.append(secondsSince(t0)) }
+            return median(times)
+        }
+        let small = 1024, large = 2 << 20
+        let rs = try timeRing(small), rl = try timeRing(large)
+        let ringFactor = p > 1 ? 2 * Double(p - 1) / Double(p) : 1
+        let ringAlpha = p > 1 ? max(1e-7, rs / Double(2 * (p - 1))) : 1e-6
+        let ringBeta = max(1e-12, (rl - rs) / (ringFactor * Double((large - small) * 4)))
+        try runtime.kv.declare([TableSpec(name: "calib", dimension: 64, optimizer: .sgd(learningRate: 0), consistency: .asp)])
+        func timePS(_ rows: Int) throws -> Double {
+            let keys = (0..<UInt64(rows)).map { $0 }
+            let values = [Float](repeating: 0, count: rows * 64)
+            var times: [Double] = []
+            for _ in 0..<5 {
+                try comm.barrier()
+                let t0 = ContinuousClock.now
+                _ = try runtime.kv.pushPull([SparseRows(table: "calib", keys: keys, values: values)])
+                times.append(secondsSince(t0))
+            }
+            return median(times)
+        }
+        let ps1 = try timePS(1), psN = try timePS(8192)
+        let bytes = Double(8192 * 64 * 4) * 2 * max(1, Double(p) / Double(s))
+        let psAlpha = max(1e-7, ps1 / 2), psBeta = max(1e-12, (psN - ps1) / bytes)
+        // Every rank uses rank 0's numbers, so predictions agree.
+        let v = try Tensor(name: "calib.values", values: [ringAlpha, ringBeta, psAlpha, psBeta])
+        try runtime.dense.broadcast(v, root: 0)
+        let c = try v.values(as: Double.self)
+        return Calibration(ring: CostModel(alpha: c[0], beta: c[1], workers: p, servers: s), ps: CostModel(alpha: c[2], beta: c[3], workers: p, servers: s))
+    }
+
+    private func measure(_ strategy: Strategy, _ model: ModelSpec, _ runtime: HybridRuntime, _ calib: Calibration) throws -> Result {
         let comm = runtime.dense.communicator
         let prefix = strategy.rawValue + "."
         let sync = GradientSync(runtime: runtime, strategy: strategy, replanAfterSteps: 0)
@@ -81,7 +131,17 @@ struct BenchHybrid: ParsableCommand {
             predicted += sync.planner.route(of: prefix + t.name) == .ring ? cost.ringBytes(t.rows * t.dimension * 4)
                 : cost.psBytes(rows: densities[t.name]! * Double(t.rows), rowBytes: t.dimension * 4)
         }
-        var r = Result(predicted: predicted)
+        // Predicted time: the dense ring (one fused reduction) plus a pull and a push per table on the servers.
+        var ringBytes = 0, psSeconds = 0.0
+        for d in model.dense {
+            if sync.planner.route(of: prefix + d.name) == .ps { psSeconds += 2 * calib.ps.psSeconds(rows: 1, rowBytes: d.parameters * 4) } else { ringBytes += d.parameters * 4 }
+        }
+        for t in model.tables {
+            if sync.planner.route(of: prefix + t.name) == .ring { ringBytes += t.rows * t.dimension * 4 }
+            else { psSeconds += 2 * calib.ps.psSeconds(rows: densities[t.name]! * Double(t.rows) / 2, rowBytes: t.dimension * 4) }
+        }
+        var r = Result(predicted: predicted, predictedSeconds: calib.ring.ringSeconds(ringBytes) + psSeconds)
+        let serverBytes0 = try runtime.kv.serverStats().reduce(0) { $0 + $1.bytesIn + $1.bytesOut }
         for step in -1..<steps {
             var batches: [(String, [UInt64])] = []
             for (i, t) in model.tables.enumerated() {
@@ -99,11 +159,11 @@ struct BenchHybrid: ParsableCommand {
                 r.seconds += (tPull + tStep) / Double(steps)
                 r.sparse += tPull / Double(steps)
                 r.dense += tStep / Double(steps)
-                // Pulled bytes come back as much as pushed: count both directions of the PS path.
                 r.ringBytes += Double(sync.lastStepBytes[.ring] ?? 0) / Double(steps)
-                r.psBytes += 2 * Double(sync.lastStepBytes[.ps] ?? 0) / Double(steps)
+                r.psBytes += Double(sync.lastStepBytes[.ps] ?? 0) / Double(steps)
             }
         }
+        r.serverBytes = Double(try runtime.kv.serverStats().reduce(0) { $0 + $1.bytesIn + $1.bytesOut } - serverBytes0) / Double(steps + 1) / Double(max(1, runtime.kv.serverCount))
         let stats = try Tensor(name: "bench.stats", values: [r.seconds, r.dense, r.sparse])
         try runtime.dense.allreduce([stats], op: .max)
         let s = try stats.values(as: Double.self)
