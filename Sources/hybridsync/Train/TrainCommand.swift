@@ -99,7 +99,7 @@ struct TrainCommand: ParsableCommand {
             emit(String(format: "test accuracy %.2f%% (%d images), %d steps in %.1f s, %.0f samples/s, %d workers, strategy %@, consistency %@",
                         accuracy * 100, testSet.count, totalSteps, elapsed, Double(totalSteps * batch * p) / elapsed, p, strategy.rawValue, consistency.description))
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-            try PNGPlot.write(losses, to: "\(out)/loss.png")
+            try PNGPlot.write(losses, to: "\(out)/loss.png", every: 20)
             let json = "{\"accuracy\":\(accuracy),\"steps\":\(totalSteps),\"seconds\":\(elapsed),\"workers\":\(p),\"strategy\":\"\(strategy.rawValue)\",\"first_loss\":\(losses.first ?? -1),\"last_loss\":\(losses.last ?? -1)}\n"
             try json.write(toFile: "\(out)/metrics.json", atomically: true, encoding: .utf8)
             emit("loss curve: \(out)/loss.png   metrics: \(out)/metrics.json")
