@@ -15,6 +15,7 @@ struct BenchScaling: ParsableCommand {
     @Option(help: "Measured steps per point.") var steps = 2
     @Option(help: "Write JSON lines here.") var json: String?
     @Option(help: "Write CSV here.") var csv: String?
+    @Option(help: "Write charts (PNG) into this folder.") var plots: String?
 
     func run() throws {
         let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
@@ -27,7 +28,7 @@ struct BenchScaling: ParsableCommand {
         var rows: [[String: Any]] = []
         emit("# hybridsync bench scaling: \(spec), \(servers) dedicated servers")
         emit([pad("network", 9), pad("workers", 8), pad("strategy", 10), pad("sync ms", 9), pad("dense ms", 9), pad("sparse ms", 10),
-              pad("samples/s", 10), pad("efficiency", 11), pad("MB/worker", 10), pad("model MB", 9)].joined(separator: " "))
+              pad("samples/s", 10), pad("efficiency", 11), pad("MB/worker", 10), pad("model MB", 9), pad("model ms", 9), pad("error", 6)].joined(separator: " "))
         let batch = try ModelSpecReader.batch(spec)
         var base: [String: Double] = [:]
         for network in networks.split(separator: ",").map(String.init) {
@@ -53,16 +54,20 @@ struct BenchScaling: ParsableCommand {
                     guard var r = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any],
                           let strategy = r["strategy"] as? String, let ms = (r["sync_ms"] as? NSNumber)?.doubleValue else { continue }
                     let rate = Double(batch * w) / (ms / 1e3)
+                    let predictedMs = (r["predicted_ms"] as? NSNumber)?.doubleValue ?? 0
                     let key = "\(network)/\(strategy)"
                     if base[key] == nil { base[key] = rate / Double(w) }
                     let efficiency = rate / (Double(w) * base[key]!)
                     let bytes = ((r["ring_bytes_per_worker"] as? NSNumber)?.doubleValue ?? 0) + ((r["ps_bytes_per_worker"] as? NSNumber)?.doubleValue ?? 0)
                     let predicted = (r["predicted_bytes_per_worker"] as? NSNumber)?.doubleValue ?? 0
+                    r["workers_count"] = w
+                    r["bytes_per_worker"] = bytes
                     emit([pad(network, 9), pad("\(w)", 8), pad(strategy, 10), pad(String(format: "%.1f", ms), 9),
                           pad(String(format: "%.1f", (r["dense_ms"] as? NSNumber)?.doubleValue ?? 0), 9),
                           pad(String(format: "%.1f", (r["sparse_ms"] as? NSNumber)?.doubleValue ?? 0), 10),
                           pad(String(format: "%.0f", rate), 10), pad(String(format: "%.2f", efficiency), 11),
-                          pad(String(format: "%.2f", bytes / 1e6), 10), pad(String(format: "%.2f", predicted / 1e6), 9)].joined(separator: " "))
+                          pad(String(format: "%.2f", bytes / 1e6), 10), pad(String(format: "%.2f", predicted / 1e6), 9),
+                          pad(String(format: "%.1f", predictedMs), 9), pad(String(format: "%.0f%%", 100 * abs(predictedMs - ms) / ms), 6)].joined(separator: " "))
                     r["network"] = network
                     r["samples_per_s"] = rate
                     r["efficiency"] = efficiency
@@ -70,6 +75,7 @@ struct BenchScaling: ParsableCommand {
                 }
             }
         }
+        if let plots { try drawCharts(rows, into: plots) }
         if let json {
             let text = rows.compactMap { r in (try? JSONSerialization.data(withJSONObject: r, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } }.joined(separator: "\n") + "\n"
             try text.write(toFile: json, atomically: true, encoding: .utf8)
@@ -80,6 +86,33 @@ struct BenchScaling: ParsableCommand {
             let lines = [cols.joined(separator: ",")] + rows.map { r in cols.map { "\(r[$0] ?? "")" }.joined(separator: ",") }
             try (lines.joined(separator: "\n") + "\n").write(toFile: csv, atomically: true, encoding: .utf8)
         }
+    }
+}
+
+extension BenchScaling {
+    /// Step time, efficiency and bytes per worker versus workers, and measured versus predicted time.
+    func drawCharts(_ rows: [[String: Any]], into folder: String) throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        func num(_ r: [String: Any], _ k: String) -> Double { (r[k] as? NSNumber)?.doubleValue ?? (r[k] as? Double) ?? Double(r[k] as? Int ?? 0) }
+        let keys = Array(Set(rows.map { "\($0["network"]!) \($0["strategy"]!)" })).sorted()
+        func chart(_ title: String, _ y: String, _ value: ([String: Any]) -> Double, _ file: String, logY: Bool = false) throws {
+            var c = LineChart(title: title, xLabel: "workers", yLabel: y, logX: true, logY: logY)
+            for k in keys {
+                let pts = rows.filter { "\($0["network"]!) \($0["strategy"]!)" == k }.map { (Double($0["workers_count"] as? Int ?? 0), value($0)) }
+                c.series.append(LineChart.Series(label: k, points: pts, dashed: k.hasPrefix("loopback")))
+            }
+            try c.write("\(folder)/\(file)")
+        }
+        try chart("sync time per step", "ms", { num($0, "sync_ms") }, "scaling-step-time.png", logY: true)
+        try chart("scaling efficiency", "samples/s / (N x 1-worker rate)", { num($0, "efficiency") }, "scaling-efficiency.png")
+        try chart("bytes per worker per step", "MB", { num($0, "bytes_per_worker") / 1e6 }, "scaling-bytes.png", logY: true)
+        var scatter = LineChart(title: "measured vs predicted sync time", xLabel: "predicted ms", yLabel: "measured ms", logX: true, logY: true)
+        scatter.scatterWithDiagonal = true
+        for k in keys {
+            let pts = rows.filter { "\($0["network"]!) \($0["strategy"]!)" == k && num($0, "predicted_ms") > 0 }.map { (num($0, "predicted_ms"), num($0, "sync_ms")) }
+            scatter.series.append(LineChart.Series(label: k, points: pts))
+        }
+        try scatter.write("\(folder)/scaling-measured-vs-predicted.png")
     }
 }
 
