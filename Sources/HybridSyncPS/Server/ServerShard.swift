@@ -127,9 +127,12 @@ final class ServerShard {
             guard s.dtype == spec.dtype else {
                 throw HybridSyncError.shapeMismatch(what: "element type of table '\(s.table)'", expected: "\(spec.dtype)", got: "\(s.dtype)")
             }
-            guard s.piece < spec.pieceCount, s.rowLength == spec.length(ofPiece: s.piece) else {
+            guard s.piece < spec.pieceCount else {
+                throw HybridSyncError.shapeMismatch(what: "piece of table '\(s.table)'", expected: "below \(spec.pieceCount)", got: "\(s.piece)")
+            }
+            guard s.rowLength == spec.length(ofPiece: s.piece) else {
                 throw HybridSyncError.shapeMismatch(what: "row length of table '\(s.table)' (piece \(s.piece))",
-                                                    expected: "\(spec.piece(s.piece, lengthIn: spec))", got: "\(s.rowLength)")
+                                                    expected: "\(spec.length(ofPiece: s.piece))", got: "\(s.rowLength)")
             }
             guard s.hasValues == needValues else {
                 throw HybridSyncError.malformedMessage("table '\(s.table)': \(needValues ? "push without" : "pull with") values")
@@ -294,11 +297,5 @@ final class ServerShard {
     func errorReply(_ route: [UInt8], _ request: MessageHeader, _ error: HybridSyncError) -> ServerDirective {
         let h = MessageHeader(kind: .error, sender: id, seq: request.seq, clock: request.clock)
         return .reply(route: route, frames: [.bytes(WireCodec.encodeHeader(h)), .bytes(ErrorCodec.encode(error))])
-    }
-}
-
-extension TableSpec {
-    fileprivate func piece(_ j: Int, lengthIn spec: TableSpec) -> String {
-        j < pieceCount ? "\(length(ofPiece: j))" : "a piece below \(pieceCount)"
     }
 }

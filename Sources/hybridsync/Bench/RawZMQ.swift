@@ -9,16 +9,16 @@ enum RawZMQ {
         let context = try ZMQContext()
         let router = try ZMQSocket(context, kind: .router)
         let endpoint = try router.bind("tcp://127.0.0.1:0")
-        let stop = StopFlag()
+        let stop = Locked(false)
         let reply = [UInt8](repeating: 7, count: replyBytes)
         let echo = Thread {
-            while !stop.isSet {
+            while !stop.current {
                 guard let ready = try? ZMQSocket.poll([router], fd: nil, timeoutMs: 5), !ready.ready.isEmpty else { continue }
                 while let msg = try? router.receive() { try? router.send([.bytes(msg[0].bytes), .bytes(reply)]) }
             }
         }
         echo.start()
-        defer { stop.set(); while echo.isExecuting { usleep(1000) } }
+        defer { stop.current = true; while echo.isExecuting { usleep(1000) } }
         let dealer = try ZMQSocket(context, kind: .dealer)
         try dealer.connect(endpoint)
         var times: [Double] = []
@@ -35,11 +35,4 @@ enum RawZMQ {
         }
         return median(times)
     }
-}
-
-final class StopFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
-    func set() { lock.lock(); value = true; lock.unlock() }
 }

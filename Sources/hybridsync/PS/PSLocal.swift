@@ -30,9 +30,9 @@ struct PSLocal: ParsableCommand {
         config.heartbeatTimeout = heartbeatTimeout
         config.heartbeatInterval = min(0.5, heartbeatTimeout / 5)
         let scheduler = try SchedulerNode(config: config)
-        let failure = SchedulerOutcome()
+        let failure = Locked<String?>(nil)
         let thread = Thread {
-            do { try scheduler.run() } catch { failure.set("\(error)") }
+            do { try scheduler.run() } catch { failure.current = "\(error)" }
         }
         thread.start()
         let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
@@ -72,7 +72,7 @@ struct PSLocal: ParsableCommand {
                 problems.append("\(name) exited with status \(p.terminationStatus) (\(p.terminationReason == .uncaughtSignal ? "signal" : "exit"))")
             }
         }
-        if let f = failure.get() { problems.append("scheduler: \(f)") }
+        if let f = failure.current { problems.append("scheduler: \(f)") }
         if problems.isEmpty {
             emit("LOCAL JOB OK: \(servers) servers, \(workers) workers")
         } else {
@@ -80,11 +80,4 @@ struct PSLocal: ParsableCommand {
             throw ExitCode(1)
         }
     }
-}
-
-final class SchedulerOutcome: @unchecked Sendable {
-    private let lock = NSLock()
-    private var message: String?
-    func set(_ m: String) { lock.lock(); message = m; lock.unlock() }
-    func get() -> String? { lock.lock(); defer { lock.unlock() }; return message }
 }
