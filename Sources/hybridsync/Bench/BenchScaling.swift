@@ -16,8 +16,15 @@ struct BenchScaling: ParsableCommand {
     @Option(help: "Write JSON lines here.") var json: String?
     @Option(help: "Write CSV here.") var csv: String?
     @Option(help: "Write charts (PNG) into this folder.") var plots: String?
+    @Option(help: "Only redraw the charts from the JSON lines of an earlier run.") var replot: String?
 
     func run() throws {
+        if let replot {
+            let text = try String(contentsOfFile: replot, encoding: .utf8)
+            let rows = text.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+            try drawCharts(rows, into: plots ?? "Docs/plots")
+            return
+        }
         let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         // The package root: the nearest folder above the binary (or the current one) holding Launch/mpirun.
         var root = exe.deletingLastPathComponent()

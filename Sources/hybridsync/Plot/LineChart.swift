@@ -47,7 +47,10 @@ struct LineChart {
             c.text(label, left - 6 - Canvas.textWidth(label), y - 3)
         }
         c.line(left, top, left, bottom, (0, 0, 0))
-        let ticks: [Double] = logX ? Array(Set(xs)).sorted() : (0...5).map { xMin + (xMax - xMin) * Double($0) / 5 }
+        let unique = Array(Set(xs)).sorted()
+        let ticks: [Double] = logX
+            ? (unique.count <= 10 ? unique : (0...5).map { exp(log(xMin) + (log(xMax) - log(xMin)) * Double($0) / 5) })
+            : (0...5).map { xMin + (xMax - xMin) * Double($0) / 5 }
         for t in ticks {
             let x = fx(t)
             c.line(x, bottom, x, bottom + 4, (0, 0, 0))
