@@ -49,10 +49,11 @@ final class PlannerTests: XCTestCase {
     }
 
     func testCostModelFormulas() {
-        let m = CostModel(alpha: 1e-5, beta: 1e-9, workers: 4, servers: 2)
-        XCTAssertEqual(m.ringSeconds(1_000_000), 6 * 1e-5 + 1.5e6 * 1e-9, accuracy: 1e-12)
+        let m = CostModel(alpha: 1e-5, beta: 1e-9, gamma: 2e-10, workers: 4, servers: 2)
+        // 2(p-1) alpha + 2(p-1)/p n beta + (p-1)/p n gamma
+        XCTAssertEqual(m.ringSeconds(1_000_000), 6 * 1e-5 + 1.5e6 * 1e-9 + 0.75e6 * 2e-10, accuracy: 1e-12)
         // Server load dominates with 4 workers on 2 servers: 2 * 100 * 64 * 4 / 2 bytes.
-        XCTAssertEqual(m.psSeconds(rows: 100, rowBytes: 64), 2e-5 + 25_600 * 1e-9, accuracy: 1e-12)
+        XCTAssertEqual(m.psSeconds(rows: 100, rowBytes: 64), 2e-5 + 25_600 * 1e-9 + 12_800 * 2e-10, accuracy: 1e-12)
     }
 
     func testLayouts() throws {

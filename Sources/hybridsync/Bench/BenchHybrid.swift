@@ -35,10 +35,10 @@ struct BenchHybrid: ParsableCommand {
         }
         let calib = try calibrate(runtime)
         if lead {
-            emit(String(format: "# calibrated: ring alpha %.1f us, beta %.3f ns/B; ps alpha %.1f us, beta %.3f ns/B",
-                        calib.ring.alpha * 1e6, calib.ring.beta * 1e9, calib.ps.alpha * 1e6, calib.ps.beta * 1e9))
+            emit(String(format: "# calibrated: ring alpha %.1f us, beta %.3f ns/B; ps alpha %.1f us, beta %.3f ns/B; gamma %.3f ns/B",
+                        calib.ring.alpha * 1e6, calib.ring.beta * 1e9, calib.ps.alpha * 1e6, calib.ps.beta * 1e9, calib.ring.gamma * 1e9))
             out.add(["bench": "hybrid", "kind": "calibration", "ring_alpha_us": calib.ring.alpha * 1e6, "ring_beta_ns": calib.ring.beta * 1e9,
-                     "ps_alpha_us": calib.ps.alpha * 1e6, "ps_beta_ns": calib.ps.beta * 1e9])
+                     "ps_alpha_us": calib.ps.alpha * 1e6, "ps_beta_ns": calib.ps.beta * 1e9, "gamma_ns": calib.ring.gamma * 1e9])
         }
         var hybridTime = Double.nan
         for name in strategies.split(separator: ",") {
@@ -76,11 +76,22 @@ struct BenchHybrid: ParsableCommand {
             for _ in 0..<5 { try comm.barrier(); let t0 = ContinuousClock.now; try runtime.dense.allreduce([t]); times.append(secondsSince(t0)) }
             return median(times)
         }
+        // gamma: seconds per byte of a float32 sum over 8 MiB, on this rank's core.
+        let n = 2 << 20
+        var a = [Float](repeating: 1, count: n), b = [Float](repeating: 2, count: n)
+        var gammas: [Double] = []
+        for _ in 0..<5 {
+            let t0 = ContinuousClock.now
+            a.withUnsafeMutableBufferPointer { pa in b.withUnsafeMutableBufferPointer { pb in
+                ReductionKernels.accumulate(pa.baseAddress!, pb.baseAddress!, count: n, op: .sum) } }
+            gammas.append(secondsSince(t0) / Double(n * 4))
+        }
+        let gamma = median(gammas)
         let small = 1024, large = 2 << 20
         let rs = try timeRing(small), rl = try timeRing(large)
         let ringFactor = p > 1 ? 2 * Double(p - 1) / Double(p) : 1
         let ringAlpha = p > 1 ? max(1e-7, rs / Double(2 * (p - 1))) : 1e-6
-        let ringBeta = max(1e-12, (rl - rs) / (ringFactor * Double((large - small) * 4)))
+        let ringBeta = max(1e-12, (rl - rs - gamma * ringFactor / 2 * Double((large - small) * 4)) / (ringFactor * Double((large - small) * 4)))
         try runtime.kv.declare([TableSpec(name: "calib", dimension: 64, optimizer: .sgd(learningRate: 0), consistency: .asp)])
         func timePS(_ rows: Int) throws -> Double {
             let keys = (0..<UInt64(rows)).map { $0 }
@@ -96,12 +107,14 @@ struct BenchHybrid: ParsableCommand {
         }
         let ps1 = try timePS(1), psN = try timePS(8192)
         let bytes = Double(8192 * 64 * 4) * 2 * max(1, Double(p) / Double(s))
-        let psAlpha = max(1e-7, ps1 / 2), psBeta = max(1e-12, (psN - ps1) / bytes)
+        let applied = Double(8192 * 64 * 4) * Double(p) / Double(s)
+        let psAlpha = max(1e-7, ps1 / 2), psBeta = max(1e-12, (psN - ps1 - gamma * applied) / bytes)
         // Every rank uses rank 0's numbers, so predictions agree.
-        let v = try Tensor(name: "calib.values", values: [ringAlpha, ringBeta, psAlpha, psBeta])
+        let v = try Tensor(name: "calib.values", values: [ringAlpha, ringBeta, psAlpha, psBeta, gamma])
         try runtime.dense.broadcast(v, root: 0)
         let c = try v.values(as: Double.self)
-        return Calibration(ring: CostModel(alpha: c[0], beta: c[1], workers: p, servers: s), ps: CostModel(alpha: c[2], beta: c[3], workers: p, servers: s))
+        return Calibration(ring: CostModel(alpha: c[0], beta: c[1], gamma: c[4], workers: p, servers: s),
+                           ps: CostModel(alpha: c[2], beta: c[3], gamma: c[4], workers: p, servers: s))
     }
 
     private func measure(_ strategy: Strategy, _ model: ModelSpec, _ runtime: HybridRuntime, _ calib: Calibration) throws -> Result {
@@ -132,12 +145,16 @@ struct BenchHybrid: ParsableCommand {
                 : cost.psBytes(rows: densities[t.name]! * Double(t.rows), rowBytes: t.dimension * 4)
         }
         // Predicted time: the dense ring (one fused reduction) plus a pull and a push per table on the servers.
-        var ringBytes = 0, psSeconds = 0.0
+        var ringBytes = 0, psSeconds = 0.0  // psSeconds: everything not on the ring
         for d in model.dense {
             if sync.planner.route(of: prefix + d.name) == .ps { psSeconds += 2 * calib.ps.psSeconds(rows: 1, rowBytes: d.parameters * 4) } else { ringBytes += d.parameters * 4 }
         }
         for t in model.tables {
-            if sync.planner.route(of: prefix + t.name) == .ring { ringBytes += t.rows * t.dimension * 4 }
+            if sync.planner.route(of: prefix + t.name) == .ring {
+                ringBytes += t.rows * t.dimension * 4
+                // A densified table is also zeroed and scanned locally every step.
+                psSeconds += 2 * calib.ring.gamma * Double(t.rows * t.dimension * 4)
+            }
             else { psSeconds += 2 * calib.ps.psSeconds(rows: densities[t.name]! * Double(t.rows) / 2, rowBytes: t.dimension * 4) }
         }
         var r = Result(predicted: predicted, predictedSeconds: calib.ring.ringSeconds(ringBytes) + psSeconds)
