@@ -35,7 +35,8 @@ final class ServerShard {
     struct WaitingPull {
         let route: [UInt8]
         let header: MessageHeader
-        let keyFrames: [[UInt8]]
+        /// Each section's keys, decoded once.
+        let keys: [[UInt64]]
         let staleness: Int
     }
 
@@ -67,8 +68,8 @@ final class ServerShard {
                 try checkSections(header, needValues: header.kind == .pushPull)
                 if header.kind == .pushPull { applyPush(header, frames) }
                 let staleness = header.sections.map { tables[$0.table]!.spec.consistency.staleness }.min() ?? Int.max
-                let keyFrames = header.sections.indices.map { i in frames[2 + 2 * i].withUnsafeBytes { Array($0) } }
-                let pull = WaitingPull(route: route, header: header, keyFrames: keyFrames, staleness: staleness)
+                let keys = header.sections.indices.map { i in frames[2 + 2 * i].withUnsafeBytes { readKeys($0) } }
+                let pull = WaitingPull(route: route, header: header, keys: keys, staleness: staleness)
                 return try answerOrHold(pull)
             case .clock:
                 let released = try advanceClock(worker: try workerIndex(header), to: Int(header.clock))
@@ -266,7 +267,7 @@ final class ServerShard {
         var payload: [OutgoingFrame] = []
         for (i, s) in pull.header.sections.enumerated() {
             let store = tables[s.table]!
-            let keys = pull.keyFrames[i].withUnsafeBytes { readKeys($0) }
+            let keys = pull.keys[i]
             let n = s.rowLength
             let bytes = Swift.max(1, keys.count * n * 4)
             let out = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 16)
