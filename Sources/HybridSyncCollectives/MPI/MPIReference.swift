@@ -23,6 +23,7 @@ public enum MPIReference {
         case .max: mpiOp = hs_mpi_op_max()
         }
         guard count > 0 else { return }
+        guard count <= Int(Int32.max) else { throw HybridSyncError.invalidArgument("MPI_Allreduce count \(count) exceeds Int32") }
         try mpiCheck(MPI_Allreduce(hs_mpi_in_place(), buffer, Int32(count), type, mpiOp, comm.handle), "MPI_Allreduce")
         if op == .average {
             ReductionKernels.finishAverage(dtype: dtype, buffer, count: count, ranks: comm.size)

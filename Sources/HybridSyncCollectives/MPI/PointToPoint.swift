@@ -25,6 +25,7 @@ struct PendingRequests {
 
     /// Posts a receive of `bytes` bytes from `peer` into `buffer`.
     mutating func receive(into buffer: UnsafeMutableRawPointer, bytes: Int, from peer: Int, tag: Int32) throws {
+        try Self.checkCount(bytes)
         var r: MPI_Request? = nil
         try mpiCheck(MPI_Irecv(buffer, Int32(bytes), hs_mpi_byte(), Int32(peer), tag, comm.handle, &r), "MPI_Irecv")
         comm.bytesReceived += bytes
@@ -34,11 +35,19 @@ struct PendingRequests {
 
     /// Posts a send of `bytes` bytes to `peer` from `buffer`.
     mutating func send(_ buffer: UnsafeRawPointer, bytes: Int, to peer: Int, tag: Int32) throws {
+        try Self.checkCount(bytes)
         var r: MPI_Request? = nil
         try mpiCheck(MPI_Isend(buffer, Int32(bytes), hs_mpi_byte(), Int32(peer), tag, comm.handle, &r), "MPI_Isend")
         comm.bytesSent += bytes
         requests.append(r)
         peers.append(peer)
+    }
+
+    /// MPI counts are 32-bit: larger messages must be cut by the caller (the ring segments them).
+    static func checkCount(_ bytes: Int) throws {
+        guard bytes >= 0, bytes <= Int(Int32.max) else {
+            throw HybridSyncError.invalidArgument("a single MPI message of \(bytes) bytes exceeds 2 GiB; cut it into pieces")
+        }
     }
 
     /// Waits for request `index` only.
