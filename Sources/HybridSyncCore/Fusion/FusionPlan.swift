@@ -6,7 +6,9 @@
 public struct FusionBucket: Sendable, Equatable {
     /// Indices into the descriptor list, in packing order.
     public var members: [Int]
+    /// Element type shared by the members.
     public let dtype: DType
+    /// Op shared by the members.
     public let op: ReduceOp
     /// Total elements of the bucket.
     public var count: Int
@@ -15,6 +17,7 @@ public struct FusionBucket: Sendable, Equatable {
     public var byteCount: Int { count * dtype.byteWidth }
 }
 
+/// Plans fusion buckets (see `FusionBucket`).
 public enum FusionPlan {
     /// Default fusion threshold: 64 MiB.
     public static let defaultThresholdBytes = 64 << 20

@@ -13,7 +13,9 @@ public enum Role: UInt8, Sendable, CustomStringConvertible {
 
 /// A node's identity: role and index within the role. On the wire, `role << 24 | index`.
 public struct NodeID: Sendable, Hashable, CustomStringConvertible {
+    /// The node's role.
     public let role: Role
+    /// Index within the role, `0 ..< count of that role`.
     public let index: Int
 
     public init(_ role: Role, _ index: Int) {
@@ -26,8 +28,10 @@ public struct NodeID: Sendable, Hashable, CustomStringConvertible {
     /// A node that has not been assigned an id yet.
     public static func unassigned(_ role: Role) -> NodeID { NodeID(role, 0xFFFFFF) }
 
+    /// The wire form.
     public var raw: UInt32 { UInt32(role.rawValue) << 24 | UInt32(index & 0xFFFFFF) }
 
+    /// Reads the wire form; nil for an unknown role.
     public init?(raw: UInt32) {
         guard let role = Role(rawValue: UInt8(raw >> 24)) else { return nil }
         self.init(role, Int(raw & 0xFFFFFF))

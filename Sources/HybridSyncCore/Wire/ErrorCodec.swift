@@ -1,5 +1,6 @@
 /// Carries a `HybridSyncError` in an `error` message's meta frame, so the receiver throws the same case.
 public enum ErrorCodec {
+    /// Encodes `e`: a kind byte, then its fields; kinds without a wire form travel as their text.
     public static func encode(_ e: HybridSyncError) -> [UInt8] {
         var w = ByteWriter()
         switch e {

@@ -28,6 +28,7 @@ public enum MessageKind: UInt8, Sendable, CustomStringConvertible {
 
 /// One group of rows in a message: rows of one table and piece, all `rowLength` long.
 public struct SectionInfo: Sendable, Equatable {
+    /// The table the rows belong to.
     public var table: String
     /// Which piece of each row (0 unless rows are longer than the table's piece length).
     public var piece: Int
@@ -62,6 +63,7 @@ public struct MessageHeader: Sendable, Equatable {
     public var seq: UInt64
     /// The sender's clock (workers: completed steps).
     public var clock: Int64
+    /// Row sections that follow the meta frame.
     public var sections: [SectionInfo]
 
     public init(kind: MessageKind, sender: NodeID, seq: UInt64, clock: Int64 = 0, flags: UInt16 = 0, sections: [SectionInfo] = []) {

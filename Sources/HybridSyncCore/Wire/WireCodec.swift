@@ -19,7 +19,9 @@ extension Array: ByteFrame where Element == UInt8 {}
 /// The decoder checks every length against the frames and the size limit and throws
 /// `malformedMessage` or `oversizeMessage`; it never traps.
 public enum WireCodec {
+    /// The first four bytes of every header ("HSPS" read little-endian).
     public static let magic: UInt32 = 0x5350_5348
+    /// The wire version this build speaks; others are rejected.
     public static let version: UInt8 = 1
     /// Most sections one message may carry.
     public static let maxSections = 4096

@@ -11,14 +11,17 @@ import Glibc
 /// role), `HYBRIDSYNC_HEARTBEAT_TIMEOUT` (seconds), `HYBRIDSYNC_REQUEST_TIMEOUT` (seconds),
 /// `HYBRIDSYNC_MAX_MESSAGE_BYTES`.
 public struct PSConfig: Sendable {
+    /// Where the scheduler listens.
     public var schedulerHost = "127.0.0.1"
     public var schedulerPort = 9091
+    /// Servers and workers the job waits for before it starts.
     public var servers = 1
     public var workers = 1
     /// The address this node binds and advertises (servers and the scheduler).
     public var bindHost = "127.0.0.1"
     /// Preferred index within the role (`-1`: any).
     public var preferredIndex = -1
+    /// Seconds between heartbeats.
     public var heartbeatInterval = 0.5
     /// A node silent for this long is declared dead.
     public var heartbeatTimeout = 5.0
