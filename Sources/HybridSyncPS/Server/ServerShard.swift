@@ -173,9 +173,7 @@ final class ServerShard {
         var sortedUnique = true
         for i in keys.indices.dropFirst() where keys[i] <= keys[i - 1] { sortedUnique = false; break }
         if sortedUnique {
-            for (i, k) in keys.enumerated() {
-                store.apply(slot: store.slot(key: k, piece: piece), gradient: grads + i * n, count: n)
-            }
+            store.apply(keys: keys, piece: piece, gradients: grads, rowLength: n)
             return
         }
         let order = keys.indices.sorted { keys[$0] < keys[$1] || (keys[$0] == keys[$1] && $0 < $1) }
@@ -228,11 +226,17 @@ final class ServerShard {
                     }
                 }
             }
+            // Each (table, piece) goes through the same batched update as an ASP push, keys ascending.
             for (table, keys) in order {
                 let store = tables[table]!
-                for rk in keys.sorted(by: { ($0.key, $0.piece) < ($1.key, $1.piece) }) {
-                    sums[table]![rk]!.withUnsafeBufferPointer {
-                        store.apply(slot: store.slot(key: rk.key, piece: Int(rk.piece)), gradient: $0.baseAddress!, count: $0.count)
+                for piece in Set(keys.map(\.piece)).sorted() {
+                    let rows = keys.filter { $0.piece == piece }.sorted { $0.key < $1.key }
+                    let n = sums[table]![rows[0]]!.count
+                    var flat: [Float] = []
+                    flat.reserveCapacity(rows.count * n)
+                    for rk in rows { flat += sums[table]![rk]! }
+                    flat.withUnsafeBufferPointer {
+                        store.apply(keys: rows.map(\.key), piece: Int(piece), gradients: $0.baseAddress!, rowLength: n)
                     }
                 }
             }
