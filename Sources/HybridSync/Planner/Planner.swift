@@ -58,7 +58,10 @@ public struct PlanEntry: Sendable, Equatable {
 /// observations, so every rank computes the same plan.
 public struct Planner: Sendable {
     public private(set) var parameters: [PlannedParameter] = []
+    /// The ring's cost model (also the PS's unless `psModel` is set).
     public var model: CostModel
+    /// The parameter servers' cost model, when calibrated separately.
+    public var psModel: CostModel?
     private var densitySum: [String: Double] = [:]
     private var observations: [String: Int] = [:]
     /// Density assumed for embeddings before any observation.
@@ -102,8 +105,9 @@ public struct Planner: Sendable {
             let observed = observedDensity(p.name)
             let density = observed ?? (p.isEmbedding ? embeddingPrior : 1)
             let rows = Swift.max(1, density * Double(p.rows))
-            let ringT = model.ringSeconds(p.bytes), psT = model.psSeconds(rows: rows, rowBytes: p.rowBytes)
-            let ringB = model.ringBytes(p.bytes), psB = model.psBytes(rows: rows, rowBytes: p.rowBytes)
+            let ps = psModel ?? model
+            let ringT = model.ringSeconds(p.bytes), psT = ps.psSeconds(rows: rows, rowBytes: p.rowBytes)
+            let ringB = model.ringBytes(p.bytes), psB = ps.psBytes(rows: rows, rowBytes: p.rowBytes)
             let basis = observed == nil ? (p.isEmbedding ? "assumed density \(fmt(density))" : "dense") : "observed density \(fmt(density))"
             if let pin = p.pinned {
                 return PlanEntry(name: p.name, bytes: p.bytes, density: density, route: pin,

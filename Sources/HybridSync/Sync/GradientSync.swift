@@ -5,7 +5,7 @@ import HybridSyncPS
 /// One gradient-sync call per step over both paths.
 ///
 /// ```
-/// let sync = GradientSync(runtime: runtime)
+/// let sync = try GradientSync(runtime: runtime, calibrate: true)
 /// try sync.register([Parameter(.dense(w1, optimizer: .adam(...))), Parameter(.embedding(spec))])
 /// for step in ... {
 ///     let rows = try sync.pull("wide", ids: batchIds)           // embedding rows this batch needs
@@ -43,13 +43,25 @@ public final class GradientSync: @unchecked Sendable {
     /// ps = bytes it sent to and received from the servers over ZeroMQ (pulls of that step included).
     public private(set) var lastStepBytes: [Route: Int] = [:]
 
-    public init(runtime: HybridRuntime, strategy: Strategy = .hybrid, model: CostModel? = nil, replanAfterSteps: Int = 5) {
+    /// Creates the sync for `runtime`'s workers. The planner uses `model` if given; otherwise, with
+    /// `calibrate`, a short probe of both paths (`Calibration.probe`, collective); otherwise defaults.
+    public init(runtime: HybridRuntime, strategy: Strategy = .hybrid, model: CostModel? = nil, calibrate: Bool = false,
+                replanAfterSteps: Int = 5) throws {
         self.runtime = runtime
         self.strategy = strategy
         let p = runtime.dense.communicator.size
         planner = Planner(model: model ?? CostModel(workers: p, servers: runtime.kv.serverCount))
+        if model == nil && calibrate {
+            let c = try Calibration.probe(runtime)
+            planner.model = c.ring
+            planner.psModel = c.ps
+            calibration = c
+        }
         self.replanAfterSteps = replanAfterSteps
     }
+
+    /// The probe's result, if `calibrate` was asked for.
+    public private(set) var calibration: Calibration?
 
     private var workers: Int { runtime.dense.communicator.size }
 

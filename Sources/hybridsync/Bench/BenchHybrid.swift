@@ -33,7 +33,7 @@ struct BenchHybrid: ParsableCommand {
             emit([pad("strategy", 10), pad("sync ms/step", 13), pad("dense ms", 9), pad("sparse ms", 10), pad("ring MB", 9), pad("ps MB", 8), pad("model MB", 9),
                   pad("model ms", 9), pad("error", 7), pad("vs hybrid", 10)].joined(separator: " "))
         }
-        let calib = try calibrate(runtime)
+        let calib = try Calibration.probe(runtime)
         if lead {
             emit(String(format: "# calibrated: ring alpha %.1f us, beta %.3f ns/B; ps alpha %.1f us, beta %.3f ns/B; gamma %.3f ns/B",
                         calib.ring.alpha * 1e6, calib.ring.beta * 1e9, calib.ps.alpha * 1e6, calib.ps.beta * 1e9, calib.ring.gamma * 1e9))
@@ -64,63 +64,10 @@ struct BenchHybrid: ParsableCommand {
 
     struct Result { var seconds = 0.0, dense = 0.0, sparse = 0.0, ringBytes = 0.0, psBytes = 0.0, predicted = 0.0, predictedSeconds = 0.0, serverBytes = 0.0 }
 
-    struct Calibration { let ring: CostModel; let ps: CostModel }
-
-    /// Fits alpha and beta of each path from a small and a large transfer on this job's network.
-    private func calibrate(_ runtime: HybridRuntime) throws -> Calibration {
-        let comm = runtime.dense.communicator
-        let p = comm.size, s = runtime.kv.serverCount
-        func timeRing(_ count: Int) throws -> Double {
-            let t = try Tensor(name: "calib.\(count)", dtype: .float32, count: count)
-            var times: [Double] = []
-            for _ in 0..<5 { try comm.barrier(); let t0 = ContinuousClock.now; try runtime.dense.allreduce([t]); times.append(secondsSince(t0)) }
-            return median(times)
-        }
-        // gamma: seconds per byte of a float32 sum over 8 MiB, on this rank's core.
-        let n = 2 << 20
-        var a = [Float](repeating: 1, count: n), b = [Float](repeating: 2, count: n)
-        var gammas: [Double] = []
-        for _ in 0..<5 {
-            let t0 = ContinuousClock.now
-            a.withUnsafeMutableBufferPointer { pa in b.withUnsafeMutableBufferPointer { pb in
-                ReductionKernels.accumulate(pa.baseAddress!, pb.baseAddress!, count: n, op: .sum) } }
-            gammas.append(secondsSince(t0) / Double(n * 4))
-        }
-        let gamma = median(gammas)
-        let small = 1024, large = 2 << 20
-        let rs = try timeRing(small), rl = try timeRing(large)
-        let ringFactor = p > 1 ? 2 * Double(p - 1) / Double(p) : 1
-        let ringAlpha = p > 1 ? max(1e-7, rs / Double(2 * (p - 1))) : 1e-6
-        let ringBeta = max(1e-12, (rl - rs - gamma * ringFactor / 2 * Double((large - small) * 4)) / (ringFactor * Double((large - small) * 4)))
-        try runtime.kv.declare([TableSpec(name: "calib", dimension: 64, optimizer: .sgd(learningRate: 0), consistency: .asp)])
-        func timePS(_ rows: Int) throws -> Double {
-            let keys = (0..<UInt64(rows)).map { $0 }
-            let values = [Float](repeating: 0, count: rows * 64)
-            var times: [Double] = []
-            for _ in 0..<5 {
-                try comm.barrier()
-                let t0 = ContinuousClock.now
-                _ = try runtime.kv.pushPull([SparseRows(table: "calib", keys: keys, values: values)])
-                times.append(secondsSince(t0))
-            }
-            return median(times)
-        }
-        let ps1 = try timePS(1), psN = try timePS(8192)
-        let bytes = Double(8192 * 64 * 4) * 2 * max(1, Double(p) / Double(s))
-        let applied = Double(8192 * 64 * 4) * Double(p) / Double(s)
-        let psAlpha = max(1e-7, ps1 / 2), psBeta = max(1e-12, (psN - ps1 - gamma * applied) / bytes)
-        // Every rank uses rank 0's numbers, so predictions agree.
-        let v = try Tensor(name: "calib.values", values: [ringAlpha, ringBeta, psAlpha, psBeta, gamma])
-        try runtime.dense.broadcast(v, root: 0)
-        let c = try v.values(as: Double.self)
-        return Calibration(ring: CostModel(alpha: c[0], beta: c[1], gamma: c[4], workers: p, servers: s),
-                           ps: CostModel(alpha: c[2], beta: c[3], gamma: c[4], workers: p, servers: s))
-    }
-
     private func measure(_ strategy: Strategy, _ model: ModelSpec, _ runtime: HybridRuntime, _ calib: Calibration) throws -> Result {
         let comm = runtime.dense.communicator
         let prefix = strategy.rawValue + "."
-        let sync = GradientSync(runtime: runtime, strategy: strategy, replanAfterSteps: 0)
+        let sync = try GradientSync(runtime: runtime, strategy: strategy, replanAfterSteps: 0)
         var params: [Parameter] = []
         var denseGrads: [Tensor] = []
         for d in model.dense {

@@ -58,7 +58,7 @@ struct SelfTestHybrid: ParsableCommand {
     private func exact(_ runtime: HybridRuntime) throws -> (Bool, String) {
         let comm = runtime.dense.communicator
         let p = comm.size, me = comm.rank
-        let sync = GradientSync(runtime: runtime, strategy: strategy, model: CostModel(workers: p, servers: servers), replanAfterSteps: 4)
+        let sync = try GradientSync(runtime: runtime, strategy: strategy, model: CostModel(workers: p, servers: servers), replanAfterSteps: 4)
         let w = try Tensor(name: "dense.w", values: (0..<Self.denseCount).map { Float(me == 0 ? $0 : 100) })
         let spec = TableSpec(name: "emb", dimension: Self.dim, initializer: .constant(1), optimizer: .sgd(learningRate: 1), consistency: .bsp)
         try sync.register([Parameter(.dense(w, optimizer: .sgd(learningRate: 1))), Parameter(.embedding(spec, rows: Self.rows))])
@@ -93,7 +93,7 @@ struct SelfTestHybrid: ParsableCommand {
     private func mismatch(_ runtime: HybridRuntime) throws -> (Bool, String) {
         let comm = runtime.dense.communicator
         let odd = comm.rank == comm.size - 1
-        let sync = GradientSync(runtime: runtime, strategy: strategy)
+        let sync = try GradientSync(runtime: runtime, strategy: strategy)
         let w = try Tensor(name: "dense.w", dtype: .float32, count: odd && `case` == .mismatchShape ? 11 : 10)
         var params = [Parameter(.dense(w, optimizer: .sgd(learningRate: 1))),
                       Parameter(.embedding(TableSpec(name: "emb", dimension: 4), rows: 10))]

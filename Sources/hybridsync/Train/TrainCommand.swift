@@ -52,13 +52,17 @@ struct TrainCommand: ParsableCommand {
         if trainLimit > 0 { trainSet = FashionMNIST(images: Array(trainSet.images.prefix(trainLimit * 784)), labels: Array(trainSet.labels.prefix(trainLimit))) }
         if testLimit > 0 { testSet = FashionMNIST(images: Array(testSet.images.prefix(testLimit * 784)), labels: Array(testSet.labels.prefix(testLimit))) }
         let model = try WideAndDeep(hidden: hidden, wideRows: wideRows, seed: 42)
-        let sync = GradientSync(runtime: runtime, strategy: strategy)
+        let sync = try GradientSync(runtime: runtime, strategy: strategy, calibrate: true)
         let adam = OptimizerSpec.adam(learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8)
         let wideSpec = TableSpec(name: "wide", dimension: 10, optimizer: .adagrad(learningRate: 0.05, epsilon: 1e-8, initialAccumulator: 0.1),
                                  consistency: consistency)
         try sync.register([Parameter(.dense(model.w1, optimizer: adam)), Parameter(.dense(model.b1, optimizer: adam)),
                            Parameter(.dense(model.w2, optimizer: adam)), Parameter(.dense(model.b2, optimizer: adam)),
                            Parameter(.embedding(wideSpec, rows: wideRows))])
+        if lead, let c = sync.calibration {
+            emit(String(format: "calibrated at start-up: ring alpha %.1f us, beta %.3f ns/B; ps alpha %.1f us, beta %.3f ns/B; gamma %.3f ns/B",
+                        c.ring.alpha * 1e6, c.ring.beta * 1e9, c.ps.alpha * 1e6, c.ps.beta * 1e9, c.ring.gamma * 1e9))
+        }
         if lead { printPlan(sync, title: "plan at start (\(p) workers, \(runtime.kv.serverCount) servers, strategy \(strategy.rawValue))") }
         let stepsPerEpoch = trainSet.count / (batch * p)
         let totalSteps = stepsPerEpoch * epochs
