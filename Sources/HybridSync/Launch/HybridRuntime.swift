@@ -22,9 +22,9 @@ public final class HybridRuntime: @unchecked Sendable {
     /// The dense path over the workers' sub-communicator.
     public let dense: DenseSync
     private var background: [Thread] = []
-    private let done: [DoneFlag]
+    private let done: [NodeFailure]
 
-    private init(world: Communicator, role: HybridLayout.RankRole, kv: KVWorker, dense: DenseSync, background: [Thread], done: [DoneFlag]) {
+    private init(world: Communicator, role: HybridLayout.RankRole, kv: KVWorker, dense: DenseSync, background: [Thread], done: [NodeFailure]) {
         self.world = world
         self.role = role
         self.kv = kv
@@ -45,7 +45,7 @@ public final class HybridRuntime: @unchecked Sendable {
         config.workers = layout.workers(worldSize: world.size)
         config.bindHost = try bindAddress(world: world, bootstrap: bootstrap)
         var threads: [Thread] = []
-        var flags: [DoneFlag] = []
+        var flags: [NodeFailure] = []
         var endpoint = ""
         var schedulerError: Error?
         if me.scheduler {
@@ -54,8 +54,8 @@ public final class HybridRuntime: @unchecked Sendable {
             do {
                 let scheduler = try SchedulerNode(config: sc)
                 endpoint = "\(config.bindHost):\(scheduler.port)"
-                let flag = DoneFlag()
-                let t = Thread { do { try scheduler.run() } catch { flag.fail("\(error)") }; flag.set() }
+                let flag = NodeFailure()
+                let t = Thread { do { try scheduler.run() } catch { flag.fail("\(error)") } }
                 t.start()
                 threads.append(t)
                 flags.append(flag)
@@ -78,8 +78,8 @@ public final class HybridRuntime: @unchecked Sendable {
                 for t in threads { while t.isExecuting { usleep(1000) } }
                 return nil
             }
-            let flag = DoneFlag()
-            let t = Thread { do { try server.run() } catch { flag.fail("\(error)") }; flag.set() }
+            let flag = NodeFailure()
+            let t = Thread { do { try server.run() } catch { flag.fail("\(error)") } }
             t.start()
             threads.append(t)
             flags.append(flag)
@@ -156,11 +156,10 @@ public final class HybridRuntime: @unchecked Sendable {
     }
 }
 
-final class DoneFlag: @unchecked Sendable {
+/// The failure of a background node thread (a colocated server or the scheduler), if any.
+final class NodeFailure: @unchecked Sendable {
     private let lock = NSLock()
-    private var isDone = false
     private var message: String?
-    func set() { lock.lock(); isDone = true; lock.unlock() }
     func fail(_ m: String) { lock.lock(); message = m; lock.unlock() }
     var failure: String? { lock.lock(); defer { lock.unlock() }; return message }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HybridSync
 import HybridSyncCore
 
 /// `hybridsync bench scaling`: `bench hybrid` for 1, 2, 4 ... workers over loopback and over the
@@ -38,7 +39,7 @@ struct BenchScaling: ParsableCommand {
               pad("samples/s", 10), pad("efficiency", 11), pad("MB/worker", 10), pad("MB/server", 10), pad("model MB", 9), pad("model ms", 9), pad("error", 6)].joined(separator: " "))
         var base: [String: Double] = [:]
         for spec in specs.split(separator: ",").map(String.init) {
-            let batch = try ModelSpecReader.batch(spec)
+            let batch = try ModelSpec.load(spec).batch
             let specName = URL(fileURLWithPath: spec).deletingPathExtension().lastPathComponent
             for network in networks.split(separator: ",").map(String.init) {
                 for serverChoice in servers.split(separator: ",").map(String.init) {
@@ -134,16 +135,5 @@ extension BenchScaling {
             scatter.series.append(LineChart.Series(label: k, points: pts))
         }
         try scatter.write("\(folder)/scaling-measured-vs-predicted.png")
-    }
-}
-
-/// Reads only the batch size of a spec (the driver does not need the rest).
-enum ModelSpecReader {
-    static func batch(_ path: String) throws -> Int {
-        guard let data = FileManager.default.contents(atPath: path),
-              let obj = try JSONSerialization.jsonObject(with: data) as? [String: Any], let b = obj["batch"] as? Int else {
-            throw HybridSyncError.invalidArgument("cannot read the batch size of \(path)")
-        }
-        return b
     }
 }
