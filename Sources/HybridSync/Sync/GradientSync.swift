@@ -68,6 +68,13 @@ public final class GradientSync: @unchecked Sendable {
     /// The current plan.
     public var plan: [PlanEntry] { planner.plan() }
 
+    /// Each parameter's route, computed when the plan changes (register, re-plan), not per step.
+    private var routes: [String: Route] = [:]
+
+    private func refreshRoutes() {
+        routes = Dictionary(uniqueKeysWithValues: planner.plan().map { ($0.name, $0.route) })
+    }
+
     // MARK: - Registration
 
     /// Registers parameters on every worker. Collective over the workers: the list is checked across
@@ -100,16 +107,17 @@ public final class GradientSync: @unchecked Sendable {
             }
         }
         try planner.add(planned)
+        refreshRoutes()
         // Dense parameters start equal everywhere.
         for name in denseOrder { try runtime.dense.broadcast(dense[name]!.0, root: 0) }
         // Tables on the servers are declared; tables on the ring get their local copy.
-        var psTables = tables.values.filter { planner.route(of: $0.name) == .ps }.sorted { $0.name < $1.name }
-        for name in denseOrder where planner.route(of: name) == .ps {
+        var psTables = tables.values.filter { routes[$0.name] == .ps }.sorted { $0.name < $1.name }
+        for name in denseOrder where routes[name] == .ps {
             let (t, kernel, _) = dense[name]!
             psTables.append(TableSpec(name: name, dimension: t.count, optimizer: kernel.spec, consistency: .bsp))
         }
         if !psTables.isEmpty { try runtime.kv.declare(psTables) }
-        for s in tables.values where planner.route(of: s.name) == .ring {
+        for s in tables.values where routes[s.name] == .ring {
             localTables[s.name] = try LocalTable(spec: s, rows: rowsHint(s), fill: nil)
         }
         try seedDenseOnServers()
@@ -172,7 +180,7 @@ public final class GradientSync: @unchecked Sendable {
         }
         for name in denseOrder {
             let g = byName[name]!
-            if planner.route(of: name) == .ps {
+            if routes[name] == .ps {
                 pushes.append(SparseRows(table: name, keys: [0], values: try g.values(as: Float.self).map { $0 * scale }))
             } else {
                 ringTensors.append(g)
@@ -182,7 +190,7 @@ public final class GradientSync: @unchecked Sendable {
         let handle = pushes.isEmpty ? nil : try runtime.kv.pushAsync(pushes)
         try runtime.dense.allreduce(ringTensors, op: .average)
         try handle?.wait()
-        for name in denseOrder where planner.route(of: name) == .ring { applyDense(name, byName[name]!) }
+        for name in denseOrder where routes[name] == .ring { applyDense(name, byName[name]!) }
         for (local, g) in densified { local.apply(g) }
         try runtime.kv.advanceClock()
         try refreshDenseFromServers()
@@ -208,7 +216,7 @@ public final class GradientSync: @unchecked Sendable {
     // MARK: - Dense parameters on the servers (strategy ps)
 
     private func seedDenseOnServers() throws {
-        let onServers = denseOrder.filter { planner.route(of: $0) == .ps }
+        let onServers = denseOrder.filter { routes[$0] == .ps }
         guard !onServers.isEmpty else { return }
         // The servers' copy starts at zero and receives the updates; the parameter is the broadcast
         // starting value plus that copy. Exact, since SGD, Adagrad and Adam updates do not depend on w.
@@ -219,7 +227,7 @@ public final class GradientSync: @unchecked Sendable {
     private var denseOffsets: [String: [Float]] = [:]
 
     private func refreshDenseFromServers() throws {
-        let onServers = denseOrder.filter { planner.route(of: $0) == .ps }
+        let onServers = denseOrder.filter { routes[$0] == .ps }
         guard !onServers.isEmpty else { return }
         let rows = try runtime.kv.pull(onServers.map { RowQuery(table: $0, keys: [0]) })
         for (name, r) in zip(onServers, rows) {
@@ -238,9 +246,12 @@ public final class GradientSync: @unchecked Sendable {
             Double(touchedRows[n] ?? 0) / Double(max(1, stepCount)) / Double(rowsHint(tables[n]!))
         })
         try runtime.dense.allreduce([observed], op: .average)
-        let before = Dictionary(uniqueKeysWithValues: names.map { ($0, planner.route(of: $0)!) })
+        let before = routes
         for (n, d) in zip(names, try observed.values(as: Double.self)) { planner.setObservedDensity(n, d) }
-        for n in names where before[n] == .ps && planner.route(of: n) == .ring {
+        refreshRoutes()
+        // Moving a table from the ring back to the servers is not built: such a table stays local.
+        for n in names where before[n] == .ring && routes[n] == .ps { routes[n] = .ring }
+        for n in names where before[n] == .ps && routes[n] == .ring {
             let spec = tables[n]!
             let rows = rowsHint(spec)
             var values = [Float](repeating: 0, count: rows * spec.dimension)
