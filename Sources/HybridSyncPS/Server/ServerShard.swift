@@ -62,13 +62,13 @@ final class ServerShard {
                 return [reply(route, header, kind: .reply)]
             case .push:
                 try checkSections(header, needValues: true)
-                applyPush(header, frames)
+                applyPush(header, frames, keys: discardsData ? [] : decodeKeys(header, frames))
                 return [reply(route, header, kind: .reply)]
             case .pull, .pushPull:
                 try checkSections(header, needValues: header.kind == .pushPull)
-                if header.kind == .pushPull { applyPush(header, frames) }
+                let keys = decodeKeys(header, frames)
+                if header.kind == .pushPull { applyPush(header, frames, keys: keys) }
                 let staleness = header.sections.map { tables[$0.table]!.spec.consistency.staleness }.min() ?? Int.max
-                let keys = header.sections.indices.map { i in frames[2 + 2 * i].withUnsafeBytes { readKeys($0) } }
                 let pull = WaitingPull(route: route, header: header, keys: keys, staleness: staleness)
                 return try answerOrHold(pull)
             case .clock:
@@ -150,13 +150,18 @@ final class ServerShard {
 
     // MARK: - Push
 
-    private func applyPush(_ header: MessageHeader, _ frames: [some ByteFrame]) {
+    /// Each section's keys, decoded once per request.
+    private func decodeKeys(_ header: MessageHeader, _ frames: [some ByteFrame]) -> [[UInt64]] {
+        header.sections.indices.map { i in frames[2 + 2 * i].withUnsafeBytes { readKeys($0) } }
+    }
+
+    private func applyPush(_ header: MessageHeader, _ frames: [some ByteFrame], keys sectionKeys: [[UInt64]]) {
         appliedPushes += 1
         if discardsData { return }
         let worker = header.sender.index
         for (i, s) in header.sections.enumerated() {
             let store = tables[s.table]!
-            let keys = frames[2 + 2 * i].withUnsafeBytes { readKeys($0) }
+            let keys = sectionKeys[i]
             if store.spec.consistency == .bsp {
                 let grads = frames[3 + 2 * i].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
                 heldPushes[Int(header.clock), default: []].append(HeldPush(worker: worker, section: s, keys: keys, grads: grads))

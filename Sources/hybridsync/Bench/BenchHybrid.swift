@@ -20,11 +20,10 @@ struct BenchHybrid: ParsableCommand {
 
     func run() throws {
         let model = try ModelSpec.load(spec)
-        guard let runtime = try HybridRuntime.launch(layout: HybridLayout(servers: servers, placement: placement)) else {
-            MPIRuntime.finalize()
-            return
-        }
-        defer { MPIRuntime.finalize() }
+        try runHybridJob(HybridLayout(servers: servers, placement: placement)) { runtime in try measureAll(model, runtime) }
+    }
+
+    private func measureAll(_ model: ModelSpec, _ runtime: HybridRuntime) throws {
         let comm = runtime.dense.communicator
         let lead = comm.rank == 0
         var out = JSONLines(path: lead ? json : nil)
@@ -59,7 +58,6 @@ struct BenchHybrid: ParsableCommand {
             }
         }
         try out.write()
-        try runtime.finish()
     }
 
     struct Result { var seconds = 0.0, dense = 0.0, sparse = 0.0, ringBytes = 0.0, psBytes = 0.0, predicted = 0.0, predictedSeconds = 0.0, serverBytes = 0.0 }

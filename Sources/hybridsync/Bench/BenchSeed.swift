@@ -18,11 +18,10 @@ struct BenchSeed: ParsableCommand {
     @Option(help: "Append JSON lines to this file.") var json: String?
 
     func run() throws {
-        guard let runtime = try HybridRuntime.launch(layout: HybridLayout(servers: servers, placement: .dedicated)) else {
-            MPIRuntime.finalize()
-            return
-        }
-        defer { MPIRuntime.finalize() }
+        try runHybridJob(HybridLayout(servers: servers, placement: .dedicated)) { runtime in try measureAll(runtime) }
+    }
+
+    private func measureAll(_ runtime: HybridRuntime) throws {
         let comm = runtime.dense.communicator
         let lead = comm.rank == 0
         var out = JSONLines(path: lead ? json : nil)
@@ -69,6 +68,5 @@ struct BenchSeed: ParsableCommand {
             }
         }
         try out.write()
-        try runtime.finish()
     }
 }

@@ -22,14 +22,8 @@ struct SelfTestHybrid: ParsableCommand {
     @Option var steps = 8
 
     func run() throws {
-        var ok = true
-        do {
-            guard let runtime = try HybridRuntime.launch(layout: HybridLayout(servers: servers, placement: placement)) else {
-                MPIRuntime.finalize()
-                return
-            }
-            let rank = runtime.dense.communicator.rank
-            var details = ""
+        try runHybridJob(HybridLayout(servers: servers, placement: placement)) { runtime in
+            var ok = true, details = ""
             do {
                 switch `case` {
                 case .exact: (ok, details) = try exact(runtime)
@@ -39,14 +33,9 @@ struct SelfTestHybrid: ParsableCommand {
                 ok = false
                 details = "threw \(error)"
             }
-            emit("WORKER \(rank) RESULT \(`case`.rawValue) \(ok ? "ok" : "FAIL") \(details)")
-            try runtime.finish()
-        } catch {
-            emit("RANK ? FAILED \(error)")
-            ok = false
+            emit("WORKER \(runtime.dense.communicator.rank) RESULT \(`case`.rawValue) \(ok ? "ok" : "FAIL") \(details)")
+            if !ok { throw ExitCode(1) }
         }
-        MPIRuntime.finalize()
-        if !ok { throw ExitCode(1) }
     }
 
     static let rows = 48, dim = 4, denseCount = 10

@@ -27,20 +27,9 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         guard let cons = Consistency(name: consistency) else { throw ValidationError("bad consistency \(consistency)") }
         guard wideRows > 0, wideRows & (wideRows - 1) == 0 else { throw ValidationError("--wide-rows must be a power of two") }
-        var ok = true
-        guard let runtime = try HybridRuntime.launch(layout: HybridLayout(servers: servers, placement: placement)) else {
-            MPIRuntime.finalize()
-            return
-        }
-        do {
+        try runHybridJob(HybridLayout(servers: servers, placement: placement)) { runtime in
             try train(runtime, consistency: cons)
-        } catch {
-            FileHandle.standardError.write("worker \(runtime.dense.communicator.rank): \(error)\n".data(using: .utf8)!)
-            ok = false
         }
-        try? runtime.finish()
-        MPIRuntime.finalize()
-        if !ok { throw ExitCode(1) }
     }
 
     private func train(_ runtime: HybridRuntime, consistency: Consistency) throws {
