@@ -18,6 +18,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         // libzmq: pkgConfig left off on purpose (Debian's libzmq.pc adds -isystem flags SwiftPM rejects).
@@ -33,11 +34,13 @@ let package = Package(
         .target(name: "HybridSyncCore"),
         .target(
             name: "HybridSyncCollectives",
-            dependencies: ["HybridSyncCore", "CMPI"]
+            dependencies: ["HybridSyncCore", "CMPI", .product(name: "Logging", package: "swift-log")]
         ),
         .target(name: "HybridSyncZMQ", dependencies: ["HybridSyncCore", "CZeroMQ"]),
         .target(name: "HybridSyncPS", dependencies: ["HybridSyncCore", "HybridSyncZMQ"]),
         .target(name: "HybridSync", dependencies: ["HybridSyncCore", "HybridSyncCollectives", "HybridSyncPS"]),
+        // In-process transports and helpers to run whole jobs as threads of one process (tests, fuzzing).
+        .target(name: "HybridSyncTestKit", dependencies: ["HybridSyncCore", "HybridSyncCollectives", "HybridSyncPS"]),
         .executableTarget(
             name: "hybridsync",
             dependencies: [
@@ -50,7 +53,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "HybridSyncCoreTests", dependencies: ["HybridSyncCore"]),
-        .testTarget(name: "HybridSyncCollectivesTests", dependencies: ["HybridSyncCore"]),
+        .testTarget(name: "HybridSyncCollectivesTests", dependencies: ["HybridSyncCore", "HybridSyncCollectives", "HybridSyncTestKit"]),
         .testTarget(name: "HybridSyncPSTests", dependencies: ["HybridSyncPS", "HybridSyncCore"]),
         .testTarget(name: "HybridSyncTests", dependencies: ["HybridSync", "HybridSyncCore"]),
     ],

@@ -1,5 +1,5 @@
-import CMPI
 import HybridSyncCore
+import Logging
 
 /// The dense path: named tensors queued, agreed on across ranks, fused and reduced over the ring.
 ///
@@ -40,8 +40,7 @@ public final class DenseSync: @unchecked Sendable {
     public func flush() throws {
         let batch = queue
         queue.removeAll(keepingCapacity: true)
-        let negotiator = Negotiator(stallSeconds: config.stallSeconds, stallAction: config.stallAction,
-                                    timeoutSeconds: config.timeoutSeconds)
+        let negotiator = Negotiator(config: config)
         let agreed = try negotiator.negotiate(batch.map { $0.0.descriptor(op: $0.1) }, comm: communicator)
         var byName: [String: Tensor] = [:]
         for (t, _) in batch { byName[t.name] = t }
@@ -56,8 +55,7 @@ public final class DenseSync: @unchecked Sendable {
     /// Checks that every rank passes the same descriptors (any order): throws the same `mismatch` on
     /// every rank otherwise. Collective; used to agree on registrations before anything is sent.
     public func agree(_ descriptors: [TensorDescriptor]) throws {
-        let negotiator = Negotiator(stallSeconds: config.stallSeconds, stallAction: config.stallAction,
-                                    timeoutSeconds: config.timeoutSeconds)
+        let negotiator = Negotiator(config: config)
         _ = try negotiator.negotiate(descriptors, comm: communicator)
     }
 
@@ -70,7 +68,9 @@ public final class DenseSync: @unchecked Sendable {
     private func reduce(_ bucket: FusionBucket, tensors: [Tensor]) throws {
         if bucket.members.count == 1 {
             let t = tensors[bucket.members[0]]
-            try ring.run(t.rawPointer, count: t.count, dtype: t.dtype, op: bucket.op, comm: communicator, scratch: scratch)
+            try guarding([t]) {
+                try ring.run(t.rawPointer, count: t.count, dtype: t.dtype, op: bucket.op, comm: communicator, scratch: scratch)
+            }
             return
         }
         let buffer = fusion.reserve(bucket.byteCount)
@@ -96,25 +96,42 @@ public final class DenseSync: @unchecked Sendable {
 
     /// Copies `tensor` from `root` to every rank (initial parameter sync). Collective.
     public func broadcast(_ tensor: Tensor, root: Int = 0) throws {
-        let negotiator = Negotiator(stallSeconds: config.stallSeconds, stallAction: config.stallAction,
-                                    timeoutSeconds: config.timeoutSeconds)
+        let negotiator = Negotiator(config: config)
         _ = try negotiator.negotiate([tensor.descriptor(op: .sum)], comm: communicator)
         guard tensor.byteCount <= Int(Int32.max) else {
             throw HybridSyncError.invalidArgument("broadcast of '\(tensor.name)': \(tensor.byteCount) bytes exceeds 2 GiB")
         }
-        try TreeBroadcast(timeoutSeconds: config.timeoutSeconds)
-            .run(tensor.rawPointer, bytes: tensor.byteCount, root: root, comm: communicator)
+        try guarding([tensor]) {
+            try TreeBroadcast(timeoutSeconds: config.timeoutSeconds)
+                .run(tensor.rawPointer, bytes: tensor.byteCount, root: root, comm: communicator)
+        }
     }
 
     /// Gathers every rank's `tensor` into a new tensor of `size * count` elements, rank order. Collective.
     public func allgather(_ tensor: Tensor) throws -> Tensor {
-        let negotiator = Negotiator(stallSeconds: config.stallSeconds, stallAction: config.stallAction,
-                                    timeoutSeconds: config.timeoutSeconds)
+        let negotiator = Negotiator(config: config)
         _ = try negotiator.negotiate([tensor.descriptor(op: .sum)], comm: communicator)
         let out = try Tensor(name: tensor.name, dtype: tensor.dtype, count: tensor.count * communicator.size)
         (out.rawPointer + communicator.rank * tensor.byteCount).copyMemory(from: tensor.rawPointer, byteCount: tensor.byteCount)
-        try RingAllgather(timeoutSeconds: config.timeoutSeconds)
-            .run(out.rawPointer, blockBytes: tensor.byteCount, comm: communicator)
+        try guarding([out]) {
+            try RingAllgather(timeoutSeconds: config.timeoutSeconds)
+                .run(out.rawPointer, blockBytes: tensor.byteCount, comm: communicator)
+        }
         return out
+    }
+
+    /// Runs a collective on `tensors`' memory; if it fails leaving transfers the transport could not
+    /// cancel, their storage is quarantined so no late receive can write into memory the caller gets back.
+    private func guarding(_ tensors: [Tensor], _ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch {
+            if communicator.hasAbandonedTransfers {
+                for t in tensors { t.quarantineStorage() }
+                config.logger.error("collective abandoned transfers that could not be cancelled; tensor storage quarantined",
+                                    metadata: ["tensors": "\(tensors.map(\.name))"])
+            }
+            throw error
+        }
     }
 }

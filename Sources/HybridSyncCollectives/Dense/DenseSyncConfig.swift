@@ -1,4 +1,5 @@
 import HybridSyncCore
+import Logging
 
 /// Settings of the dense path.
 public struct DenseSyncConfig: Sendable {
@@ -12,6 +13,12 @@ public struct DenseSyncConfig: Sendable {
     public var stallAction: StallAction = .raise
     /// Longest any single wait may last, whatever `stallAction` says (default 600 s).
     public var timeoutSeconds: Double = 600
+    /// Where stalls, timeouts and rejected messages are logged (label `hybridsync.dense`, level info).
+    public var logger: Logger = {
+        var l = Logger(label: "hybridsync.dense")
+        l.logLevel = .info
+        return l
+    }()
 
     public init() {}
 }

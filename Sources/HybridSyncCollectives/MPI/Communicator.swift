@@ -1,71 +1,99 @@
-import CMPI
 import HybridSyncCore
-#if canImport(Glibc)
-import Glibc
-#endif
+import Synchronization
 
-/// A group of ranks that can talk to one another: a thin owner of an `MPI_Comm`.
+/// A group of ranks that can talk to one another, over a `RankTransport` (Open MPI in real jobs, memory
+/// in the test kit).
 ///
 /// Threading: a communicator is used by one thread at a time (its collectives are called in the same
 /// order on every rank, as MPI requires). After a wait passes its deadline the communicator is marked
 /// unusable and every later call throws `HybridSyncError.unusable`, because messages of the abandoned
 /// operation may still be in flight.
-public final class Communicator: @unchecked Sendable {
-    let handle: MPI_Comm
-    private let owned: Bool
+public final class Communicator: Sendable {
+    /// Guarded by the one-thread-at-a-time rule above; the state is in a `Mutex` so that reading the
+    /// counters from another thread is safe.
+    private struct State {
+        var failure: HybridSyncError?
+        var abandonedTransfers = false
+        var bytesSent = 0
+        var bytesReceived = 0
+    }
+
+    private let state = Mutex(State())
+    private let box: TransportBox
     /// This process's rank in the group.
     public let rank: Int
     /// The number of ranks in the group.
     public let size: Int
-    private(set) var failure: HybridSyncError?
-    /// Bytes this rank has handed to MPI point-to-point sends on this communicator (counted, not estimated).
-    public internal(set) var bytesSent = 0
-    /// Bytes this rank has posted receives for on this communicator.
-    public internal(set) var bytesReceived = 0
 
-    init(handle: MPI_Comm, owned: Bool) throws {
-        self.handle = handle
-        self.owned = owned
-        var r: Int32 = 0, s: Int32 = 0
-        try mpiCheck(MPI_Comm_rank(handle, &r), "MPI_Comm_rank")
-        try mpiCheck(MPI_Comm_size(handle, &s), "MPI_Comm_size")
-        rank = Int(r)
-        size = Int(s)
+    /// Wraps `transport`; its rank and size become the communicator's.
+    package init(transport: any RankTransport) {
+        box = TransportBox(transport)
+        rank = transport.rank
+        size = transport.size
     }
 
-    deinit {
-        var finalized: Int32 = 0
-        MPI_Finalized(&finalized)
-        if owned && finalized == 0 {
-            var h: MPI_Comm? = handle
-            MPI_Comm_free(&h)
-        }
+    /// The transport (used by the collectives; one thread at a time).
+    package var transport: any RankTransport { box.transport }
+
+    /// Bytes this rank has handed to point-to-point sends on this communicator (counted, not estimated).
+    public var bytesSent: Int { state.withLock { $0.bytesSent } }
+    /// Bytes this rank has posted receives for on this communicator.
+    public var bytesReceived: Int { state.withLock { $0.bytesReceived } }
+
+    func count(sent: Int = 0, received: Int = 0) {
+        state.withLock { $0.bytesSent += sent; $0.bytesReceived += received }
     }
 
     /// Splits into sub-communicators: ranks passing the same `color` form one group, ordered by `key`.
     /// Collective over this communicator.
     public func split(color: Int, key: Int) throws -> Communicator {
         try checkUsable()
-        var out: MPI_Comm? = nil
-        try mpiCheck(MPI_Comm_split(handle, Int32(color), Int32(key), &out), "MPI_Comm_split")
-        guard let h = out else { throw HybridSyncError.transport(library: "MPI", call: "MPI_Comm_split", code: -1, message: "returned no communicator") }
-        MPI_Comm_set_errhandler(h, hs_mpi_errors_return())
-        return try Communicator(handle: h, owned: true)
+        return Communicator(transport: try transport.split(color: color, key: key))
     }
 
-    /// `MPI_Barrier`. Used only where no deadline is needed (benchmarks).
-    public func barrier() throws {
+    /// A dissemination barrier: `ceil(log2 p)` rounds of one-byte messages, under `timeoutSeconds`.
+    public func barrier(timeoutSeconds: Double = 600) throws {
         try checkUsable()
-        try mpiCheck(MPI_Barrier(handle), "MPI_Barrier")
+        // Heap bytes, not stack: a transfer may outlive this frame if it cannot be cancelled.
+        let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: 2, alignment: 1)
+        bytes.initializeMemory(as: UInt8.self, repeating: 0)
+        var k = 1
+        do {
+            while k < size {
+                var pending = PendingTransfers(self)
+                try pending.receive(into: UnsafeMutableRawBufferPointer(rebasing: bytes[0..<1]), from: (rank - k + size) % size, tag: 105)
+                try pending.send(UnsafeRawBufferPointer(rebasing: bytes[1..<2]), to: (rank + k) % size, tag: 105)
+                try pending.waitAll(deadline: .after(seconds: timeoutSeconds), operation: "barrier round \(k)")
+                k <<= 1
+            }
+        } catch {
+            if !hasAbandonedTransfers { bytes.deallocate() }
+            throw error
+        }
+        bytes.deallocate()
     }
 
     /// Throws `unusable` if an earlier wait on this communicator failed.
     func checkUsable() throws {
-        if let f = failure { throw HybridSyncError.unusable(f.description) }
+        if let f = state.withLock({ $0.failure }) { throw HybridSyncError.unusable(f.description) }
     }
 
-    /// Records a failure that leaves messages in flight; later calls throw `unusable`.
-    func markFailed(_ error: HybridSyncError) {
-        if failure == nil { failure = error }
+    /// Records a failure that leaves messages in flight; later calls throw `unusable`. `abandoned` says
+    /// that some transfer could not be cancelled, so its memory must never be reused.
+    func markFailed(_ error: HybridSyncError, abandoned: Bool = false) {
+        state.withLock {
+            if $0.failure == nil { $0.failure = error }
+            if abandoned { $0.abandonedTransfers = true }
+        }
     }
+
+    /// Whether a failed operation left transfers that could not be cancelled.
+    var hasAbandonedTransfers: Bool { state.withLock { $0.abandonedTransfers } }
+}
+
+/// Holds a transport, which is used by one thread at a time (the communicator's contract) and is not
+/// `Sendable` itself: the one place that promise is made.
+private final class TransportBox: @unchecked Sendable {
+    let transport: any RankTransport
+    init(_ t: any RankTransport) { transport = t }
 }

@@ -8,6 +8,9 @@ public enum MPIReference {
     public static func allreduce(_ buffer: UnsafeMutableRawPointer, count: Int, dtype: DType, op: ReduceOp,
                                  comm: Communicator) throws {
         try comm.checkUsable()
+        guard let mpi = comm.transport as? MPITransport else {
+            throw HybridSyncError.invalidArgument("MPI_Allreduce needs a communicator over MPI, not over \(comm.transport.kind)")
+        }
         let type: MPI_Datatype
         switch dtype {
         case .float32: type = hs_mpi_float()
@@ -24,7 +27,7 @@ public enum MPIReference {
         }
         guard count > 0 else { return }
         guard count <= Int(Int32.max) else { throw HybridSyncError.invalidArgument("MPI_Allreduce count \(count) exceeds Int32") }
-        try mpiCheck(MPI_Allreduce(hs_mpi_in_place(), buffer, Int32(count), type, mpiOp, comm.handle), "MPI_Allreduce")
+        try mpiCheck(MPI_Allreduce(hs_mpi_in_place(), buffer, Int32(count), type, mpiOp, mpi.handle), "MPI_Allreduce")
         if op == .average {
             ReductionKernels.finishAverage(dtype: dtype, buffer, count: count, ranks: comm.size)
         }

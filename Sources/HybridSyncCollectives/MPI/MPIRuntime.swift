@@ -16,7 +16,7 @@ public enum MPIRuntime {
             try mpiCheck(MPI_Init_thread(nil, nil, hs_mpi_thread_multiple(), &provided), "MPI_Init_thread")
         }
         try mpiCheck(MPI_Comm_set_errhandler(hs_mpi_comm_world(), hs_mpi_errors_return()), "MPI_Comm_set_errhandler")
-        return try Communicator(handle: hs_mpi_comm_world(), owned: false)
+        return Communicator(transport: try MPITransport(handle: hs_mpi_comm_world(), owned: false))
     }
 
     /// Finalises MPI if it was initialised and not yet finalised.

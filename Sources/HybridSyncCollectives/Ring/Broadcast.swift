@@ -1,4 +1,3 @@
-import CMPI
 import HybridSyncCore
 
 /// Binomial-tree broadcast over point-to-point messages: `ceil(log2 p)` rounds, each rank receives the
@@ -16,13 +15,13 @@ struct TreeBroadcast {
         }
         let relative = (comm.rank - root + p) % p
         let deadline = Deadline.after(seconds: timeoutSeconds)
-        var pending = PendingRequests(comm)
+        var pending = PendingTransfers(comm)
         // Receive from the parent: clear the lowest set bit of the relative rank.
         var mask = 1
         while mask < p {
             if relative & mask != 0 {
                 let parent = (relative - mask + root) % p
-                try pending.receive(into: buffer, bytes: bytes, from: parent, tag: Self.tag)
+                try pending.receive(into: .init(start: buffer, count: bytes), from: parent, tag: Self.tag)
                 try pending.waitAll(deadline: deadline, operation: "broadcast from root \(root)")
                 break
             }
@@ -32,7 +31,7 @@ struct TreeBroadcast {
         mask >>= 1
         while mask > 0 {
             if relative + mask < p {
-                try pending.send(buffer, bytes: bytes, to: (relative + mask + root) % p, tag: Self.tag)
+                try pending.send(.init(start: buffer, count: bytes), to: (relative + mask + root) % p, tag: Self.tag)
             }
             mask >>= 1
         }

@@ -1,4 +1,3 @@
-import CMPI
 import HybridSyncCore
 
 /// Ring all-gather: rank `r`'s block of `blockBytes` sits at offset `r * blockBytes` of `buffer`; after
@@ -12,12 +11,12 @@ struct RingAllgather {
         let p = comm.size, r = comm.rank
         guard p > 1, blockBytes > 0 else { return }
         let left = (r - 1 + p) % p, right = (r + 1) % p
-        var pending = PendingRequests(comm)
+        var pending = PendingTransfers(comm)
         for s in 0..<(p - 1) {
             let sendBlock = (r - s + p) % p, recvBlock = (r - s - 1 + p) % p
             let deadline = Deadline.after(seconds: timeoutSeconds)
-            try pending.receive(into: buffer + recvBlock * blockBytes, bytes: blockBytes, from: left, tag: Self.tag)
-            try pending.send(buffer + sendBlock * blockBytes, bytes: blockBytes, to: right, tag: Self.tag)
+            try pending.receive(into: .init(start: buffer + recvBlock * blockBytes, count: blockBytes), from: left, tag: Self.tag)
+            try pending.send(.init(start: buffer + sendBlock * blockBytes, count: blockBytes), to: right, tag: Self.tag)
             try pending.waitAll(deadline: deadline, operation: "ring all-gather step \(s)")
         }
     }

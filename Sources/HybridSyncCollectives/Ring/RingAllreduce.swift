@@ -1,7 +1,6 @@
-import CMPI
 import HybridSyncCore
 
-/// Ring all-reduce over MPI point-to-point messages: reduce-scatter, then all-gather.
+/// Ring all-reduce over a `RankTransport`: reduce-scatter, then all-gather.
 ///
 /// Each step posts its receives before its sends and cuts the chunk into segments, so the reduction of
 /// one segment overlaps the transfer of the next. The receive scratch is preallocated and reused.
@@ -27,7 +26,7 @@ struct RingAllreduce {
         // All-gather needs no reduction, so it moves larger pieces (bounded to keep MPI's int counts safe).
         let gatherSegments = Segmentation(segmentBytes: 64 << 20, elementWidth: w)
         let recvScratch = scratch.reserve(schedule.chunk(0).count * w)
-        var pending = PendingRequests(comm, capacity: 2 * segments.segmentCount(schedule.chunk(0)) + 2)
+        var pending = PendingTransfers(comm, capacity: 2 * segments.segmentCount(schedule.chunk(0)) + 2)
         do {
             for s in 0..<schedule.stepsPerPhase {
                 let (sendChunk, recvChunk) = schedule.reduceScatterStep(s)
@@ -36,12 +35,12 @@ struct RingAllreduce {
                 let deadline = Deadline.after(seconds: stepTimeoutSeconds)
                 for k in 0..<recvSegments {
                     let seg = segments.segment(k, of: recvRange)
-                    try pending.receive(into: recvScratch + (seg.lowerBound - recvRange.lowerBound) * w,
-                                        bytes: seg.count * w, from: schedule.left, tag: Self.reduceScatterTag)
+                    try pending.receive(into: .init(start: recvScratch + (seg.lowerBound - recvRange.lowerBound) * w, count: seg.count * w),
+                                        from: schedule.left, tag: Self.reduceScatterTag)
                 }
                 for k in 0..<segments.segmentCount(sendRange) {
                     let seg = segments.segment(k, of: sendRange)
-                    try pending.send(buffer + seg.lowerBound * w, bytes: seg.count * w, to: schedule.right, tag: Self.reduceScatterTag)
+                    try pending.send(.init(start: buffer + seg.lowerBound * w, count: seg.count * w), to: schedule.right, tag: Self.reduceScatterTag)
                 }
                 for k in 0..<recvSegments {
                     try pending.wait(k, deadline: deadline, operation: "ring reduce-scatter step \(s)")
@@ -62,17 +61,18 @@ struct RingAllreduce {
                 let deadline = Deadline.after(seconds: stepTimeoutSeconds)
                 for k in 0..<gatherSegments.segmentCount(recvRange) {
                     let seg = gatherSegments.segment(k, of: recvRange)
-                    try pending.receive(into: buffer + seg.lowerBound * w, bytes: seg.count * w,
+                    try pending.receive(into: .init(start: buffer + seg.lowerBound * w, count: seg.count * w),
                                         from: schedule.left, tag: Self.allGatherTag)
                 }
                 for k in 0..<gatherSegments.segmentCount(sendRange) {
                     let seg = gatherSegments.segment(k, of: sendRange)
-                    try pending.send(buffer + seg.lowerBound * w, bytes: seg.count * w,
+                    try pending.send(.init(start: buffer + seg.lowerBound * w, count: seg.count * w),
                                      to: schedule.right, tag: Self.allGatherTag)
                 }
                 try pending.waitAll(deadline: deadline, operation: "ring all-gather step \(s)")
             }
         } catch {
+            // A timed-out receive may still land in the scratch: abandon it rather than reuse it.
             scratch.leak()
             throw error
         }

@@ -11,8 +11,9 @@ public final class Tensor: @unchecked Sendable {
     public let dtype: DType
     /// The number of elements.
     public let count: Int
-    /// The tensor's storage (`count * dtype.byteWidth` bytes).
-    public let rawPointer: UnsafeMutableRawPointer
+    /// The tensor's storage (`count * dtype.byteWidth` bytes). It changes only if a collective on the
+    /// tensor failed in a way that forced its old storage into quarantine (see `quarantineStorage`).
+    public private(set) var rawPointer: UnsafeMutableRawPointer
 
     /// A zero-filled tensor.
     public init(name: String, dtype: DType, count: Int) throws {
@@ -37,6 +38,15 @@ public final class Tensor: @unchecked Sendable {
     }
 
     deinit { rawPointer.deallocate() }
+
+    /// Abandons the current storage for good (it is never freed, so a transfer that could not be
+    /// cancelled can never write into memory someone else owns) and gives the tensor fresh zeroed
+    /// storage. Called by the dense path after a timeout that left transfers on this tensor unconfirmed.
+    func quarantineStorage() {
+        let bytes = Swift.max(count * dtype.byteWidth, 1)
+        rawPointer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        rawPointer.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+    }
 
     /// Bytes of data.
     public var byteCount: Int { count * dtype.byteWidth }

@@ -1,0 +1,64 @@
+import HybridSyncCore
+
+/// The transfers of one step of a collective, each labelled with the peer rank it involves, completed
+/// under a deadline.
+///
+/// On timeout every outstanding transfer is cancelled; if the transport cannot confirm a cancellation
+/// the communicator is marked as having abandoned transfers, and the collective quarantines the memory
+/// involved (it is never freed or handed back to the caller). Either way the communicator becomes
+/// unusable and the error names the ranks still outstanding.
+struct PendingTransfers {
+    private var ids: [TransferID] = []
+    private var peers: [Int] = []
+    private let comm: Communicator
+
+    init(_ comm: Communicator, capacity: Int = 8) {
+        self.comm = comm
+        ids.reserveCapacity(capacity)
+        peers.reserveCapacity(capacity)
+    }
+
+    var isEmpty: Bool { ids.isEmpty }
+
+    /// Posts a receive of `buffer.count` bytes from `peer` into `buffer`; returns its position.
+    @discardableResult
+    mutating func receive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: Int32) throws -> Int {
+        ids.append(try comm.transport.postReceive(into: buffer, from: peer, tag: tag))
+        peers.append(peer)
+        comm.count(received: buffer.count)
+        return ids.count - 1
+    }
+
+    /// Posts a send of `buffer` to `peer`.
+    mutating func send(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: Int32) throws {
+        ids.append(try comm.transport.postSend(buffer, to: peer, tag: tag))
+        peers.append(peer)
+        comm.count(sent: buffer.count)
+    }
+
+    /// Waits for the transfer at `index` only.
+    mutating func wait(_ index: Int, deadline: Deadline, operation: String) throws {
+        let left = try comm.transport.wait([ids[index]], deadline: deadline)
+        if !left.isEmpty { try fail(operation: operation, deadline: deadline, outstanding: [index]) }
+    }
+
+    /// Waits for every transfer; on timeout cancels them and throws naming the ranks still outstanding.
+    mutating func waitAll(deadline: Deadline, operation: String) throws {
+        guard !ids.isEmpty else { return }
+        let left = try comm.transport.wait(ids, deadline: deadline)
+        if !left.isEmpty { try fail(operation: operation, deadline: deadline, outstanding: left) }
+        ids.removeAll(keepingCapacity: true)
+        peers.removeAll(keepingCapacity: true)
+    }
+
+    private func fail(operation: String, deadline: Deadline, outstanding: [Int]) throws -> Never {
+        let waiting = Set(outstanding.map { peers[$0] }).sorted()
+        let error = HybridSyncError.timeout(operation: operation,
+                                            waitingFor: "rank " + waiting.map(String.init).joined(separator: ", rank "),
+                                            seconds: deadline.budgetSeconds)
+        // Cancel everything of this step, not only the late ones: nothing may touch memory afterwards.
+        let unconfirmed = comm.transport.cancel(ids)
+        comm.markFailed(error, abandoned: !unconfirmed.isEmpty)
+        throw error
+    }
+}
