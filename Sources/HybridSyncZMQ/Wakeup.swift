@@ -5,12 +5,12 @@ import HybridSyncCore
 
 /// A non-blocking pipe that any thread can signal and an I/O thread can poll alongside its sockets: the
 /// way user code hands work to the I/O thread without touching a socket.
-public final class Wakeup: @unchecked Sendable {
+package final class Wakeup: @unchecked Sendable {
     /// The read end, to poll.
-    public let fd: Int32
+    package let fd: Int32
     private let writeFD: Int32
 
-    public init() throws {
+    package init() throws {
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else {
             throw HybridSyncError.transport(library: "libc", call: "pipe", code: errno, message: "cannot create a wakeup pipe")
@@ -26,13 +26,13 @@ public final class Wakeup: @unchecked Sendable {
     }
 
     /// Wakes the poller (thread-safe; a full pipe already means "wake up").
-    public func signal() {
+    package func signal() {
         var one: UInt8 = 1
         _ = Glibc.write(writeFD, &one, 1)
     }
 
     /// Clears pending signals (called by the I/O thread).
-    public func drain() {
+    package func drain() {
         var buffer = [UInt8](repeating: 0, count: 256)
         while Glibc.read(fd, &buffer, buffer.count) > 0 {}
     }

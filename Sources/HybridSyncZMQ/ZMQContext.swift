@@ -2,11 +2,11 @@ import CZeroMQ
 import HybridSyncCore
 
 /// A ZeroMQ context (`zmq_ctx_new`): owns the library's I/O threads; sockets are made from it.
-public final class ZMQContext: @unchecked Sendable {
+package final class ZMQContext: @unchecked Sendable {
     let handle: UnsafeMutableRawPointer
 
     /// Creates a context. Throws `transport` if libzmq cannot.
-    public init() throws {
+    package init() throws {
         guard let h = zmq_ctx_new() else {
             throw HybridSyncError.transport(library: "ZeroMQ", call: "zmq_ctx_new", code: zmq_errno(), message: "cannot create a context")
         }
@@ -17,7 +17,7 @@ public final class ZMQContext: @unchecked Sendable {
 
     /// Terminates the context: waits (up to each socket's linger) for queued messages to leave. Every
     /// socket of the context must be closed first. Idempotent.
-    public func terminate() {
+    package func terminate() {
         if !terminated { zmq_ctx_term(handle); terminated = true }
     }
 

@@ -2,13 +2,13 @@ import HybridSyncCore
 
 /// Draws embedding ids with a Zipf popularity (rank k has weight 1 / k^s), scattered over the table
 /// by a fixed permutation so popular rows are not neighbours. Deterministic for a seed.
-public struct ZipfSampler: Sendable {
+package struct ZipfSampler: Sendable {
     private let cdf: [Double]
     private let rows: Int
     private let salt: UInt64
     private var state: UInt64
 
-    public init(rows: Int, exponent: Double, seed: UInt64, table: String) {
+    package init(rows: Int, exponent: Double, seed: UInt64, table: String) {
         self.rows = rows
         // The CDF over at most 2^20 popularity ranks; beyond that, ranks are spread uniformly in the tail.
         let ranks = Swift.min(rows, 1 << 20)
@@ -27,7 +27,7 @@ public struct ZipfSampler: Sendable {
     }
 
     /// The next id in `0 ..< rows`.
-    public mutating func next() -> UInt64 {
+    package mutating func next() -> UInt64 {
         let u = uniform()
         var lo = 0, hi = cdf.count - 1
         while lo < hi {
@@ -44,14 +44,14 @@ public struct ZipfSampler: Sendable {
     }
 
     /// Ids for `samples` samples of `lookups` each.
-    public mutating func batch(samples: Int, lookups: Int) -> [UInt64] {
+    package mutating func batch(samples: Int, lookups: Int) -> [UInt64] {
         (0..<(samples * lookups)).map { _ in next() }
     }
 }
 
 extension ModelSpec {
     /// The mean fraction of each table's rows one worker's batch touches, by drawing `steps` batches.
-    public func measuredDensity(steps: Int = 3, seed: UInt64 = 1) -> [String: Double] {
+    package func measuredDensity(steps: Int = 3, seed: UInt64 = 1) -> [String: Double] {
         var out: [String: Double] = [:]
         for t in tables {
             var z = ZipfSampler(rows: t.rows, exponent: t.zipf, seed: seed, table: t.name)
@@ -63,7 +63,7 @@ extension ModelSpec {
     }
 
     /// The parameters for a `Planner`, with each table's density observed from the generator.
-    public func planner(model: CostModel) throws -> Planner {
+    package func planner(model: CostModel) throws -> Planner {
         var p = Planner(model: model)
         try p.add(dense.map { PlannedParameter(name: $0.name, rows: 1, columns: $0.parameters, isEmbedding: false) }
                   + tables.map { PlannedParameter(name: $0.name, rows: $0.rows, columns: $0.dimension, isEmbedding: true) })

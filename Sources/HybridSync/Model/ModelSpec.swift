@@ -10,30 +10,30 @@ import HybridSyncCore
 ///  "dense": [{"name": "top.fc1", "inputs": 512, "outputs": 1024}]}
 /// ```
 /// `lookups` is ids per sample; `zipf` the exponent of row popularity; `batch` samples per worker step.
-public struct ModelSpec: Codable, Sendable, Equatable {
-    public struct Table: Codable, Sendable, Equatable {
-        public var name: String
-        public var rows: Int
-        public var dimension: Int
-        public var lookups: Int
-        public var zipf: Double
+package struct ModelSpec: Codable, Sendable, Equatable {
+    package struct Table: Codable, Sendable, Equatable {
+        package var name: String
+        package var rows: Int
+        package var dimension: Int
+        package var lookups: Int
+        package var zipf: Double
     }
 
-    public struct Dense: Codable, Sendable, Equatable {
-        public var name: String
-        public var inputs: Int
-        public var outputs: Int
+    package struct Dense: Codable, Sendable, Equatable {
+        package var name: String
+        package var inputs: Int
+        package var outputs: Int
         /// Weights and bias.
-        public var parameters: Int { inputs * outputs + outputs }
+        package var parameters: Int { inputs * outputs + outputs }
     }
 
-    public var name: String
-    public var batch: Int
-    public var tables: [Table]
-    public var dense: [Dense]
+    package var name: String
+    package var batch: Int
+    package var tables: [Table]
+    package var dense: [Dense]
 
     /// Reads and checks a spec; throws `invalidArgument` naming what is wrong.
-    public static func load(_ path: String) throws -> ModelSpec {
+    package static func load(_ path: String) throws -> ModelSpec {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw HybridSyncError.invalidArgument("cannot read model spec \(path): \(error.localizedDescription)")
@@ -46,7 +46,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         return spec
     }
 
-    public func validate() throws {
+    package func validate() throws {
         guard batch >= 1 else { throw HybridSyncError.invalidArgument("model spec '\(name)': batch must be >= 1") }
         for t in tables {
             guard t.rows >= 1, t.dimension >= 1, t.lookups >= 1, t.zipf >= 0 else {

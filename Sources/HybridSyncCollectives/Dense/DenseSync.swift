@@ -54,7 +54,7 @@ public final class DenseSync: @unchecked Sendable {
 
     /// Checks that every rank passes the same descriptors (any order): throws the same `mismatch` on
     /// every rank otherwise. Collective; used to agree on registrations before anything is sent.
-    public func agree(_ descriptors: [TensorDescriptor]) throws {
+    package func agree(_ descriptors: [TensorDescriptor]) throws {
         let negotiator = Negotiator(config: config)
         _ = try negotiator.negotiate(descriptors, comm: communicator)
     }

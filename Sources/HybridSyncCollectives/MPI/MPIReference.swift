@@ -2,10 +2,10 @@ import CMPI
 import HybridSyncCore
 
 /// Open MPI's own `MPI_Allreduce`, as the reference the ring is tested and benchmarked against.
-public enum MPIReference {
+package enum MPIReference {
     /// `MPI_Allreduce` in place on `count` elements of `dtype`. `average` is `MPI_SUM` then a division.
     /// Throws `invalidArgument` for `float16`, which Open MPI 4.1 cannot reduce.
-    public static func allreduce(_ buffer: UnsafeMutableRawPointer, count: Int, dtype: DType, op: ReduceOp,
+    package static func allreduce(_ buffer: UnsafeMutableRawPointer, count: Int, dtype: DType, op: ReduceOp,
                                  comm: Communicator) throws {
         try comm.checkUsable()
         guard let mpi = comm.transport as? MPITransport else {

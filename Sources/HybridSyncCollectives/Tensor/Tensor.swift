@@ -52,7 +52,7 @@ public final class Tensor: @unchecked Sendable {
     public var byteCount: Int { count * dtype.byteWidth }
 
     /// The descriptor ranks agree on for this tensor reduced with `op`.
-    public func descriptor(op: ReduceOp) -> TensorDescriptor {
+    package func descriptor(op: ReduceOp) -> TensorDescriptor {
         TensorDescriptor(name: name, dtype: dtype, count: count, op: op)
     }
 

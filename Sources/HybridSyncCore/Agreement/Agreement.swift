@@ -2,14 +2,14 @@
 ///
 /// The coordinator gathers each rank's descriptor list and calls `check`. Every rank then receives the
 /// same verdict, so a mismatch raises the same error everywhere instead of a hang or a wrong sum.
-public enum Agreement {
+package enum Agreement {
     /// Returns the agreed batch sorted by name, or the first disagreement found.
     ///
     /// Checks, in this order: duplicate names within a rank; the set of names (a tensor some rank did
     /// not submit); then for each tensor its element type, element count and op. The error names the
     /// tensor, the field, the lowest rank that differs from rank 0, and both values.
     /// - Parameter lists: `lists[r]` is rank `r`'s submission, in any order.
-    public static func check(_ lists: [[TensorDescriptor]]) -> Result<[TensorDescriptor], HybridSyncError> {
+    package static func check(_ lists: [[TensorDescriptor]]) -> Result<[TensorDescriptor], HybridSyncError> {
         guard let first = lists.first else { return .success([]) }
         var sorted: [[TensorDescriptor]] = []
         sorted.reserveCapacity(lists.count)

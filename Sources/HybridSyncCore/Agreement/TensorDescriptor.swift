@@ -1,11 +1,11 @@
 /// What a rank says about one tensor it submits for reduction: name, element type, count and op.
-public struct TensorDescriptor: Sendable, Hashable, CustomStringConvertible {
-    public let name: String
-    public let dtype: DType
-    public let count: Int
-    public let op: ReduceOp
+package struct TensorDescriptor: Sendable, Hashable, CustomStringConvertible {
+    package let name: String
+    package let dtype: DType
+    package let count: Int
+    package let op: ReduceOp
 
-    public init(name: String, dtype: DType, count: Int, op: ReduceOp) {
+    package init(name: String, dtype: DType, count: Int, op: ReduceOp) {
         self.name = name
         self.dtype = dtype
         self.count = count
@@ -13,17 +13,17 @@ public struct TensorDescriptor: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Bytes of the tensor's data.
-    public var byteCount: Int { count * dtype.byteWidth }
+    package var byteCount: Int { count * dtype.byteWidth }
 
-    public var description: String { "\(name)[\(count) x \(dtype), \(op)]" }
+    package var description: String { "\(name)[\(count) x \(dtype), \(op)]" }
 }
 
 extension TensorDescriptor {
     /// Longest tensor name accepted on the wire.
-    public static let maxNameBytes = 1024
+    package static let maxNameBytes = 1024
 
     /// Encodes a list of descriptors (u32 count, then name, dtype, op, count for each).
-    public static func encode(_ list: [TensorDescriptor]) -> [UInt8] {
+    package static func encode(_ list: [TensorDescriptor]) -> [UInt8] {
         var w = ByteWriter(capacity: 16 + list.count * 32)
         w.u32(UInt32(truncatingIfNeeded: list.count))
         for d in list {
@@ -36,7 +36,7 @@ extension TensorDescriptor {
     }
 
     /// Decodes what `encode` wrote; throws `malformedMessage` on anything else.
-    public static func decode(_ bytes: [UInt8], from peer: String) throws -> [TensorDescriptor] {
+    package static func decode(_ bytes: [UInt8], from peer: String) throws -> [TensorDescriptor] {
         try bytes.withUnsafeBytes { raw in
             var r = ByteReader(raw, context: "tensor list from \(peer)")
             let n = Int(try r.u32("tensor count"))

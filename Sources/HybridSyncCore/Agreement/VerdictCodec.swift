@@ -1,12 +1,12 @@
 /// The coordinator's answer to a negotiation round, and its wire form.
-public enum Verdict: Sendable, Equatable {
+package enum Verdict: Sendable, Equatable {
     /// Every rank submitted the same batch.
     case agreed
     /// The batch cannot be reduced; every rank throws this error.
     case failed(HybridSyncError)
 
     /// Encodes the verdict. Errors other than mismatch and stall travel as their text.
-    public func encode() -> [UInt8] {
+    package func encode() -> [UInt8] {
         var w = ByteWriter()
         switch self {
         case .agreed:
@@ -30,7 +30,7 @@ public enum Verdict: Sendable, Equatable {
     }
 
     /// Decodes what `encode` wrote; throws `malformedMessage` otherwise.
-    public static func decode(_ bytes: [UInt8], from peer: String) throws -> Verdict {
+    package static func decode(_ bytes: [UInt8], from peer: String) throws -> Verdict {
         try bytes.withUnsafeBytes { raw in
             var r = ByteReader(raw, context: "verdict from \(peer)")
             let kind = try r.u8("kind")

@@ -3,27 +3,27 @@
 /// Tensors are taken in the given (agreed) order and grouped by element type and op; each group is cut
 /// into buckets of at most `thresholdBytes`. A tensor larger than the threshold forms a bucket of its own
 /// and is reduced in place, without a copy.
-public struct FusionBucket: Sendable, Equatable {
+package struct FusionBucket: Sendable, Equatable {
     /// Indices into the descriptor list, in packing order.
-    public var members: [Int]
+    package var members: [Int]
     /// Element type shared by the members.
-    public let dtype: DType
+    package let dtype: DType
     /// Op shared by the members.
-    public let op: ReduceOp
+    package let op: ReduceOp
     /// Total elements of the bucket.
-    public var count: Int
+    package var count: Int
 
     /// Bytes of the bucket's data.
-    public var byteCount: Int { count * dtype.byteWidth }
+    package var byteCount: Int { count * dtype.byteWidth }
 }
 
 /// Plans fusion buckets (see `FusionBucket`).
-public enum FusionPlan {
+package enum FusionPlan {
     /// Default fusion threshold: 64 MiB.
-    public static let defaultThresholdBytes = 64 << 20
+    package static let defaultThresholdBytes = 64 << 20
 
     /// Plans buckets for `descriptors`. Zero-length tensors are skipped.
-    public static func buckets(for descriptors: [TensorDescriptor], thresholdBytes: Int) -> [FusionBucket] {
+    package static func buckets(for descriptors: [TensorDescriptor], thresholdBytes: Int) -> [FusionBucket] {
         var open: [String: FusionBucket] = [:]
         var done: [FusionBucket] = []
         var keyOrder: [String] = []

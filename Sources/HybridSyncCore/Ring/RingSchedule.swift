@@ -6,16 +6,16 @@
 /// own copy. Rank `r` then owns the fully reduced chunk `(r + 1) mod p`. All-gather runs `ranks - 1`
 /// more steps: at step `s` rank `r` sends chunk `(r + 1 - s) mod p` and receives chunk `(r - s) mod p`,
 /// which it stores. Each rank sends `2 (p - 1) / p * count` elements in all.
-public struct RingSchedule: Sendable, Equatable {
+package struct RingSchedule: Sendable, Equatable {
     /// This rank, in `0..<ranks`.
-    public let rank: Int
+    package let rank: Int
     /// The number of ranks in the ring.
-    public let ranks: Int
+    package let ranks: Int
     /// The number of elements in the buffer.
-    public let count: Int
+    package let count: Int
 
     /// Creates the schedule. Throws `invalidArgument` if `rank` is outside `0..<ranks` or a value is negative.
-    public init(rank: Int, ranks: Int, count: Int) throws {
+    package init(rank: Int, ranks: Int, count: Int) throws {
         guard ranks >= 1, (0..<ranks).contains(rank), count >= 0 else {
             throw HybridSyncError.invalidArgument("ring schedule needs 0 <= rank < ranks and count >= 0; got rank \(rank), ranks \(ranks), count \(count)")
         }
@@ -25,34 +25,34 @@ public struct RingSchedule: Sendable, Equatable {
     }
 
     /// The left neighbour (the one this rank receives from).
-    public var left: Int { (rank - 1 + ranks) % ranks }
+    package var left: Int { (rank - 1 + ranks) % ranks }
     /// The right neighbour (the one this rank sends to).
-    public var right: Int { (rank + 1) % ranks }
+    package var right: Int { (rank + 1) % ranks }
     /// Steps in each of the two phases.
-    public var stepsPerPhase: Int { ranks - 1 }
+    package var stepsPerPhase: Int { ranks - 1 }
 
     /// The element range of chunk `c`.
-    public func chunk(_ c: Int) -> Range<Int> {
+    package func chunk(_ c: Int) -> Range<Int> {
         let base = count / ranks, extra = count % ranks
         let start = c * base + Swift.min(c, extra)
         return start..<(start + base + (c < extra ? 1 : 0))
     }
 
     /// Chunks sent and received at reduce-scatter step `s`.
-    public func reduceScatterStep(_ s: Int) -> (send: Int, receive: Int) {
+    package func reduceScatterStep(_ s: Int) -> (send: Int, receive: Int) {
         (mod(rank - s), mod(rank - s - 1))
     }
 
     /// Chunks sent and received at all-gather step `s`.
-    public func allGatherStep(_ s: Int) -> (send: Int, receive: Int) {
+    package func allGatherStep(_ s: Int) -> (send: Int, receive: Int) {
         (mod(rank + 1 - s), mod(rank - s))
     }
 
     /// The chunk this rank holds fully reduced after reduce-scatter.
-    public var ownedChunk: Int { mod(rank + 1) }
+    package var ownedChunk: Int { mod(rank + 1) }
 
     /// Elements this rank sends over the whole all-reduce.
-    public var elementsSent: Int {
+    package var elementsSent: Int {
         var total = 0
         for s in 0..<stepsPerPhase {
             total += chunk(reduceScatterStep(s).send).count + chunk(allGatherStep(s).send).count
@@ -65,25 +65,25 @@ public struct RingSchedule: Sendable, Equatable {
 
 /// Cuts a range into segments of at most `maxLength` elements, so that reduction of one segment can
 /// overlap the transfer of the next.
-public struct Segmentation: Sendable, Equatable {
+package struct Segmentation: Sendable, Equatable {
     /// Largest segment, in elements (at least 1).
-    public let maxLength: Int
+    package let maxLength: Int
 
     /// Creates a segmentation of at most `maxLength` elements a segment (clamped to at least 1).
-    public init(maxLength: Int) { self.maxLength = Swift.max(1, maxLength) }
+    package init(maxLength: Int) { self.maxLength = Swift.max(1, maxLength) }
 
     /// Creates a segmentation from a byte size and an element width.
-    public init(segmentBytes: Int, elementWidth: Int) {
+    package init(segmentBytes: Int, elementWidth: Int) {
         self.init(maxLength: segmentBytes / Swift.max(1, elementWidth))
     }
 
     /// The number of segments of `range`.
-    public func segmentCount(_ range: Range<Int>) -> Int {
+    package func segmentCount(_ range: Range<Int>) -> Int {
         (range.count + maxLength - 1) / maxLength
     }
 
     /// Segment `i` of `range`.
-    public func segment(_ i: Int, of range: Range<Int>) -> Range<Int> {
+    package func segment(_ i: Int, of range: Range<Int>) -> Range<Int> {
         let start = range.lowerBound + i * maxLength
         return start..<Swift.min(range.upperBound, start + maxLength)
     }

@@ -4,13 +4,13 @@
 ///
 /// Arithmetic is in Float (the table's type); Adam's per-row step count drives bias correction, and
 /// advances only for rows that are pushed (lazy Adam).
-public struct OptimizerKernel: Sendable {
-    public let spec: OptimizerSpec
+package struct OptimizerKernel: Sendable {
+    package let spec: OptimizerSpec
 
-    public init(spec: OptimizerSpec) { self.spec = spec }
+    package init(spec: OptimizerSpec) { self.spec = spec }
 
     /// Optimizer state slots per element (0 for SGD, 1 for Adagrad, 2 for Adam).
-    public var stateSlots: Int {
+    package var stateSlots: Int {
         switch spec {
         case .sgd, .accumulate: return 0
         case .adagrad: return 1
@@ -19,14 +19,14 @@ public struct OptimizerKernel: Sendable {
     }
 
     /// Initial value of state slot `slot`.
-    public func initialState(_ slot: Int) -> Float {
+    package func initialState(_ slot: Int) -> Float {
         if case .adagrad(_, _, let acc) = spec { return Float(acc) }
         return 0
     }
 
     /// Updates `w[0..<n]` with gradient `g`, using `state` (`stateSlots * n` floats) and the row's
     /// step count `t` (already incremented for this update).
-    public func apply(_ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ n: Int,
+    package func apply(_ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ n: Int,
                state: UnsafeMutablePointer<Float>, step t: Int) {
         switch spec {
         case .accumulate:

@@ -1,6 +1,6 @@
 extension TableSpec {
     /// Appends the spec to a meta frame.
-    public func encode(into w: inout ByteWriter) {
+    package func encode(into w: inout ByteWriter) {
         w.string(name)
         w.u32(UInt32(dimension))
         w.u8(dtype.rawValue)
@@ -24,7 +24,7 @@ extension TableSpec {
     }
 
     /// Reads a spec written by `encode`; throws `malformedMessage` or `invalidArgument`.
-    public static func decode(from r: inout ByteReader) throws -> TableSpec {
+    package static func decode(from r: inout ByteReader) throws -> TableSpec {
         let name = try r.string("table name", maxLength: 256)
         let dim = Int(try r.u32("dimension"))
         let d = try r.u8("dtype")

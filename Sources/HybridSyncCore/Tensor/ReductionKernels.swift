@@ -1,11 +1,11 @@
 /// Element-wise reduction kernels used by the ring and by the parameter server.
 ///
 /// They work on unsafe buffers that the caller keeps alive for the duration of the call.
-public enum ReductionKernels {
+package enum ReductionKernels {
     /// `dst[i] = op(dst[i], src[i])` for `i < count`. For `average`, this accumulates the sum; call
     /// `finishAverage` once all contributions are in.
     @inlinable
-    public static func accumulate<T: TensorElement>(
+    package static func accumulate<T: TensorElement>(
         _ dst: UnsafeMutablePointer<T>, _ src: UnsafePointer<T>, count: Int, op: ReduceOp
     ) {
         switch op {
@@ -20,7 +20,7 @@ public enum ReductionKernels {
 
     /// Divides each of `count` elements by `ranks` (the final step of `average`).
     @inlinable
-    public static func finishAverage<T: TensorElement>(_ dst: UnsafeMutablePointer<T>, count: Int, ranks: Int) {
+    package static func finishAverage<T: TensorElement>(_ dst: UnsafeMutablePointer<T>, count: Int, ranks: Int) {
         guard ranks > 1 else { return }
         for i in 0..<count { dst[i] = T.divide(dst[i], by: ranks) }
     }
@@ -28,7 +28,7 @@ public enum ReductionKernels {
     /// Dispatches `accumulate` on a runtime `DType` over raw bytes.
     ///
     /// `count` is in elements; both pointers must hold `count * dtype.byteWidth` bytes.
-    public static func accumulate(
+    package static func accumulate(
         dtype: DType, _ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, count: Int, op: ReduceOp
     ) {
         switch dtype {
@@ -41,7 +41,7 @@ public enum ReductionKernels {
     }
 
     /// Dispatches `finishAverage` on a runtime `DType` over raw bytes.
-    public static func finishAverage(dtype: DType, _ dst: UnsafeMutableRawPointer, count: Int, ranks: Int) {
+    package static func finishAverage(dtype: DType, _ dst: UnsafeMutableRawPointer, count: Int, ranks: Int) {
         switch dtype {
         case .float32: finishAverage(dst.assumingMemoryBound(to: Float.self), count: count, ranks: ranks)
         case .float64: finishAverage(dst.assumingMemoryBound(to: Double.self), count: count, ranks: ranks)

@@ -5,16 +5,16 @@ import HybridSyncCore
 /// A worker's clock is the number of steps it has completed (it sends `clock` after its pushes of a
 /// step). A pull from a worker at clock `c` on tables with staleness `s` may be answered once the slowest
 /// live worker has reached `c - s`. BSP is `s = 0`; ASP never waits.
-public struct ClockTable: Sendable {
+package struct ClockTable: Sendable {
     private var clocks: [Int]
     private var dead: Set<Int> = []
     /// Largest `c - minClock` at the moment a pull was answered (any consistency model).
-    public private(set) var largestAnsweredGap = 0
+    package private(set) var largestAnsweredGap = 0
 
-    public init(workers: Int) { clocks = Array(repeating: 0, count: Swift.max(0, workers)) }
+    package init(workers: Int) { clocks = Array(repeating: 0, count: Swift.max(0, workers)) }
 
     /// The slowest clock among live workers (`Int.max` if none).
-    public var minClock: Int {
+    package var minClock: Int {
         var m = Int.max
         for (w, c) in clocks.enumerated() where !dead.contains(w) { m = Swift.min(m, c) }
         return m
@@ -22,7 +22,7 @@ public struct ClockTable: Sendable {
 
     /// Records that `worker` reached `clock` (clocks never go back). Returns whether the minimum rose.
     @discardableResult
-    public mutating func advance(worker: Int, to clock: Int) -> Bool {
+    package mutating func advance(worker: Int, to clock: Int) -> Bool {
         guard clocks.indices.contains(worker), clock > clocks[worker] else { return false }
         let before = minClock
         clocks[worker] = clock
@@ -30,21 +30,21 @@ public struct ClockTable: Sendable {
     }
 
     /// Marks `worker` dead; it no longer holds the others back, but waiting pulls are failed by the shell.
-    public mutating func markDead(_ worker: Int) { dead.insert(worker) }
+    package mutating func markDead(_ worker: Int) { dead.insert(worker) }
 
     /// Dead workers.
-    public var deadWorkers: Set<Int> { dead }
+    package var deadWorkers: Set<Int> { dead }
 
     /// The clock of `worker`.
-    public func clock(of worker: Int) -> Int { clocks.indices.contains(worker) ? clocks[worker] : 0 }
+    package func clock(of worker: Int) -> Int { clocks.indices.contains(worker) ? clocks[worker] : 0 }
 
     /// Whether a pull at `clock` with `staleness` may be answered now.
-    public func mayAnswer(clock: Int, staleness: Int) -> Bool {
+    package func mayAnswer(clock: Int, staleness: Int) -> Bool {
         staleness == Int.max || minClock >= clock - staleness
     }
 
     /// Records the gap of a pull answered now (for the SSP bound check).
-    public mutating func noteAnswered(clock: Int) {
+    package mutating func noteAnswered(clock: Int) {
         let m = minClock
         if m != Int.max { largestAnsweredGap = Swift.max(largestAnsweredGap, clock - m) }
     }

@@ -6,17 +6,17 @@ import HybridSyncCore
 /// after its hash. Hot rows spread because neighbouring keys hash far apart (ps-lite's fixed contiguous
 /// ranges put a run of popular ids on one server), and adding or removing a server moves only about
 /// `1/S` of the keys. Pieces of one long row hash independently, so a huge value spreads over servers.
-public struct ConsistentHash: Sendable {
+package struct ConsistentHash: Sendable {
     private let points: [UInt64]
     private let owners: [Int]
     /// `firstPoint[b]`: index of the first ring point whose top 12 bits are >= b, so a lookup searches
     /// only the few points of its own bucket.
     private let firstPoint: [Int32]
     /// The number of servers.
-    public let servers: Int
+    package let servers: Int
 
     /// Builds the ring for `servers` servers (at least 1).
-    public init(servers: Int, virtualNodes: Int = 160) {
+    package init(servers: Int, virtualNodes: Int = 160) {
         self.servers = Swift.max(1, servers)
         var ring: [(UInt64, Int)] = []
         for s in 0..<self.servers {
@@ -36,7 +36,7 @@ public struct ConsistentHash: Sendable {
 
     /// The server that owns piece `piece` of `key` in the table with hash `tableSalt`.
     @inlinable
-    public func server(key: UInt64, piece: Int, tableSalt: UInt64) -> Int {
+    package func server(key: UInt64, piece: Int, tableSalt: UInt64) -> Int {
         serverFor(hash: mix64(key ^ tableSalt &+ UInt64(piece) &* 0x9E37_79B9_7F4A_7C15))
     }
 
@@ -54,4 +54,4 @@ public struct ConsistentHash: Sendable {
 
 /// The mixer used for placement (the same as `splitMix64`).
 @inlinable
-public func mix64(_ x: UInt64) -> UInt64 { splitMix64(x) }
+package func mix64(_ x: UInt64) -> UInt64 { splitMix64(x) }

@@ -12,7 +12,9 @@ import Synchronization
 /// Thread-safe: any thread may call; the sockets belong to the worker's I/O thread.
 public final class KVWorker: Sendable {
     /// This worker's id (`worker i`).
-    public let id: NodeID
+    package let id: NodeID
+    /// This worker's index among the job's workers.
+    public var index: Int { id.index }
     /// Workers in the job.
     public let workerCount: Int
     /// Servers in the job.

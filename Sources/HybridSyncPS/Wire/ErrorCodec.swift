@@ -1,7 +1,8 @@
+import HybridSyncCore
 /// Carries a `HybridSyncError` in an `error` message's meta frame, so the receiver throws the same case.
-public enum ErrorCodec {
+package enum ErrorCodec {
     /// Encodes `e`: a kind byte, then its fields; kinds without a wire form travel as their text.
-    public static func encode(_ e: HybridSyncError) -> [UInt8] {
+    package static func encode(_ e: HybridSyncError) -> [UInt8] {
         var w = ByteWriter()
         switch e {
         case .unknownTable(let t): w.u8(1); w.string(t)
@@ -16,7 +17,7 @@ public enum ErrorCodec {
     }
 
     /// Decodes an error sent by `peer`; anything unreadable becomes `remote(peer:message:)`.
-    public static func decode(_ bytes: some ByteFrame, from peer: String) -> HybridSyncError {
+    package static func decode(_ bytes: some ByteFrame, from peer: String) -> HybridSyncError {
         let decoded: HybridSyncError? = try? bytes.withUnsafeBytes { raw in
             var r = ByteReader(raw, context: "error from \(peer)")
             switch try r.u8("kind") {

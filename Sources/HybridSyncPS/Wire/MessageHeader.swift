@@ -1,10 +1,11 @@
+import HybridSyncCore
 /// Kinds of parameter-server messages. The raw value is the wire code.
-public enum MessageKind: UInt8, Sendable, CustomStringConvertible {
+package enum MessageKind: UInt8, Sendable, CustomStringConvertible {
     case register = 1, addressBook, barrier, barrierRelease, heartbeat, nodeDead, finished, shutdown
     case declare = 20, push, pull, pushPull, clock, stats
     case reply = 40, error
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .register: return "register"
         case .addressBook: return "address-book"
@@ -27,18 +28,18 @@ public enum MessageKind: UInt8, Sendable, CustomStringConvertible {
 }
 
 /// One group of rows in a message: rows of one table and piece, all `rowLength` long.
-public struct SectionInfo: Sendable, Equatable {
+package struct SectionInfo: Sendable, Equatable {
     /// The table the rows belong to.
-    public var table: String
+    package var table: String
     /// Which piece of each row (0 unless rows are longer than the table's piece length).
-    public var piece: Int
-    public var rowLength: Int
-    public var dtype: DType
-    public var keyCount: Int
+    package var piece: Int
+    package var rowLength: Int
+    package var dtype: DType
+    package var keyCount: Int
     /// Whether the values frame carries `keyCount * rowLength` elements (false for pull requests).
-    public var hasValues: Bool
+    package var hasValues: Bool
 
-    public init(table: String, piece: Int, rowLength: Int, dtype: DType = .float32, keyCount: Int, hasValues: Bool) {
+    package init(table: String, piece: Int, rowLength: Int, dtype: DType = .float32, keyCount: Int, hasValues: Bool) {
         self.table = table
         self.piece = piece
         self.rowLength = rowLength
@@ -48,25 +49,25 @@ public struct SectionInfo: Sendable, Equatable {
     }
 
     /// Bytes of the keys frame.
-    public var keyBytes: Int { keyCount * 8 }
+    package var keyBytes: Int { keyCount * 8 }
     /// Bytes of the values frame.
-    public var valueBytes: Int { hasValues ? keyCount * rowLength * dtype.byteWidth : 0 }
+    package var valueBytes: Int { hasValues ? keyCount * rowLength * dtype.byteWidth : 0 }
 }
 
 /// The fixed part of every message: who sent it, its sequence number, the sender's clock and the
 /// directory of row sections that follow.
-public struct MessageHeader: Sendable, Equatable {
-    public var kind: MessageKind
-    public var flags: UInt16
-    public var sender: NodeID
+package struct MessageHeader: Sendable, Equatable {
+    package var kind: MessageKind
+    package var flags: UInt16
+    package var sender: NodeID
     /// Per-sender sequence number: replies carry the request's, so a resend can be recognised.
-    public var seq: UInt64
+    package var seq: UInt64
     /// The sender's clock (workers: completed steps).
-    public var clock: Int64
+    package var clock: Int64
     /// Row sections that follow the meta frame.
-    public var sections: [SectionInfo]
+    package var sections: [SectionInfo]
 
-    public init(kind: MessageKind, sender: NodeID, seq: UInt64, clock: Int64 = 0, flags: UInt16 = 0, sections: [SectionInfo] = []) {
+    package init(kind: MessageKind, sender: NodeID, seq: UInt64, clock: Int64 = 0, flags: UInt16 = 0, sections: [SectionInfo] = []) {
         self.kind = kind
         self.flags = flags
         self.sender = sender
@@ -77,7 +78,7 @@ public struct MessageHeader: Sendable, Equatable {
 }
 
 /// Header flag bits.
-public enum MessageFlags {
+package enum MessageFlags {
     /// The keys frames are empty: the receiver knows the keys (a pull reply echoes its request's order).
-    public static let keysOmitted: UInt16 = 1
+    package static let keysOmitted: UInt16 = 1
 }

@@ -1,11 +1,5 @@
+import HybridSyncCore
 /// Bytes of one received frame, read in place.
-public protocol ByteFrame {
-    var count: Int { get }
-    func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R
-}
-
-extension Array: ByteFrame where Element == UInt8 {}
-
 /// The parameter-server wire format, version 1. All integers little-endian.
 ///
 /// A message is a multipart ZeroMQ message:
@@ -18,18 +12,18 @@ extension Array: ByteFrame where Element == UInt8 {}
 ///   when the section carries no values).
 /// The decoder checks every length against the frames and the size limit and throws
 /// `malformedMessage` or `oversizeMessage`; it never traps.
-public enum WireCodec {
+package enum WireCodec {
     /// The first four bytes of every header ("HSPS" read little-endian).
-    public static let magic: UInt32 = 0x5350_5348
+    package static let magic: UInt32 = 0x5350_5348
     /// The wire version this build speaks; others are rejected.
-    public static let version: UInt8 = 1
+    package static let version: UInt8 = 1
     /// Most sections one message may carry.
-    public static let maxSections = 4096
+    package static let maxSections = 4096
     /// Default upper bound on a whole message: 512 MiB.
-    public static let defaultMaxMessageBytes = 512 << 20
+    package static let defaultMaxMessageBytes = 512 << 20
 
     /// Encodes the header frame.
-    public static func encodeHeader(_ h: MessageHeader) -> [UInt8] {
+    package static func encodeHeader(_ h: MessageHeader) -> [UInt8] {
         var w = ByteWriter(capacity: 40 + h.sections.count * 40)
         w.u32(magic)
         w.u8(version)
@@ -52,7 +46,7 @@ public enum WireCodec {
     }
 
     /// Decodes the header frame alone (used first, so a reply can name the sender even if the rest is bad).
-    public static func decodeHeader(_ frame: some ByteFrame) throws -> MessageHeader {
+    package static func decodeHeader(_ frame: some ByteFrame) throws -> MessageHeader {
         try frame.withUnsafeBytes { raw in
             var r = ByteReader(raw, context: "message header")
             let m = try r.u32("magic")
@@ -90,7 +84,7 @@ public enum WireCodec {
 
     /// Checks that `frames` (header, meta, then keys and values per section) agree with the header and
     /// the size limit. Returns the header.
-    public static func validate(_ frames: [some ByteFrame], maxMessageBytes: Int) throws -> MessageHeader {
+    package static func validate(_ frames: [some ByteFrame], maxMessageBytes: Int) throws -> MessageHeader {
         let total = frames.reduce(0) { $0 + $1.count }
         guard total <= maxMessageBytes else { throw HybridSyncError.oversizeMessage(bytes: total, limit: maxMessageBytes) }
         guard frames.count >= 2 else { throw HybridSyncError.malformedMessage("\(frames.count) frames; a message has at least a header and a meta frame") }

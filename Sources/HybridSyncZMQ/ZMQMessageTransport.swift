@@ -1,0 +1,94 @@
+import CZeroMQ
+import HybridSyncCore
+
+/// `MessageTransport` over ZeroMQ: a ROUTER for the listening endpoint, a DEALER per connection, and a
+/// wakeup pipe polled with them. The only place the parameter server's nodes touch ZeroMQ.
+///
+/// Each socket accepts frames of up to `maxFrameBytes`; libzmq disconnects a peer that sends a larger
+/// one (smaller oversize messages are answered with a typed error by the codec above).
+package final class ZMQMessageTransport: MessageTransport {
+    private let context: ZMQContext
+    private var router: ZMQSocket?
+    private var links: [ZMQSocket] = []
+    private let wakeup: Wakeup
+    private let maxFrameBytes: Int
+
+    package init(maxFrameBytes: Int) throws {
+        context = try ZMQContext()
+        wakeup = try Wakeup()
+        self.maxFrameBytes = maxFrameBytes
+    }
+
+    package func listen(_ endpoint: String) throws -> String {
+        let socket = try ZMQSocket(context, kind: .router)
+        try socket.setMaxFrameBytes(maxFrameBytes)
+        let bound = try socket.bind(endpoint)
+        router = socket
+        return bound
+    }
+
+    package func connect(_ endpoint: String) throws -> Int {
+        let socket = try ZMQSocket(context, kind: .dealer)
+        try socket.setMaxFrameBytes(maxFrameBytes)
+        try socket.connect(endpoint)
+        links.append(socket)
+        return links.count - 1
+    }
+
+    package func send(_ frames: [OutgoingFrame], to peer: Peer) throws {
+        switch peer {
+        case .routed(let route):
+            guard let router else {
+                frames.forEach { $0.discard() }
+                throw HybridSyncError.invalidArgument("no listening socket to reply to \(peer) on")
+            }
+            try router.send([.bytes(route)] + frames)
+        case .link(let i):
+            guard links.indices.contains(i) else {
+                frames.forEach { $0.discard() }
+                throw HybridSyncError.invalidArgument("no connection \(i)")
+            }
+            try links[i].send(frames)
+        }
+    }
+
+    package func receive(until deadline: Deadline) throws -> [InboundMessage] {
+        var sockets: [ZMQSocket] = []
+        if let router { sockets.append(router) }
+        sockets += links
+        let ms = Int((deadline.remainingSeconds * 1000).rounded(.up))
+        let ready = try ZMQSocket.poll(sockets, fd: wakeup.fd, timeoutMs: ms)
+        if ready.fdReady { wakeup.drain() }
+        var out: [InboundMessage] = []
+        for index in ready.ready {
+            let socket = sockets[index]
+            let routed = router != nil && index == 0
+            let link = routed ? -1 : index - (router == nil ? 0 : 1)
+            while let raw = try socket.receive() {
+                if routed {
+                    guard raw.count >= 1 else { continue }
+                    out.append(InboundMessage(from: .routed(raw[0].bytes), frames: raw.dropFirst().map { $0 as any ByteFrame }))
+                } else {
+                    out.append(InboundMessage(from: .link(link), frames: raw.map { $0 as any ByteFrame }))
+                }
+            }
+        }
+        return out
+    }
+
+    package var waker: @Sendable () -> Void {
+        let w = wakeup
+        return { w.signal() }
+    }
+
+    package func close(lingerSeconds: Double) {
+        let ms = Int32(Swift.max(0, Swift.min(lingerSeconds, 60)) * 1000)
+        for s in [router].compactMap({ $0 }) + links {
+            try? s.setLinger(milliseconds: ms)
+            s.close()
+        }
+        router = nil
+        links = []
+        context.terminate()
+    }
+}
