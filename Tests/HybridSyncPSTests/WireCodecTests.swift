@@ -1,3 +1,4 @@
+import HybridSyncPS
 import HybridSyncCore
 import XCTest
 
