@@ -55,7 +55,8 @@ public final class HybridRuntime: @unchecked Sendable {
                 let scheduler = try SchedulerNode(config: sc)
                 endpoint = "\(config.bindHost):\(scheduler.port)"
                 let flag = NodeFailure()
-                let t = Thread { do { try scheduler.run() } catch { flag.fail("\(error)") } }
+                let node = Handover(scheduler)
+                let t = Thread { do { try node.take()?.run() } catch { flag.fail("\(error)") } }
                 t.start()
                 threads.append(t)
                 flags.append(flag)
@@ -79,7 +80,8 @@ public final class HybridRuntime: @unchecked Sendable {
                 return nil
             }
             let flag = NodeFailure()
-            let t = Thread { do { try server.run() } catch { flag.fail("\(error)") } }
+            let node = Handover(server)
+            let t = Thread { do { try node.take()?.run() } catch { flag.fail("\(error)") } }
             t.start()
             threads.append(t)
             flags.append(flag)

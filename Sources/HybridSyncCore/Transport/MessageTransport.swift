@@ -1,5 +1,5 @@
 /// Bytes of one received frame, read in place.
-package protocol ByteFrame {
+package protocol ByteFrame: Sendable {
     var count: Int { get }
     func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R
 }

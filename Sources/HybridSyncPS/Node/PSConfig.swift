@@ -36,8 +36,15 @@ public struct PSConfig: Sendable {
 
     public init() {}
 
-    /// The scheduler's endpoint.
-    public var schedulerEndpoint: String { "tcp://\(schedulerHost):\(schedulerPort)" }
+    /// Where the scheduler listens, overriding host and port (the test kit's `memory://scheduler`).
+    package var schedulerAddress: String?
+
+    /// The scheduler's endpoint, as nodes connect to it.
+    public var schedulerEndpoint: String { schedulerAddress ?? "tcp://\(schedulerHost):\(schedulerPort)" }
+    /// The endpoint the scheduler binds.
+    package var schedulerListenEndpoint: String { schedulerAddress ?? "tcp://\(bindHost):\(schedulerPort)" }
+    /// The endpoint a server binds (any free port).
+    package var serverListenEndpoint: String { "tcp://\(bindHost):0" }
 
     /// Reads the `HYBRIDSYNC_*` variables over the defaults; throws `invalidArgument` naming a bad one.
     public static func fromEnvironment(_ env: [String: String]) throws -> PSConfig {
@@ -81,11 +88,4 @@ public struct PSConfig: Sendable {
         }
         guard maxMessageBytes >= 4096 else { throw HybridSyncError.invalidArgument("max message bytes \(maxMessageBytes) is below 4096") }
     }
-}
-
-/// Seconds on a monotonic clock (for heartbeats and deadlines inside I/O loops).
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }

@@ -1,11 +1,4 @@
 import HybridSyncCore
-import HybridSyncZMQ
-
-/// What the server's I/O shell must do after an event.
-enum ServerDirective {
-    /// Send `frames` to the peer identified by `route` (a ZeroMQ routing id).
-    case reply(route: [UInt8], frames: [OutgoingFrame])
-}
 
 /// One server's shard: its tables, the push handler, pulls held back by the consistency model. No I/O:
 /// events in, directives out.
@@ -21,9 +14,14 @@ final class ServerShard {
     private var heldPushes: [Int: [HeldPush]] = [:]
     private var waitingPulls: [WaitingPull] = []
     private(set) var appliedPushes = 0
-    /// Bytes received from and sent to workers, counted by the server's I/O loop.
+    /// Bytes received from and sent to workers.
     var bytesIn = 0
     var bytesOut = 0
+    /// Requests refused with an error reply.
+    private(set) var refused = 0
+
+    /// Counts a message refused before it reached the shard (failed the wire checks).
+    func noteRefused() { refused += 1 }
 
     struct HeldPush {
         let worker: Int
@@ -33,7 +31,7 @@ final class ServerShard {
     }
 
     struct WaitingPull {
-        let route: [UInt8]
+        let peer: Peer
         let header: MessageHeader
         /// Each section's keys, decoded once.
         let keys: [[UInt64]]
@@ -54,65 +52,58 @@ final class ServerShard {
     // MARK: - Events
 
     /// Handles one request from a worker (already validated against the wire format).
-    func handle(route: [UInt8], header: MessageHeader, frames: [some ByteFrame]) -> [ServerDirective] {
+    func handle(_ m: InboundEnvelope) -> [NodeDirective] {
+        let header = m.header, frames = m.frames, peer = m.from
+        bytesIn += m.byteCount
         do {
             switch header.kind {
             case .declare:
-                try declare(frames[1])
-                return [reply(route, header, kind: .reply)]
+                guard case .declare(let specs) = m.body else { throw HybridSyncError.malformedMessage("declare without tables") }
+                try declare(specs)
+                return [reply(peer, header, kind: .reply)]
             case .push:
                 try checkSections(header, needValues: true)
                 applyPush(header, frames, keys: discardsData ? [] : decodeKeys(header, frames))
-                return [reply(route, header, kind: .reply)]
+                return [reply(peer, header, kind: .reply)]
             case .pull, .pushPull:
                 try checkSections(header, needValues: header.kind == .pushPull)
+                let staleness = header.sections.map { tables[$0.table]!.spec.consistency.staleness }.min() ?? Int.max
+                // Refuse before applying anything: a push+pull is applied whole or not at all.
+                try checkAnswerable(clock: Int(header.clock), staleness: staleness)
                 let keys = decodeKeys(header, frames)
                 if header.kind == .pushPull { applyPush(header, frames, keys: keys) }
-                let staleness = header.sections.map { tables[$0.table]!.spec.consistency.staleness }.min() ?? Int.max
-                let pull = WaitingPull(route: route, header: header, keys: keys, staleness: staleness)
-                return try answerOrHold(pull)
+                return answerOrHold(WaitingPull(peer: peer, header: header, keys: keys, staleness: staleness))
             case .clock:
                 let released = try advanceClock(worker: try workerIndex(header), to: Int(header.clock))
-                return [reply(route, header, kind: .reply)] + released
+                return [reply(peer, header, kind: .reply)] + released
             case .stats:
-                var w = ByteWriter()
-                w.i64(Int64(clocks.largestAnsweredGap))
-                w.u64(UInt64(appliedPushes))
-                w.u64(UInt64(tables.values.reduce(0) { $0 + $1.rowCount }))
-                w.u64(UInt64(waitingPulls.count))
-                w.u64(UInt64(bytesIn))
-                w.u64(UInt64(bytesOut))
-                return [reply(route, header, kind: .reply, meta: w.bytes)]
+                let stats = ServerStats(server: id.index, largestAnsweredGap: clocks.largestAnsweredGap, pushes: appliedPushes,
+                                        rows: tables.values.reduce(0) { $0 + $1.rowCount }, waitingPulls: waitingPulls.count,
+                                        bytesIn: bytesIn, bytesOut: bytesOut)
+                return [reply(peer, header, kind: .reply, body: .stats(stats))]
             default:
                 throw HybridSyncError.malformedMessage("a server does not accept \(header.kind) messages")
             }
         } catch let e as HybridSyncError {
-            return [errorReply(route, header, e)]
+            refused += 1
+            return [.log(.warning, "\(id) refused \(header.kind) \(header.seq) from \(header.sender): \(e)"), errorReply(peer, header, e)]
         } catch {
-            return [errorReply(route, header, .remote(peer: "\(id)", message: "\(error)"))]
+            refused += 1
+            return [errorReply(peer, header, .remote(peer: "\(id)", message: "\(error)"))]
         }
     }
 
     /// A worker died: it no longer holds others back, and pulls that were waiting for it fail naming it.
-    func workerDied(_ worker: Int, name: String) -> [ServerDirective] {
+    func workerDied(_ worker: Int, name: String) -> [NodeDirective] {
         clocks.markDead(worker)
         let waiting = waitingPulls
         waitingPulls.removeAll()
-        return waiting.map { errorReply($0.route, $0.header, .peerDied(peer: name, reason: "missed its heartbeats while this pull waited for its clock")) }
+        return waiting.map { errorReply($0.peer, $0.header, .peerDied(peer: name, reason: "missed its heartbeats while this pull waited for its clock")) }
     }
 
     // MARK: - Declarations and checks
 
-    private func declare(_ meta: some ByteFrame) throws {
-        let specs: [TableSpec] = try meta.withUnsafeBytes { raw in
-            var r = ByteReader(raw, context: "table declaration")
-            let n = Int(try r.u32("table count"))
-            guard n <= 4096 else { throw HybridSyncError.malformedMessage("\(n) tables in one declaration") }
-            var out: [TableSpec] = []
-            for _ in 0..<n { out.append(try TableSpec.decode(from: &r)) }
-            try r.expectEnd()
-            return out
-        }
+    private func declare(_ specs: [TableSpec]) throws {
         for spec in specs {
             if let existing = tables[spec.name]?.spec, existing != spec {
                 throw HybridSyncError.invalidArgument("table '\(spec.name)' is already declared differently: \(existing) versus \(spec)")
@@ -151,11 +142,11 @@ final class ServerShard {
     // MARK: - Push
 
     /// Each section's keys, decoded once per request.
-    private func decodeKeys(_ header: MessageHeader, _ frames: [some ByteFrame]) -> [[UInt64]] {
+    private func decodeKeys(_ header: MessageHeader, _ frames: [any ByteFrame]) -> [[UInt64]] {
         header.sections.indices.map { i in frames[2 + 2 * i].withUnsafeBytes { readKeys($0) } }
     }
 
-    private func applyPush(_ header: MessageHeader, _ frames: [some ByteFrame], keys sectionKeys: [[UInt64]]) {
+    private func applyPush(_ header: MessageHeader, _ frames: [any ByteFrame], keys sectionKeys: [[UInt64]]) {
         appliedPushes += 1
         if discardsData { return }
         let worker = header.sender.index
@@ -203,7 +194,7 @@ final class ServerShard {
 
     // MARK: - Clocks and pulls
 
-    private func advanceClock(worker: Int, to clock: Int) throws -> [ServerDirective] {
+    private func advanceClock(worker: Int, to clock: Int) throws -> [NodeDirective] {
         clocks.advance(worker: worker, to: clock)
         releaseHeldPushes()
         return try releaseWaitingPulls()
@@ -248,20 +239,23 @@ final class ServerShard {
         }
     }
 
-    private func answerOrHold(_ pull: WaitingPull) throws -> [ServerDirective] {
-        let clock = Int(pull.header.clock)
-        if clocks.mayAnswer(clock: clock, staleness: pull.staleness) {
-            return [answer(pull)]
-        }
-        if let dead = clocks.deadWorkers.first {
+    /// Throws if a pull at `clock` could never be answered (a worker it would wait for is dead).
+    private func checkAnswerable(clock: Int, staleness: Int) throws {
+        if !clocks.mayAnswer(clock: clock, staleness: staleness), let dead = clocks.deadWorkers.first {
             throw HybridSyncError.peerDied(peer: "worker \(dead)", reason: "it died; this pull would wait for its clock forever")
+        }
+    }
+
+    private func answerOrHold(_ pull: WaitingPull) -> [NodeDirective] {
+        if clocks.mayAnswer(clock: Int(pull.header.clock), staleness: pull.staleness) {
+            return [answer(pull)]
         }
         waitingPulls.append(pull)
         return []
     }
 
-    private func releaseWaitingPulls() throws -> [ServerDirective] {
-        var out: [ServerDirective] = []
+    private func releaseWaitingPulls() throws -> [NodeDirective] {
+        var out: [NodeDirective] = []
         var still: [WaitingPull] = []
         for p in waitingPulls {
             if clocks.mayAnswer(clock: Int(p.header.clock), staleness: p.staleness) { out.append(answer(p)) } else { still.append(p) }
@@ -270,7 +264,7 @@ final class ServerShard {
         return out
     }
 
-    private func answer(_ pull: WaitingPull) -> ServerDirective {
+    private func answer(_ pull: WaitingPull) -> NodeDirective {
         clocks.noteAnswered(clock: Int(pull.header.clock))
         var sections: [SectionInfo] = []
         var payload: [OutgoingFrame] = []
@@ -291,21 +285,20 @@ final class ServerShard {
             payload.append(.bytes([]))
             payload.append(.owned(out, count: keys.count * n * 4))
         }
-        var h = MessageHeader(kind: .reply, sender: id, seq: pull.header.seq, clock: pull.header.clock,
+        let h = MessageHeader(kind: .reply, sender: id, seq: pull.header.seq, clock: pull.header.clock,
                               flags: MessageFlags.keysOmitted, sections: sections)
-        h.flags = MessageFlags.keysOmitted
-        return .reply(route: pull.route, frames: [.bytes(WireCodec.encodeHeader(h)), .bytes([])] + payload)
+        let message = OutboundMessage(h, payload: payload)
+        bytesOut += message.payload.reduce(0) { $0 + $1.count }
+        return .send(pull.peer, message)
     }
 
     // MARK: - Replies
 
-    private func reply(_ route: [UInt8], _ request: MessageHeader, kind: MessageKind, meta: [UInt8] = []) -> ServerDirective {
-        let h = MessageHeader(kind: kind, sender: id, seq: request.seq, clock: request.clock)
-        return .reply(route: route, frames: [.bytes(WireCodec.encodeHeader(h)), .bytes(meta)])
+    private func reply(_ peer: Peer, _ request: MessageHeader, kind: MessageKind, body: MessageBody = .empty) -> NodeDirective {
+        .send(peer, OutboundMessage(MessageHeader(kind: kind, sender: id, seq: request.seq, clock: request.clock), body))
     }
 
-    func errorReply(_ route: [UInt8], _ request: MessageHeader, _ error: HybridSyncError) -> ServerDirective {
-        let h = MessageHeader(kind: .error, sender: id, seq: request.seq, clock: request.clock)
-        return .reply(route: route, frames: [.bytes(WireCodec.encodeHeader(h)), .bytes(ErrorCodec.encode(error))])
+    func errorReply(_ peer: Peer, _ request: MessageHeader, _ error: HybridSyncError) -> NodeDirective {
+        reply(peer, request, kind: .error, body: .error(error))
     }
 }

@@ -1,5 +1,4 @@
 import HybridSyncCore
-/// Bytes of one received frame, read in place.
 /// The parameter-server wire format, version 1. All integers little-endian.
 ///
 /// A message is a multipart ZeroMQ message:
@@ -84,7 +83,7 @@ package enum WireCodec {
 
     /// Checks that `frames` (header, meta, then keys and values per section) agree with the header and
     /// the size limit. Returns the header.
-    package static func validate(_ frames: [some ByteFrame], maxMessageBytes: Int) throws -> MessageHeader {
+    package static func validate(_ frames: [any ByteFrame], maxMessageBytes: Int) throws -> MessageHeader {
         let total = frames.reduce(0) { $0 + $1.count }
         guard total <= maxMessageBytes else { throw HybridSyncError.oversizeMessage(bytes: total, limit: maxMessageBytes) }
         guard frames.count >= 2 else { throw HybridSyncError.malformedMessage("\(frames.count) frames; a message has at least a header and a meta frame") }

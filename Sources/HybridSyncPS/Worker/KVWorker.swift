@@ -1,5 +1,6 @@
 import HybridSyncCore
 import HybridSyncZMQ
+import Logging
 import Synchronization
 
 /// A worker's view of the parameter server: declare tables, push gradient rows, pull rows.
@@ -9,7 +10,7 @@ import Synchronization
 /// has a deadline (`PSConfig.requestTimeout` unless given) and its error names the server or scheduler
 /// that did not answer. Blocking, non-blocking (`PSHandle`) and `async` forms exist for each request.
 ///
-/// Thread-safe: any thread may call; the sockets belong to the worker's I/O thread.
+/// Thread-safe: any thread may call; the transport belongs to the worker's I/O thread (its node shell).
 public final class KVWorker: Sendable {
     /// This worker's id (`worker i`).
     package let id: NodeID
@@ -21,31 +22,57 @@ public final class KVWorker: Sendable {
     public let serverCount: Int
     /// The servers' endpoints, by index (from the scheduler's address book).
     public let serverAddresses: [String]
-    private let io: WorkerIO
+    private let link: WorkerLink
     private let config: PSConfig
     private let placement: ConsistentHash
     private let specs = Mutex<[String: TableSpec]>([:])
     private let clockValue = Atomic<Int>(0)
     private let finished = Atomic<Bool>(false)
 
-    /// Connects to the scheduler, registers, and waits for every node to join (up to `startTimeout`).
-    public init(config: PSConfig) throws {
+    /// Connects to the scheduler over ZeroMQ, registers, and waits for every node to join (up to
+    /// `startTimeout`). Throws the scheduler's refusal, or a timeout naming the scheduler.
+    public convenience init(config: PSConfig, logger: Logger = Logger(label: "hybridsync.worker")) throws {
+        try self.init(config: config, logger: logger) {
+            try ZMQMessageTransport(maxFrameBytes: 2 * config.maxMessageBytes)
+        }
+    }
+
+    /// A worker over the transport `makeTransport` returns (made on the worker's I/O thread).
+    package init(config: PSConfig, logger: Logger, makeTransport: @escaping @Sendable () throws -> any MessageTransport) throws {
         try config.validate()
         self.config = config
-        io = try WorkerIO(config: config)
-        let (id, workers, servers) = try io.start()
-        self.id = id
+        var l = logger
+        l[metadataKey: "node"] = "worker \(config.preferredIndex >= 0 ? "\(config.preferredIndex)" : "?")"
+        let registration = PSHandle(parts: [-1], plan: nil, deadline: .after(seconds: config.startTimeout), label: "worker registration")
+        link = WorkerLink(config: config, logger: l, registration: registration, makeTransport: makeTransport)
+        let book: MessageBody
+        do {
+            try registration.wait()
+            guard let frames = registration.reply(of: -1), frames.count >= 2 else {
+                throw HybridSyncError.malformedMessage("registration answered without an address book")
+            }
+            book = try MessageBody.decode(kind: .addressBook, frames[1], from: "scheduler")
+        } catch {
+            link.finish(waitingUpTo: 1)
+            throw error
+        }
+        guard case let .addressBook(me, servers, workers) = book else {
+            link.finish(waitingUpTo: 1)
+            throw HybridSyncError.malformedMessage("registration answered without an address book")
+        }
+        id = me
         workerCount = workers
         serverCount = servers.count
         serverAddresses = servers
         placement = ConsistentHash(servers: servers.count)
     }
 
-    deinit { io.stop() }
+    deinit { link.finish(waitingUpTo: 2) }
 
-    /// Bytes this worker has sent to servers and received from them over ZeroMQ (all frames, counted).
-    public var bytesSent: Int { io.bytesSent.load(ordering: .relaxed) }
-    public var bytesReceived: Int { io.bytesReceived.load(ordering: .relaxed) }
+    /// Bytes this worker has sent to servers and received from them (all row frames, counted).
+    public var bytesSent: Int { link.bytesSent.load(ordering: .relaxed) }
+    /// Bytes of the servers' replies this worker has received.
+    public var bytesReceived: Int { link.bytesReceived.load(ordering: .relaxed) }
 
     /// This worker's clock: the number of `advanceClock` calls (completed steps).
     public var clock: Int { clockValue.load(ordering: .relaxed) }
@@ -61,10 +88,7 @@ public final class KVWorker: Sendable {
     /// name throws `invalidArgument` (from the servers).
     public func declare(_ tables: [TableSpec], timeout: Double? = nil) throws {
         for t in tables { try t.validate() }
-        var w = ByteWriter()
-        w.u32(UInt32(tables.count))
-        for t in tables { t.encode(into: &w) }
-        try broadcast(kind: .declare, meta: w.bytes, label: "declare of \(tables.map(\.name))", timeout: timeout).wait()
+        try broadcast(kind: .declare, body: .declare(tables), label: "declare of \(tables.map(\.name))", timeout: timeout).wait()
         specs.withLock { for t in tables { $0[t.name] = t } }
     }
 
@@ -127,21 +151,21 @@ public final class KVWorker: Sendable {
         }
         let handle = PSHandle(parts: Set(servers), plan: wantRows ? plan : nil, deadline: deadline,
                               label: "\(kind) of \(keys.reduce(0) { $0 + $1.count }) keys")
-        io.submit(outgoing.map { s, header, payload in
-            var h = header
-            h.seq = io.makeSeq()
-            return WorkerIO.Outgoing(target: s, seq: h.seq, frames: messageFrames(h, payload: payload), handle: handle, deadline: deadline)
-        })
+        link.submit(WorkerRequest(id: link.makeID(), parts: outgoing.map { s, header, payload in
+            (.server(s), OutboundMessage(header, payload: payload))
+        }, deadline: deadline), handle: handle)
         return handle
     }
 
     // MARK: - Clocks, barriers, stats
 
-    /// Ends this worker's step: its clock advances and every server learns it (after this worker's
-    /// pushes of the step, which travel on the same connections). Waits for the acknowledgements.
+    /// Ends this worker's step: every server learns the new clock (after this worker's pushes of the
+    /// step, which travel on the same connections). The clock advances only once every server has
+    /// acknowledged it; on error it stays where it was.
     public func advanceClock(timeout: Double? = nil) throws {
-        let c = clockValue.add(1, ordering: .relaxed).newValue
-        try broadcast(kind: .clock, meta: [], clock: c, label: "clock \(c)", timeout: timeout).wait()
+        let c = clock + 1
+        try broadcast(kind: .clock, clock: c, label: "clock \(c)", timeout: timeout).wait()
+        clockValue.store(c, ordering: .relaxed)
     }
 
     /// Waits until every member of `group` has entered the barrier. Throws `peerDied` naming a member
@@ -149,24 +173,18 @@ public final class KVWorker: Sendable {
     public func barrier(_ group: BarrierGroup = .workers, timeout: Double? = nil) throws {
         let deadline = Deadline.after(seconds: timeout ?? config.requestTimeout)
         let handle = PSHandle(parts: [-1], plan: nil, deadline: deadline, label: "barrier of \(group)")
-        let seq = io.makeSeq()
-        let h = MessageHeader(kind: .barrier, sender: id, seq: seq, clock: Int64(clock))
-        io.submit([WorkerIO.Outgoing(target: -1, seq: seq, frames: messageFrames(h, meta: [group.rawValue]), handle: handle, deadline: deadline)])
+        let h = MessageHeader(kind: .barrier, sender: id, seq: 0, clock: Int64(clock))
+        link.submit(WorkerRequest(id: link.makeID(), parts: [(.scheduler, OutboundMessage(h, .barrier(group)))], deadline: deadline), handle: handle)
         try handle.wait()
     }
 
     /// Asks every server for its statistics.
     public func serverStats(timeout: Double? = nil) throws -> [ServerStats] {
-        let handle = broadcast(kind: .stats, meta: [], label: "stats", timeout: timeout)
+        let handle = broadcast(kind: .stats, label: "stats", timeout: timeout)
         try handle.wait()
         return try (0..<serverCount).map { s in
-            guard let frames = handle.reply(of: s) else { throw HybridSyncError.malformedMessage("no stats from server \(s)") }
-            return try frames[1].withUnsafeBytes { raw in
-                var r = ByteReader(raw, context: "stats from server \(s)")
-                return ServerStats(server: s, largestAnsweredGap: Int(try r.i64("gap")), pushes: Int(try r.u64("pushes")),
-                                   rows: Int(try r.u64("rows")), waitingPulls: Int(try r.u64("waiting")),
-                                   bytesIn: Int(try r.u64("bytes in")), bytesOut: Int(try r.u64("bytes out")))
-            }
+            guard let frames = handle.reply(of: s), frames.count >= 2 else { throw HybridSyncError.malformedMessage("no stats from server \(s)") }
+            return try MessageBody.stats(frames[1], server: s)
         }
     }
 
@@ -174,20 +192,16 @@ public final class KVWorker: Sendable {
     /// the servers and the scheduler exit.
     public func finish() {
         guard !finished.exchange(true, ordering: .relaxed) else { return }
-        let seq = io.makeSeq()
-        io.submit([WorkerIO.Outgoing(target: -1, seq: seq, frames: messageFrames(MessageHeader(kind: .finished, sender: id, seq: seq)),
-                                     handle: nil, deadline: .after(seconds: 1))])
-        io.stop()
+        link.finish(waitingUpTo: 2)
     }
 
-    private func broadcast(kind: MessageKind, meta: [UInt8], clock c: Int? = nil, label: String, timeout: Double?) -> PSHandle {
+    private func broadcast(kind: MessageKind, body: MessageBody = .empty, clock c: Int? = nil, label: String, timeout: Double?) -> PSHandle {
         let deadline = Deadline.after(seconds: timeout ?? config.requestTimeout)
         let handle = PSHandle(parts: Set(0..<serverCount), plan: nil, deadline: deadline, label: label)
-        io.submit((0..<serverCount).map { s in
-            let seq = io.makeSeq()
-            let h = MessageHeader(kind: kind, sender: id, seq: seq, clock: Int64(c ?? clock))
-            return WorkerIO.Outgoing(target: s, seq: seq, frames: messageFrames(h, meta: meta), handle: handle, deadline: deadline)
-        })
+        let parts = (0..<serverCount).map { s in
+            (WorkerRequest.Target.server(s), OutboundMessage(MessageHeader(kind: kind, sender: id, seq: 0, clock: Int64(c ?? clock)), body))
+        }
+        link.submit(WorkerRequest(id: link.makeID(), parts: parts, deadline: deadline), handle: handle)
         return handle
     }
 }

@@ -1,6 +1,5 @@
 import Dispatch
 import HybridSyncCore
-import HybridSyncZMQ
 import Synchronization
 
 /// A request in flight: returned by the non-blocking forms of `KVWorker`; `wait()` blocks (with the
@@ -11,7 +10,7 @@ import Synchronization
 public final class PSHandle: Sendable {
     private struct State {
         var remaining: Set<Int>
-        var replies: [Int: [ReceivedFrame]] = [:]
+        var replies: [Int: [any ByteFrame]] = [:]
         var error: HybridSyncError?
         var done = false
         var continuation: CheckedContinuation<Void, Never>?
@@ -32,7 +31,7 @@ public final class PSHandle: Sendable {
     }
 
     /// Records the reply of `part` (a server index, or -1 for the scheduler).
-    func complete(part: Int, frames: [ReceivedFrame]) {
+    func complete(part: Int, frames: [any ByteFrame]) {
         let finished = state.withLock { s -> Bool in
             guard !s.done, s.remaining.remove(part) != nil else { return false }
             s.replies[part] = frames
@@ -98,5 +97,5 @@ public final class PSHandle: Sendable {
     }
 
     /// The scheduler's or a server's raw reply (stats, barrier).
-    func reply(of part: Int) -> [ReceivedFrame]? { state.withLock { $0.replies[part] } }
+    func reply(of part: Int) -> [any ByteFrame]? { state.withLock { $0.replies[part] } }
 }

@@ -1,5 +1,4 @@
 import HybridSyncCore
-import HybridSyncZMQ
 
 /// How one push/pull request is cut into per-server messages and how the replies are put back together.
 /// Keys are sorted and deduplicated here, for the caller (ps-lite leaves that to its users).
@@ -131,7 +130,7 @@ struct RequestPlan: Sendable {
     }
 
     /// Puts the servers' replies back in the order of the query.
-    func assemble(replies: [Int: [ReceivedFrame]]) throws -> [PulledRows] {
+    func assemble(replies: [Int: [any ByteFrame]]) throws -> [PulledRows] {
         var unique = tables.map { [Float](repeating: 0, count: $0.unique.count * $0.spec.dimension) }
         for (server, sections) in perServer.enumerated() where !sections.isEmpty {
             guard let frames = replies[server], frames.count == 2 + 2 * sections.count else {

@@ -30,14 +30,16 @@ struct PSLocal: ParsableCommand {
         config.heartbeatTimeout = heartbeatTimeout
         config.heartbeatInterval = min(0.5, heartbeatTimeout / 5)
         let scheduler = try SchedulerNode(config: config)
+        let port = scheduler.port
         let failure = Locked<String?>(nil)
+        let node = Handover(scheduler)
         let thread = Thread {
-            do { try scheduler.run() } catch { failure.current = "\(error)" }
+            do { try node.take()?.run() } catch { failure.current = "\(error)" }
         }
         thread.start()
         let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
         var env = ProcessInfo.processInfo.environment
-        env["HYBRIDSYNC_SCHEDULER"] = "127.0.0.1:\(scheduler.port)"
+        env["HYBRIDSYNC_SCHEDULER"] = "127.0.0.1:\(port)"
         env["HYBRIDSYNC_NUM_SERVERS"] = "\(servers)"
         env["HYBRIDSYNC_NUM_WORKERS"] = "\(workers)"
         env["HYBRIDSYNC_HEARTBEAT_TIMEOUT"] = "\(heartbeatTimeout)"

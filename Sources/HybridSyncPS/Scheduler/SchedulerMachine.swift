@@ -1,0 +1,195 @@
+import HybridSyncCore
+
+/// The scheduler's protocol logic, without I/O or clocks: rendezvous, barriers by group, heartbeats,
+/// and the end of the job. Events in (with the time passed in), directives out.
+///
+/// A message from a node that has not registered, of a kind the scheduler does not take, or that fails
+/// the wire checks is answered with an error, logged, and counted (`rejected`); nothing else changes.
+package struct SchedulerMachine: NodeMachine {
+    package typealias Command = Never
+
+    struct Node {
+        let id: NodeID
+        let peer: Peer
+        let address: String
+        var lastSeen: Double
+        var alive = true
+        var finished = false
+    }
+
+    struct Registration {
+        let role: Role
+        let peer: Peer
+        let address: String
+        let preferred: Int
+        let seq: UInt64
+    }
+
+    let servers: Int
+    let workers: Int
+    let heartbeatTimeout: Double
+    let startTimeout: Double
+    private(set) var nodes: [NodeID: Node] = [:]
+    private var byPeer: [Peer: NodeID] = [:]
+    private var pending: [Registration] = []
+    private var barrierWaiters: [BarrierGroup: [(NodeID, UInt64)]] = [:]
+    private(set) var started = false
+    private var shutdownSent = false
+    private var startedAt = 0.0
+    /// Messages refused (malformed, unregistered sender, wrong kind).
+    private(set) var rejected = 0
+
+    package init(servers: Int, workers: Int, heartbeatTimeout: Double, startTimeout: Double) {
+        self.servers = servers
+        self.workers = workers
+        self.heartbeatTimeout = heartbeatTimeout
+        self.startTimeout = startTimeout
+    }
+
+    package mutating func start(now: Double) -> [NodeDirective] {
+        startedAt = now
+        return [.log(.info, "scheduler waiting for \(servers) server(s) and \(workers) worker(s)")]
+    }
+
+    private func message(_ kind: MessageKind, seq: UInt64, _ body: MessageBody = .empty) -> OutboundMessage {
+        OutboundMessage(MessageHeader(kind: kind, sender: .scheduler, seq: seq), body)
+    }
+
+    private mutating func refuse(_ peer: Peer, seq: UInt64, _ error: HybridSyncError) -> [NodeDirective] {
+        rejected += 1
+        return [.log(.warning, "scheduler refused a message from \(peer): \(error)"),
+                .send(peer, message(.error, seq: seq, .error(error)))]
+    }
+
+    package mutating func onRejected(_ r: Rejection, now: Double) -> [NodeDirective] {
+        refuse(r.from, seq: r.header?.seq ?? 0, r.error)
+    }
+
+    package mutating func onMessage(_ m: InboundEnvelope, now: Double) -> [NodeDirective] {
+        let h = m.header
+        if case let .register(role, address, preferred) = m.body {
+            return onRegister(peer: m.from, role: role, address: address, preferredIndex: preferred, seq: h.seq, now: now)
+        }
+        // Everything else must come from a registered node, over the connection it registered on.
+        guard let id = byPeer[m.from], id == h.sender else {
+            return refuse(m.from, seq: h.seq, .invalidArgument("\(h.kind) from \(h.sender), which is not registered on this connection"))
+        }
+        nodes[id]?.lastSeen = now
+        switch (h.kind, m.body) {
+        case (.heartbeat, _):
+            return [.send(m.from, message(.heartbeat, seq: h.seq))]
+        case (.barrier, .barrier(let g)):
+            return onBarrier(id, group: g, seq: h.seq)
+        case (.finished, _):
+            nodes[id]?.finished = true
+            return checkEnd()
+        default:
+            return refuse(m.from, seq: h.seq, .malformedMessage("the scheduler does not accept \(h.kind) messages"))
+        }
+    }
+
+    /// A node asks to join. Once every expected node has, each gets its id and the address book.
+    private mutating func onRegister(peer: Peer, role: Role, address: String, preferredIndex: Int, seq: UInt64, now: Double) -> [NodeDirective] {
+        guard !started else {
+            return refuse(peer, seq: seq, .invalidArgument("registration after the job started: all \(servers) servers and \(workers) workers are already registered"))
+        }
+        guard !pending.contains(where: { $0.peer == peer }) else {
+            return refuse(peer, seq: seq, .invalidArgument("this connection has already registered"))
+        }
+        let count = role == .server ? servers : workers
+        guard pending.filter({ $0.role == role }).count < count else {
+            return refuse(peer, seq: seq, .invalidArgument("the job expects \(count) \(role)(s) and all have registered"))
+        }
+        pending.append(Registration(role: role, peer: peer, address: address, preferred: preferredIndex, seq: seq))
+        guard pending.count == servers + workers else { return [] }
+        started = true
+        for role in [Role.server, .worker] {
+            let count = role == .server ? servers : workers
+            var free = Set(0..<count)
+            var assigned: [Int: Int] = [:] // registration index -> node index
+            for (i, r) in pending.enumerated() where r.role == role && free.contains(r.preferred) {
+                assigned[i] = r.preferred
+                free.remove(r.preferred)
+            }
+            var remaining = free.sorted()[...]
+            for (i, r) in pending.enumerated() where r.role == role && assigned[i] == nil {
+                assigned[i] = remaining.popFirst() ?? 0
+            }
+            for (i, index) in assigned {
+                let r = pending[i]
+                let id = NodeID(role, index)
+                nodes[id] = Node(id: id, peer: r.peer, address: r.address, lastSeen: now)
+                byPeer[r.peer] = id
+            }
+        }
+        let addresses = (0..<servers).map { nodes[NodeID(.server, $0)]?.address ?? "" }
+        var out: [NodeDirective] = [.log(.info, "every node registered; the job starts")]
+        for node in nodes.values.sorted(by: { $0.id.raw < $1.id.raw }) {
+            let seq = pending.first { $0.peer == node.peer }?.seq ?? 0
+            out.append(.send(node.peer, message(.addressBook, seq: seq, .addressBook(id: node.id, servers: addresses, workers: workers))))
+        }
+        pending.removeAll()
+        return out
+    }
+
+    /// `id` enters a barrier of `group`; when every live member has, all are released. A dead member
+    /// fails the barrier for everyone, naming it.
+    private mutating func onBarrier(_ id: NodeID, group: BarrierGroup, seq: UInt64) -> [NodeDirective] {
+        guard let me = nodes[id] else { return [] }
+        if let dead = nodes.values.first(where: { !$0.alive && group.includes($0.id.role) }) {
+            return [.send(me.peer, message(.error, seq: seq, .error(.peerDied(peer: "\(dead.id)", reason: "missed its heartbeats; barrier of \(group) cannot complete"))))]
+        }
+        barrierWaiters[group, default: []].append((id, seq))
+        let members = nodes.values.filter { group.includes($0.id.role) && !$0.finished }
+        let waiting = Set(barrierWaiters[group, default: []].map(\.0))
+        guard members.allSatisfy({ waiting.contains($0.id) }) else { return [] }
+        let released = barrierWaiters.removeValue(forKey: group) ?? []
+        return released.compactMap { w in nodes[w.0].map { .send($0.peer, message(.barrierRelease, seq: w.1, .barrier(group))) } }
+    }
+
+    private mutating func checkEnd() -> [NodeDirective] {
+        guard started, !shutdownSent else { return [] }
+        guard nodes.values.allSatisfy({ $0.id.role != .worker || !$0.alive || $0.finished }) else { return [] }
+        shutdownSent = true
+        var out: [NodeDirective] = nodes.values.filter { $0.id.role == .server && $0.alive }
+            .map { .send($0.peer, message(.shutdown, seq: 0)) }
+        out.append(.log(.info, "every worker finished; servers told to shut down"))
+        out.append(.stop(nil))
+        return out
+    }
+
+    /// Before the start: the rendezvous deadline. After: nodes silent for longer than the timeout are
+    /// declared dead and every live node is told, naming them; barriers waiting on them fail.
+    package mutating func onTick(now: Double) -> [NodeDirective] {
+        guard started else {
+            guard now - startedAt > startTimeout else { return [] }
+            let s = pending.filter { $0.role == .server }.count, w = pending.filter { $0.role == .worker }.count
+            let e = HybridSyncError.timeout(operation: "scheduler rendezvous",
+                                            waitingFor: "\(servers - s) server(s) and \(workers - w) worker(s) to register",
+                                            seconds: startTimeout)
+            return [.log(.error, "\(e)"), .stop(e)]
+        }
+        var out: [NodeDirective] = []
+        for (id, node) in nodes.sorted(by: { $0.key.raw < $1.key.raw }) where node.alive && !node.finished && now - node.lastSeen > heartbeatTimeout {
+            nodes[id]?.alive = false
+            let reason = "no heartbeat for \(Int((now - node.lastSeen) * 1000)) ms (timeout \(Int(heartbeatTimeout * 1000)) ms)"
+            out.append(.log(.error, "\(id) at \(node.address.isEmpty ? "\(node.peer)" : node.address) is dead: \(reason)"))
+            for other in nodes.values where other.alive && !other.finished {
+                out.append(.send(other.peer, message(.nodeDead, seq: 0, .nodeDead(id, reason: reason))))
+            }
+            for group in [BarrierGroup.workers, .servers, .all] where group.includes(id.role) {
+                for (waiter, seq) in barrierWaiters.removeValue(forKey: group) ?? [] {
+                    guard let w = nodes[waiter] else { continue }
+                    out.append(.send(w.peer, message(.error, seq: seq, .error(.peerDied(peer: "\(id)", reason: "missed its heartbeats; barrier of \(group) cannot complete")))))
+                }
+            }
+        }
+        return out + (out.isEmpty ? [] : checkEnd())
+    }
+
+    package mutating func onCommand(_ command: Never, now: Double) -> [NodeDirective] {}
+
+    package mutating func onSendFailed(to peer: Peer, seq: UInt64, error: HybridSyncError, now: Double) -> [NodeDirective] {
+        [.log(.warning, "scheduler could not send to \(byPeer[peer].map { "\($0)" } ?? "\(peer)"): \(error)")]
+    }
+}

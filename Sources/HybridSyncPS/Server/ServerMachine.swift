@@ -1,0 +1,90 @@
+import HybridSyncCore
+
+/// A server's protocol logic, without I/O or clocks: it registers with the scheduler (connection 0),
+/// sends heartbeats, learns its id from the address book, hands workers' requests to its
+/// `ServerShard`, fails pulls held for a worker the scheduler declares dead, and stops when told to
+/// shut down or when the scheduler goes silent.
+package struct ServerMachine: NodeMachine {
+    package typealias Command = Never
+
+    private let config: PSConfig
+    private let endpoint: String
+    private(set) var shard: ServerShard?
+    private var startedAt = 0.0
+    private var lastHeard = 0.0
+    private var lastBeat = 0.0
+    private static let scheduler = Peer.link(0)
+
+    /// A server listening at `endpoint` (the address workers will be given).
+    package init(config: PSConfig, endpoint: String) {
+        self.config = config
+        self.endpoint = endpoint
+    }
+
+    private var id: NodeID { shard?.id ?? .unassigned(.server) }
+
+    package mutating func start(now: Double) -> [NodeDirective] {
+        startedAt = now
+        lastHeard = now
+        let h = MessageHeader(kind: .register, sender: .unassigned(.server), seq: 1)
+        return [.connect(config.schedulerEndpoint),
+                .send(Self.scheduler, OutboundMessage(h, .register(role: .server, address: endpoint, preferredIndex: config.preferredIndex))),
+                .log(.info, "server at \(endpoint) registering with the scheduler at \(config.schedulerEndpoint)")]
+    }
+
+    package mutating func onTick(now: Double) -> [NodeDirective] {
+        guard shard != nil else {
+            guard now - startedAt > config.startTimeout else { return [] }
+            let e = HybridSyncError.timeout(operation: "server registration", waitingFor: "the scheduler at \(config.schedulerEndpoint)", seconds: config.startTimeout)
+            return [.log(.error, "\(e)"), .stop(e)]
+        }
+        if now - lastHeard > config.heartbeatTimeout {
+            let e = HybridSyncError.peerDied(peer: "scheduler at \(config.schedulerEndpoint)", reason: "silent for \(Int(config.heartbeatTimeout * 1000)) ms")
+            return [.log(.error, "\(e)"), .stop(e)]
+        }
+        guard now - lastBeat >= config.heartbeatInterval else { return [] }
+        lastBeat = now
+        return [.send(Self.scheduler, OutboundMessage(MessageHeader(kind: .heartbeat, sender: id, seq: 0)))]
+    }
+
+    package mutating func onMessage(_ m: InboundEnvelope, now: Double) -> [NodeDirective] {
+        if m.from == Self.scheduler { return fromScheduler(m, now: now) }
+        guard let shard else {
+            return [.send(m.from, OutboundMessage(MessageHeader(kind: .error, sender: id, seq: m.header.seq),
+                                                  .error(.invalidArgument("server has not joined the job yet"))))]
+        }
+        return shard.handle(m)
+    }
+
+    private mutating func fromScheduler(_ m: InboundEnvelope, now: Double) -> [NodeDirective] {
+        lastHeard = now
+        switch m.body {
+        case let .addressBook(me, _, workers) where shard == nil:
+            shard = ServerShard(id: me, workers: workers, discardsData: config.discardData)
+            return [.log(.info, "joined the job as \(me) (\(workers) workers)")]
+        case let .nodeDead(dead, reason):
+            var out: [NodeDirective] = [.log(.error, "the scheduler reports \(dead) dead: \(reason)")]
+            if dead.role == .worker, let shard { out += shard.workerDied(dead.index, name: "\(dead)") }
+            return out
+        case .error(let e):
+            return [.log(.error, "the scheduler refused this server: \(e)"), .stop(e)]
+        default:
+            if m.header.kind == .shutdown { return [.log(.info, "\(id) shutting down"), .stop(nil)] }
+            return []
+        }
+    }
+
+    package mutating func onRejected(_ r: Rejection, now: Double) -> [NodeDirective] {
+        shard?.noteRefused()
+        let h = MessageHeader(kind: .error, sender: id, seq: r.header?.seq ?? 0)
+        var out: [NodeDirective] = [.log(.warning, "\(id) rejected a message from \(r.from): \(r.error)")]
+        if r.from != Self.scheduler { out.append(.send(r.from, OutboundMessage(h, .error(r.error)))) }
+        return out
+    }
+
+    package mutating func onCommand(_ command: Never, now: Double) -> [NodeDirective] {}
+
+    package mutating func onSendFailed(to peer: Peer, seq: UInt64, error: HybridSyncError, now: Double) -> [NodeDirective] {
+        [.log(.warning, "\(id) could not answer request \(seq) of \(peer): \(error)")]
+    }
+}

@@ -1,0 +1,206 @@
+import HybridSyncCore
+
+/// A request of the worker's user, as handed to its node shell: one message per server (or one to the
+/// scheduler), answered as one. `id` names it in `resolve` directives; `0` is the registration.
+package struct WorkerRequest: Sendable {
+    /// Who a part goes to.
+    package enum Target: Sendable, Hashable {
+        case scheduler
+        case server(Int)
+
+        /// The part number `resolve` reports (-1 for the scheduler).
+        package var part: Int {
+            switch self {
+            case .scheduler: return -1
+            case .server(let s): return s
+            }
+        }
+    }
+
+    package let id: Int
+    package let parts: [(target: Target, message: OutboundMessage)]
+    package let deadline: Deadline
+
+    package init(id: Int, parts: [(target: Target, message: OutboundMessage)], deadline: Deadline) {
+        self.id = id
+        self.parts = parts
+        self.deadline = deadline
+    }
+}
+
+/// A worker's protocol logic, without I/O or clocks: registration (connection 0 is the scheduler,
+/// connection 1 + s is server s), heartbeats, sequence numbers, matching replies to requests, every
+/// request's deadline, and failing requests that wait on a node the scheduler declared dead.
+package struct WorkerMachine: NodeMachine {
+    package enum Command: Sendable {
+        case request(WorkerRequest)
+        /// Tell the scheduler this worker is done, then stop.
+        case finish
+    }
+
+    private struct Pending {
+        let request: Int
+        let target: WorkerRequest.Target
+        let deadline: Deadline
+    }
+
+    private let config: PSConfig
+    private var id: NodeID = .unassigned(.worker)
+    private var registered = false
+    private var servers: [String] = []
+    private var dead: [Int: String] = [:]
+    private var pending: [UInt64: Pending] = [:]
+    private var nextSeq: UInt64 = 2
+    private var startedAt = 0.0, lastHeard = 0.0, lastBeat = 0.0
+    private static let scheduler = Peer.link(0)
+
+    package init(config: PSConfig) { self.config = config }
+
+    private func peer(_ t: WorkerRequest.Target) -> Peer {
+        switch t {
+        case .scheduler: return Self.scheduler
+        case .server(let s): return .link(1 + s)
+        }
+    }
+
+    private func describe(_ t: WorkerRequest.Target) -> String {
+        switch t {
+        case .scheduler: return "the scheduler at \(config.schedulerEndpoint)"
+        case .server(let s): return "server \(s) at \(servers.indices.contains(s) ? servers[s] : "?")"
+        }
+    }
+
+    package mutating func start(now: Double) -> [NodeDirective] {
+        startedAt = now
+        lastHeard = now
+        let h = MessageHeader(kind: .register, sender: .unassigned(.worker), seq: 1)
+        pending[1] = Pending(request: 0, target: .scheduler, deadline: .after(seconds: config.startTimeout))
+        return [.connect(config.schedulerEndpoint),
+                .send(Self.scheduler, OutboundMessage(h, .register(role: .worker, address: "", preferredIndex: config.preferredIndex)))]
+    }
+
+    package mutating func onCommand(_ command: Command, now: Double) -> [NodeDirective] {
+        switch command {
+        case .finish:
+            var out = failAll(.unusable("the worker has finished"))
+            if registered {
+                nextSeq += 1
+                out.append(.send(Self.scheduler, OutboundMessage(MessageHeader(kind: .finished, sender: id, seq: nextSeq))))
+            }
+            out.append(.stop(nil))
+            return out
+        case .request(let r):
+            var out: [NodeDirective] = []
+            for (target, message) in r.parts {
+                if case .server(let s) = target {
+                    guard servers.indices.contains(s) else {
+                        out.append(.resolve(request: r.id, part: target.part, .failure(.invalidArgument("no server \(s)"))))
+                        continue
+                    }
+                    if let reason = dead[s] {
+                        out.append(.resolve(request: r.id, part: target.part, .failure(.peerDied(peer: "server \(s) at \(servers[s])", reason: reason))))
+                        continue
+                    }
+                }
+                nextSeq += 1
+                var m = message
+                m.header.seq = nextSeq
+                m.header.sender = id
+                pending[nextSeq] = Pending(request: r.id, target: target, deadline: r.deadline)
+                out.append(.send(peer(target), m))
+            }
+            return out
+        }
+    }
+
+    package mutating func onMessage(_ m: InboundEnvelope, now: Double) -> [NodeDirective] {
+        if m.from == Self.scheduler {
+            lastHeard = now
+            return fromScheduler(m)
+        }
+        guard case .link(let l) = m.from, l >= 1 else { return [.log(.warning, "message from an unknown peer \(m.from)")] }
+        let server = l - 1
+        guard let p = pending.removeValue(forKey: m.header.seq) else {
+            return [.log(.debug, "late reply \(m.header.seq) from server \(server) dropped")]
+        }
+        if case .error(let e) = m.body {
+            return [.resolve(request: p.request, part: server, .failure(e))]
+        }
+        return [.resolve(request: p.request, part: server, .success(m.frames))]
+    }
+
+    private mutating func fromScheduler(_ m: InboundEnvelope) -> [NodeDirective] {
+        switch m.body {
+        case let .addressBook(me, addresses, _) where !registered:
+            registered = true
+            id = me
+            servers = addresses
+            pending.removeValue(forKey: 1)
+            var out: [NodeDirective] = addresses.map { .connect($0) }
+            out.append(.log(.info, "joined the job as \(me) with \(addresses.count) server(s)"))
+            out.append(.resolve(request: 0, part: -1, .success(m.frames)))
+            return out
+        case let .nodeDead(node, reason):
+            var out: [NodeDirective] = [.log(.error, "the scheduler reports \(node) dead: \(reason)")]
+            if node.role == .server {
+                dead[node.index] = reason
+                let e = HybridSyncError.peerDied(peer: "\(node) at \(servers.indices.contains(node.index) ? servers[node.index] : "?")", reason: reason)
+                for (seq, p) in pending where p.target == .server(node.index) {
+                    pending.removeValue(forKey: seq)
+                    out.append(.resolve(request: p.request, part: p.target.part, .failure(e)))
+                }
+            }
+            return out
+        case .error(let e):
+            guard let p = pending.removeValue(forKey: m.header.seq) else { return [.log(.warning, "the scheduler reported: \(e)")] }
+            var out: [NodeDirective] = [.resolve(request: p.request, part: -1, .failure(e))]
+            if p.request == 0 { out.append(.stop(e)) }
+            return out
+        default:
+            guard m.header.kind != .heartbeat, let p = pending.removeValue(forKey: m.header.seq) else { return [] }
+            return [.resolve(request: p.request, part: -1, .success(m.frames))]
+        }
+    }
+
+    package mutating func onRejected(_ r: Rejection, now: Double) -> [NodeDirective] {
+        var out: [NodeDirective] = [.log(.warning, "rejected a message from \(r.from): \(r.error)")]
+        if let seq = r.header?.seq, let p = pending.removeValue(forKey: seq) {
+            out.append(.resolve(request: p.request, part: p.target.part, .failure(r.error)))
+        }
+        return out
+    }
+
+    package mutating func onTick(now: Double) -> [NodeDirective] {
+        var out: [NodeDirective] = []
+        for (seq, p) in pending where p.deadline.hasPassed {
+            pending.removeValue(forKey: seq)
+            let what = p.request == 0 ? "worker registration" : "request \(seq)"
+            let e = HybridSyncError.timeout(operation: what, waitingFor: describe(p.target), seconds: p.deadline.budgetSeconds)
+            out.append(.log(.error, "\(e)"))
+            out.append(.resolve(request: p.request, part: p.target.part, .failure(e)))
+            if p.request == 0 { out.append(.stop(e)) }
+        }
+        guard registered else { return out }
+        if now - lastHeard > config.heartbeatTimeout {
+            let e = HybridSyncError.peerDied(peer: "scheduler at \(config.schedulerEndpoint)", reason: "silent for \(Int(config.heartbeatTimeout * 1000)) ms")
+            out.append(.log(.error, "\(e)"))
+            out += failAll(e)
+            lastHeard = now
+        }
+        if now - lastBeat >= config.heartbeatInterval {
+            lastBeat = now
+            out.append(.send(Self.scheduler, OutboundMessage(MessageHeader(kind: .heartbeat, sender: id, seq: 0))))
+        }
+        return out
+    }
+
+    package mutating func onSendFailed(to peer: Peer, seq: UInt64, error: HybridSyncError, now: Double) -> [NodeDirective] {
+        guard let p = pending.removeValue(forKey: seq) else { return [] }
+        return [.resolve(request: p.request, part: p.target.part, .failure(error))]
+    }
+
+    private mutating func failAll(_ e: HybridSyncError) -> [NodeDirective] {
+        defer { pending.removeAll() }
+        return pending.values.map { .resolve(request: $0.request, part: $0.target.part, .failure(e)) }
+    }
+}
