@@ -54,8 +54,8 @@ let package = Package(
         ),
         .testTarget(name: "HybridSyncCoreTests", dependencies: ["HybridSyncCore"]),
         .testTarget(name: "HybridSyncCollectivesTests", dependencies: ["HybridSyncCore", "HybridSyncCollectives", "HybridSyncTestKit"]),
-        .testTarget(name: "HybridSyncPSTests", dependencies: ["HybridSyncPS", "HybridSyncCore"]),
-        .testTarget(name: "HybridSyncTests", dependencies: ["HybridSync", "HybridSyncCore"]),
+        .testTarget(name: "HybridSyncPSTests", dependencies: ["HybridSyncPS", "HybridSyncCore", "HybridSyncTestKit"]),
+        .testTarget(name: "HybridSyncTests", dependencies: ["HybridSync", "HybridSyncCore", "HybridSyncTestKit"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -44,23 +44,4 @@ final class PlacementAndClockTests: XCTestCase {
         c.noteAnswered(clock: 3)
         XCTAssertEqual(c.largestAnsweredGap, 2)
     }
-
-    func testSchedulerRendezvousBarrierAndDeath() {
-        var s = SchedulerState(servers: 1, workers: 2, heartbeatTimeout: 1)
-        XCTAssertEqual(s.onRegister(route: [1], role: .worker, address: "", preferredIndex: -1, seq: 1, now: 0), [])
-        XCTAssertEqual(s.onRegister(route: [2], role: .server, address: "tcp://x:1", preferredIndex: -1, seq: 1, now: 0), [])
-        let book = s.onRegister(route: [3], role: .worker, address: "", preferredIndex: 0, seq: 1, now: 0)
-        XCTAssertEqual(book.count, 3, "everyone gets the address book once all registered")
-        XCTAssertEqual(s.nodes[NodeID(.worker, 0)]?.route, [3], "preferred index honoured")
-        XCTAssertEqual(s.onBarrier(NodeID(.worker, 0), group: .workers, seq: 5, now: 0.1), [])
-        XCTAssertEqual(s.onBarrier(NodeID(.worker, 1), group: .workers, seq: 6, now: 0.1).count, 2)
-        // Worker 1 goes silent; worker 0 waits in a barrier and is told who died.
-        XCTAssertEqual(s.onBarrier(NodeID(.worker, 0), group: .workers, seq: 7, now: 0.5), [])
-        s.onHeard(NodeID(.worker, 0), now: 1.2)
-        s.onHeard(NodeID(.server, 0), now: 1.2)
-        let out = s.onTick(now: 1.3)
-        let errors = out.filter { if case .send(_, .error, 7, let meta) = $0 { return ErrorCodec.decode(meta, from: "s") == .peerDied(peer: "worker 1", reason: "missed its heartbeats; barrier of workers cannot complete") }; return false }
-        XCTAssertEqual(errors.count, 1, "\(out)")
-        XCTAssertTrue(out.contains { if case .send(_, .nodeDead, _, _) = $0 { return true }; return false })
-    }
 }
