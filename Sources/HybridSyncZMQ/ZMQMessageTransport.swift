@@ -53,17 +53,18 @@ package final class ZMQMessageTransport: MessageTransport {
     }
 
     package func receive(until deadline: Deadline) throws -> [InboundMessage] {
-        var sockets: [ZMQSocket] = []
+        // Connections first: a server must read the scheduler's address book before requests that
+        // arrived with it.
+        var sockets = links
         if let router { sockets.append(router) }
-        sockets += links
         let ms = Int((deadline.remainingSeconds * 1000).rounded(.up))
         let ready = try ZMQSocket.poll(sockets, fd: wakeup.fd, timeoutMs: ms)
         if ready.fdReady { wakeup.drain() }
         var out: [InboundMessage] = []
         for index in ready.ready {
             let socket = sockets[index]
-            let routed = router != nil && index == 0
-            let link = routed ? -1 : index - (router == nil ? 0 : 1)
+            let routed = index == links.count
+            let link = index
             while let raw = try socket.receive() {
                 if routed {
                     guard raw.count >= 1 else { continue }

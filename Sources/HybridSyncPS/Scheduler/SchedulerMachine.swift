@@ -48,7 +48,7 @@ package struct SchedulerMachine: NodeMachine {
 
     package mutating func start(now: Double) -> [NodeDirective] {
         startedAt = now
-        return [.log(.info, "scheduler waiting for \(servers) server(s) and \(workers) worker(s)")]
+        return [.log(.debug, "scheduler waiting for \(servers) server(s) and \(workers) worker(s)")]
     }
 
     private func message(_ kind: MessageKind, seq: UInt64, _ body: MessageBody = .empty) -> OutboundMessage {
@@ -153,7 +153,7 @@ package struct SchedulerMachine: NodeMachine {
         shutdownSent = true
         var out: [NodeDirective] = nodes.values.filter { $0.id.role == .server && $0.alive }
             .map { .send($0.peer, message(.shutdown, seq: 0)) }
-        out.append(.log(.info, "every worker finished; servers told to shut down"))
+        out.append(.log(.debug, "every worker finished; servers told to shut down"))
         out.append(.stop(nil))
         return out
     }

@@ -13,6 +13,10 @@ package struct ServerMachine: NodeMachine {
     private var startedAt = 0.0
     private var lastHeard = 0.0
     private var lastBeat = 0.0
+    /// Requests that arrived before this server's own address book (a worker can learn the book first):
+    /// served, in order, once the server has joined; at most `maxEarly`, refused beyond.
+    private var early: [InboundEnvelope] = []
+    private static let maxEarly = 4096
     private static let scheduler = Peer.link(0)
 
     /// A server listening at `endpoint` (the address workers will be given).
@@ -29,7 +33,7 @@ package struct ServerMachine: NodeMachine {
         let h = MessageHeader(kind: .register, sender: .unassigned(.server), seq: 1)
         return [.connect(config.schedulerEndpoint),
                 .send(Self.scheduler, OutboundMessage(h, .register(role: .server, address: endpoint, preferredIndex: config.preferredIndex))),
-                .log(.info, "server at \(endpoint) registering with the scheduler at \(config.schedulerEndpoint)")]
+                .log(.debug, "server at \(endpoint) registering with the scheduler at \(config.schedulerEndpoint)")]
     }
 
     package mutating func onTick(now: Double) -> [NodeDirective] {
@@ -50,8 +54,12 @@ package struct ServerMachine: NodeMachine {
     package mutating func onMessage(_ m: InboundEnvelope, now: Double) -> [NodeDirective] {
         if m.from == Self.scheduler { return fromScheduler(m, now: now) }
         guard let shard else {
-            return [.send(m.from, OutboundMessage(MessageHeader(kind: .error, sender: id, seq: m.header.seq),
-                                                  .error(.invalidArgument("server has not joined the job yet"))))]
+            guard early.count < Self.maxEarly else {
+                return [.send(m.from, OutboundMessage(MessageHeader(kind: .error, sender: id, seq: m.header.seq),
+                                                      .error(.invalidArgument("server has not joined the job yet"))))]
+            }
+            early.append(m)
+            return []
         }
         return shard.handle(m)
     }
@@ -60,8 +68,10 @@ package struct ServerMachine: NodeMachine {
         lastHeard = now
         switch m.body {
         case let .addressBook(me, _, workers) where shard == nil:
-            shard = ServerShard(id: me, workers: workers, discardsData: config.discardData)
-            return [.log(.info, "joined the job as \(me) (\(workers) workers)")]
+            let joined = ServerShard(id: me, workers: workers, discardsData: config.discardData)
+            shard = joined
+            defer { early.removeAll() }
+            return [.log(.debug, "joined the job as \(me) (\(workers) workers)")] + early.flatMap { joined.handle($0) }
         case let .nodeDead(dead, reason):
             var out: [NodeDirective] = [.log(.error, "the scheduler reports \(dead) dead: \(reason)")]
             if dead.role == .worker, let shard { out += shard.workerDied(dead.index, name: "\(dead)") }
@@ -69,7 +79,7 @@ package struct ServerMachine: NodeMachine {
         case .error(let e):
             return [.log(.error, "the scheduler refused this server: \(e)"), .stop(e)]
         default:
-            if m.header.kind == .shutdown { return [.log(.info, "\(id) shutting down"), .stop(nil)] }
+            if m.header.kind == .shutdown { return [.log(.debug, "\(id) shutting down"), .stop(nil)] }
             return []
         }
     }

@@ -137,7 +137,7 @@ package struct WorkerMachine: NodeMachine {
             servers = addresses
             pending.removeValue(forKey: 1)
             var out: [NodeDirective] = addresses.map { .connect($0) }
-            out.append(.log(.info, "joined the job as \(me) with \(addresses.count) server(s)"))
+            out.append(.log(.debug, "joined the job as \(me) with \(addresses.count) server(s)"))
             out.append(.resolve(request: 0, part: -1, .success(m.frames)))
             return out
         case let .nodeDead(node, reason):

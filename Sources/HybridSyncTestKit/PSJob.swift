@@ -1,0 +1,84 @@
+import Foundation
+import HybridSyncCore
+import HybridSyncPS
+import Logging
+
+/// Which node of an in-process parameter-server job.
+package enum JobNode: Sendable, Hashable, CustomStringConvertible {
+    case scheduler, server(Int), worker(Int)
+
+    package var description: String {
+        switch self {
+        case .scheduler: return "scheduler"
+        case .server(let i): return "server \(i)"
+        case .worker(let i): return "worker \(i)"
+        }
+    }
+}
+
+/// The outcome of an in-process parameter-server job.
+package struct PSJobOutcome<R: Sendable>: Sendable {
+    /// Each worker's result, by worker index (the order the scheduler assigned).
+    package let workers: [Result<R, any Error>]
+    /// How the scheduler and the servers ended (nil: cleanly).
+    package let nodes: [JobNode: String?]
+}
+
+enum JobThreadOutcome<R: Sendable>: Sendable {
+    case node(JobNode, String?)
+    case worker(Int, Result<R, any Error>)
+}
+
+extension TestKit {
+    /// Runs a whole parameter-server job in this process: a scheduler, `servers` servers and `workers`
+    /// workers, each on its own thread over one `MemoryNetwork`. `body` runs on every worker's thread
+    /// with its `KVWorker`; the worker then finishes, which ends the job. `wrap` may decorate any node's
+    /// transport (fault injection).
+    package static func psJob<R: Sendable>(
+        servers: Int, workers: Int, config base: PSConfig = PSConfig(), logLevel: Logger.Level = .warning,
+        wrap: @escaping @Sendable (JobNode, any MessageTransport) -> any MessageTransport = { $1 },
+        _ body: @escaping @Sendable (KVWorker) throws -> R
+    ) throws -> PSJobOutcome<R> {
+        let network = MemoryNetwork()
+        var config = base
+        config.servers = servers
+        config.workers = workers
+        config.schedulerAddress = "memory://scheduler"
+        var logger = Logger(label: "hybridsync.testkit")
+        logger.logLevel = logLevel
+        // Nodes that listen are made first, so that connections find them.
+        let scheduler = Handover(try SchedulerNode(config: config, transport: wrap(.scheduler, network.transport()), logger: logger))
+        let serverNodes = try (0..<servers).map { s in
+            var c = config
+            c.preferredIndex = s
+            return Handover(try ServerNode(config: c, transport: wrap(.server(s), network.transport()), logger: logger))
+        }
+        let (jobConfig, jobLogger) = (config, logger)
+        let runs = runThreads(1 + servers + workers) { i -> JobThreadOutcome<R> in
+            if i == 0 {
+                do { try scheduler.take()?.run(); return .node(.scheduler, nil) } catch { return .node(.scheduler, "\(error)") }
+            }
+            if i <= servers {
+                do { try serverNodes[i - 1].take()?.run(); return .node(.server(i - 1), nil) } catch { return .node(.server(i - 1), "\(error)") }
+            }
+            let w = i - 1 - servers
+            var c = jobConfig
+            c.preferredIndex = w
+            let result = Result<R, any Error> {
+                let kv = try KVWorker(config: c, logger: jobLogger) { wrap(.worker(w), network.transport()) }
+                defer { kv.finish() }
+                return try body(kv)
+            }
+            return .worker(w, result)
+        }
+        var byWorker: [Int: Result<R, any Error>] = [:]
+        var nodes: [JobNode: String?] = [:]
+        for case let r in runs {
+            switch try r.get() {
+            case let .node(n, failure): nodes[n] = failure
+            case let .worker(w, result): byWorker[w] = result
+            }
+        }
+        return PSJobOutcome(workers: (0..<workers).map { byWorker[$0]! }, nodes: nodes)
+    }
+}
