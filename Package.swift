@@ -52,6 +52,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Multi-process check jobs the tests start under mpirun and `ps local`; not a product.
+        .executableTarget(
+            name: "hybridsync-testjobs",
+            dependencies: [
+                "HybridSync",
+                "HybridSyncTestKit",
+                "HybridSyncZMQ",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         .testTarget(name: "HybridSyncCoreTests", dependencies: ["HybridSyncCore"]),
         .testTarget(name: "HybridSyncCollectivesTests", dependencies: ["HybridSyncCore", "HybridSyncCollectives", "HybridSyncTestKit"]),
         .testTarget(name: "HybridSyncPSTests", dependencies: ["HybridSyncPS", "HybridSyncCore", "HybridSyncTestKit"]),

@@ -5,7 +5,7 @@ struct HybridSyncCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hybridsync",
         abstract: "Gradient sync for mixed sparse/dense models: parameter server + ring all-reduce.",
-        subcommands: [TrainCommand.self, PlanCommand.self, SimulateCommand.self, Bench.self, SelfTest.self, PSCommand.self]
+        subcommands: [TrainCommand.self, PlanCommand.self, SimulateCommand.self, Bench.self, PSCommand.self]
     )
 }
 
@@ -13,12 +13,5 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (run the release build under mpirun).",
         subcommands: [BenchAllreduce.self, BenchPS.self, BenchHybrid.self, BenchScaling.self, BenchSeed.self]
-    )
-}
-
-struct SelfTest: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Multi-process checks run by the test suite under mpirun.",
-        subcommands: [SelfTestAllreduce.self, SelfTestAgreement.self, SelfTestHybrid.self]
     )
 }

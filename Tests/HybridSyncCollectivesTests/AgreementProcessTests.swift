@@ -4,7 +4,7 @@ import XCTest
 /// Every disagreement between ranks raises the same error on every rank, in bounded time, under mpirun.
 final class AgreementProcessTests: XCTestCase {
     private func errors(_ c: String, np: Int = 3) throws -> (MPIJob.Result, [Int: String]) {
-        let result = try MPIJob.run(np: np, ["self-test", "agreement", "--case", c], timeout: 60)
+        let result = try MPIJob.run(np: np, ["self-test-agreement", "--case", c], timeout: 60)
         var byRank: [Int: String] = [:]
         for line in result.lines where line.hasPrefix("RANK ") {
             let parts = line.split(separator: " ", maxSplits: 2)

@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-/// Starts `Launch/mpirun -np N hybridsync ARGS` as a real multi-process job and collects its output.
+/// Starts `Launch/mpirun -np N hybridsync-testjobs ARGS` as a real multi-process job and collects its output.
 struct MPIJob {
     struct Result {
         let status: Int32
@@ -15,8 +15,9 @@ struct MPIJob {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     }
 
+    /// The test-jobs binary (`HYBRIDSYNC_TESTJOBS_BIN`, set by Launch/test; else the debug build).
     static var binary: String {
-        ProcessInfo.processInfo.environment["HYBRIDSYNC_BIN"] ?? packageRoot.appendingPathComponent(".build/debug/hybridsync").path
+        ProcessInfo.processInfo.environment["HYBRIDSYNC_TESTJOBS_BIN"] ?? packageRoot.appendingPathComponent(".build/debug/hybridsync-testjobs").path
     }
 
     /// Runs the job; kills it after `timeout` seconds (the test then fails on the status).

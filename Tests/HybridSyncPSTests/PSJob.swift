@@ -16,6 +16,12 @@ enum PSJob {
             .appendingPathComponent(".build/debug/hybridsync").path
     }
 
+    /// The test-jobs binary whose `ps-check` the workers run.
+    static var testJobs: String {
+        ProcessInfo.processInfo.environment["HYBRIDSYNC_TESTJOBS_BIN"] ??
+            URL(fileURLWithPath: binary).deletingLastPathComponent().appendingPathComponent("hybridsync-testjobs").path
+    }
+
     static func run(_ args: [String]) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
@@ -34,7 +40,7 @@ enum PSJob {
     static func expectOK(_ check: String, servers: Int, workers: Int, extra: [String] = [], checkArgs: [String] = [],
                          file: StaticString = #filePath, line: UInt = #line) throws -> Result {
         let r = try run(["--servers", "\(servers)", "--workers", "\(workers)", "--timeout", "90"] + extra
-                        + ["--", "ps", "check", "--case", check] + checkArgs)
+                        + ["--", testJobs, "ps-check", "--case", check] + checkArgs)
         XCTAssertEqual(r.status, 0, "\(check) \(servers)x\(workers): \(r.output)", file: file, line: line)
         let results = r.results(check)
         XCTAssertEqual(results.count, workers, "\(check): every worker reports: \(r.output)", file: file, line: line)

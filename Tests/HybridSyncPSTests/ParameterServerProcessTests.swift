@@ -38,7 +38,7 @@ final class ParameterServerProcessTests: XCTestCase {
     func testKilledWorkerIsReportedByName() throws {
         let start = Date()
         let r = try PSJob.run(["--servers", "2", "--workers", "3", "--heartbeat-timeout", "2", "--expect-killed", "2",
-                               "--timeout", "60", "--", "ps", "check", "--case", "kill"])
+                               "--timeout", "60", "--", PSJob.testJobs, "ps-check", "--case", "kill"])
         XCTAssertEqual(r.status, 0, r.output)
         let results = r.results("kill")
         XCTAssertEqual(results.count, 2, r.output)

@@ -4,7 +4,8 @@ import XCTest
 /// The hybrid path under real mpirun, ZeroMQ and Open MPI.
 final class HybridProcessTests: XCTestCase {
     static var root: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
-    static var binary: String { ProcessInfo.processInfo.environment["HYBRIDSYNC_BIN"] ?? root.appendingPathComponent(".build/debug/hybridsync").path }
+    /// The test-jobs binary (`HYBRIDSYNC_TESTJOBS_BIN`, set by Launch/test; else the debug build).
+    static var binary: String { ProcessInfo.processInfo.environment["HYBRIDSYNC_TESTJOBS_BIN"] ?? root.appendingPathComponent(".build/debug/hybridsync-testjobs").path }
 
     /// Runs `Launch/mpirun -np N hybridsync ARGS`; returns the exit status and the merged output.
     static func mpirun(_ np: Int, _ args: [String]) throws -> (Int32, String) {
@@ -21,7 +22,7 @@ final class HybridProcessTests: XCTestCase {
     }
 
     func expectExact(np: Int, workers: Int, _ extra: [String], file: StaticString = #filePath, line: UInt = #line) throws -> String {
-        let (status, out) = try Self.mpirun(np, ["self-test", "hybrid", "--case", "exact"] + extra)
+        let (status, out) = try Self.mpirun(np, ["self-test-hybrid", "--case", "exact"] + extra)
         XCTAssertEqual(status, 0, out, file: file, line: line)
         let ok = out.split(separator: "\n").filter { $0.contains("RESULT exact ok") && $0.contains("wrong=0") }
         XCTAssertEqual(ok.count, workers, out, file: file, line: line)
@@ -47,7 +48,7 @@ final class HybridProcessTests: XCTestCase {
     /// A rank registering a different shape or an extra table gets the same error on every worker.
     func testMismatchedRegistrationRaisesTheSameErrorEverywhere() throws {
         for c in ["mismatch-shape", "mismatch-extra"] {
-            let (status, out) = try Self.mpirun(4, ["self-test", "hybrid", "--case", c, "--placement", "dedicated"])
+            let (status, out) = try Self.mpirun(4, ["self-test-hybrid", "--case", c, "--placement", "dedicated"])
             XCTAssertEqual(status, 0, out)
             let lines = out.split(separator: "\n").filter { $0.contains("RESULT \(c) ok") }
             XCTAssertEqual(lines.count, 2, out)

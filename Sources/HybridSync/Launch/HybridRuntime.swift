@@ -93,6 +93,32 @@ public final class HybridRuntime: @unchecked Sendable {
                              background: threads, done: flags)
     }
 
+    /// Runs one rank of a hybrid job from start to end. A dedicated server rank serves until the workers
+    /// finish and returns; a worker runs `body`, then always calls `finish()` (so the servers and the
+    /// scheduler end too); every rank finalises MPI, also on error. Throws the first failure (of `body`,
+    /// of launching, or of this rank's background nodes) after everything is shut down.
+    public static func run(layout: HybridLayout, base: PSConfig = PSConfig(), dense: DenseSyncConfig = DenseSyncConfig(),
+                           _ body: (HybridRuntime) throws -> Void) throws {
+        defer { MPIRuntime.finalize() }
+        guard let runtime = try launch(layout: layout, base: base, dense: dense) else { return }
+        var failure: (any Error)?
+        do {
+            try body(runtime)
+        } catch {
+            failure = error
+            if let e = error as? HybridSyncError {
+                dense.logger.error("worker failed", metadata: ["rank": "\(runtime.world.rank)", "error": "\(e)"])
+            }
+        }
+        do {
+            try runtime.finish()
+        } catch {
+            dense.logger.error("worker could not finish cleanly", metadata: ["rank": "\(runtime.world.rank)", "error": "\(error)"])
+            if failure == nil { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
     /// Ends this worker: tells the scheduler, then waits for this rank's server and scheduler threads.
     /// Throws if one of them failed.
     public func finish(timeout: Double = 60) throws {

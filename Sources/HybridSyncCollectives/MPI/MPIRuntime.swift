@@ -19,6 +19,12 @@ public enum MPIRuntime {
         return Communicator(transport: try MPITransport(handle: hs_mpi_comm_world(), owned: false))
     }
 
+    /// Runs `body` as one MPI rank: initialises MPI, and always finalises it, also when `body` throws.
+    public static func run<R>(_ body: (Communicator) throws -> R) throws -> R {
+        defer { finalize() }
+        return try body(try initialize())
+    }
+
     /// Finalises MPI if it was initialised and not yet finalised.
     public static func finalize() {
         var initialized: Int32 = 0, finalized: Int32 = 0

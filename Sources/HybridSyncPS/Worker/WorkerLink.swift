@@ -74,6 +74,7 @@ final class WorkerLink: Sendable {
     /// Tells the scheduler this worker is done and waits (up to `seconds`) for the I/O thread to end.
     func finish(waitingUpTo seconds: Double) {
         commands.submit(.finish)
-        _ = ended.wait(timeout: .now() + .milliseconds(Int(seconds * 1000)))
+        // The signal is put back, so later callers (deinit after finish) return at once too.
+        if ended.wait(timeout: .now() + .milliseconds(Int(seconds * 1000))) == .success { ended.signal() }
     }
 }

@@ -1,3 +1,4 @@
+import HybridSync
 import ArgumentParser
 import Foundation
 import HybridSyncCollectives
@@ -19,7 +20,7 @@ struct BenchAllreduce: ParsableCommand {
     var json: String?
 
     func run() throws {
-        try runMPIJob { world in
+        try MPIRuntime.run { world in
             var config = DenseSyncConfig()
             config.segmentBytes = segmentBytes
             let dense = DenseSync(communicator: world, config: config)
@@ -112,7 +113,7 @@ struct BenchAllreduce: ParsableCommand {
         }
         let stats = try Tensor(name: "stats", values: [median(ringTimes), median(mpiTimes)])
         try MPIReference.allreduce(stats.rawPointer, count: 2, dtype: .float64, op: .max, comm: comm)
-        let wrong = try sumAcrossRanks([ringWrong, mpiWrong], comm)
+        let wrong = try comm.sumAcrossRanks([ringWrong, mpiWrong])
         let t = try stats.values(as: Double.self)
         return Row(bytes: bytes, ring: t[0], mpi: t[1], ringWrong: wrong[0], mpiWrong: wrong[1])
     }
@@ -164,6 +165,6 @@ struct BenchAllreduce: ParsableCommand {
         let stats = try Tensor(name: "stats", values: [median(fused), median(perTensor)])
         try MPIReference.allreduce(stats.rawPointer, count: 2, dtype: .float64, op: .max, comm: comm)
         let t = try stats.values(as: Double.self)
-        return (t[0], t[1], try sumAcrossRanks([wrong], comm)[0], counts.reduce(0, +) * 4)
+        return (t[0], t[1], try comm.sumAcrossRanks([wrong])[0], counts.reduce(0, +) * 4)
     }
 }

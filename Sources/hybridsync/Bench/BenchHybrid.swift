@@ -20,7 +20,7 @@ struct BenchHybrid: ParsableCommand {
 
     func run() throws {
         let model = try ModelSpec.load(spec)
-        try runHybridJob(HybridLayout(servers: servers, placement: placement)) { runtime in try measureAll(model, runtime) }
+        try HybridRuntime.run(layout: HybridLayout(servers: servers, placement: placement)) { runtime in try measureAll(model, runtime) }
     }
 
     private func measureAll(_ model: ModelSpec, _ runtime: HybridRuntime) throws {

@@ -18,7 +18,7 @@ struct BenchSeed: ParsableCommand {
     @Option(help: "Append JSON lines to this file.") var json: String?
 
     func run() throws {
-        try runHybridJob(HybridLayout(servers: servers, placement: .dedicated)) { runtime in try measureAll(runtime) }
+        try HybridRuntime.run(layout: HybridLayout(servers: servers, placement: .dedicated)) { runtime in try measureAll(runtime) }
     }
 
     private func measureAll(_ runtime: HybridRuntime) throws {

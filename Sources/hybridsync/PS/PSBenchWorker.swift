@@ -1,3 +1,4 @@
+import HybridSync
 import ArgumentParser
 import Foundation
 import HybridSyncCore

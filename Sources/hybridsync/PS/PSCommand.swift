@@ -1,3 +1,4 @@
+import HybridSync
 import ArgumentParser
 import Foundation
 import HybridSyncCore
@@ -8,8 +9,8 @@ import HybridSyncPS
 struct PSCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ps",
-        abstract: "Parameter-server roles: scheduler, server, a checking worker, or a local job with all of them.",
-        subcommands: [PSScheduler.self, PSServer.self, PSCheck.self, PSLocal.self, PSBenchWorker.self]
+        abstract: "Parameter-server roles: scheduler, server, or a local job with all of them.",
+        subcommands: [PSScheduler.self, PSServer.self, PSLocal.self, PSBenchWorker.self]
     )
 }
 

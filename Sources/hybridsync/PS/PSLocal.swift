@@ -1,3 +1,4 @@
+import HybridSync
 import ArgumentParser
 import Foundation
 import HybridSyncCore
@@ -19,7 +20,8 @@ struct PSLocal: ParsableCommand {
     @Option(help: "Worker index that is expected to be killed (the kill check).") var expectKilled: Int?
     @Option(help: "Largest message the servers accept, in bytes.") var maxMessageBytes: Int?
     @Flag(help: "Servers answer without storing rows (benchmark baseline).") var discardData = false
-    @Argument(parsing: .captureForPassthrough, help: "The worker's subcommand and arguments (default: ps check --case push-pull).")
+    @Argument(parsing: .captureForPassthrough,
+              help: "The worker: a program path and its arguments (it reads HYBRIDSYNC_* and makes a KVWorker), or a subcommand of this tool (default: ps bench-worker).")
     var workerCommand: [String] = []
 
     func run() throws {
@@ -46,11 +48,13 @@ struct PSLocal: ParsableCommand {
         if let maxMessageBytes { env["HYBRIDSYNC_MAX_MESSAGE_BYTES"] = "\(maxMessageBytes)" }
         if discardData { env["HYBRIDSYNC_DISCARD_DATA"] = "1" }
         let args = workerCommand.first == "--" ? Array(workerCommand.dropFirst()) : workerCommand
-        let workerArgs = args.isEmpty ? ["ps", "check", "--case", "push-pull"] : args
+        // A first word with a slash is a program of the user's; anything else is a subcommand of this tool.
+        let workerExe = args.first.map { $0.contains("/") } == true ? args[0] : exe
+        let workerArgs = args.isEmpty ? ["ps", "bench-worker"] : (workerExe == exe ? args : Array(args.dropFirst()))
         var children: [(String, Process)] = []
-        func spawn(_ name: String, _ arguments: [String], index: Int) throws {
+        func spawn(_ name: String, _ program: String, _ arguments: [String], index: Int) throws {
             let p = Process()
-            p.executableURL = URL(fileURLWithPath: exe)
+            p.executableURL = URL(fileURLWithPath: program)
             p.arguments = arguments
             var e = env
             e["HYBRIDSYNC_INDEX"] = "\(index)"
@@ -58,8 +62,8 @@ struct PSLocal: ParsableCommand {
             try p.run()
             children.append((name, p))
         }
-        for i in 0..<servers { try spawn("server \(i)", ["ps", "server"], index: i) }
-        for i in 0..<workers { try spawn("worker \(i)", workerArgs, index: i) }
+        for i in 0..<servers { try spawn("server \(i)", exe, ["ps", "server"], index: i) }
+        for i in 0..<workers { try spawn("worker \(i)", workerExe, workerArgs, index: i) }
         let deadline = Deadline.after(seconds: timeout)
         while children.contains(where: { $0.1.isRunning }) && !deadline.hasPassed { usleep(20_000) }
         var problems: [String] = []

@@ -4,51 +4,6 @@ import HybridSync
 import HybridSyncCollectives
 import HybridSyncCore
 
-/// Runs `body` as one MPI rank: initialises MPI, and always finalises it, also when `body` throws.
-func runMPIJob(_ body: (Communicator) throws -> Void) throws {
-    let world = try MPIRuntime.initialize()
-    defer { MPIRuntime.finalize() }
-    try body(world)
-}
-
-/// Runs one rank of a hybrid job. A dedicated server rank serves until the workers finish and returns;
-/// a worker runs `body`, then always calls `finish()` (so the servers and the scheduler end too) and
-/// finalises MPI. A failure of `body` is written to standard error naming the worker, and the command
-/// exits non-zero.
-func runHybridJob(_ layout: HybridLayout, _ body: (HybridRuntime) throws -> Void) throws {
-    defer { MPIRuntime.finalize() }
-    guard let runtime = try HybridRuntime.launch(layout: layout) else { return }
-    var failed = false
-    do {
-        try body(runtime)
-    } catch let exit as ExitCode {
-        failed = exit != .success
-    } catch {
-        FileHandle.standardError.write("worker \(runtime.dense.communicator.rank): \(error)\n".data(using: .utf8)!)
-        failed = true
-    }
-    do {
-        try runtime.finish()
-    } catch {
-        FileHandle.standardError.write("worker \(runtime.dense.communicator.rank): \(error)\n".data(using: .utf8)!)
-        failed = true
-    }
-    if failed { throw ExitCode.failure }
-}
-
-/// Writes one line to standard output unbuffered, so lines of several ranks never interleave mid-line.
-func emit(_ line: String) {
-    let data = Array((line + "\n").utf8)
-    data.withUnsafeBytes { raw in
-        var offset = 0
-        while offset < raw.count {
-            let n = write(1, raw.baseAddress! + offset, raw.count - offset)
-            if n <= 0 { return }
-            offset += n
-        }
-    }
-}
-
 /// Appends JSON lines to a file, if one was named.
 struct JSONLines {
     private var lines: [String] = []
@@ -116,3 +71,6 @@ final class Locked<Value>: @unchecked Sendable {
         set { lock.lock(); value = newValue; lock.unlock() }
     }
 }
+
+extension HybridLayout.Placement: ExpressibleByArgument {}
+extension Strategy: ExpressibleByArgument {}

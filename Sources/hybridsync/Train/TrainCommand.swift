@@ -27,7 +27,7 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         guard let cons = Consistency(name: consistency) else { throw ValidationError("bad consistency \(consistency)") }
         guard wideRows > 0, wideRows & (wideRows - 1) == 0 else { throw ValidationError("--wide-rows must be a power of two") }
-        try runHybridJob(HybridLayout(servers: servers, placement: placement)) { runtime in
+        try HybridRuntime.run(layout: HybridLayout(servers: servers, placement: placement)) { runtime in
             try train(runtime, consistency: cons)
         }
     }

@@ -11,7 +11,7 @@ import HybridSyncPS
 /// - `mismatch`: the last worker registers a different shape (or an extra table); every worker must
 ///   report the same error, and the job must still end cleanly.
 struct SelfTestHybrid: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "hybrid")
+    static let configuration = CommandConfiguration(commandName: "self-test-hybrid")
 
     enum Case: String, ExpressibleByArgument { case exact, mismatchShape = "mismatch-shape", mismatchExtra = "mismatch-extra" }
 
@@ -22,7 +22,7 @@ struct SelfTestHybrid: ParsableCommand {
     @Option var steps = 8
 
     func run() throws {
-        try runHybridJob(HybridLayout(servers: servers, placement: placement)) { runtime in
+        try HybridRuntime.run(layout: HybridLayout(servers: servers, placement: placement)) { runtime in
             var ok = true, details = ""
             do {
                 switch `case` {
@@ -97,5 +97,3 @@ struct SelfTestHybrid: ParsableCommand {
     }
 }
 
-extension HybridLayout.Placement: ExpressibleByArgument {}
-extension Strategy: ExpressibleByArgument {}

@@ -1,3 +1,4 @@
+import HybridSync
 import ArgumentParser
 import Foundation
 import HybridSyncCollectives
@@ -7,7 +8,7 @@ import HybridSyncCore
 /// count given; then fusion of 120 mixed tensors, broadcast and all-gather. Exits non-zero on any wrong
 /// element. Prints one JSON line per case from rank 0 and a closing `CASES n WRONG m` line.
 struct SelfTestAllreduce: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "allreduce")
+    static let configuration = CommandConfiguration(commandName: "self-test-allreduce")
 
     @Option(help: "Comma-separated counts; 'r-1' means ranks - 1.")
     var counts = "0,1,r-1,4913,1000003"
@@ -20,7 +21,7 @@ struct SelfTestAllreduce: ParsableCommand {
 
     func run() throws {
         var failed = false
-        try runMPIJob { world in
+        try MPIRuntime.run { world in
             var config = DenseSyncConfig()
             config.segmentBytes = segmentBytes
             config.stallSeconds = 120
@@ -35,7 +36,7 @@ struct SelfTestAllreduce: ParsableCommand {
                         guard let op = ReduceOp(name: String(opName)) else { throw ValidationError("unknown op \(opName)") }
                         let salt = cases
                         let (vsSerial, vsMPI) = try check(dtype: dtype, count: count, op: op, salt: salt, dense: dense)
-                        let totals = try sumAcrossRanks([vsSerial, vsMPI], world)
+                        let totals = try world.sumAcrossRanks([vsSerial, vsMPI])
                         cases += 1
                         if totals[0] != 0 || totals[1] > 0 { wrongCases += 1 }
                         if world.rank == 0 {
@@ -46,7 +47,7 @@ struct SelfTestAllreduce: ParsableCommand {
             }
             for (label, wrong) in try [("fusion", checkFusion(dense)), ("random_float32", checkRandomFloat(dense)),
                                        ("broadcast", checkBroadcast(dense)), ("allgather", checkAllgather(dense))] {
-                let total = try sumAcrossRanks([wrong], world)[0]
+                let total = try world.sumAcrossRanks([wrong])[0]
                 cases += 1
                 if total != 0 { wrongCases += 1 }
                 if world.rank == 0 { emit("{\"case\":\"\(label)\",\"ranks\":\(p),\"wrong\":\(total)}") }
@@ -152,9 +153,3 @@ struct SelfTestAllreduce: ParsableCommand {
     }
 }
 
-/// Sums small non-negative counters over every rank with MPI_Allreduce (not with the code under test).
-func sumAcrossRanks(_ values: [Int], _ comm: Communicator) throws -> [Int] {
-    let t = try Tensor(name: "counters", values: values.map { Int64(max($0, 0)) })
-    try MPIReference.allreduce(t.rawPointer, count: values.count, dtype: .int64, op: .sum, comm: comm)
-    return try t.values(as: Int64.self).map { Int($0) }
-}

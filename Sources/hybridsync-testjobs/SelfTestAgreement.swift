@@ -1,3 +1,4 @@
+import HybridSync
 import ArgumentParser
 import Foundation
 import HybridSyncCollectives
@@ -6,7 +7,7 @@ import HybridSyncCore
 /// Makes the last rank disagree with the others (or arrive late) and prints, on every rank, the error it
 /// got: `RANK r ERROR <text>` or `RANK r NO-ERROR`. Exits 0 when this rank got an error of the expected kind.
 struct SelfTestAgreement: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "agreement")
+    static let configuration = CommandConfiguration(commandName: "self-test-agreement")
 
     enum Case: String, ExpressibleByArgument, CaseIterable {
         case name, dtype, count, op, extra, missing, duplicate, stall, stallLog = "stall-log"
@@ -19,7 +20,7 @@ struct SelfTestAgreement: ParsableCommand {
 
     func run() throws {
         var ok = false
-        try runMPIJob { world in
+        try MPIRuntime.run { world in
             var config = DenseSyncConfig()
             config.stallSeconds = stallSeconds
             config.stallAction = `case` == .stallLog ? .log : .raise

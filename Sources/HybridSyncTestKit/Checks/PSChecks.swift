@@ -1,58 +1,19 @@
-import ArgumentParser
 import Foundation
 import HybridSyncCore
 import HybridSyncPS
-#if canImport(Glibc)
-import Glibc
-#endif
 
-/// `hybridsync ps check --case NAME`: a worker that exercises one property of the parameter server over
-/// real ZeroMQ and prints `worker i RESULT <case> ok|FAIL <details>`. Run inside `ps local`.
-struct PSCheck: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "check", abstract: "A worker that checks one property (used by the tests).")
-
-    enum Case: String, ExpressibleByArgument, CaseIterable {
-        case pushPull = "push-pull", bsp, optimizers, ssp, asp, kill, badInput = "bad-input", barrier
-    }
-
-    @Option(help: "What to check: \(Case.allCases.map(\.rawValue).joined(separator: ", ")).") var `case`: Case
-    @Option(help: "Steps for the clocked checks.") var steps = 12
-    @Option(help: "Staleness bound for the ssp check.") var staleness = 2
-
-    func run() throws {
-        let config = try PSConfig.fromEnvironment(ProcessInfo.processInfo.environment)
-        let worker = try KVWorker(config: config)
-        let me = worker.id.index
-        var ok = true
-        var details = ""
-        do {
-            switch `case` {
-            case .pushPull: (ok, details) = try checkPushPull(worker)
-            case .bsp: (ok, details) = try checkBSP(worker)
-            case .optimizers: (ok, details) = try checkOptimizers(worker)
-            case .ssp: (ok, details) = try checkGap(worker, consistency: .ssp(staleness: staleness))
-            case .asp: (ok, details) = try checkGap(worker, consistency: .asp)
-            case .kill: (ok, details) = try checkKill(worker)
-            case .badInput: (ok, details) = try BadInputCheck(worker: worker, config: config).run()
-            case .barrier: (ok, details) = try checkBarrier(worker)
-            }
-        } catch {
-            ok = false
-            details = "threw \(error)"
-        }
-        emit("worker \(me) RESULT \(`case`.rawValue) \(ok ? "ok" : "FAIL") \(details)")
-        worker.finish()
-        if !ok { throw ExitCode(1) }
-    }
-
+/// Properties of the parameter server checked from a worker, each against an oracle computed here
+/// (closed-form integer sums, a Double serial reference): run in process by the test kit's jobs and
+/// over real ZeroMQ processes by `hybridsync-testjobs ps-check`. Each returns (ok, details).
+package enum PSChecks {
     /// Integer value pushed by worker `w` for row `key`, element `e`, at step `t`.
-    static func grad(_ w: Int, _ key: UInt64, _ e: Int, _ t: Int) -> Float {
+    package static func grad(_ w: Int, _ key: UInt64, _ e: Int, _ t: Int) -> Float {
         Float(Int((key &* 7 &+ UInt64(e * 3 + w * 5 + t)) % 11) - 5)
     }
 
     /// Every worker pushes rows (duplicates, any order, two tables, one with rows cut into pieces across
     /// servers); after a barrier everyone pulls and must see the exact sum of all pushes.
-    private func checkPushPull(_ worker: KVWorker) throws -> (Bool, String) {
+    package static func pushPull(_ worker: KVWorker) throws -> (Bool, String) {
         let wide = TableSpec(name: "wide", dimension: 1000, optimizer: .accumulate, consistency: .asp, pieceLength: 256)
         let small = TableSpec(name: "small", dimension: 4, optimizer: .accumulate, consistency: .asp)
         try worker.declare([wide, small])
@@ -84,7 +45,7 @@ struct PSCheck: ParsableCommand {
 
     /// BSP with SGD (lr 1, w -= g) on integer gradients: at every step the pulled rows must equal the
     /// serial result of all workers' pushes of the earlier steps, exactly. Worker 0 is slow.
-    private func checkBSP(_ worker: KVWorker) throws -> (Bool, String) {
+    package static func bsp(_ worker: KVWorker, steps: Int = 12) throws -> (Bool, String) {
         let spec = TableSpec(name: "bsp", dimension: 16, initializer: .constant(100), optimizer: .sgd(learningRate: 1), consistency: .bsp)
         try worker.declare([spec])
         let n = worker.workerCount, me = worker.id.index
@@ -99,7 +60,7 @@ struct PSCheck: ParsableCommand {
                     if pulled.values[i * 16 + e] != expected { wrong += 1 }
                 }
             }
-            if me == 0 { usleep(20_000) }
+            if me == 0 { Thread.sleep(forTimeInterval: 0.02) }
             try worker.push([SparseRows(table: "bsp", keys: keys, values: keys.flatMap { k in (0..<16).map { Self.grad(me, k, $0, t) } })])
             try worker.advanceClock()
         }
@@ -107,7 +68,7 @@ struct PSCheck: ParsableCommand {
     }
 
     /// Adagrad and Adam under BSP against a serial reference computed here in Double.
-    private func checkOptimizers(_ worker: KVWorker) throws -> (Bool, String) {
+    package static func optimizers(_ worker: KVWorker, steps: Int = 12) throws -> (Bool, String) {
         let ada = TableSpec(name: "adagrad", dimension: 8, initializer: .uniform(scale: 0.5),
                             optimizer: .adagrad(learningRate: 0.1, epsilon: 1e-8, initialAccumulator: 0.1), consistency: .bsp)
         let adam = TableSpec(name: "adam", dimension: 8, initializer: .uniform(scale: 0.5),
@@ -156,14 +117,14 @@ struct PSCheck: ParsableCommand {
 
     /// Worker 0 is slow; the others run ahead as far as the model lets them. Reports the largest clock
     /// gap the servers measured when answering pulls.
-    private func checkGap(_ worker: KVWorker, consistency: Consistency) throws -> (Bool, String) {
+    package static func gap(_ worker: KVWorker, consistency: Consistency, steps: Int = 12, staleness: Int = 2) throws -> (Bool, String) {
         let spec = TableSpec(name: "gap", dimension: 4, optimizer: .sgd(learningRate: 0.1), consistency: consistency)
         try worker.declare([spec])
         try worker.barrier()
         let me = worker.id.index
         for t in 0..<steps {
             _ = try worker.pull([RowQuery(table: "gap", keys: [1, 2, 3])])
-            if me == 0 { usleep(40_000) }
+            if me == 0 { Thread.sleep(forTimeInterval: 0.04) }
             try worker.push([SparseRows(table: "gap", keys: [1, 2, 3], values: [Float](repeating: Float(t), count: 12))])
             try worker.advanceClock()
         }
@@ -175,34 +136,10 @@ struct PSCheck: ParsableCommand {
         }
     }
 
-    /// BSP with 3+ workers; the last worker kills itself with SIGKILL at step 3. The others' next pull
-    /// must fail naming it, within the heartbeat timeout.
-    private func checkKill(_ worker: KVWorker) throws -> (Bool, String) {
-        let spec = TableSpec(name: "k", dimension: 4, optimizer: .sgd(learningRate: 1), consistency: .bsp)
-        try worker.declare([spec])
-        let me = worker.id.index, victim = worker.workerCount - 1
-        for t in 0..<10 {
-            if t == 3 && me == victim { kill(getpid(), SIGKILL) }
-            let start = Date()
-            do {
-                _ = try worker.pull([RowQuery(table: "k", keys: [1, 2])], timeout: 30)
-            } catch let e as HybridSyncError {
-                let ms = Int(Date().timeIntervalSince(start) * 1000)
-                if case .peerDied(let peer, _) = e, peer == "worker \(victim)" {
-                    return (true, "step \(t): \(e) after \(ms) ms")
-                }
-                return (false, "step \(t): unexpected \(e)")
-            }
-            try worker.push([SparseRows(table: "k", keys: [1, 2], values: [Float](repeating: 1, count: 8))])
-            try worker.advanceClock()
-        }
-        return (false, "no error although worker \(victim) died")
-    }
-
     /// Barrier: each worker records when it left; all must leave after the last one entered.
-    private func checkBarrier(_ worker: KVWorker) throws -> (Bool, String) {
+    package static func barrier(_ worker: KVWorker) throws -> (Bool, String) {
         try worker.declare([TableSpec(name: "b", dimension: 1, optimizer: .accumulate)])
-        if worker.id.index == 0 { usleep(300_000) }
+        if worker.id.index == 0 { Thread.sleep(forTimeInterval: 0.3) }
         let before = Date()
         try worker.barrier()
         let waited = Date().timeIntervalSince(before)

@@ -1,0 +1,5 @@
+import ArgumentParser
+import HybridSync
+
+extension HybridLayout.Placement: ExpressibleByArgument {}
+extension Strategy: ExpressibleByArgument {}

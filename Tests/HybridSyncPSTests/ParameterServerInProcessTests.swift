@@ -1,0 +1,93 @@
+import HybridSyncCore
+import HybridSyncPS
+import HybridSyncTestKit
+import XCTest
+
+/// Whole parameter-server jobs in this process over the in-memory network: scheduler, servers and
+/// workers as threads, driven by the same node shell and state machines as the real processes.
+/// Each property is checked against an oracle computed in `PSChecks` (closed-form integer sums, a
+/// Double serial reference), not with the server's own code.
+final class ParameterServerInProcessTests: XCTestCase {
+    /// Runs `check` on every worker of a `servers` x `workers` job; every worker must report ok and
+    /// every node must end cleanly.
+    func expectOK(servers: Int, workers: Int, config: PSConfig = PSConfig(), file: StaticString = #filePath, line: UInt = #line,
+                  _ check: @escaping @Sendable (KVWorker) throws -> (Bool, String)) throws {
+        let outcome = try TestKit.psJob(servers: servers, workers: workers, config: config, check)
+        for (w, r) in outcome.workers.enumerated() {
+            let (ok, details) = try r.get()
+            XCTAssertTrue(ok, "\(servers)x\(workers) worker \(w): \(details)", file: file, line: line)
+        }
+        for (node, failure) in outcome.nodes { XCTAssertNil(failure, "\(node)", file: file, line: line) }
+    }
+
+    func testPushPullAcrossServerAndWorkerCounts() throws {
+        for (s, w) in [(1, 1), (1, 4), (2, 2), (3, 4), (3, 1), (2, 3)] {
+            try expectOK(servers: s, workers: w) { try PSChecks.pushPull($0) }
+        }
+    }
+
+    func testBSPIsExactWithThreeServersAndFourWorkers() throws {
+        try expectOK(servers: 3, workers: 4) { try PSChecks.bsp($0, steps: 10) }
+    }
+
+    func testOptimizersMatchDoubleReference() throws {
+        try expectOK(servers: 3, workers: 4) { try PSChecks.optimizers($0, steps: 10) }
+    }
+
+    func testSSPBoundsTheGapAndASPDoesNot() throws {
+        try expectOK(servers: 2, workers: 3) { try PSChecks.gap($0, consistency: .ssp(staleness: 2), steps: 10, staleness: 2) }
+        try expectOK(servers: 2, workers: 3) { try PSChecks.gap($0, consistency: .asp, steps: 10, staleness: 2) }
+    }
+
+    func testBarrier() throws {
+        try expectOK(servers: 2, workers: 3) { try PSChecks.barrier($0) }
+    }
+
+    /// 5% of worker <-> server messages dropped, nothing resent: some pull times out, its error names
+    /// the server it waited for, it fails within its deadline, and the job still ends (no hang).
+    func testDroppedMessagesMakeAPullTimeOutNamingTheServer() throws {
+        let start = ContinuousClock.now
+        let outcome = try TestKit.psJob(servers: 3, workers: 4, wrap: { node, t in
+            switch node {
+            case .worker(let w):
+                // Only the links to servers (link 0 is the scheduler).
+                return FaultyMessageTransport(t, plan: FaultPlan(drop: 0.05, seed: UInt64(w + 1))) { peer in
+                    if case .link(let l) = peer { return l >= 1 }
+                    return false
+                }
+            case .server(let s):
+                return FaultyMessageTransport(t, plan: FaultPlan(drop: 0.05, seed: UInt64(100 + s))) { peer in
+                    if case .routed = peer { return true }
+                    return false
+                }
+            case .scheduler:
+                return t
+            }
+        }) { kv -> String in
+            // Declaring is idempotent, so a declare that lost a message is simply sent again.
+            var declared = false
+            for _ in 0..<20 where !declared {
+                declared = (try? kv.declare([TableSpec(name: "t", dimension: 4, optimizer: .accumulate, consistency: .asp)], timeout: 0.3)) != nil
+            }
+            guard declared else { return "could not declare" }
+            for i in 0..<400 {
+                let began = ContinuousClock.now
+                do {
+                    _ = try kv.pull([RowQuery(table: "t", keys: (0..<30).map { UInt64($0 * 7 + i) })], timeout: 0.3)
+                } catch let e as HybridSyncError {
+                    let took = secondsSince(began)
+                    guard case let .timeout(operation, waitingFor, seconds) = e else { return "unexpected error \(e)" }
+                    guard waitingFor.hasPrefix("server "), waitingFor.contains(" at memory://") else { return "names \(waitingFor)" }
+                    guard seconds == 0.3, took < 0.3 + 0.5 else { return "took \(took) s for a deadline of \(seconds) s" }
+                    return "ok: \(operation) -> \(waitingFor)"
+                }
+            }
+            return "no pull failed in 400 tries"
+        }
+        for (w, r) in outcome.workers.enumerated() {
+            let text = try r.get()
+            XCTAssertTrue(text.hasPrefix("ok"), "worker \(w): \(text)")
+        }
+        XCTAssertLessThan(secondsSince(start), 60, "the job ended")
+    }
+}
