@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "HybridSyncPS", dependencies: ["HybridSyncCore", "HybridSyncZMQ"]),
         .target(name: "HybridSync", dependencies: ["HybridSyncCore", "HybridSyncCollectives", "HybridSyncPS"]),
         // In-process transports and helpers to run whole jobs as threads of one process (tests, fuzzing).
-        .target(name: "HybridSyncTestKit", dependencies: ["HybridSyncCore", "HybridSyncCollectives", "HybridSyncPS"]),
+        .target(name: "HybridSyncTestKit", dependencies: ["HybridSyncCore", "HybridSyncCollectives", "HybridSyncPS", "HybridSync"]),
         .executableTarget(
             name: "hybridsync",
             dependencies: [

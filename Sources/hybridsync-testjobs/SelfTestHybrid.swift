@@ -4,6 +4,7 @@ import HybridSync
 import HybridSyncCollectives
 import HybridSyncCore
 import HybridSyncPS
+import HybridSyncTestKit
 
 /// `hybridsync self-test hybrid`: checks of the hybrid path under mpirun.
 /// - `exact`: a BSP job whose parameters (dense and embedding) must equal a serial reference exactly,
@@ -26,8 +27,10 @@ struct SelfTestHybrid: ParsableCommand {
             var ok = true, details = ""
             do {
                 switch `case` {
-                case .exact: (ok, details) = try exact(runtime)
-                case .mismatchShape, .mismatchExtra: (ok, details) = try mismatch(runtime)
+                case .exact:
+                    (ok, details) = try HybridChecks.exact(runtime, strategy: strategy, servers: servers, steps: steps, layout: placement.rawValue)
+                case .mismatchShape, .mismatchExtra:
+                    (ok, details) = try HybridChecks.mismatch(runtime, strategy: strategy, extraTable: `case` == .mismatchExtra)
                 }
             } catch {
                 ok = false
@@ -37,63 +40,4 @@ struct SelfTestHybrid: ParsableCommand {
             if !ok { throw ExitCode(1) }
         }
     }
-
-    static let rows = 48, dim = 4, denseCount = 10
-
-    static func ids(_ w: Int, _ t: Int) -> [UInt64] { (0..<24).map { UInt64(($0 * 5 + w * 7 + t * 3) % rows) } }
-    static func sparseGrad(_ w: Int, _ t: Int, _ id: UInt64, _ e: Int) -> Float { Float(Int((id + UInt64(e + w + 2 * t)) % 5) - 2) }
-    static func denseGrad(_ w: Int, _ t: Int, _ i: Int) -> Float { Float((i + w * 3 + t) % 7 - 3) }
-
-    private func exact(_ runtime: HybridRuntime) throws -> (Bool, String) {
-        let comm = runtime.dense.communicator
-        let p = comm.size, me = comm.rank
-        let sync = try GradientSync(runtime: runtime, strategy: strategy, model: CostModel(workers: p, servers: servers), replanAfterSteps: 4)
-        let w = try Tensor(name: "dense.w", values: (0..<Self.denseCount).map { Float(me == 0 ? $0 : 100) })
-        let spec = TableSpec(name: "emb", dimension: Self.dim, initializer: .constant(1), optimizer: .sgd(learningRate: 1), consistency: .bsp)
-        try sync.register([Parameter(.dense(w, optimizer: .sgd(learningRate: 1))), Parameter(.embedding(spec, rows: Self.rows))])
-        var refDense = (0..<Self.denseCount).map { Float($0) }
-        var refEmb = [Float](repeating: 1, count: Self.rows * Self.dim)
-        var wrong = 0
-        let startRoute = sync.plan.first { $0.name == "emb" }!.route
-        for t in 0..<steps {
-            let myIds = Self.ids(me, t)
-            let pulled = try sync.pull("emb", ids: myIds)
-            for (i, id) in myIds.enumerated() {
-                for e in 0..<Self.dim where pulled.values[i * Self.dim + e] != refEmb[Int(id) * Self.dim + e] { wrong += 1 }
-            }
-            for i in 0..<Self.denseCount where try w.values(as: Float.self)[i] != refDense[i] { wrong += 1 }
-            let g = try Tensor(name: "dense.w", values: (0..<Self.denseCount).map { Self.denseGrad(me, t, $0) })
-            let values = myIds.flatMap { id in (0..<Self.dim).map { Self.sparseGrad(me, t, id, $0) } }
-            try sync.step(dense: [g], sparse: [SparseGradient(table: "emb", ids: myIds, values: values)])
-            for i in 0..<Self.denseCount { refDense[i] -= (0..<p).reduce(Float(0)) { $0 + Self.denseGrad($1, t, i) } / Float(p) }
-            for worker in 0..<p {
-                for id in Self.ids(worker, t) {
-                    for e in 0..<Self.dim { refEmb[Int(id) * Self.dim + e] -= Self.sparseGrad(worker, t, id, e) / Float(p) }
-                }
-            }
-        }
-        let all = try sync.pull("emb", ids: (0..<UInt64(Self.rows)).map { $0 })
-        wrong += zip(all.values, refEmb).filter { $0 != $1 }.count
-        wrong += zip(try w.values(as: Float.self), refDense).filter { $0 != $1 }.count
-        let endRoute = sync.plan.first { $0.name == "emb" }!.route
-        return (wrong == 0, "strategy=\(strategy.rawValue) layout=\(placement.rawValue) wrong=\(wrong) emb route \(startRoute)->\(endRoute)")
-    }
-
-    private func mismatch(_ runtime: HybridRuntime) throws -> (Bool, String) {
-        let comm = runtime.dense.communicator
-        let odd = comm.rank == comm.size - 1
-        let sync = try GradientSync(runtime: runtime, strategy: strategy)
-        let w = try Tensor(name: "dense.w", dtype: .float32, count: odd && `case` == .mismatchShape ? 11 : 10)
-        var params = [Parameter(.dense(w, optimizer: .sgd(learningRate: 1))),
-                      Parameter(.embedding(TableSpec(name: "emb", dimension: 4), rows: 10))]
-        if odd && `case` == .mismatchExtra { params.append(Parameter(.embedding(TableSpec(name: "extra", dimension: 2), rows: 5))) }
-        do {
-            try sync.register(params)
-            return (false, "no error")
-        } catch let e as HybridSyncError {
-            guard case .mismatch = e else { return (false, "unexpected \(e)") }
-            return (true, "\(e)")
-        }
-    }
 }
-

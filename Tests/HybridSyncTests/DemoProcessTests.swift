@@ -10,7 +10,8 @@ final class DemoProcessTests: XCTestCase {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-demo-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: out) }
         let (status, text) = try HybridProcessTests.mpirun(3, ["train", "--servers", "1", "--placement", "dedicated",
-            "--epochs", "1", "--train-limit", "2560", "--test-limit", "300", "--hidden", "32", "--wide-rows", "65536", "--batch", "16", "--out", out])
+            "--epochs", "1", "--train-limit", "2560", "--test-limit", "300", "--hidden", "32", "--wide-rows", "65536", "--batch", "16", "--out", out],
+            program: HybridProcessTests.tool)
         XCTAssertEqual(status, 0, text)
         guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("LOSS first") }) else { return XCTFail(text) }
         let parts = line.split(separator: " ")

@@ -7,11 +7,15 @@ final class HybridProcessTests: XCTestCase {
     /// The test-jobs binary (`HYBRIDSYNC_TESTJOBS_BIN`, set by Launch/test; else the debug build).
     static var binary: String { ProcessInfo.processInfo.environment["HYBRIDSYNC_TESTJOBS_BIN"] ?? root.appendingPathComponent(".build/debug/hybridsync-testjobs").path }
 
-    /// Runs `Launch/mpirun -np N hybridsync ARGS`; returns the exit status and the merged output.
-    static func mpirun(_ np: Int, _ args: [String]) throws -> (Int32, String) {
+    /// The user's tool (`HYBRIDSYNC_BIN`, set by Launch/test; else the debug build).
+    static var tool: String { ProcessInfo.processInfo.environment["HYBRIDSYNC_BIN"] ?? root.appendingPathComponent(".build/debug/hybridsync").path }
+
+    /// Runs `Launch/mpirun -np N PROGRAM ARGS` (the test-jobs binary unless given); returns the exit
+    /// status and the merged output.
+    static func mpirun(_ np: Int, _ args: [String], program: String = binary) throws -> (Int32, String) {
         let p = Process()
         p.executableURL = Self.root.appendingPathComponent("Launch/mpirun")
-        p.arguments = ["-np", "\(np)", Self.binary] + args
+        p.arguments = ["-np", "\(np)", program] + args
         let pipe = Pipe()
         p.standardOutput = pipe
         p.standardError = pipe

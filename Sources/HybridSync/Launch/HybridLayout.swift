@@ -27,6 +27,12 @@ public struct HybridLayout: Sendable, Equatable {
         public let server: Int?
         /// Whether this rank runs the scheduler.
         public let scheduler: Bool
+
+        package init(worker: Int?, server: Int?, scheduler: Bool) {
+            self.worker = worker
+            self.server = server
+            self.scheduler = scheduler
+        }
     }
 
     /// The role of every rank of a job of `size` ranks; throws `invalidArgument` if the layout cannot fit.

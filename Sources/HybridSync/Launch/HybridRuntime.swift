@@ -33,6 +33,13 @@ public final class HybridRuntime: @unchecked Sendable {
         self.done = done
     }
 
+    /// A runtime over parts made elsewhere (the test kit's in-process jobs): this rank is worker
+    /// `dense.communicator.rank`, with no server or scheduler of its own.
+    package convenience init(world: Communicator, kv: KVWorker, dense: DenseSync) {
+        self.init(world: world, role: HybridLayout.RankRole(worker: dense.communicator.rank, server: nil, scheduler: false),
+                  kv: kv, dense: dense, background: [], done: [])
+    }
+
     /// Launches this rank. `base` supplies timeouts; addresses come from rank 0. `HYBRIDSYNC_BIND`
     /// overrides the address to bind (for multi-homed hosts).
     public static func launch(layout: HybridLayout, base: PSConfig = PSConfig(), dense denseConfig: DenseSyncConfig = DenseSyncConfig()) throws -> HybridRuntime? {

@@ -1,0 +1,47 @@
+import HybridSync
+import HybridSyncTestKit
+import XCTest
+
+/// `GradientSync` in whole hybrid jobs inside this process (ring over the in-memory fabric, parameter
+/// server over the in-memory network): exact against a serial reference for the three strategies, and
+/// the same registration error on every worker.
+final class GradientSyncInProcessTests: XCTestCase {
+    func expectExact(servers: Int, workers: Int, strategy: Strategy, file: StaticString = #filePath, line: UInt = #line) throws -> [String] {
+        let outcome = try TestKit.hybridJob(servers: servers, workers: workers) { runtime in
+            try HybridChecks.exact(runtime, strategy: strategy, servers: servers)
+        }
+        var details: [String] = []
+        for (w, r) in outcome.workers.enumerated() {
+            let (ok, text) = try r.get()
+            XCTAssertTrue(ok, "worker \(w): \(text)", file: file, line: line)
+            details.append(text)
+        }
+        for (node, failure) in outcome.nodes { XCTAssertNil(failure, "\(node)", file: file, line: line) }
+        return details
+    }
+
+    func testHybridIsExactAndMovesTheTableToTheRing() throws {
+        let two = try expectExact(servers: 2, workers: 2, strategy: .hybrid)
+        XCTAssertTrue(two.allSatisfy { $0.contains("emb route ps->ring") }, "\(two)")
+        _ = try expectExact(servers: 3, workers: 4, strategy: .hybrid)
+    }
+
+    func testAllreduceStrategyIsExact() throws {
+        _ = try expectExact(servers: 1, workers: 3, strategy: .allreduce)
+    }
+
+    func testPSStrategyIsExact() throws {
+        _ = try expectExact(servers: 3, workers: 4, strategy: .ps)
+    }
+
+    func testMismatchedRegistrationRaisesTheSameErrorEverywhere() throws {
+        for extra in [false, true] {
+            let outcome = try TestKit.hybridJob(servers: 1, workers: 3) { runtime in
+                try HybridChecks.mismatch(runtime, strategy: .hybrid, extraTable: extra)
+            }
+            let texts = try outcome.workers.map { try $0.get() }
+            XCTAssertTrue(texts.allSatisfy(\.0), "\(texts)")
+            XCTAssertEqual(Set(texts.map(\.1)).count, 1, "same error on every worker: \(texts)")
+        }
+    }
+}
