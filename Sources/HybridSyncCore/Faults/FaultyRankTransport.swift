@@ -1,20 +1,23 @@
-/// A `RankTransport` decorator for the dense path: drops sends with a probability (the send completes
+/// A `RankTransport` decorator for the dense path: drops sends with a probability or by tag (the send completes
 /// locally, the peer never gets it, as with a lost packet under a transport that does not resend),
 /// and loses everything once its `FaultSwitch` kills the rank.
 package final class FaultyRankTransport: RankTransport {
     private let inner: any RankTransport
     private var rng: SplitMix64
     private let dropProbability: Double
+    private let dropTags: Set<Int32>
     package let faults: FaultSwitch
     package let counters: FaultCounters
     /// Ids of sends that were dropped (complete at once).
     private var phantom: Set<Int> = []
     private var nextPhantom = -1
 
-    package init(_ inner: any RankTransport, drop: Double = 0, seed: UInt64 = 1, faults: FaultSwitch = FaultSwitch(),
-                 counters: FaultCounters = FaultCounters()) {
+    /// - Parameter dropTags: sends with these tags are always dropped (to starve one phase of a collective).
+    package init(_ inner: any RankTransport, drop: Double = 0, dropTags: Set<Int32> = [], seed: UInt64 = 1,
+                 faults: FaultSwitch = FaultSwitch(), counters: FaultCounters = FaultCounters()) {
         self.inner = inner
         dropProbability = drop
+        self.dropTags = dropTags
         rng = SplitMix64(seed: seed)
         self.faults = faults
         self.counters = counters
@@ -29,7 +32,7 @@ package final class FaultyRankTransport: RankTransport {
     }
 
     package func postSend(_ buffer: UnsafeRawBufferPointer, to peer: Int, tag: Int32) throws -> TransferID {
-        if faults.isKilled || rng.unit() < dropProbability {
+        if faults.isKilled || dropTags.contains(tag) || rng.unit() < dropProbability {
             counters.add(faults.isKilled ? "cut" : "dropped")
             nextPhantom -= 1
             phantom.insert(nextPhantom)
