@@ -2,7 +2,7 @@ import CZeroMQ
 import HybridSyncCore
 
 /// A ZeroMQ context (`zmq_ctx_new`): owns the library's I/O threads; sockets are made from it.
-package final class ZMQContext: @unchecked Sendable {
+package final class ZMQContext {
     let handle: UnsafeMutableRawPointer
 
     /// Creates a context. Throws `transport` if libzmq cannot.

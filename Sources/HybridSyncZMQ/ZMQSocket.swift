@@ -6,7 +6,7 @@ import Glibc
 
 /// A ZeroMQ socket. ZeroMQ sockets are not thread-safe: a socket is used by one thread at a time (the
 /// node's I/O thread); it may be created on another thread and handed over.
-package final class ZMQSocket: @unchecked Sendable {
+package final class ZMQSocket {
     /// Socket kinds HybridSync uses.
     package enum Kind: Sendable {
         case router, dealer

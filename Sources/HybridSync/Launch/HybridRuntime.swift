@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import HybridSyncCollectives
 import HybridSyncCore
 import HybridSyncPS
@@ -12,7 +13,7 @@ import Glibc
 ///
 /// On a dedicated server rank `launch` serves until every worker has finished and returns nil.
 /// Workers call `finish()` at the end. Call from the main thread (it makes MPI calls).
-public final class HybridRuntime: @unchecked Sendable {
+public final class HybridRuntime {
     /// All ranks.
     public let world: Communicator
     /// This rank's role.
@@ -21,23 +22,21 @@ public final class HybridRuntime: @unchecked Sendable {
     public let kv: KVWorker
     /// The dense path over the workers' sub-communicator.
     public let dense: DenseSync
-    private var background: [Thread] = []
-    private let done: [NodeFailure]
+    private let background: [BackgroundNode]
 
-    private init(world: Communicator, role: HybridLayout.RankRole, kv: KVWorker, dense: DenseSync, background: [Thread], done: [NodeFailure]) {
+    private init(world: Communicator, role: HybridLayout.RankRole, kv: KVWorker, dense: DenseSync, background: [BackgroundNode]) {
         self.world = world
         self.role = role
         self.kv = kv
         self.dense = dense
         self.background = background
-        self.done = done
     }
 
     /// A runtime over parts made elsewhere (the test kit's in-process jobs): this rank is worker
     /// `dense.communicator.rank`, with no server or scheduler of its own.
     package convenience init(world: Communicator, kv: KVWorker, dense: DenseSync) {
         self.init(world: world, role: HybridLayout.RankRole(worker: dense.communicator.rank, server: nil, scheduler: false),
-                  kv: kv, dense: dense, background: [], done: [])
+                  kv: kv, dense: dense, background: [])
     }
 
     /// Launches this rank. `base` supplies timeouts; addresses come from rank 0. `HYBRIDSYNC_BIND`
@@ -51,8 +50,7 @@ public final class HybridRuntime: @unchecked Sendable {
         config.servers = layout.servers
         config.workers = layout.workers(worldSize: world.size)
         config.bindHost = try bindAddress(world: world, bootstrap: bootstrap)
-        var threads: [Thread] = []
-        var flags: [NodeFailure] = []
+        var background: [BackgroundNode] = []
         var endpoint = ""
         var schedulerError: Error?
         if me.scheduler {
@@ -61,12 +59,7 @@ public final class HybridRuntime: @unchecked Sendable {
             do {
                 let scheduler = try SchedulerNode(config: sc)
                 endpoint = "\(config.bindHost):\(scheduler.port)"
-                let flag = NodeFailure()
-                let node = Handover(scheduler)
-                let t = Thread { do { try node.take()?.run() } catch { flag.fail("\(error)") } }
-                t.start()
-                threads.append(t)
-                flags.append(flag)
+                background.append(BackgroundNode(name: "scheduler", Handover(scheduler)) { try $0.run() })
             } catch { schedulerError = error }
         }
         endpoint = try broadcastString(endpoint, root: 0, bootstrap: bootstrap)
@@ -83,21 +76,16 @@ public final class HybridRuntime: @unchecked Sendable {
             let server = try ServerNode(config: sc)
             if me.worker == nil {
                 try server.run()
-                for t in threads { while t.isExecuting { usleep(1000) } }
+                for b in background { _ = b.wait(until: .after(seconds: sc.startTimeout + sc.heartbeatTimeout)) }
                 return nil
             }
-            let flag = NodeFailure()
-            let node = Handover(server)
-            let t = Thread { do { try node.take()?.run() } catch { flag.fail("\(error)") } }
-            t.start()
-            threads.append(t)
-            flags.append(flag)
+            background.append(BackgroundNode(name: "server \(s)", Handover(server)) { try $0.run() })
         }
         var wc = config
         wc.preferredIndex = me.worker!
         let kv = try KVWorker(config: wc)
         return HybridRuntime(world: world, role: me, kv: kv, dense: DenseSync(communicator: workers, config: denseConfig),
-                             background: threads, done: flags)
+                             background: background)
     }
 
     /// Runs one rank of a hybrid job from start to end. A dedicated server rank serves until the workers
@@ -131,9 +119,11 @@ public final class HybridRuntime: @unchecked Sendable {
     public func finish(timeout: Double = 60) throws {
         kv.finish()
         let deadline = Deadline.after(seconds: timeout)
-        for (t, f) in zip(background, done) {
-            while t.isExecuting && !deadline.hasPassed { usleep(1000) }
-            if let failure = f.failure { throw HybridSyncError.remote(peer: "rank \(world.rank) background node", message: failure) }
+        for b in background {
+            guard b.wait(until: deadline) else {
+                throw HybridSyncError.timeout(operation: "finishing rank \(world.rank)", waitingFor: "its \(b.name) to end", seconds: timeout)
+            }
+            if let failure = b.failure { throw HybridSyncError.remote(peer: "rank \(world.rank) \(b.name)", message: failure) }
         }
     }
 
@@ -191,10 +181,38 @@ public final class HybridRuntime: @unchecked Sendable {
     }
 }
 
-/// The failure of a background node thread (a colocated server or the scheduler), if any.
-final class NodeFailure: @unchecked Sendable {
-    private let lock = NSLock()
-    private var message: String?
-    func fail(_ m: String) { lock.lock(); message = m; lock.unlock() }
-    var failure: String? { lock.lock(); defer { lock.unlock() }; return message }
+/// A node (the scheduler, a colocated server) running on a thread of its own: its end is signalled,
+/// and its failure kept, so the rank can wait for it with a deadline.
+final class BackgroundNode: Sendable {
+    let name: String
+    private let ended = DispatchSemaphore(value: 0)
+    private let outcome = Outcome()
+
+    private final class Outcome: Sendable {
+        let text = Mutex<String?>(nil)
+    }
+
+    init<Node>(name: String, _ node: Handover<Node>, run: @escaping @Sendable (Node) throws -> Void) {
+        self.name = name
+        let thread = Thread { [ended, outcome] in
+            do {
+                if let n = node.take() { try run(n) }
+            } catch {
+                outcome.text.withLock { $0 = "\(error)" }
+            }
+            ended.signal()
+        }
+        thread.name = "hybridsync-\(name)"
+        thread.start()
+    }
+
+    /// Waits until the node's thread has ended or `deadline` passes; whether it ended.
+    func wait(until deadline: Deadline) -> Bool {
+        guard ended.wait(timeout: .now() + .milliseconds(Int(deadline.remainingSeconds * 1000))) == .success else { return false }
+        ended.signal()
+        return true
+    }
+
+    /// How the node failed, if it did.
+    var failure: String? { outcome.text.withLock { $0 } }
 }

@@ -23,7 +23,7 @@ import HybridSyncPS
 /// the ring at that step boundary, on every worker together.
 ///
 /// Threading: one thread (the training loop), on every worker, in the same order.
-public final class GradientSync: @unchecked Sendable {
+public final class GradientSync {
     public let runtime: HybridRuntime
     public let strategy: Strategy
     public private(set) var planner: Planner

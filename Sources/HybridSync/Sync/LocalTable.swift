@@ -5,7 +5,7 @@ import HybridSyncPS
 /// An embedding table held in full on every worker, for tables the planner routes to the ring: sparse
 /// gradients are scattered into a dense gradient, averaged over the ring, and applied here with the
 /// table's optimizer to every row whose averaged gradient is not zero.
-final class LocalTable: @unchecked Sendable {
+final class LocalTable {
     let spec: TableSpec
     let rows: Int
     private var values: [Float]

@@ -2,7 +2,7 @@ import HybridSyncCollectives
 import HybridSyncCore
 
 /// A model parameter registered with `GradientSync`.
-public struct Parameter: @unchecked Sendable {
+public struct Parameter {
     public enum Kind {
         /// A dense tensor, held by the caller and updated in place by `GradientSync` with `optimizer`.
         case dense(Tensor, optimizer: OptimizerSpec)

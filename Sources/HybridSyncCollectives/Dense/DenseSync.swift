@@ -9,7 +9,7 @@ import Logging
 /// rank and a missing rank throws `stalled` naming it.
 ///
 /// Threading: one thread at a time.
-public final class DenseSync: @unchecked Sendable {
+public final class DenseSync {
     /// The ranks this object reduces over.
     public let communicator: Communicator
     /// The settings in force.

@@ -8,9 +8,8 @@ import Synchronization
 /// order on every rank, as MPI requires). After a wait passes its deadline the communicator is marked
 /// unusable and every later call throws `HybridSyncError.unusable`, because messages of the abandoned
 /// operation may still be in flight.
-public final class Communicator: Sendable {
-    /// Guarded by the one-thread-at-a-time rule above; the state is in a `Mutex` so that reading the
-    /// counters from another thread is safe.
+public final class Communicator {
+    /// The failure and the byte counters (in a `Mutex`: a monitor may read the counters).
     private struct State {
         var failure: HybridSyncError?
         var abandonedTransfers = false
@@ -19,7 +18,8 @@ public final class Communicator: Sendable {
     }
 
     private let state = Mutex(State())
-    private let box: TransportBox
+    /// The transport (used by the collectives; one thread at a time).
+    package let transport: any RankTransport
     /// This process's rank in the group.
     public let rank: Int
     /// The number of ranks in the group.
@@ -27,13 +27,10 @@ public final class Communicator: Sendable {
 
     /// Wraps `transport`; its rank and size become the communicator's.
     package init(transport: any RankTransport) {
-        box = TransportBox(transport)
+        self.transport = transport
         rank = transport.rank
         size = transport.size
     }
-
-    /// The transport (used by the collectives; one thread at a time).
-    package var transport: any RankTransport { box.transport }
 
     /// Bytes this rank has handed to point-to-point sends on this communicator (counted, not estimated).
     public var bytesSent: Int { state.withLock { $0.bytesSent } }
@@ -89,11 +86,4 @@ public final class Communicator: Sendable {
 
     /// Whether a failed operation left transfers that could not be cancelled.
     var hasAbandonedTransfers: Bool { state.withLock { $0.abandonedTransfers } }
-}
-
-/// Holds a transport, which is used by one thread at a time (the communicator's contract) and is not
-/// `Sendable` itself: the one place that promise is made.
-private final class TransportBox: @unchecked Sendable {
-    let transport: any RankTransport
-    init(_ t: any RankTransport) { transport = t }
 }

@@ -1,6 +1,6 @@
 /// A grow-only, 64-byte aligned byte buffer reused across calls, so steady-state collectives allocate
 /// (and page-fault) nothing.
-final class ScratchBuffer: @unchecked Sendable {
+final class ScratchBuffer {
     private(set) var pointer: UnsafeMutableRawPointer
     private(set) var capacity: Int
 

@@ -4,7 +4,7 @@ import HybridSyncCore
 ///
 /// `Tensor` owns its memory. It is a reference type so a batch of tensors can be reduced in place
 /// through the fusion buffer; it is not safe to read or write a tensor while a collective on it runs.
-public final class Tensor: @unchecked Sendable {
+public final class Tensor {
     /// The name ranks agree on; unique within a batch.
     public let name: String
     /// The element type.

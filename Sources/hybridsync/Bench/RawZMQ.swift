@@ -6,12 +6,14 @@ import HybridSyncZMQ
 enum RawZMQ {
     /// Median round trip of a request of `requestBytes` answered by `replyBytes`.
     static func roundTrip(requestBytes: Int, replyBytes: Int, seconds: Double) throws -> Double {
-        let context = try ZMQContext()
-        let router = try ZMQSocket(context, kind: .router)
+        let routerContext = try ZMQContext()
+        let router = try ZMQSocket(routerContext, kind: .router)
         let endpoint = try router.bind("tcp://127.0.0.1:0")
         let stop = Locked(false)
         let reply = [UInt8](repeating: 7, count: replyBytes)
+        let box = Handover((routerContext, router))
         let echo = Thread {
+            guard let (_, router) = box.take() else { return }
             while !stop.current {
                 guard let ready = try? ZMQSocket.poll([router], fd: nil, timeoutMs: 5), !ready.ready.isEmpty else { continue }
                 while let msg = try? router.receive() { try? router.send([.bytes(msg[0].bytes), .bytes(reply)]) }
@@ -19,6 +21,7 @@ enum RawZMQ {
         }
         echo.start()
         defer { stop.current = true; while echo.isExecuting { usleep(1000) } }
+        let context = try ZMQContext()
         let dealer = try ZMQSocket(context, kind: .dealer)
         try dealer.connect(endpoint)
         var times: [Double] = []
