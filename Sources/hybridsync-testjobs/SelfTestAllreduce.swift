@@ -69,7 +69,7 @@ struct SelfTestAllreduce: ParsableCommand {
         }
     }
 
-    private func checkTyped<T: TensorElement>(_: T.Type, count: Int, op: ReduceOp, salt: Int, dense: DenseSync) throws -> (Int, Int) {
+    private func checkTyped<T: ReducibleElement>(_: T.Type, count: Int, op: ReduceOp, salt: Int, dense: DenseSync) throws -> (Int, Int) {
         let comm = dense.communicator
         let input = TestData.input(T.self, rank: comm.rank, count: count, salt: salt)
         let tensor = try Tensor(name: "t\(salt)", values: input)
@@ -95,7 +95,7 @@ struct SelfTestAllreduce: ParsableCommand {
         for i in 0..<120 {
             let count = [1, 7, 100, 1000, 5000, 70_000][i % 6] + i
             let op: ReduceOp = i % 3 == 0 ? .average : .sum
-            func make<T: TensorElement>(_: T.Type) throws -> (Tensor, () throws -> Int) {
+            func make<T: ReducibleElement>(_: T.Type) throws -> (Tensor, () throws -> Int) {
                 let t = try Tensor(name: "fusion.\(i)", values: TestData.input(T.self, rank: comm.rank, count: count, salt: i))
                 fused.enqueue(t, op: op)
                 let expected = TestData.reference(T.self, ranks: comm.size, count: count, salt: i, op: op)

@@ -11,11 +11,11 @@ import XCTest
 /// (exact for floats; integer division truncating toward zero for integers). Every partial sum is an
 /// integer below 2^11, so float16 is exact too.
 final class RingInProcessTests: XCTestCase {
-    static func input<T: TensorElement>(_: T.Type, rank: Int, count: Int) -> [T] {
+    static func input<T: ReducibleElement>(_: T.Type, rank: Int, count: Int) -> [T] {
         (0..<count).map { i in T(exactly: (i % 2 == 0 ? 1 : -1) * (rank + 1) * (i % 7 + 1)) }
     }
 
-    static func expected<T: TensorElement>(_: T.Type, ranks p: Int, count: Int, op: ReduceOp) -> [T] {
+    static func expected<T: ReducibleElement>(_: T.Type, ranks p: Int, count: Int, op: ReduceOp) -> [T] {
         (0..<count).map { i in
             let k = i % 7 + 1, positive = i % 2 == 0
             let sum = (positive ? 1 : -1) * k * p * (p + 1) / 2
@@ -32,7 +32,7 @@ final class RingInProcessTests: XCTestCase {
     }
 
     /// x / 2 for float types, exactly.
-    static func half<T: TensorElement>(_ x: T) -> T {
+    static func half<T: ReducibleElement>(_ x: T) -> T {
         switch x {
         case let v as Float: return (v / 2) as! T
         case let v as Double: return (v / 2) as! T
@@ -66,7 +66,7 @@ final class RingInProcessTests: XCTestCase {
         }
     }
 
-    static func check<T: TensorElement>(_: T.Type, count: Int, op: ReduceOp, dense: DenseSync) throws -> [String] {
+    static func check<T: ReducibleElement>(_: T.Type, count: Int, op: ReduceOp, dense: DenseSync) throws -> [String] {
         let p = dense.communicator.size
         let t = try Tensor(name: "g.\(T.dtype).\(op).\(count)", values: input(T.self, rank: dense.communicator.rank, count: count))
         try dense.allreduce([t], op: op)

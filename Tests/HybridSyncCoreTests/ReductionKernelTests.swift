@@ -2,7 +2,7 @@ import HybridSyncCore
 import XCTest
 
 final class ReductionKernelTests: XCTestCase {
-    private func apply<T: TensorElement>(_ a: [T], _ b: [T], _ op: ReduceOp) -> [T] {
+    private func apply<T: ReducibleElement>(_ a: [T], _ b: [T], _ op: ReduceOp) -> [T] {
         var out = a
         out.withUnsafeMutableBufferPointer { o in
             b.withUnsafeBufferPointer { ReductionKernels.accumulate(o.baseAddress!, $0.baseAddress!, count: a.count, op: op) }
@@ -37,7 +37,7 @@ final class ReductionKernelTests: XCTestCase {
             var b = a
             a.withUnsafeMutableBytes { ra in
                 b.withUnsafeMutableBytes { rb in
-                    func fill<T: TensorElement>(_: T.Type) {
+                    func fill<T: ReducibleElement>(_: T.Type) {
                         for i in 0..<4 {
                             ra.storeBytes(of: T(exactly: i), toByteOffset: i * dtype.byteWidth, as: T.self)
                             rb.storeBytes(of: T(exactly: 10 * i), toByteOffset: i * dtype.byteWidth, as: T.self)

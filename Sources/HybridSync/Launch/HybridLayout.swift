@@ -20,13 +20,13 @@ public struct HybridLayout: Sendable, Equatable {
     }
 
     /// What one rank does.
-    public struct RankRole: Sendable, Equatable {
+    package struct RankRole: Sendable, Equatable {
         /// Index among workers, if this rank is a worker.
-        public let worker: Int?
+        package let worker: Int?
         /// Index among servers, if this rank runs a server.
-        public let server: Int?
+        package let server: Int?
         /// Whether this rank runs the scheduler.
-        public let scheduler: Bool
+        package let scheduler: Bool
 
         package init(worker: Int?, server: Int?, scheduler: Bool) {
             self.worker = worker
@@ -36,7 +36,7 @@ public struct HybridLayout: Sendable, Equatable {
     }
 
     /// The role of every rank of a job of `size` ranks; throws `invalidArgument` if the layout cannot fit.
-    public func roles(worldSize size: Int) throws -> [RankRole] {
+    package func roles(worldSize size: Int) throws -> [RankRole] {
         guard servers >= 1 else { throw HybridSyncError.invalidArgument("a hybrid job needs at least one server, got \(servers)") }
         switch placement {
         case .dedicated:
@@ -55,5 +55,5 @@ public struct HybridLayout: Sendable, Equatable {
     }
 
     /// Workers in a job of `size` ranks.
-    public func workers(worldSize size: Int) -> Int { placement == .dedicated ? size - servers : size }
+    package func workers(worldSize size: Int) -> Int { placement == .dedicated ? size - servers : size }
 }

@@ -17,7 +17,7 @@ public final class HybridRuntime {
     /// All ranks.
     public let world: Communicator
     /// This rank's role.
-    public let role: HybridLayout.RankRole
+    package let role: HybridLayout.RankRole
     /// The parameter-server client (workers only).
     public let kv: KVWorker
     /// The dense path over the workers' sub-communicator.

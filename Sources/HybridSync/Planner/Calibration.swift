@@ -3,16 +3,16 @@ import HybridSyncCore
 import HybridSyncPS
 
 /// Alpha, beta and gamma of each path, measured on the job's own network by a short probe.
-public struct Calibration: Sendable {
+package struct Calibration: Sendable {
     /// The ring's cost model.
-    public let ring: CostModel
+    package let ring: CostModel
     /// The parameter servers' cost model.
-    public let ps: CostModel
+    package let ps: CostModel
 
     /// Probes both paths (collective over the workers; about a hundred milliseconds): a ring all-reduce
     /// of 4 KiB and 8 MiB, a push+pull of 1 and 8,192 rows of 64 floats, and a float32 sum on this core.
     /// Every worker gets worker 0's numbers, so plans agree.
-    public static func probe(_ runtime: HybridRuntime) throws -> Calibration {
+    package static func probe(_ runtime: HybridRuntime) throws -> Calibration {
         let comm = runtime.dense.communicator
         let p = comm.size, s = runtime.kv.serverCount
         // gamma: seconds per byte of a float32 sum over 8 MiB.

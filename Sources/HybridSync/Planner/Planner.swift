@@ -14,18 +14,18 @@ public enum Route: String, Sendable, CaseIterable, CustomStringConvertible {
 }
 
 /// What the planner knows of one parameter.
-public struct PlannedParameter: Sendable, Equatable {
-    public var name: String
+package struct PlannedParameter: Sendable, Equatable {
+    package var name: String
     /// Rows (1 for a vector) and elements per row.
-    public var rows: Int
-    public var columns: Int
-    public var dtype: DType
+    package var rows: Int
+    package var columns: Int
+    package var dtype: DType
     /// Declared as an embedding table (row-sparse gradients expected).
-    public var isEmbedding: Bool
+    package var isEmbedding: Bool
     /// A route the user fixed, if any.
-    public var pinned: Route?
+    package var pinned: Route?
 
-    public init(name: String, rows: Int, columns: Int, dtype: DType = .float32, isEmbedding: Bool, pinned: Route? = nil) {
+    package init(name: String, rows: Int, columns: Int, dtype: DType = .float32, isEmbedding: Bool, pinned: Route? = nil) {
         self.name = name
         self.rows = rows
         self.columns = columns
@@ -34,8 +34,8 @@ public struct PlannedParameter: Sendable, Equatable {
         self.pinned = pinned
     }
 
-    public var bytes: Int { rows * columns * dtype.byteWidth }
-    public var rowBytes: Int { columns * dtype.byteWidth }
+    package var bytes: Int { rows * columns * dtype.byteWidth }
+    package var rowBytes: Int { columns * dtype.byteWidth }
 }
 
 /// One line of the plan: where a parameter goes, what it is predicted to cost, and why.
@@ -46,31 +46,31 @@ public struct PlanEntry: Sendable, Equatable {
     public let density: Double
     public let route: Route
     /// Bytes one worker puts on the wire per step on this route.
-    public let predictedBytes: Double
-    public let predictedSeconds: Double
+    package let predictedBytes: Double
+    package let predictedSeconds: Double
     /// Seconds it would take on the other route.
-    public let alternativeSeconds: Double
+    package let alternativeSeconds: Double
     public let reason: String
 }
 
 /// Routes every parameter to the ring or the parameter servers, by cost, from its shape and the
 /// gradient density observed in the first steps. Pure: no I/O. All ranks feed it the same (averaged)
 /// observations, so every rank computes the same plan.
-public struct Planner: Sendable {
-    public private(set) var parameters: [PlannedParameter] = []
+package struct Planner: Sendable {
+    package private(set) var parameters: [PlannedParameter] = []
     /// The ring's cost model (also the PS's unless `psModel` is set).
-    public var model: CostModel
+    package var model: CostModel
     /// The parameter servers' cost model, when calibrated separately.
-    public var psModel: CostModel?
+    package var psModel: CostModel?
     private var densitySum: [String: Double] = [:]
     private var observations: [String: Int] = [:]
     /// Density assumed for embeddings before any observation.
-    public var embeddingPrior = 0.01
+    package var embeddingPrior = 0.01
 
-    public init(model: CostModel) { self.model = model }
+    package init(model: CostModel) { self.model = model }
 
     /// Adds parameters (names must be new).
-    public mutating func add(_ p: [PlannedParameter]) throws {
+    package mutating func add(_ p: [PlannedParameter]) throws {
         for x in p {
             guard !parameters.contains(where: { $0.name == x.name }) else {
                 throw HybridSyncError.invalidArgument("parameter '\(x.name)' registered twice")
@@ -81,26 +81,26 @@ public struct Planner: Sendable {
     }
 
     /// Records that a step touched `rowsTouched` rows of `name`.
-    public mutating func observe(_ name: String, rowsTouched: Int) {
+    package mutating func observe(_ name: String, rowsTouched: Int) {
         guard let p = parameters.first(where: { $0.name == name }) else { return }
         densitySum[name, default: 0] += Double(rowsTouched) / Double(p.rows)
         observations[name, default: 0] += 1
     }
 
     /// Observed mean density of `name` (nil before the first observation).
-    public func observedDensity(_ name: String) -> Double? {
+    package func observedDensity(_ name: String) -> Double? {
         guard let n = observations[name], n > 0 else { return nil }
         return densitySum[name, default: 0] / Double(n)
     }
 
     /// Replaces the observations with cross-rank averages (call with the same values on every rank).
-    public mutating func setObservedDensity(_ name: String, _ density: Double) {
+    package mutating func setObservedDensity(_ name: String, _ density: Double) {
         densitySum[name] = density
         observations[name] = 1
     }
 
     /// The plan for every parameter.
-    public func plan() -> [PlanEntry] {
+    package func plan() -> [PlanEntry] {
         parameters.map { p in
             let observed = observedDensity(p.name)
             let density = observed ?? (p.isEmbedding ? embeddingPrior : 1)
@@ -129,10 +129,10 @@ public struct Planner: Sendable {
     }
 
     /// The route of `name` in the current plan.
-    public func route(of name: String) -> Route? { plan().first { $0.name == name }?.route }
+    package func route(of name: String) -> Route? { plan().first { $0.name == name }?.route }
 
     /// Groups the ring-routed dense parameters into fusion buckets of at most `thresholdBytes`.
-    public func ringBuckets(thresholdBytes: Int, op: ReduceOp = .average) -> [[String]] {
+    package func ringBuckets(thresholdBytes: Int, op: ReduceOp = .average) -> [[String]] {
         let ring = plan().filter { $0.route == .ring }.map(\.name)
         let ps = parameters.filter { ring.contains($0.name) }
         let descriptors = ps.map { TensorDescriptor(name: $0.name, dtype: $0.dtype, count: $0.rows * $0.columns, op: op) }

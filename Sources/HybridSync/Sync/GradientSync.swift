@@ -26,7 +26,7 @@ import HybridSyncPS
 public final class GradientSync {
     public let runtime: HybridRuntime
     public let strategy: Strategy
-    public private(set) var planner: Planner
+    package private(set) var planner: Planner
     /// Steps completed.
     public private(set) var stepCount = 0
     /// Step after which the plan is revised from observations (0: never).
@@ -45,7 +45,12 @@ public final class GradientSync {
 
     /// Creates the sync for `runtime`'s workers. The planner uses `model` if given; otherwise, with
     /// `calibrate`, a short probe of both paths (`Calibration.probe`, collective); otherwise defaults.
-    public init(runtime: HybridRuntime, strategy: Strategy = .hybrid, model: CostModel? = nil, calibrate: Bool = false,
+    public convenience init(runtime: HybridRuntime, strategy: Strategy = .hybrid, calibrate: Bool = false, replanAfterSteps: Int = 5) throws {
+        try self.init(runtime: runtime, strategy: strategy, model: nil, calibrate: calibrate, replanAfterSteps: replanAfterSteps)
+    }
+
+    /// The same, with a given cost model (benchmarks and tests).
+    package init(runtime: HybridRuntime, strategy: Strategy = .hybrid, model: CostModel?, calibrate: Bool = false,
                 replanAfterSteps: Int = 5) throws {
         self.runtime = runtime
         self.strategy = strategy
@@ -61,7 +66,7 @@ public final class GradientSync {
     }
 
     /// The probe's result, if `calibrate` was asked for.
-    public private(set) var calibration: Calibration?
+    package private(set) var calibration: Calibration?
 
     private var workers: Int { runtime.dense.communicator.size }
 
@@ -166,16 +171,16 @@ public final class GradientSync {
         let scale = 1 / Float(workers)
         for s in sparse {
             guard let spec = tables[s.table] else { throw HybridSyncError.unknownTable(s.table) }
-            guard s.values.count == s.ids.count * spec.dimension else {
-                throw HybridSyncError.shapeMismatch(what: "gradient of table '\(s.table)'", expected: "\(s.ids.count * spec.dimension) elements", got: "\(s.values.count)")
+            guard s.values.count == s.keys.count * spec.dimension else {
+                throw HybridSyncError.shapeMismatch(what: "gradient of table '\(s.table)'", expected: "\(s.keys.count * spec.dimension) elements", got: "\(s.values.count)")
             }
-            touched[s.table, default: []].formUnion(s.ids)
+            touched[s.table, default: []].formUnion(s.keys)
             if let local = localTables[s.table] {
                 let g = try local.densify(s)
                 ringTensors.append(g)
                 densified.append((local, g))
             } else {
-                pushes.append(SparseRows(table: s.table, keys: s.ids, values: s.values.map { $0 * scale }))
+                pushes.append(SparseRows(table: s.table, keys: s.keys, values: s.values.map { $0 * scale }))
             }
         }
         for name in denseOrder {

@@ -53,7 +53,7 @@ final class LocalTable {
         let d = spec.dimension
         try gradient.withElements(as: Float.self) { dst in
             dst.update(repeating: 0)
-            for (i, id) in g.ids.enumerated() {
+            for (i, id) in g.keys.enumerated() {
                 let r = try check(id)
                 for e in 0..<d { dst[r * d + e] += g.values[i * d + e] }
             }

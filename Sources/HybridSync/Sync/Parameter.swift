@@ -28,19 +28,9 @@ public struct Parameter {
     }
 }
 
-/// The gradient of an embedding table for one step: `values` holds `ids.count * dimension` elements.
-/// Ids may repeat (their rows are summed).
-public struct SparseGradient: Sendable {
-    public var table: String
-    public var ids: [UInt64]
-    public var values: [Float]
-
-    public init(table: String, ids: [UInt64], values: [Float]) {
-        self.table = table
-        self.ids = ids
-        self.values = values
-    }
-}
+/// The gradient of an embedding table for one step: the parameter server's `SparseRows` (one type for
+/// sparse rows everywhere), built with `SparseRows(table:ids:values:)`. Ids may repeat (summed).
+public typealias SparseGradient = SparseRows
 
 /// Which paths a job uses.
 public enum Strategy: String, Sendable, CaseIterable {

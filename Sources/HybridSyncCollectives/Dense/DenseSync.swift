@@ -18,7 +18,7 @@ public final class DenseSync {
     private let fusion = ScratchBuffer()
     private let scratch = ScratchBuffer()
     /// Statistics of the last flush, for benchmarks and the timeline.
-    public private(set) var lastBuckets = 0
+    package private(set) var lastBuckets = 0
 
     /// Creates the dense path over `communicator`.
     public init(communicator: Communicator, config: DenseSyncConfig = DenseSyncConfig()) {

@@ -43,7 +43,7 @@ public final class Communicator {
 
     /// Splits into sub-communicators: ranks passing the same `color` form one group, ordered by `key`.
     /// Collective over this communicator.
-    public func split(color: Int, key: Int) throws -> Communicator {
+    package func split(color: Int, key: Int) throws -> Communicator {
         try checkUsable()
         return Communicator(transport: try transport.split(color: color, key: key))
     }

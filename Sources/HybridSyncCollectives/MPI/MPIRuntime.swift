@@ -34,5 +34,5 @@ public enum MPIRuntime {
     }
 
     /// Wall-clock seconds as MPI measures them (`MPI_Wtime`).
-    public static func wallTime() -> Double { MPI_Wtime() }
+    package static func wallTime() -> Double { MPI_Wtime() }
 }

@@ -11,7 +11,7 @@ extension RowInitializer {
     /// Element `element` (counted over the whole row) of row `key` of the table with salt `tableSalt`.
     /// Servers and workers holding a table locally compute the same values.
     @inlinable
-    public func value(tableSalt: UInt64, key: UInt64, element: Int) -> Float {
+    package func value(tableSalt: UInt64, key: UInt64, element: Int) -> Float {
         switch self {
         case .zeros: return 0
         case .constant(let c): return Float(c)
@@ -24,7 +24,7 @@ extension RowInitializer {
 
 /// The splitmix64 finaliser: a fast 64-bit mixer (placement, initialisation, hashing).
 @inlinable
-public func splitMix64(_ x: UInt64) -> UInt64 {
+package func splitMix64(_ x: UInt64) -> UInt64 {
     var z = x &+ 0x9E37_79B9_7F4A_7C15
     z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
     z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
@@ -32,7 +32,7 @@ public func splitMix64(_ x: UInt64) -> UInt64 {
 }
 
 /// A stable 64-bit hash of a table name (FNV-1a, mixed).
-public func tableSalt(_ name: String) -> UInt64 {
+package func tableSalt(_ name: String) -> UInt64 {
     var h: UInt64 = 0xCBF2_9CE4_8422_2325
     for b in name.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
     return splitMix64(h)
@@ -77,7 +77,7 @@ public enum Consistency: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Parses `bsp`, `asp`, `ssp:3` or `ssp(3)`.
-    public init?(name: String) {
+    package init?(name: String) {
         let n = name.lowercased()
         if n == "bsp" { self = .bsp; return }
         if n == "asp" { self = .asp; return }
@@ -101,11 +101,11 @@ public struct TableSpec: Sendable, Equatable {
     public var pieceLength: Int
 
     /// Default longest piece: 64 Ki floats (256 KiB).
-    public static let defaultPieceLength = 65_536
+    package static let defaultPieceLength = 65_536 // the default of `init(pieceLength:)`: 256 KiB of float32
 
     public init(name: String, dimension: Int, dtype: DType = .float32, initializer: RowInitializer = .zeros,
                 optimizer: OptimizerSpec = .sgd(learningRate: 0.01), consistency: Consistency = .asp,
-                pieceLength: Int = TableSpec.defaultPieceLength) {
+                pieceLength: Int = 65_536) {
         self.name = name
         self.dimension = dimension
         self.dtype = dtype
@@ -116,10 +116,10 @@ public struct TableSpec: Sendable, Equatable {
     }
 
     /// Pieces per row.
-    public var pieceCount: Int { (dimension + pieceLength - 1) / pieceLength }
+    package var pieceCount: Int { (dimension + pieceLength - 1) / pieceLength }
 
     /// Elements of piece `j`.
-    public func length(ofPiece j: Int) -> Int { Swift.min(pieceLength, dimension - j * pieceLength) }
+    package func length(ofPiece j: Int) -> Int { Swift.min(pieceLength, dimension - j * pieceLength) }
 
     /// Checks the spec; throws `invalidArgument` naming the problem.
     public func validate() throws {

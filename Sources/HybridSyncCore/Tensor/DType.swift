@@ -18,7 +18,7 @@ public enum DType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     }
 
     /// Whether arithmetic on this type is exact (integers) or rounded (floating point).
-    public var isExact: Bool { self == .int32 || self == .int64 }
+    package var isExact: Bool { self == .int32 || self == .int64 }
 
     public var description: String {
         switch self {
@@ -31,7 +31,7 @@ public enum DType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     }
 
     /// Parses a name as printed by `description` (`"float32"`, `"f32"`, ...).
-    public init?(name: String) {
+    package init?(name: String) {
         switch name.lowercased() {
         case "float32", "f32", "float": self = .float32
         case "float64", "f64", "double": self = .float64

@@ -18,7 +18,7 @@ public enum ReduceOp: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     }
 
     /// Parses a name as printed by `description` (also `avg`).
-    public init?(name: String) {
+    package init?(name: String) {
         switch name.lowercased() {
         case "sum": self = .sum
         case "average", "avg", "mean": self = .average

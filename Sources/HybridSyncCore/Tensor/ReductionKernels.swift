@@ -5,7 +5,7 @@ package enum ReductionKernels {
     /// `dst[i] = op(dst[i], src[i])` for `i < count`. For `average`, this accumulates the sum; call
     /// `finishAverage` once all contributions are in.
     @inlinable
-    package static func accumulate<T: TensorElement>(
+    package static func accumulate<T: ReducibleElement>(
         _ dst: UnsafeMutablePointer<T>, _ src: UnsafePointer<T>, count: Int, op: ReduceOp
     ) {
         switch op {
@@ -20,7 +20,7 @@ package enum ReductionKernels {
 
     /// Divides each of `count` elements by `ranks` (the final step of `average`).
     @inlinable
-    package static func finishAverage<T: TensorElement>(_ dst: UnsafeMutablePointer<T>, count: Int, ranks: Int) {
+    package static func finishAverage<T: ReducibleElement>(_ dst: UnsafeMutablePointer<T>, count: Int, ranks: Int) {
         guard ranks > 1 else { return }
         for i in 0..<count { dst[i] = T.divide(dst[i], by: ranks) }
     }

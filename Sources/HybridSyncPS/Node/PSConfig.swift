@@ -32,7 +32,7 @@ public struct PSConfig: Sendable {
     /// Largest message a node accepts.
     public var maxMessageBytes = WireCodec.defaultMaxMessageBytes
     /// Servers validate and answer requests but keep no rows (benchmarks: `HYBRIDSYNC_DISCARD_DATA=1`).
-    public var discardData = false
+    package var discardData = false
 
     public init() {}
 

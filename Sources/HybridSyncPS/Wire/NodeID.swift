@@ -42,10 +42,10 @@ package struct NodeID: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Groups a barrier can span.
-public enum BarrierGroup: UInt8, Sendable, CustomStringConvertible {
+package enum BarrierGroup: UInt8, Sendable, CustomStringConvertible {
     case workers = 1, servers = 2, all = 3
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .workers: return "workers"
         case .servers: return "servers"

@@ -21,7 +21,7 @@ public final class KVWorker: Sendable {
     /// Servers in the job.
     public let serverCount: Int
     /// The servers' endpoints, by index (from the scheduler's address book).
-    public let serverAddresses: [String]
+    package let serverAddresses: [String]
     private let link: WorkerLink
     private let config: PSConfig
     private let placement: ConsistentHash
@@ -78,7 +78,7 @@ public final class KVWorker: Sendable {
     public var clock: Int { clockValue.load(ordering: .relaxed) }
 
     /// The server that holds piece `piece` of `key` in `table`.
-    public func server(of key: UInt64, piece: Int = 0, table: String) -> Int {
+    package func server(of key: UInt64, piece: Int = 0, table: String) -> Int {
         placement.server(key: key, piece: piece, tableSalt: tableSalt(table))
     }
 
@@ -168,9 +168,12 @@ public final class KVWorker: Sendable {
         clockValue.store(c, ordering: .relaxed)
     }
 
-    /// Waits until every member of `group` has entered the barrier. Throws `peerDied` naming a member
-    /// the scheduler declared dead.
-    public func barrier(_ group: BarrierGroup = .workers, timeout: Double? = nil) throws {
+    /// Waits until every worker has entered the barrier. Throws `peerDied` naming a worker the
+    /// scheduler declared dead.
+    public func barrier(timeout: Double? = nil) throws { try barrier(.workers, timeout: timeout) }
+
+    /// Waits until every member of `group` has entered the barrier.
+    package func barrier(_ group: BarrierGroup, timeout: Double? = nil) throws {
         let deadline = Deadline.after(seconds: timeout ?? config.requestTimeout)
         let handle = PSHandle(parts: [-1], plan: nil, deadline: deadline, label: "barrier of \(group)")
         let h = MessageHeader(kind: .barrier, sender: id, seq: 0, clock: Int64(clock))

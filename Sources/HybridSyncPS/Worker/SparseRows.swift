@@ -10,6 +10,11 @@ public struct SparseRows: Sendable {
         self.keys = keys
         self.values = values
     }
+
+    /// The same, naming the keys as a training loop does: embedding row ids.
+    public init(table: String, ids: [UInt64], values: [Float]) {
+        self.init(table: table, keys: ids, values: values)
+    }
 }
 
 /// Keys of one table a worker wants to pull, any order, repeats allowed.
@@ -31,7 +36,7 @@ public struct PulledRows: Sendable {
     public let dimension: Int
     public let values: [Float]
 
-    public init(table: String, keys: [UInt64], dimension: Int, values: [Float]) {
+    package init(table: String, keys: [UInt64], dimension: Int, values: [Float]) {
         self.table = table
         self.keys = keys
         self.dimension = dimension
