@@ -86,52 +86,15 @@ final class RowStore {
         dst.update(from: values + slot * width, count: n)
     }
 
-    /// Applies one gradient row per key (`keys[i]`'s row at `g + i * n`); keys must be unique. The
-    /// optimizer's branch is taken once per call, not per row; rows are created on first touch.
+    /// Applies one gradient row per key (`keys[i]`'s row at `g + i * n`); keys must be unique. Rows are
+    /// created on first touch; the arithmetic is `OptimizerKernel`'s.
     func apply(keys: [UInt64], piece: Int, gradients g: UnsafePointer<Float>, rowLength n: Int) {
-        switch kernel.spec {
-        case .accumulate:
-            for (i, k) in keys.enumerated() {
-                let s = slot(key: k, piece: piece)
+        keys.withUnsafeBufferPointer { k in
+            kernel.apply(rows: k.count, length: n, gradients: g) { i in
+                let s = slot(key: k[i], piece: piece)
                 steps[s] += 1
-                let w = values + s * width, gi = g + i * n
-                for e in 0..<n { w[e] += gi[e] }
+                return (values + s * width, state + s * stateWidth, Int(steps[s]))
             }
-        case .sgd(let lr):
-            let a = Float(lr)
-            for (i, k) in keys.enumerated() {
-                let s = slot(key: k, piece: piece)
-                steps[s] += 1
-                let w = values + s * width, gi = g + i * n
-                for e in 0..<n { w[e] -= a * gi[e] }
-            }
-        case let .adagrad(lr, eps, _):
-            let a = Float(lr), ep = Float(eps)
-            for (i, k) in keys.enumerated() {
-                let s = slot(key: k, piece: piece)
-                steps[s] += 1
-                let w = values + s * width, h = state + s * stateWidth, gi = g + i * n
-                // Eight lanes at a time (the pointers may alias as far as the compiler knows, so it
-                // would not vectorise this loop itself), then the tail.
-                var e = 0
-                while e + 8 <= n {
-                    let gv = UnsafeRawPointer(gi + e).loadUnaligned(as: SIMD8<Float>.self)
-                    var hv = UnsafeRawPointer(h + e).loadUnaligned(as: SIMD8<Float>.self)
-                    var wv = UnsafeRawPointer(w + e).loadUnaligned(as: SIMD8<Float>.self)
-                    hv += gv * gv
-                    wv -= a * gv / (hv.squareRoot() + ep)
-                    UnsafeMutableRawPointer(h + e).storeBytes(of: hv, as: SIMD8<Float>.self)
-                    UnsafeMutableRawPointer(w + e).storeBytes(of: wv, as: SIMD8<Float>.self)
-                    e += 8
-                }
-                while e < n {
-                    h[e] += gi[e] * gi[e]
-                    w[e] -= a * gi[e] / (h[e].squareRoot() + ep)
-                    e += 1
-                }
-            }
-        case .adam:
-            for (i, k) in keys.enumerated() { apply(slot: slot(key: k, piece: piece), gradient: g + i * n, count: n) }
         }
     }
 
