@@ -37,8 +37,8 @@ let package = Package(
             dependencies: ["HybridSyncCore", "CMPI", .product(name: "Logging", package: "swift-log")]
         ),
         .target(name: "HybridSyncZMQ", dependencies: ["HybridSyncCore", "CZeroMQ"]),
-        .target(name: "HybridSyncPS", dependencies: ["HybridSyncCore", "HybridSyncZMQ"]),
-        .target(name: "HybridSync", dependencies: ["HybridSyncCore", "HybridSyncCollectives", "HybridSyncPS"]),
+        .target(name: "HybridSyncPS", dependencies: ["HybridSyncCore", "HybridSyncZMQ", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "HybridSync", dependencies: ["HybridSyncCore", "HybridSyncCollectives", "HybridSyncPS", .product(name: "Logging", package: "swift-log")]),
         // In-process transports and helpers to run whole jobs as threads of one process (tests, fuzzing).
         .target(name: "HybridSyncTestKit", dependencies: ["HybridSyncCore", "HybridSyncCollectives", "HybridSyncPS", "HybridSync"]),
         .executableTarget(

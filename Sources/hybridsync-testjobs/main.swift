@@ -1,4 +1,5 @@
 import ArgumentParser
+import HybridSync
 
 /// Multi-process jobs the test suite starts under mpirun and `hybridsync ps local`: they check the
 /// library over real Open MPI and real ZeroMQ and print result lines the tests read. Not shipped to
@@ -11,4 +12,8 @@ struct TestJobs: ParsableCommand {
     )
 }
 
-TestJobs.main()
+do {
+    TestJobs.main(Array(try bootstrapLogging(Array(CommandLine.arguments.dropFirst()))))
+} catch {
+    TestJobs.exit(withError: error)
+}

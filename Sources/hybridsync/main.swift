@@ -1,2 +1,9 @@
 import ArgumentParser
-HybridSyncCommand.main()
+import HybridSync
+
+// `--log-level LEVEL` (trace, debug, info, notice, warning, error, critical) may stand anywhere.
+do {
+    HybridSyncCommand.main(Array(try bootstrapLogging(Array(CommandLine.arguments.dropFirst()))))
+} catch {
+    HybridSyncCommand.exit(withError: error)
+}

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Synchronization
 import HybridSyncCollectives
 import HybridSyncCore
@@ -32,6 +33,13 @@ public final class HybridRuntime {
         self.background = background
     }
 
+    /// A logger for one of this rank's nodes, with the rank as metadata.
+    private static func rankLogger(_ label: String, _ world: Communicator) -> Logger {
+        var l = Logger(label: label)
+        l[metadataKey: "rank"] = "\(world.rank)"
+        return l
+    }
+
     /// A runtime over parts made elsewhere (the test kit's in-process jobs): this rank is worker
     /// `dense.communicator.rank`, with no server or scheduler of its own.
     package convenience init(world: Communicator, kv: KVWorker, dense: DenseSync) {
@@ -41,8 +49,10 @@ public final class HybridRuntime {
 
     /// Launches this rank. `base` supplies timeouts; addresses come from rank 0. `HYBRIDSYNC_BIND`
     /// overrides the address to bind (for multi-homed hosts).
-    public static func launch(layout: HybridLayout, base: PSConfig = PSConfig(), dense denseConfig: DenseSyncConfig = DenseSyncConfig()) throws -> HybridRuntime? {
+    public static func launch(layout: HybridLayout, base: PSConfig = PSConfig(), dense given: DenseSyncConfig = DenseSyncConfig()) throws -> HybridRuntime? {
         let world = try MPIRuntime.initialize()
+        var denseConfig = given
+        denseConfig.logger[metadataKey: "rank"] = "\(world.rank)"
         let roles = try layout.roles(worldSize: world.size)
         let me = roles[world.rank]
         let bootstrap = DenseSync(communicator: world, config: denseConfig)
@@ -57,7 +67,7 @@ public final class HybridRuntime {
             var sc = config
             sc.schedulerPort = 0
             do {
-                let scheduler = try SchedulerNode(config: sc)
+                let scheduler = try SchedulerNode(config: sc, logger: rankLogger("hybridsync.scheduler", world))
                 endpoint = "\(config.bindHost):\(scheduler.port)"
                 background.append(BackgroundNode(name: "scheduler", Handover(scheduler)) { try $0.run() })
             } catch { schedulerError = error }
@@ -73,7 +83,7 @@ public final class HybridRuntime {
         if let s = me.server {
             var sc = config
             sc.preferredIndex = s
-            let server = try ServerNode(config: sc)
+            let server = try ServerNode(config: sc, logger: rankLogger("hybridsync.server", world))
             if me.worker == nil {
                 try server.run()
                 for b in background { _ = b.wait(until: .after(seconds: sc.startTimeout + sc.heartbeatTimeout)) }
@@ -83,7 +93,7 @@ public final class HybridRuntime {
         }
         var wc = config
         wc.preferredIndex = me.worker!
-        let kv = try KVWorker(config: wc)
+        let kv = try KVWorker(config: wc, logger: rankLogger("hybridsync.worker", world))
         return HybridRuntime(world: world, role: me, kv: kv, dense: DenseSync(communicator: workers, config: denseConfig),
                              background: background)
     }

@@ -13,12 +13,9 @@ public struct DenseSyncConfig: Sendable {
     public var stallAction: StallAction = .raise
     /// Longest any single wait may last, whatever `stallAction` says (default 600 s).
     public var timeoutSeconds: Double = 600
-    /// Where stalls, timeouts and rejected messages are logged (label `hybridsync.dense`, level info).
-    public var logger: Logger = {
-        var l = Logger(label: "hybridsync.dense")
-        l.logLevel = .info
-        return l
-    }()
+    /// Where stalls, timeouts and rejected messages are logged (label `hybridsync.dense`; the level is
+    /// the logging system's, `info` unless the program set another).
+    public var logger = Logger(label: "hybridsync.dense")
 
     public init() {}
 }
