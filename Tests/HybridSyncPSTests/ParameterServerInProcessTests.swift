@@ -1,6 +1,7 @@
 import HybridSyncCore
 import HybridSyncPS
 import HybridSyncTestKit
+import Logging
 import XCTest
 
 /// Whole parameter-server jobs in this process over the in-memory network: scheduler, servers and
@@ -89,5 +90,47 @@ final class ParameterServerInProcessTests: XCTestCase {
             XCTAssertTrue(text.hasPrefix("ok"), "worker \(w): \(text)")
         }
         XCTAssertLessThan(secondsSince(start), 60, "the job ended")
+    }
+}
+
+/// Registration failures reach the worker as the scheduler's typed error, at once, not as a timeout.
+final class RegistrationInProcessTests: XCTestCase {
+    func testAnExtraWorkerGetsTheSchedulersRefusal() throws {
+        let network = MemoryNetwork()
+        var config = PSConfig()
+        config.servers = 1
+        config.workers = 1
+        config.startTimeout = 20
+        config.schedulerAddress = "memory://scheduler"
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let scheduler = Handover(try SchedulerNode(config: config, transport: network.transport(), logger: logger))
+        let server = Handover(try ServerNode(config: config, transport: network.transport(), logger: logger))
+        let (c, l) = (config, logger)
+        let outcomes = TestKit.runThreads(4) { i -> String in
+            switch i {
+            case 0: try scheduler.take()?.run(); return "scheduler ended"
+            case 1: try server.take()?.run(); return "server ended"
+            case 2:
+                let kv = try KVWorker(config: c, logger: l) { network.transport() }
+                Thread.sleep(forTimeInterval: 0.3)
+                kv.finish()
+                return "worker ok"
+            default:
+                Thread.sleep(forTimeInterval: 0.1)
+                let began = ContinuousClock.now
+                do {
+                    _ = try KVWorker(config: c, logger: l) { network.transport() }
+                    return "the extra worker was let in"
+                } catch let e as HybridSyncError {
+                    let took = secondsSince(began)
+                    guard case .invalidArgument(let why) = e, why.contains("registration after the job started") || why.contains("all have registered") else {
+                        return "unexpected \(e)"
+                    }
+                    return took < 5 ? "refused" : "refused only after \(took) s"
+                }
+            }
+        }
+        XCTAssertEqual(try outcomes.map { try $0.get() }, ["scheduler ended", "server ended", "worker ok", "refused"])
     }
 }

@@ -18,8 +18,12 @@ final class MPITransport: RankTransport {
     let rank: Int
     let size: Int
     var kind: String { "MPI" }
-    private var requests: [Int: MPI_Request?] = [:]
-    private var nextID = 0
+    /// Requests by slot (a `TransferID` is a slot index); free slots are reused.
+    private var slots: [MPI_Request?] = []
+    private var live: [Bool] = []
+    private var freeSlots: [Int] = []
+    /// Reused by `wait`, so that a poll is one `MPI_Testall` over a contiguous array.
+    private var batch: [MPI_Request?] = []
 
     init(handle: MPI_Comm, owned: Bool) throws {
         self.handle = handle
@@ -48,10 +52,23 @@ final class MPITransport: RankTransport {
     }
 
     private func remember(_ r: MPI_Request?) -> TransferID {
-        nextID += 1
-        requests[nextID] = r
-        return TransferID(nextID)
+        if let i = freeSlots.popLast() {
+            slots[i] = r
+            live[i] = true
+            return TransferID(i)
+        }
+        slots.append(r)
+        live.append(true)
+        return TransferID(slots.count - 1)
     }
+
+    private func forget(_ i: Int) {
+        live[i] = false
+        slots[i] = nil
+        freeSlots.append(i)
+    }
+
+    private func isLive(_ id: TransferID) -> Bool { live.indices.contains(id.raw) && live[id.raw] }
 
     func postReceive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: Int32) throws -> TransferID {
         try Self.checkCount(buffer.count)
@@ -69,31 +86,48 @@ final class MPITransport: RankTransport {
 
     /// Tests one request; forgets it when done.
     private func test(_ id: TransferID) throws -> Bool {
-        guard var r = requests[id.raw] else { return true }
+        guard isLive(id) else { return true }
         var done: Int32 = 0
-        try mpiCheck(MPI_Test(&r, &done, hs_mpi_status_ignore()), "MPI_Test")
-        if done != 0 { requests.removeValue(forKey: id.raw) } else { requests[id.raw] = r }
+        try mpiCheck(MPI_Test(&slots[id.raw], &done, hs_mpi_status_ignore()), "MPI_Test")
+        if done != 0 { forget(id.raw) }
         return done != 0
     }
 
     func wait(_ ids: [TransferID], deadline: Deadline) throws -> [Int] {
-        var outstanding = Array(ids.indices)
+        let pending = ids.filter(isLive)
+        if pending.isEmpty { return [] }
+        if pending.count == 1 {
+            var backoff = Backoff()
+            while try !test(pending[0]) {
+                if deadline.hasPassed { return ids.indices.filter { isLive(ids[$0]) } }
+                backoff.pause()
+            }
+            return []
+        }
+        batch.removeAll(keepingCapacity: true)
+        for id in pending { batch.append(slots[id.raw]) }
         var backoff = Backoff()
         while true {
-            outstanding = try outstanding.filter { try !test(ids[$0]) }
-            if outstanding.isEmpty || deadline.hasPassed { return outstanding }
+            var done: Int32 = 0
+            try mpiCheck(MPI_Testall(Int32(batch.count), &batch, &done, hs_mpi_statuses_ignore()), "MPI_Testall")
+            if done != 0 {
+                for id in pending { forget(id.raw) }
+                return []
+            }
+            if deadline.hasPassed {
+                // Testall changed nothing; find which are still outstanding one by one.
+                for (k, id) in pending.enumerated() { slots[id.raw] = batch[k] }
+                return try ids.indices.filter { try !test(ids[$0]) }
+            }
             backoff.pause()
         }
     }
 
     func cancel(_ ids: [TransferID]) -> [TransferID] {
-        for id in ids {
-            guard var r = requests[id.raw] else { continue }
-            MPI_Cancel(&r)
-            requests[id.raw] = r
-        }
+        let pending = ids.filter(isLive)
+        for id in pending { MPI_Cancel(&slots[id.raw]) }
         let deadline = Deadline.after(seconds: 1)
-        var left = ids.filter { requests[$0.raw] != nil }
+        var left = pending
         var backoff = Backoff()
         while !left.isEmpty && !deadline.hasPassed {
             left = left.filter { (try? test($0)) != true }

@@ -44,16 +44,10 @@ package struct OptimizerKernel: Sendable {
                        _ row: (Int) -> (values: UnsafeMutablePointer<Float>, state: UnsafeMutablePointer<Float>, step: Int)) {
         switch spec {
         case .accumulate:
-            for r in 0..<rows {
-                let w = row(r).values, gi = g + r * n
-                for e in 0..<n { w[e] += gi[e] }
-            }
+            for r in 0..<rows { Self.accumulate(row(r).values, g + r * n, n) }
         case .sgd(let lr):
             let a = Float(lr)
-            for r in 0..<rows {
-                let w = row(r).values, gi = g + r * n
-                for e in 0..<n { w[e] -= a * gi[e] }
-            }
+            for r in 0..<rows { Self.sgd(row(r).values, g + r * n, n, a) }
         case let .adagrad(lr, eps, _):
             let a = Float(lr), ep = Float(eps)
             for r in 0..<rows {
@@ -68,11 +62,23 @@ package struct OptimizerKernel: Sendable {
         }
     }
 
+    /// `w += g` (the `accumulate` optimizer).
+    @inlinable @inline(__always)
+    package static func accumulate(_ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ n: Int) {
+        for e in 0..<n { w[e] += g[e] }
+    }
+
+    /// `w -= a * g`.
+    @inlinable @inline(__always)
+    package static func sgd(_ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ n: Int, _ a: Float) {
+        for e in 0..<n { w[e] -= a * g[e] }
+    }
+
     /// `h += g * g; w -= a * g / (sqrt(h) + eps)`, eight lanes at a time (the pointers may alias as far
     /// as the compiler knows, so it would not vectorise this loop itself), then the tail. Lane for lane
     /// the same operations as the scalar loop, so the result is the same bits.
-    @inlinable
-    static func adagrad(_ w: UnsafeMutablePointer<Float>, _ h: UnsafeMutablePointer<Float>, _ gi: UnsafePointer<Float>,
+    @inlinable @inline(__always)
+    package static func adagrad(_ w: UnsafeMutablePointer<Float>, _ h: UnsafeMutablePointer<Float>, _ gi: UnsafePointer<Float>,
                         _ n: Int, _ a: Float, _ ep: Float) {
         var e = 0
         while e + 8 <= n {
@@ -94,7 +100,7 @@ package struct OptimizerKernel: Sendable {
 
     /// Lazy Adam on one row: the two moments side by side in `state`; bias correction by the row's step.
     @inlinable
-    static func adam(_ w: UnsafeMutablePointer<Float>, _ state: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ n: Int,
+    package static func adam(_ w: UnsafeMutablePointer<Float>, _ state: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ n: Int,
                      lr a: Float, b1: Double, b2: Double, eps e: Float, step t: Int) {
         let m = state, v = state + n
         let fb1 = Float(b1), fb2 = Float(b2)

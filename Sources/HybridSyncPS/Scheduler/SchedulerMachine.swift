@@ -123,7 +123,7 @@ package struct SchedulerMachine: NodeMachine {
             }
         }
         let addresses = (0..<servers).map { nodes[NodeID(.server, $0)]?.address ?? "" }
-        var out: [NodeDirective] = [.log(.info, "every node registered; the job starts")]
+        var out: [NodeDirective] = [.log(.debug, "every node registered; the job starts")]
         for node in nodes.values.sorted(by: { $0.id.raw < $1.id.raw }) {
             let seq = pending.first { $0.peer == node.peer }?.seq ?? 0
             out.append(.send(node.peer, message(.addressBook, seq: seq, .addressBook(id: node.id, servers: addresses, workers: workers))))

@@ -87,15 +87,38 @@ final class RowStore {
     }
 
     /// Applies one gradient row per key (`keys[i]`'s row at `g + i * n`); keys must be unique. Rows are
-    /// created on first touch; the arithmetic is `OptimizerKernel`'s.
+    /// created on first touch. The optimizer's branch is taken once per call; the arithmetic of each
+    /// row is `OptimizerKernel`'s (the same code the workers' local tables run).
     func apply(keys: [UInt64], piece: Int, gradients g: UnsafePointer<Float>, rowLength n: Int) {
-        keys.withUnsafeBufferPointer { k in
-            kernel.apply(rows: k.count, length: n, gradients: g) { i in
-                let s = slot(key: k[i], piece: piece)
-                steps[s] += 1
-                return (values + s * width, state + s * stateWidth, Int(steps[s]))
+        switch kernel.spec {
+        case .accumulate:
+            for (i, k) in keys.enumerated() {
+                let s = touch(key: k, piece: piece)
+                OptimizerKernel.accumulate(values + s * width, g + i * n, n)
             }
+        case .sgd(let lr):
+            let a = Float(lr)
+            for (i, k) in keys.enumerated() {
+                let s = touch(key: k, piece: piece)
+                OptimizerKernel.sgd(values + s * width, g + i * n, n, a)
+            }
+        case let .adagrad(lr, eps, _):
+            let a = Float(lr), ep = Float(eps)
+            for (i, k) in keys.enumerated() {
+                let s = touch(key: k, piece: piece)
+                OptimizerKernel.adagrad(values + s * width, state + s * stateWidth, g + i * n, n, a, ep)
+            }
+        case .adam:
+            for (i, k) in keys.enumerated() { apply(slot: slot(key: k, piece: piece), gradient: g + i * n, count: n) }
         }
+    }
+
+    /// The slot of (key, piece), its step count advanced for an update.
+    @inline(__always)
+    private func touch(key: UInt64, piece: Int) -> Int {
+        let s = slot(key: key, piece: piece)
+        steps[s] += 1
+        return s
     }
 
     /// Applies gradient `g` (`n` floats) to `slot` with the table's optimizer.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import HybridSync
 import HybridSyncCollectives
 import HybridSyncCore
@@ -59,16 +60,15 @@ func median(_ xs: [Double]) -> Double {
     return s.isEmpty ? .nan : s[s.count / 2]
 }
 
-/// A value shared between threads of the command-line tool, behind a lock.
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
+/// A value shared between threads of the command-line tool, behind a `Mutex`.
+final class Locked<Value: Sendable>: Sendable {
+    private let value: Mutex<Value>
 
-    init(_ value: Value) { self.value = value }
+    init(_ value: Value) { self.value = Mutex(value) }
 
     var current: Value {
-        get { lock.lock(); defer { lock.unlock() }; return value }
-        set { lock.lock(); value = newValue; lock.unlock() }
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
     }
 }
 
