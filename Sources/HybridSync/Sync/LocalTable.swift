@@ -61,19 +61,25 @@ final class LocalTable {
         return gradient
     }
 
-    /// Applies the averaged dense gradient to every row it touches.
+    /// Applies the averaged dense gradient to every row it touches (with the servers' arithmetic:
+    /// `OptimizerKernel`, rows in ascending order).
     func apply(_ g: Tensor) {
         let d = spec.dimension, width = kernel.stateSlots * d
         g.rawPointer.withMemoryRebound(to: Float.self, capacity: rows * d) { gp in
+            var touched: [Int] = []
+            for r in 0..<rows {
+                let row = gp + r * d
+                for e in 0..<d where row[e] != 0 { touched.append(r); break }
+            }
+            guard !touched.isEmpty else { return }
             values.withUnsafeMutableBufferPointer { v in
                 state.withUnsafeMutableBufferPointer { st in
-                    for r in 0..<rows {
-                        let row = gp + r * d
-                        var any = false
-                        for e in 0..<d where row[e] != 0 { any = true; break }
-                        guard any else { continue }
-                        steps[r] += 1
-                        kernel.apply(v.baseAddress! + r * d, row, d, state: width == 0 ? v.baseAddress! : st.baseAddress! + r * width, step: Int(steps[r]))
+                    steps.withUnsafeMutableBufferPointer { sp in
+                        touched.withUnsafeBufferPointer { t in
+                            kernel.apply(rows: t.count, length: d, gradients: gp, gradientRows: t.baseAddress!, slots: t.baseAddress!,
+                                         values: v.baseAddress!, width: d, state: width == 0 ? v.baseAddress! : st.baseAddress!,
+                                         stateWidth: width, steps: sp.baseAddress!)
+                        }
                     }
                 }
             }

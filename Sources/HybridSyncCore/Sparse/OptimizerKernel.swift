@@ -28,36 +28,50 @@ package struct OptimizerKernel: Sendable {
 
     /// Updates `w[0..<n]` with gradient `g`, using `state` (`stateSlots * n` floats) and the row's
     /// step count `t` (already incremented for this update).
-    @inlinable
     package func apply(_ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ n: Int,
                        state: UnsafeMutablePointer<Float>, step t: Int) {
-        apply(rows: 1, length: n, gradients: g) { _ in (w, state, t) }
+        var slot = 0, step = Int32(t - 1)
+        apply(rows: 1, length: n, gradients: g, slots: &slot, values: w, width: n, state: state, stateWidth: stateSlots * n, steps: &step)
     }
 
-    /// Updates `rows` rows of `n` floats: row `r` takes gradient `g + r * n`; `row(r)` gives its values,
-    /// its optimizer state and its step count (already incremented). The optimizer's branch is taken
-    /// once per call, not per row. The one implementation of every optimizer's arithmetic: the servers'
-    /// row store and the workers' local tables both call it, so a table gives bit-identical results
-    /// wherever it lives.
-    @inlinable
-    package func apply(rows: Int, length n: Int, gradients g: UnsafePointer<Float>,
-                       _ row: (Int) -> (values: UnsafeMutablePointer<Float>, state: UnsafeMutablePointer<Float>, step: Int)) {
+    /// Updates `rows` rows of `n` floats stored in arenas: row `r` lives in slot `slots[r]`, its values at
+    /// `values + slot * width`, its optimizer state at `state + slot * stateWidth`, its step count at
+    /// `steps[slot]` (incremented here). Its gradient is at `g + r * n`, or at `g + gradientRows[r] * n`
+    /// when `gradientRows` is given. The optimizer's branch is taken once per call and the rows are
+    /// updated in one loop here. The one implementation of every optimizer's arithmetic: the servers'
+    /// row store, the workers' local tables and the dense parameters all call it, so a table gives
+    /// bit-identical results wherever it lives.
+    package func apply(rows: Int, length n: Int, gradients g: UnsafePointer<Float>, gradientRows: UnsafePointer<Int>? = nil,
+                       slots: UnsafePointer<Int>, values: UnsafeMutablePointer<Float>, width: Int,
+                       state: UnsafeMutablePointer<Float>, stateWidth: Int, steps: UnsafeMutablePointer<Int32>) {
+        @inline(__always) func gradient(_ r: Int) -> UnsafePointer<Float> { g + (gradientRows?[r] ?? r) * n }
         switch spec {
         case .accumulate:
-            for r in 0..<rows { Self.accumulate(row(r).values, g + r * n, n) }
+            for r in 0..<rows {
+                let s = slots[r]
+                steps[s] += 1
+                Self.accumulate(values + s * width, gradient(r), n)
+            }
         case .sgd(let lr):
             let a = Float(lr)
-            for r in 0..<rows { Self.sgd(row(r).values, g + r * n, n, a) }
+            for r in 0..<rows {
+                let s = slots[r]
+                steps[s] += 1
+                Self.sgd(values + s * width, gradient(r), n, a)
+            }
         case let .adagrad(lr, eps, _):
             let a = Float(lr), ep = Float(eps)
             for r in 0..<rows {
-                let (w, h, _) = row(r)
-                Self.adagrad(w, h, g + r * n, n, a, ep)
+                let s = slots[r]
+                steps[s] += 1
+                Self.adagrad(values + s * width, state + s * stateWidth, gradient(r), n, a, ep)
             }
         case let .adam(lr, b1, b2, eps):
             for r in 0..<rows {
-                let (w, state, t) = row(r)
-                Self.adam(w, state, g + r * n, n, lr: Float(lr), b1: b1, b2: b2, eps: Float(eps), step: t)
+                let s = slots[r]
+                steps[s] += 1
+                Self.adam(values + s * width, state + s * stateWidth, gradient(r), n,
+                          lr: Float(lr), b1: b1, b2: b2, eps: Float(eps), step: Int(steps[s]))
             }
         }
     }

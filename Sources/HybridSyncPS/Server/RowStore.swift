@@ -87,8 +87,9 @@ final class RowStore {
     }
 
     /// Applies one gradient row per key (`keys[i]`'s row at `g + i * n`); keys must be unique. Rows are
-    /// created on first touch. The optimizer's branch is taken once per call; the arithmetic of each
-    /// row is `OptimizerKernel`'s (the same code the workers' local tables run).
+    /// created on first touch. The optimizer's branch is taken once per call and each row is updated
+    /// right after its lookup (while its index entry is in cache), with `OptimizerKernel`'s row
+    /// arithmetic: the same code the workers' local tables and dense parameters run.
     func apply(keys: [UInt64], piece: Int, gradients g: UnsafePointer<Float>, rowLength n: Int) {
         switch kernel.spec {
         case .accumulate:
@@ -122,9 +123,9 @@ final class RowStore {
     }
 
     /// Applies gradient `g` (`n` floats) to `slot` with the table's optimizer.
-    @inline(__always)
     func apply(slot: Int, gradient g: UnsafePointer<Float>, count n: Int) {
-        steps[slot] += 1
-        kernel.apply(values + slot * width, g, n, state: state + slot * stateWidth, step: Int(steps[slot]))
+        var s = slot
+        kernel.apply(rows: 1, length: n, gradients: g, slots: &s, values: values, width: width,
+                     state: state, stateWidth: stateWidth, steps: steps)
     }
 }
