@@ -40,7 +40,8 @@ let package = Package(
         .target(name: "HybridSyncPS", dependencies: ["HybridSyncCore", "HybridSyncZMQ", .product(name: "Logging", package: "swift-log")]),
         .target(name: "HybridSync", dependencies: ["HybridSyncCore", "HybridSyncCollectives", "HybridSyncPS", .product(name: "Logging", package: "swift-log")]),
         // In-process transports and helpers to run whole jobs as threads of one process (tests, fuzzing).
-        .target(name: "HybridSyncTestKit", dependencies: ["HybridSyncCore", "HybridSyncCollectives", "HybridSyncPS", "HybridSync"]),
+        .target(name: "HybridSyncTestKit", dependencies: ["HybridSyncCore", "HybridSyncCollectives", "HybridSyncPS", "HybridSyncZMQ", "HybridSync",
+                                                   .product(name: "Logging", package: "swift-log")]),
         .executableTarget(
             name: "hybridsync",
             dependencies: [

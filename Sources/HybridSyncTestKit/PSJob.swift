@@ -1,6 +1,7 @@
 import Foundation
 import HybridSyncCore
 import HybridSyncPS
+import HybridSyncZMQ
 import Logging
 
 /// Which node of an in-process parameter-server job.
@@ -14,6 +15,14 @@ package enum JobNode: Sendable, Hashable, CustomStringConvertible {
         case .worker(let i): return "worker \(i)"
         }
     }
+}
+
+/// What carries an in-process job's messages.
+package enum JobNetwork: Sendable {
+    /// The in-memory network.
+    case memory
+    /// Real ZeroMQ sockets over loopback TCP (each node its own context), in this one process.
+    case zeroMQ
 }
 
 /// The outcome of an in-process parameter-server job.
@@ -35,23 +44,34 @@ extension TestKit {
     /// with its `KVWorker`; the worker then finishes, which ends the job. `wrap` may decorate any node's
     /// transport (fault injection).
     package static func psJob<R: Sendable>(
-        servers: Int, workers: Int, config base: PSConfig = PSConfig(), logLevel: Logger.Level = .warning,
+        servers: Int, workers: Int, config base: PSConfig = PSConfig(), network kind: JobNetwork = .memory,
+        logLevel: Logger.Level = .warning,
         wrap: @escaping @Sendable (JobNode, any MessageTransport) -> any MessageTransport = { $1 },
         _ body: @escaping @Sendable (KVWorker) throws -> R
     ) throws -> PSJobOutcome<R> {
         let network = MemoryNetwork()
+        let maxFrame = 2 * base.maxMessageBytes
+        let makeTransport: @Sendable () throws -> any MessageTransport = {
+            switch kind {
+            case .memory: return network.transport()
+            case .zeroMQ: return try ZMQMessageTransport(maxFrameBytes: maxFrame)
+            }
+        }
         var config = base
         config.servers = servers
         config.workers = workers
-        config.schedulerAddress = "memory://scheduler"
+        config.bindHost = "127.0.0.1"
+        config.schedulerAddress = kind == .memory ? "memory://scheduler" : "tcp://127.0.0.1:0"
         var logger = Logger(label: "hybridsync.testkit")
         logger.logLevel = logLevel
         // Nodes that listen are made first, so that connections find them.
-        let scheduler = Handover(try SchedulerNode(config: config, transport: wrap(.scheduler, network.transport()), logger: logger))
+        let schedulerNode = try SchedulerNode(config: config, transport: wrap(.scheduler, try makeTransport()), logger: logger)
+        config.schedulerAddress = schedulerNode.endpoint
+        let scheduler = Handover(schedulerNode)
         let serverNodes = try (0..<servers).map { s in
             var c = config
             c.preferredIndex = s
-            return Handover(try ServerNode(config: c, transport: wrap(.server(s), network.transport()), logger: logger))
+            return Handover(try ServerNode(config: c, transport: wrap(.server(s), try makeTransport()), logger: logger))
         }
         let (jobConfig, jobLogger) = (config, logger)
         let runs = runThreads(1 + servers + workers) { i -> JobThreadOutcome<R> in
@@ -65,7 +85,7 @@ extension TestKit {
             var c = jobConfig
             c.preferredIndex = w
             let result = Result<R, any Error> {
-                let kv = try KVWorker(config: c, logger: jobLogger) { wrap(.worker(w), network.transport()) }
+                let kv = try KVWorker(config: c, logger: jobLogger) { wrap(.worker(w), try makeTransport()) }
                 defer { kv.finish() }
                 return try body(kv)
             }

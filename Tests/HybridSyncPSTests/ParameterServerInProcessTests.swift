@@ -11,9 +11,10 @@ import XCTest
 final class ParameterServerInProcessTests: XCTestCase {
     /// Runs `check` on every worker of a `servers` x `workers` job; every worker must report ok and
     /// every node must end cleanly.
-    func expectOK(servers: Int, workers: Int, config: PSConfig = PSConfig(), file: StaticString = #filePath, line: UInt = #line,
+    func expectOK(servers: Int, workers: Int, config: PSConfig = PSConfig(), network: JobNetwork = .memory,
+                  file: StaticString = #filePath, line: UInt = #line,
                   _ check: @escaping @Sendable (KVWorker) throws -> (Bool, String)) throws {
-        let outcome = try TestKit.psJob(servers: servers, workers: workers, config: config, check)
+        let outcome = try TestKit.psJob(servers: servers, workers: workers, config: config, network: network, check)
         for (w, r) in outcome.workers.enumerated() {
             let (ok, details) = try r.get()
             XCTAssertTrue(ok, "\(servers)x\(workers) worker \(w): \(details)", file: file, line: line)
@@ -29,6 +30,7 @@ final class ParameterServerInProcessTests: XCTestCase {
 
     func testBSPIsExactWithThreeServersAndFourWorkers() throws {
         try expectOK(servers: 3, workers: 4) { try PSChecks.bsp($0, steps: 10) }
+        try expectOK(servers: 3, workers: 4, network: .zeroMQ) { try PSChecks.bsp($0, steps: 10) }
     }
 
     func testOptimizersMatchDoubleReference() throws {
@@ -47,8 +49,17 @@ final class ParameterServerInProcessTests: XCTestCase {
     /// 5% of worker <-> server messages dropped, nothing resent: some pull times out, its error names
     /// the server it waited for, it fails within its deadline, and the job still ends (no hang).
     func testDroppedMessagesMakeAPullTimeOutNamingTheServer() throws {
+        try dropFivePercent(.memory, endpointPrefix: "memory://")
+    }
+
+    /// The same fault injection wrapped around real ZeroMQ sockets (loopback TCP, in this process).
+    func testDroppedMessagesOverZeroMQ() throws {
+        try dropFivePercent(.zeroMQ, endpointPrefix: "tcp://127.0.0.1:")
+    }
+
+    func dropFivePercent(_ network: JobNetwork, endpointPrefix: String) throws {
         let start = ContinuousClock.now
-        let outcome = try TestKit.psJob(servers: 3, workers: 4, wrap: { node, t in
+        let outcome = try TestKit.psJob(servers: 3, workers: 4, network: network, wrap: { node, t in
             switch node {
             case .worker(let w):
                 // Only the links to servers (link 0 is the scheduler).
@@ -78,7 +89,7 @@ final class ParameterServerInProcessTests: XCTestCase {
                 } catch let e as HybridSyncError {
                     let took = secondsSince(began)
                     guard case let .timeout(operation, waitingFor, seconds) = e else { return "unexpected error \(e)" }
-                    guard waitingFor.hasPrefix("server "), waitingFor.contains(" at memory://") else { return "names \(waitingFor)" }
+                    guard waitingFor.hasPrefix("server "), waitingFor.contains(" at \(endpointPrefix)") else { return "names \(waitingFor)" }
                     guard seconds == 0.3, took < 0.3 + 0.5 else { return "took \(took) s for a deadline of \(seconds) s" }
                     return "ok: \(operation) -> \(waitingFor)"
                 }
