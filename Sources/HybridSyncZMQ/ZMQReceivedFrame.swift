@@ -34,3 +34,8 @@ package final class ReceivedFrame: ByteFrame, @unchecked Sendable {
 let zmqFreeOwned: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void = { data, _ in
     free(data)
 }
+
+/// The free function ZeroMQ calls for `OutgoingFrame.shared` bytes: drops its reference.
+let zmqReleaseShared: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void = { _, hint in
+    if let hint { Unmanaged<SharedBytes>.fromOpaque(hint).release() }
+}

@@ -96,6 +96,22 @@ package final class ZMQSocket {
                         throw error
                     }
                     if sent == nil { zmq_msg_close(&msg) }
+                case .shared(let bytes):
+                    // Zero copy: ZeroMQ holds a reference until it has sent the bytes.
+                    var msg = zmq_msg_t()
+                    let hint = Unmanaged.passRetained(bytes).toOpaque()
+                    guard zmq_msg_init_data(&msg, bytes.pointer, bytes.count, zmqReleaseShared, hint) == 0 else {
+                        Unmanaged<SharedBytes>.fromOpaque(hint).release()
+                        throw HybridSyncError.transport(library: "ZeroMQ", call: "zmq_msg_init_data", code: zmq_errno(),
+                                                        message: String(cString: zmq_strerror(zmq_errno())))
+                    }
+                    do {
+                        sent = try zmqCall("zmq_msg_send") { zmq_msg_send(&msg, handle, flags) }
+                    } catch {
+                        zmq_msg_close(&msg)
+                        throw error
+                    }
+                    if sent == nil { zmq_msg_close(&msg) }
                 }
                 if sent == nil {
                     throw HybridSyncError.transport(library: "ZeroMQ", call: "zmq_send", code: EAGAIN,

@@ -14,12 +14,16 @@ package enum OutgoingFrame: @unchecked Sendable {
     /// transport frees it with `free` once sent (or on failure). The sender must not touch it afterwards.
     /// (`@unchecked Sendable` because of this pointer: ownership moves with the frame.)
     case owned(UnsafeMutableRawPointer, count: Int)
+    /// Bytes shared with whoever else holds them (a worker keeps a request's frames to resend it);
+    /// sent without a copy where the transport can.
+    case shared(SharedBytes)
 
     /// Bytes of the frame.
     package var count: Int {
         switch self {
         case .bytes(let b): return b.count
         case .owned(_, let n): return n
+        case .shared(let s): return s.count
         }
     }
 
@@ -28,6 +32,7 @@ package enum OutgoingFrame: @unchecked Sendable {
         switch self {
         case .bytes(let b): return try b.withUnsafeBytes(body)
         case .owned(let p, let n): return try body(UnsafeRawBufferPointer(start: p, count: n))
+        case .shared(let s): return try body(UnsafeRawBufferPointer(start: s.pointer, count: s.count))
         }
     }
 
@@ -83,4 +88,22 @@ package protocol MessageTransport: AnyObject {
     var waker: @Sendable () -> Void { get }
     /// Closes every socket; `lingerSeconds` lets queued messages leave first.
     func close(lingerSeconds: Double)
+}
+
+/// Immutable bytes shared between a pending request (kept for resending) and the transport sending it
+/// without a copy: released when the last holder lets go. (`@unchecked Sendable`: the memory is never
+/// written after `init`, so sharing its pointer is safe.)
+package final class SharedBytes: @unchecked Sendable {
+    /// The bytes' start (valid for the life of this object).
+    package let pointer: UnsafeMutableRawPointer
+    /// How many bytes.
+    package let count: Int
+
+    /// Takes ownership of `pointer` (from `allocate`), which must hold `count` initialised bytes.
+    package init(owning pointer: UnsafeMutableRawPointer, count: Int) {
+        self.pointer = pointer
+        self.count = count
+    }
+
+    deinit { pointer.deallocate() }
 }

@@ -11,6 +11,8 @@ package enum NodeDirective {
     case resolve(request: Int, part: Int, Result<[any ByteFrame], HybridSyncError>)
     /// Log a line (the shell adds the node's metadata).
     case log(Logger.Level, String)
+    /// Add `amount` to the node's counter `name` (resends, duplicates, refusals).
+    case count(String, Int)
     /// The node is done: nil for a clean end, or the failure that ends it.
     case stop(HybridSyncError?)
 }

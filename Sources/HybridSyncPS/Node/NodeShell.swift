@@ -19,15 +19,18 @@ package final class NodeShell<Machine: NodeMachine> {
     private let tickSeconds: Double
     private let logger: Logger
     private let onResolve: (Int, Int, Result<[any ByteFrame], HybridSyncError>) -> Void
+    private let onCount: (String, Int) -> Void
     private var links = 0
     private var outcome: HybridSyncError??
 
     /// - Parameters:
     ///   - tickSeconds: longest time between two `onTick` events.
     ///   - onResolve: called on this thread for every `resolve` directive.
+    ///   - onCount: called on this thread for every `count` directive.
     package init(machine: Machine, transport: any MessageTransport, commands: CommandQueue<Machine.Command>,
                  maxMessageBytes: Int, tickSeconds: Double, logger: Logger,
-                 onResolve: @escaping (Int, Int, Result<[any ByteFrame], HybridSyncError>) -> Void = { _, _, _ in }) {
+                 onResolve: @escaping (Int, Int, Result<[any ByteFrame], HybridSyncError>) -> Void = { _, _, _ in },
+                 onCount: @escaping (String, Int) -> Void = { _, _ in }) {
         self.machine = machine
         self.transport = transport
         self.commands = commands
@@ -35,6 +38,7 @@ package final class NodeShell<Machine: NodeMachine> {
         self.tickSeconds = tickSeconds
         self.logger = logger
         self.onResolve = onResolve
+        self.onCount = onCount
     }
 
     /// Runs until the machine stops; throws the failure it stopped with. Closes the transport (with a
@@ -98,6 +102,8 @@ package final class NodeShell<Machine: NodeMachine> {
                 onResolve(request, part, result)
             case let .log(level, text):
                 logger.log(level: level, "\(text)")
+            case let .count(name, amount):
+                onCount(name, amount)
             case .stop(let failure):
                 if outcome == nil { outcome = .some(failure) }
             }

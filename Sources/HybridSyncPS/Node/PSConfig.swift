@@ -9,7 +9,7 @@ import Glibc
 /// `HYBRIDSYNC_SCHEDULER` (`host:port`), `HYBRIDSYNC_NUM_SERVERS`, `HYBRIDSYNC_NUM_WORKERS`,
 /// `HYBRIDSYNC_BIND` (address to bind and advertise), `HYBRIDSYNC_INDEX` (preferred index within the
 /// role), `HYBRIDSYNC_HEARTBEAT_TIMEOUT` (seconds), `HYBRIDSYNC_REQUEST_TIMEOUT` (seconds),
-/// `HYBRIDSYNC_MAX_MESSAGE_BYTES`.
+/// `HYBRIDSYNC_RESEND_AFTER` (seconds), `HYBRIDSYNC_MAX_ATTEMPTS`, `HYBRIDSYNC_MAX_MESSAGE_BYTES`.
 public struct PSConfig: Sendable {
     /// Where the scheduler listens.
     public var schedulerHost = "127.0.0.1"
@@ -25,8 +25,13 @@ public struct PSConfig: Sendable {
     public var heartbeatInterval = 0.5
     /// A node silent for this long is declared dead.
     public var heartbeatTimeout = 5.0
-    /// Longest wait for a request's reply.
+    /// Longest wait for a request's reply, resends included.
     public var requestTimeout = 60.0
+    /// A request not answered within this many seconds is sent again (same sequence number, so a
+    /// server applies it once); each further wait doubles, up to `maxAttempts` sends in all.
+    public var resendAfter = 1.0
+    /// Sends of one request before it fails with a timeout naming the server (1: never resend).
+    public var maxAttempts = 6
     /// Longest wait for every node to register.
     public var startTimeout = 60.0
     /// Largest message a node accepts.
@@ -75,6 +80,8 @@ public struct PSConfig: Sendable {
         c.discardData = env["HYBRIDSYNC_DISCARD_DATA"] == "1"
         if let v = try double("HYBRIDSYNC_HEARTBEAT_TIMEOUT") { c.heartbeatTimeout = v; c.heartbeatInterval = min(c.heartbeatInterval, v / 4) }
         if let v = try double("HYBRIDSYNC_REQUEST_TIMEOUT") { c.requestTimeout = v }
+        if let v = try double("HYBRIDSYNC_RESEND_AFTER") { c.resendAfter = v }
+        if let v = try int("HYBRIDSYNC_MAX_ATTEMPTS") { c.maxAttempts = v }
         try c.validate()
         return c
     }
@@ -85,6 +92,9 @@ public struct PSConfig: Sendable {
         guard workers >= 1, workers <= 65536 else { throw HybridSyncError.invalidArgument("workers must be 1...65536, got \(workers)") }
         guard heartbeatInterval > 0, heartbeatTimeout > heartbeatInterval else {
             throw HybridSyncError.invalidArgument("heartbeat timeout \(heartbeatTimeout) s must exceed the interval \(heartbeatInterval) s")
+        }
+        guard resendAfter > 0, (1...100).contains(maxAttempts) else {
+            throw HybridSyncError.invalidArgument("resend after \(resendAfter) s must be positive and max attempts \(maxAttempts) within 1...100")
         }
         guard maxMessageBytes >= 4096 else { throw HybridSyncError.invalidArgument("max message bytes \(maxMessageBytes) is below 4096") }
     }

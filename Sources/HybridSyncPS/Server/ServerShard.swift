@@ -19,12 +19,19 @@ final class ServerShard {
     var bytesOut = 0
     /// Requests refused with an error reply.
     private(set) var refused = 0
+    /// Per worker, the requests already handled (see `ReplyWindow`).
+    private var windows: [Int: ReplyWindow] = [:]
+    /// Repeats of handled requests (resends, duplicated messages) answered without applying again.
+    private(set) var duplicates = 0
 
     /// Counts a message refused before it reached the shard (failed the wire checks).
     func noteRefused() { refused += 1 }
 
     struct HeldPush {
         let worker: Int
+        /// The request's sequence number: a worker's pushes of one step are applied in the order it
+        /// sent them, whatever order they arrived in.
+        let seq: UInt64
         let section: SectionInfo
         let keys: [UInt64]
         let grads: [Float]
@@ -51,8 +58,45 @@ final class ServerShard {
 
     // MARK: - Events
 
-    /// Handles one request from a worker (already validated against the wire format).
+    /// Handles one request from a worker (already validated against the wire format), exactly once:
+    /// a repeat of a (worker, incarnation, sequence) already handled is answered with the original reply
+    /// (pulls: read again, without applying a push+pull's rows again) and changes nothing.
     func handle(_ m: InboundEnvelope) -> [NodeDirective] {
+        let h = m.header
+        guard h.sender.role == .worker, h.sender.index < workers else { return process(m) }
+        let w = h.sender.index
+        if windows[w]?.incarnation != h.incarnation { windows[w] = ReplyWindow(incarnation: h.incarnation) }
+        if let entry = windows[w]!.entry(h.seq) {
+            duplicates += 1
+            var out: [NodeDirective] = [.count("duplicates", 1), .log(.debug, "\(id): repeat of \(h.kind) \(h.seq) from \(h.sender) answered, not applied")]
+            switch entry {
+            case .reply(let reply):
+                out.append(.send(m.from, reply))
+            case .pull:
+                // Still waiting for its clock: say so again (the answer follows). Else read the rows again.
+                if waitingPulls.contains(where: { $0.header.sender == h.sender && $0.header.seq == h.seq }) {
+                    out.append(reply(m.from, h, kind: .held))
+                } else {
+                    out += process(m, applyingPush: false)
+                }
+            }
+            return out
+        }
+        let out = process(m)
+        let isReply = { (d: NodeDirective) -> OutboundMessage? in
+            if case let .send(p, msg) = d, p == m.from, msg.header.seq == h.seq, msg.payload.isEmpty { return msg }
+            return nil
+        }
+        if (h.kind == .pull || h.kind == .pushPull) && !out.contains(where: { isReply($0)?.header.kind == .error }) {
+            windows[w]!.record(h.seq, .pull)
+        } else if let reply = out.lazy.compactMap(isReply).first {
+            windows[w]!.record(h.seq, .reply(reply))
+        }
+        return out
+    }
+
+    /// Handles one request; `applyingPush: false` answers a push+pull's pull without its push.
+    private func process(_ m: InboundEnvelope, applyingPush: Bool = true) -> [NodeDirective] {
         let header = m.header, frames = m.frames, peer = m.from
         bytesIn += m.byteCount
         do {
@@ -71,15 +115,18 @@ final class ServerShard {
                 // Refuse before applying anything: a push+pull is applied whole or not at all.
                 try checkAnswerable(clock: Int(header.clock), staleness: staleness)
                 let keys = decodeKeys(header, frames)
-                if header.kind == .pushPull { applyPush(header, frames, keys: keys) }
-                return answerOrHold(WaitingPull(peer: peer, header: header, keys: keys, staleness: staleness))
+                if header.kind == .pushPull && applyingPush { applyPush(header, frames, keys: keys) }
+                let answered = answerOrHold(WaitingPull(peer: peer, header: header, keys: keys, staleness: staleness))
+                guard answered.isEmpty else { return answered }
+                return [.log(.trace, "\(id) holds pull \(header.seq) of \(header.sender) at clock \(header.clock) (slowest worker at \(clocks.minClock))"),
+                        reply(peer, header, kind: .held)]
             case .clock:
                 let released = try advanceClock(worker: try workerIndex(header), to: Int(header.clock))
                 return [reply(peer, header, kind: .reply)] + released
             case .stats:
                 let stats = ServerStats(server: id.index, largestAnsweredGap: clocks.largestAnsweredGap, pushes: appliedPushes,
                                         rows: tables.values.reduce(0) { $0 + $1.rowCount }, waitingPulls: waitingPulls.count,
-                                        bytesIn: bytesIn, bytesOut: bytesOut)
+                                        bytesIn: bytesIn, bytesOut: bytesOut, duplicates: duplicates)
                 return [reply(peer, header, kind: .reply, body: .stats(stats))]
             default:
                 throw HybridSyncError.malformedMessage("a server does not accept \(header.kind) messages")
@@ -155,7 +202,7 @@ final class ServerShard {
             let keys = sectionKeys[i]
             if store.spec.consistency == .bsp {
                 let grads = frames[3 + 2 * i].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-                heldPushes[Int(header.clock), default: []].append(HeldPush(worker: worker, section: s, keys: keys, grads: grads))
+                heldPushes[Int(header.clock), default: []].append(HeldPush(worker: worker, seq: header.seq, section: s, keys: keys, grads: grads))
             } else {
                 frames[3 + 2 * i].withUnsafeBytes { raw in
                     apply(store, piece: s.piece, keys: keys, grads: raw.bindMemory(to: Float.self).baseAddress!, rowLength: s.rowLength)
@@ -206,7 +253,7 @@ final class ServerShard {
         let done = clocks.minClock
         for step in heldPushes.keys.sorted() where step < done {
             let pushes = heldPushes.removeValue(forKey: step)!.enumerated()
-                .sorted { ($0.element.worker, $0.offset) < ($1.element.worker, $1.offset) }.map(\.element)
+                .sorted { ($0.element.worker, $0.element.seq, $0.offset) < ($1.element.worker, $1.element.seq, $1.offset) }.map(\.element)
             var sums: [String: [RowStore.RowKey: [Float]]] = [:]
             var order: [String: [RowStore.RowKey]] = [:]
             for p in pushes {

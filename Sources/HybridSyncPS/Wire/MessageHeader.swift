@@ -4,6 +4,9 @@ package enum MessageKind: UInt8, Sendable, CustomStringConvertible {
     case register = 1, addressBook, barrier, barrierRelease, heartbeat, nodeDead, finished, shutdown
     case declare = 20, push, pull, pushPull, clock, stats
     case reply = 40, error
+    /// A server holds a pull for its consistency model; the answer follows (the worker stops resending
+    /// it at the fast pace).
+    case held = 42
 
     package var description: String {
         switch self {
@@ -23,6 +26,7 @@ package enum MessageKind: UInt8, Sendable, CustomStringConvertible {
         case .stats: return "stats"
         case .reply: return "reply"
         case .error: return "error"
+        case .held: return "held"
         }
     }
 }
@@ -62,6 +66,9 @@ package struct MessageHeader: Sendable, Equatable {
     package var sender: NodeID
     /// Per-sender sequence number: replies carry the request's, so a resend can be recognised.
     package var seq: UInt64
+    /// The sending worker's incarnation (random, fixed for the life of a `KVWorker`; 0 from other
+    /// nodes): a restarted worker's sequence numbers start again without being taken for duplicates.
+    package var incarnation: UInt32 = 0
     /// The sender's clock (workers: completed steps).
     package var clock: Int64
     /// Row sections that follow the meta frame.

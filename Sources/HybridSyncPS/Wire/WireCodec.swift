@@ -3,7 +3,7 @@ import HybridSyncCore
 ///
 /// A message is a multipart ZeroMQ message:
 /// - frame 0, header: magic `u32 0x53505348` ("HSPS"), version `u8`, kind `u8`, flags `u16`, sender
-///   `u32` (`role << 24 | index`), reserved `u32`, seq `u64`, clock `i64`, section count `u32`, then for
+///   `u32` (`role << 24 | index`), incarnation `u32` (a worker's, new each time it starts; 0 otherwise), seq `u64`, clock `i64`, section count `u32`, then for
 ///   each section: table name (`u32` length + UTF-8), piece `u32`, row length `u32`, dtype `u8`,
 ///   has-values `u8`, key count `u64`;
 /// - frame 1, meta: kind-specific fields (see `Docs/ParameterServer.md`);
@@ -29,7 +29,7 @@ package enum WireCodec {
         w.u8(h.kind.rawValue)
         w.u16(h.flags)
         w.u32(h.sender.raw)
-        w.u32(0)
+        w.u32(h.incarnation)
         w.u64(h.seq)
         w.i64(h.clock)
         w.u32(UInt32(h.sections.count))
@@ -57,7 +57,7 @@ package enum WireCodec {
             let flags = try r.u16("flags")
             let rawSender = try r.u32("sender")
             guard let sender = NodeID(raw: rawSender) else { throw HybridSyncError.malformedMessage("bad sender id 0x\(String(rawSender, radix: 16))") }
-            _ = try r.u32("reserved")
+            let incarnation = try r.u32("incarnation")
             let seq = try r.u64("seq")
             let clock = try r.i64("clock")
             let n = Int(try r.u32("section count"))
@@ -77,7 +77,9 @@ package enum WireCodec {
                 sections.append(SectionInfo(table: table, piece: piece, rowLength: rowLength, dtype: dtype, keyCount: Int(keys), hasValues: hv == 1))
             }
             try r.expectEnd()
-            return MessageHeader(kind: kind, sender: sender, seq: seq, clock: clock, flags: flags, sections: sections)
+            var h = MessageHeader(kind: kind, sender: sender, seq: seq, clock: clock, flags: flags, sections: sections)
+            h.incarnation = incarnation
+            return h
         }
     }
 

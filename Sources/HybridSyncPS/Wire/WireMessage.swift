@@ -44,7 +44,7 @@ package enum MessageBody: Sendable {
             for t in specs { t.encode(into: &w) }
         case .stats(let s):
             w.i64(Int64(s.largestAnsweredGap))
-            for v in [s.pushes, s.rows, s.waitingPulls, s.bytesIn, s.bytesOut] { w.u64(UInt64(v)) }
+            for v in [s.pushes, s.rows, s.waitingPulls, s.bytesIn, s.bytesOut, s.duplicates] { w.u64(UInt64(v)) }
         }
         return w.bytes
     }
@@ -102,7 +102,8 @@ package enum MessageBody: Sendable {
             return ServerStats(server: server, largestAnsweredGap: Int(truncatingIfNeeded: try r.i64("gap")),
                                pushes: Int(truncatingIfNeeded: try r.u64("pushes")), rows: Int(truncatingIfNeeded: try r.u64("rows")),
                                waitingPulls: Int(truncatingIfNeeded: try r.u64("waiting")),
-                               bytesIn: Int(truncatingIfNeeded: try r.u64("bytes in")), bytesOut: Int(truncatingIfNeeded: try r.u64("bytes out")))
+                               bytesIn: Int(truncatingIfNeeded: try r.u64("bytes in")), bytesOut: Int(truncatingIfNeeded: try r.u64("bytes out")),
+                               duplicates: Int(truncatingIfNeeded: try r.u64("duplicates")))
         }
     }
 }

@@ -74,6 +74,9 @@ public final class KVWorker: Sendable {
     /// Bytes of the servers' replies this worker has received.
     public var bytesReceived: Int { link.bytesReceived.load(ordering: .relaxed) }
 
+    /// Requests this worker sent again because their reply was late (exactly-once keeps them harmless).
+    package var resends: Int { link.resends.load(ordering: .relaxed) }
+
     /// This worker's clock: the number of `advanceClock` calls (completed steps).
     public var clock: Int { clockValue.load(ordering: .relaxed) }
 

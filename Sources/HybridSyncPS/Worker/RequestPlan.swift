@@ -83,7 +83,7 @@ struct RequestPlan: Sendable {
                     keyBuffer.storeBytes(of: table.unique[p].littleEndian, toByteOffset: j * 8, as: UInt64.self)
                 }
             }
-            payload.append(.owned(keyBuffer, count: s.positions.count * 8))
+            payload.append(.shared(SharedBytes(owning: keyBuffer, count: s.positions.count * 8)))
             if let gradients {
                 let dim = table.spec.dimension, offset = s.piece * table.spec.pieceLength
                 let bytes = s.positions.count * n * 4
@@ -98,7 +98,7 @@ struct RequestPlan: Sendable {
                         }
                     }
                 }
-                payload.append(.owned(values, count: bytes))
+                payload.append(.shared(SharedBytes(owning: values, count: bytes)))
             } else {
                 payload.append(.bytes([]))
             }

@@ -58,4 +58,6 @@ public struct ServerStats: Sendable {
     /// Bytes of request frames the server received from workers, and of reply frames it sent.
     public let bytesIn: Int
     public let bytesOut: Int
+    /// Repeated requests (resends, duplicated messages) answered without being applied again.
+    public let duplicates: Int
 }

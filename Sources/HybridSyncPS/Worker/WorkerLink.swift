@@ -16,6 +16,8 @@ final class WorkerLink: Sendable {
     /// Bytes of request frames sent to servers and of reply frames received from them.
     let bytesSent = Atomic<Int>(0)
     let bytesReceived = Atomic<Int>(0)
+    /// Requests sent again because their reply was late.
+    let resends = Atomic<Int>(0)
 
     /// Starts the I/O thread: `makeTransport` runs on it, then the shell registers with the scheduler.
     /// `registration` completes with the address book.
@@ -26,8 +28,9 @@ final class WorkerLink: Sendable {
             do {
                 let transport = try makeTransport()
                 let shell = NodeShell(machine: WorkerMachine(config: config), transport: transport, commands: commands,
-                                      maxMessageBytes: config.maxMessageBytes, tickSeconds: 0.01, logger: logger,
-                                      onResolve: { [self] in resolve($0, $1, $2) })
+                                      maxMessageBytes: config.maxMessageBytes, tickSeconds: Swift.min(0.01, config.resendAfter / 2), logger: logger,
+                                      onResolve: { [self] in resolve($0, $1, $2) },
+                                      onCount: { [self] name, n in if name == "resends" { resends.add(n, ordering: .relaxed) } })
                 try shell.run()
             } catch {
                 let e = error as? HybridSyncError ?? .remote(peer: "worker I/O", message: "\(error)")

@@ -31,6 +31,11 @@ package struct WorkerRequest: Sendable {
 /// A worker's protocol logic, without I/O or clocks: registration (connection 0 is the scheduler,
 /// connection 1 + s is server s), heartbeats, sequence numbers, matching replies to requests, every
 /// request's deadline, and failing requests that wait on a node the scheduler declared dead.
+///
+/// Exactly once: every message carries (worker, incarnation, sequence). A request to a server that is
+/// not answered within `resendAfter` is sent again, unchanged, with the wait doubling each time, up to
+/// `maxAttempts` sends; servers apply each sequence number once and answer a repeat with the original
+/// reply, so a resend can never apply an update twice. Then it fails with a timeout naming the server.
 package struct WorkerMachine: NodeMachine {
     package enum Command: Sendable {
         case request(WorkerRequest)
@@ -42,6 +47,14 @@ package struct WorkerMachine: NodeMachine {
         let request: Int
         let target: WorkerRequest.Target
         let deadline: Deadline
+        /// The message as sent, kept to send again (its row frames are shared, not copied).
+        var message: OutboundMessage?
+        var attempts = 1
+        var nextResend = Double.infinity
+        var firstSent = 0.0
+        /// The server said it holds the request (a pull waiting for the slowest worker's clock): it is
+        /// resent only at the slow pace, to recover a lost answer, and never runs out of attempts.
+        var held = false
     }
 
     private let config: PSConfig
@@ -52,9 +65,16 @@ package struct WorkerMachine: NodeMachine {
     private var pending: [UInt64: Pending] = [:]
     private var nextSeq: UInt64 = 2
     private var startedAt = 0.0, lastHeard = 0.0, lastBeat = 0.0
+    /// This worker's incarnation: random and non-zero, new for every `KVWorker`.
+    private let incarnation: UInt32
     private static let scheduler = Peer.link(0)
+    /// How much longer than `resendAfter` the longest wait between two sends is.
+    private static let slowFactor = 8.0
 
-    package init(config: PSConfig) { self.config = config }
+    package init(config: PSConfig, incarnation: UInt32 = UInt32.random(in: 1...UInt32.max)) {
+        self.config = config
+        self.incarnation = incarnation
+    }
 
     private func peer(_ t: WorkerRequest.Target) -> Peer {
         switch t {
@@ -106,7 +126,19 @@ package struct WorkerMachine: NodeMachine {
                 var m = message
                 m.header.seq = nextSeq
                 m.header.sender = id
-                pending[nextSeq] = Pending(request: r.id, target: target, deadline: r.deadline)
+                m.header.incarnation = incarnation
+                var p = Pending(request: r.id, target: target, deadline: r.deadline)
+                if case .server = target, config.maxAttempts > 1 {
+                    // Row frames become shared, so the request can be sent again without a copy.
+                    m.payload = m.payload.map { f in
+                        if case let .owned(pointer, count) = f { return .shared(SharedBytes(owning: pointer, count: count)) }
+                        return f
+                    }
+                    p.message = m
+                    p.firstSent = now
+                    p.nextResend = now + config.resendAfter
+                }
+                pending[nextSeq] = p
                 out.append(.send(peer(target), m))
             }
             return out
@@ -120,6 +152,14 @@ package struct WorkerMachine: NodeMachine {
         }
         guard case .link(let l) = m.from, l >= 1 else { return [.log(.warning, "message from an unknown peer \(m.from)")] }
         let server = l - 1
+        if m.header.kind == .held {
+            if var p = pending[m.header.seq], !p.held {
+                p.held = true
+                p.nextResend = now + config.resendAfter * Self.slowFactor
+                pending[m.header.seq] = p
+            }
+            return []
+        }
         guard let p = pending.removeValue(forKey: m.header.seq) else {
             return [.log(.debug, "late reply \(m.header.seq) from server \(server) dropped")]
         }
@@ -171,7 +211,7 @@ package struct WorkerMachine: NodeMachine {
     }
 
     package mutating func onTick(now: Double) -> [NodeDirective] {
-        var out: [NodeDirective] = []
+        var out = resend(now: now)
         for (seq, p) in pending where p.deadline.hasPassed {
             pending.removeValue(forKey: seq)
             let what = p.request == 0 ? "worker registration" : "request \(seq)"
@@ -190,6 +230,38 @@ package struct WorkerMachine: NodeMachine {
         if now - lastBeat >= config.heartbeatInterval {
             lastBeat = now
             out.append(.send(Self.scheduler, OutboundMessage(MessageHeader(kind: .heartbeat, sender: id, seq: 0))))
+        }
+        return out
+    }
+
+    /// Sends again every request whose wait for a reply ran out; fails those out of attempts.
+    private mutating func resend(now: Double) -> [NodeDirective] {
+        var out: [NodeDirective] = []
+        for (seq, p) in pending where now >= p.nextResend {
+            guard let message = p.message else { continue }
+            if p.held {
+                var q = p
+                q.nextResend = now + config.resendAfter * Self.slowFactor
+                pending[seq] = q
+                out.append(.send(peer(p.target), message))
+                continue
+            }
+            if p.attempts >= config.maxAttempts {
+                pending.removeValue(forKey: seq)
+                let e = HybridSyncError.timeout(operation: "request \(seq) (\(message.header.kind), sent \(p.attempts) times)",
+                                                waitingFor: describe(p.target), seconds: now - p.firstSent)
+                out.append(.log(.error, "\(e)"))
+                out.append(.resolve(request: p.request, part: p.target.part, .failure(e)))
+                continue
+            }
+            var q = p
+            q.attempts += 1
+            // The wait doubles with each send, up to `slowFactor` times the first.
+            q.nextResend = now + config.resendAfter * Swift.min(Double(1 << Swift.min(q.attempts - 1, 20)), Self.slowFactor)
+            pending[seq] = q
+            out.append(.count("resends", 1))
+            out.append(.log(.debug, "resending request \(seq) (\(message.header.kind)) to \(describe(p.target)), send \(q.attempts) of \(config.maxAttempts)"))
+            out.append(.send(peer(p.target), message))
         }
         return out
     }
