@@ -14,7 +14,7 @@ struct PSCheck: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ps-check", abstract: "A worker that checks one property (used by the tests).")
 
     enum Case: String, ExpressibleByArgument, CaseIterable {
-        case pushPull = "push-pull", bsp, optimizers, ssp, asp, kill, badInput = "bad-input", barrier
+        case pushPull = "push-pull", bsp, optimizers, ssp, asp, kill, badInput = "bad-input", barrier, exactlyOnce = "exactly-once"
     }
 
     @Option(help: "What to check: \(Case.allCases.map(\.rawValue).joined(separator: ", ")).") var `case`: Case
@@ -37,6 +37,11 @@ struct PSCheck: ParsableCommand {
             case .kill: (ok, details) = try checkKill(worker)
             case .badInput: (ok, details) = try BadInputCheck(worker: worker, config: config).run()
             case .barrier: (ok, details) = try PSChecks.barrier(worker)
+            case .exactlyOnce:
+                // FNV-1a over the final rows' bits: the test compares it with a fault-free run's.
+                let bits = try PSChecks.bspAdagradBits(worker, steps: steps)
+                let hash = bits.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
+                (ok, details) = (true, "bits=\(String(hash, radix: 16)) resends=\(worker.resends)")
             }
         } catch {
             ok = false

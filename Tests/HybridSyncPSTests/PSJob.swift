@@ -22,10 +22,11 @@ enum PSJob {
             URL(fileURLWithPath: binary).deletingLastPathComponent().appendingPathComponent("hybridsync-testjobs").path
     }
 
-    static func run(_ args: [String]) throws -> Result {
+    static func run(_ args: [String], env extra: [String: String] = [:]) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = ["ps", "local"] + args
+        p.environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }
         let pipe = Pipe()
         p.standardOutput = pipe
         p.standardError = pipe

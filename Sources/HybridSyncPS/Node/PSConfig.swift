@@ -36,6 +36,10 @@ public struct PSConfig: Sendable {
     public var startTimeout = 60.0
     /// Largest message a node accepts.
     public var maxMessageBytes = WireCodec.defaultMaxMessageBytes
+    /// Faults to inject into this node's worker <-> server messages (tests: `HYBRIDSYNC_FAULTS`, e.g.
+    /// `drop=0.05,duplicate=0.05,reorder=0.05,seed=7`). Nil in real jobs.
+    package var faults: FaultPlan?
+
     /// Servers validate and answer requests but keep no rows (benchmarks: `HYBRIDSYNC_DISCARD_DATA=1`).
     package var discardData = false
 
@@ -78,6 +82,7 @@ public struct PSConfig: Sendable {
         if let v = try int("HYBRIDSYNC_MAX_MESSAGE_BYTES") { c.maxMessageBytes = v }
         if let v = env["HYBRIDSYNC_BIND"] { c.bindHost = v }
         c.discardData = env["HYBRIDSYNC_DISCARD_DATA"] == "1"
+        if let f = env["HYBRIDSYNC_FAULTS"] { c.faults = try FaultPlan(parsing: f) }
         if let v = try double("HYBRIDSYNC_HEARTBEAT_TIMEOUT") { c.heartbeatTimeout = v; c.heartbeatInterval = min(c.heartbeatInterval, v / 4) }
         if let v = try double("HYBRIDSYNC_REQUEST_TIMEOUT") { c.requestTimeout = v }
         if let v = try double("HYBRIDSYNC_RESEND_AFTER") { c.resendAfter = v }

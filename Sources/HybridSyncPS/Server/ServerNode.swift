@@ -17,7 +17,12 @@ public final class ServerNode {
     public convenience init(config: PSConfig, logger: Logger = Logger(label: "hybridsync.server")) throws {
         // libzmq drops a peer whose single frame exceeds twice the limit; smaller oversize messages are
         // answered with a typed error by the codec.
-        try self.init(config: config, transport: ZMQMessageTransport(maxFrameBytes: 2 * config.maxMessageBytes), logger: logger)
+        var transport: any MessageTransport = try ZMQMessageTransport(maxFrameBytes: 2 * config.maxMessageBytes)
+        if var plan = config.faults {
+            plan.seed = plan.seed &* 1000 &+ UInt64(max(0, config.preferredIndex)) &+ 500
+            transport = FaultyMessageTransport(transport, plan: plan) { if case .routed = $0 { return true }; return false }
+        }
+        try self.init(config: config, transport: transport, logger: logger)
     }
 
     /// A server over `transport` (the test kit passes an in-memory one).
