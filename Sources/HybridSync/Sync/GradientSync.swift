@@ -26,19 +26,19 @@ import HybridSyncPS
 public final class GradientSync {
     public let runtime: HybridRuntime
     public let strategy: Strategy
-    package private(set) var planner: Planner
+    package internal(set) var planner: Planner
     /// Steps completed.
-    public private(set) var stepCount = 0
+    public internal(set) var stepCount = 0
     /// Step after which the plan is revised from observations (0: never).
     public var replanAfterSteps: Int
-    private var dense: [String: (Tensor, OptimizerKernel, state: [Float])] = [:]
-    private var denseOrder: [String] = []
-    private var tables: [String: TableSpec] = [:]
+    var dense: [String: (Tensor, OptimizerKernel, state: [Float])] = [:]
+    var denseOrder: [String] = []
+    var tables: [String: TableSpec] = [:]
     /// Tables routed to the ring: a full local copy, its optimizer state and per-row steps.
-    private var localTables: [String: LocalTable] = [:]
+    var localTables: [String: LocalTable] = [:]
     /// Rows touched in the current step, and summed over the completed steps.
     private var touched: [String: Set<UInt64>] = [:]
-    private var touchedRows: [String: Int] = [:]
+    var touchedRows: [String: Int] = [:]
     /// Bytes of the last step by route, counted by the transports: ring = bytes this worker sent over MPI;
     /// ps = bytes it sent to and received from the servers over ZeroMQ (pulls of that step included).
     public private(set) var lastStepBytes: [Route: Int] = [:]
@@ -68,13 +68,13 @@ public final class GradientSync {
     /// The probe's result, if `calibrate` was asked for.
     package private(set) var calibration: Calibration?
 
-    private var workers: Int { runtime.dense.communicator.size }
+    var workers: Int { runtime.dense.communicator.size }
 
     /// The current plan.
     public var plan: [PlanEntry] { planner.plan() }
 
     /// Each parameter's route, computed when the plan changes (register, re-plan), not per step.
-    private var routes: [String: Route] = [:]
+    var routes: [String: Route] = [:]
 
     private func refreshRoutes() {
         routes = Dictionary(uniqueKeysWithValues: planner.plan().map { ($0.name, $0.route) })
@@ -128,7 +128,7 @@ public final class GradientSync {
         try seedDenseOnServers()
     }
 
-    private var tableRows: [String: Int] = [:]
+    var tableRows: [String: Int] = [:]
     private func rowsHint(_ s: TableSpec) -> Int { tableRows[s.name] ?? 1 }
 
     // MARK: - Per step
@@ -229,7 +229,7 @@ public final class GradientSync {
         try refreshDenseFromServers()
     }
 
-    private var denseOffsets: [String: [Float]] = [:]
+    var denseOffsets: [String: [Float]] = [:]
 
     private func refreshDenseFromServers() throws {
         let onServers = denseOrder.filter { routes[$0] == .ps }

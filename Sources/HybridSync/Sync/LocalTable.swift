@@ -85,4 +85,24 @@ final class LocalTable {
             }
         }
     }
+
+    /// Writes values, optimizer state and per-row steps (for a checkpoint).
+    func write(to w: CheckpointWriter) throws {
+        try w.write(UInt64(rows))
+        try values.withUnsafeBufferPointer { try w.write(floats: $0.baseAddress!, count: $0.count) }
+        try w.write(UInt64(state.count))
+        try state.withUnsafeBufferPointer { if let b = $0.baseAddress { try w.write(floats: b, count: $0.count) } }
+        for s in steps { try w.write(s) }
+    }
+
+    /// Reads what `write(to:)` wrote, over this table's current contents. Throws if the shapes differ.
+    func restore(from r: CheckpointReader) throws {
+        let n = Int(try r.read(UInt64.self))
+        guard n == rows else { throw HybridSyncError.checkpoint(file: r.path, reason: "table '\(spec.name)' has \(n) rows there, \(rows) here") }
+        try values.withUnsafeMutableBufferPointer { try r.read(floats: $0.baseAddress!, count: $0.count) }
+        let s = Int(try r.read(UInt64.self))
+        guard s == state.count else { throw HybridSyncError.checkpoint(file: r.path, reason: "table '\(spec.name)': optimizer state of \(s) floats, \(state.count) here") }
+        try state.withUnsafeMutableBufferPointer { if let b = $0.baseAddress { try r.read(floats: b, count: $0.count) } }
+        for i in 0..<rows { steps[i] = try r.read(Int32.self) }
+    }
 }

@@ -28,6 +28,8 @@ public enum HybridSyncError: Error, Sendable, Equatable, CustomStringConvertible
     case shapeMismatch(what: String, expected: String, got: String)
     /// The remote side reported an error; `peer` is who reported it.
     case remote(peer: String, message: String)
+    /// A checkpoint file could not be written or read, or is damaged or of another format; `file` names it.
+    case checkpoint(file: String, reason: String)
 
     public var description: String {
         switch self {
@@ -47,6 +49,7 @@ public enum HybridSyncError: Error, Sendable, Equatable, CustomStringConvertible
         case .unknownTable(let t): return "unknown table '\(t)'"
         case let .shapeMismatch(what, expected, got): return "\(what): expected \(expected), got \(got)"
         case let .remote(peer, message): return "\(peer) reported: \(message)"
+        case let .checkpoint(file, reason): return "checkpoint file \(file): \(reason)"
         }
     }
 }

@@ -56,6 +56,11 @@ final class RowIndex {
         count += 1
     }
 
+    /// Calls `body` with every (key, piece, slot), in bucket order.
+    func forEach(_ body: (UInt64, UInt32, Int) throws -> Void) rethrows {
+        for i in 0..<capacity where slots[i] != 0 { try body(keys[i], pieces[i], Int(slots[i] - 1)) }
+    }
+
     private func grow() {
         let (oldKeys, oldPieces, oldSlots, oldCapacity) = (keys, pieces, slots, capacity)
         capacity *= 2

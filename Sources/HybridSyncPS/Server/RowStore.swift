@@ -128,4 +128,30 @@ final class RowStore {
         kernel.apply(rows: 1, length: n, gradients: g, slots: &s, values: values, width: width,
                      state: state, stateWidth: stateWidth, steps: steps)
     }
+
+    /// Optimizer state slots per element of this table.
+    var stateSlots: Int { kernel.stateSlots }
+
+    /// Writes every row: key, piece, step, values (its piece's length), then each state slot.
+    func write(to w: CheckpointWriter) throws {
+        try w.write(UInt64(rowCount))
+        try index.forEach { key, piece, s in
+            let n = spec.length(ofPiece: Int(piece))
+            try w.write(key)
+            try w.write(piece)
+            try w.write(steps[s])
+            try w.write(floats: values + s * width, count: n)
+            for j in 0..<kernel.stateSlots { try w.write(floats: state + s * stateWidth + j * width, count: n) }
+        }
+    }
+
+    /// Sets one row exactly as a checkpoint holds it (values, optimizer state, step), creating it if
+    /// needed. `data` holds the values, then each state slot, `length(ofPiece:)` floats each.
+    func restore(key: UInt64, piece: Int, step: Int32, data: UnsafePointer<Float>) {
+        let s = slot(key: key, piece: piece)
+        let n = spec.length(ofPiece: piece)
+        steps[s] = step
+        (values + s * width).update(from: data, count: n)
+        for j in 0..<kernel.stateSlots { (state + s * stateWidth + j * width).update(from: data + (1 + j) * n, count: n) }
+    }
 }

@@ -123,6 +123,15 @@ final class ServerShard {
             case .clock:
                 let released = try advanceClock(worker: try workerIndex(header), to: Int(header.clock))
                 return [reply(peer, header, kind: .reply)] + released
+            case .checkpoint:
+                guard case .checkpoint(let directory) = m.body else { throw HybridSyncError.malformedMessage("checkpoint without a directory") }
+                _ = try workerIndex(header)
+                let (file, size, crc) = try writeCheckpoint(into: directory)
+                return [reply(peer, header, kind: .reply, body: .checkpointWritten(file: file, size: UInt64(size), crc: crc))]
+            case .restore:
+                guard case .restore(let clock) = m.body else { throw HybridSyncError.malformedMessage("restore without a clock") }
+                try restore(header, frames, clock: Int(clock))
+                return [reply(peer, header, kind: .reply)]
             case .stats:
                 let stats = ServerStats(server: id.index, largestAnsweredGap: clocks.largestAnsweredGap, pushes: appliedPushes,
                                         rows: tables.values.reduce(0) { $0 + $1.rowCount }, waitingPulls: waitingPulls.count,
@@ -337,6 +346,67 @@ final class ServerShard {
         let message = OutboundMessage(h, payload: payload)
         bytesOut += message.payload.reduce(0) { $0 + $1.count }
         return .send(pull.peer, message)
+    }
+
+    // MARK: - Checkpoints
+
+    /// Writes this shard (every table's rows, optimizer state and per-row steps, the table specs, every
+    /// worker's clock) to `directory/server-<index>.shard`, streamed and fsynced. Only at a step
+    /// boundary: no push held for a step and no pull waiting. Returns (file name, size, CRC-32C).
+    private func writeCheckpoint(into directory: String) throws -> (String, Int, UInt32) {
+        guard heldPushes.isEmpty, waitingPulls.isEmpty else {
+            throw HybridSyncError.invalidArgument("checkpoint asked for in the middle of a step (\(heldPushes.count) held steps, \(waitingPulls.count) waiting pulls)")
+        }
+        let name = "server-\(id.index).shard"
+        let w = try CheckpointWriter(path: directory + "/" + name)
+        try w.write(CheckpointFormat.magic)
+        try w.write(CheckpointFormat.version)
+        try w.write(CheckpointFormat.serverShard)
+        try w.write(UInt32(id.index))
+        try w.write(UInt32(workers))
+        for k in 0..<workers { try w.write(Int64(clocks.clock(of: k))) }
+        try w.write(UInt32(tables.count))
+        for name in tables.keys.sorted() {
+            let store = tables[name]!
+            var spec = ByteWriter()
+            store.spec.encode(into: &spec)
+            try w.write(UInt32(spec.bytes.count))
+            try w.write(spec.bytes)
+            try store.write(to: w)
+        }
+        let (size, crc) = try w.finish()
+        return (name, size, crc)
+    }
+
+    /// Sets rows exactly as a checkpoint holds them (each row: its step as the bits of a float, its
+    /// values, then each optimizer state slot), and every worker's clock to `clock`. Everything is
+    /// checked before anything is set.
+    private func restore(_ header: MessageHeader, _ frames: [any ByteFrame], clock: Int) throws {
+        _ = try workerIndex(header)
+        guard clock >= 0, clock < Int(Int32.max) else { throw HybridSyncError.invalidArgument("restore to clock \(clock)") }
+        for s in header.sections {
+            guard let store = tables[s.table] else { throw HybridSyncError.unknownTable(s.table) }
+            guard s.piece < store.spec.pieceCount, s.hasValues, s.dtype == .float32 else {
+                throw HybridSyncError.malformedMessage("restore of '\(s.table)': bad section (piece \(s.piece))")
+            }
+            let n = store.spec.length(ofPiece: s.piece)
+            guard s.rowLength == 1 + n * (1 + store.stateSlots) else {
+                throw HybridSyncError.shapeMismatch(what: "restored row of '\(s.table)' (piece \(s.piece))",
+                                                    expected: "\(1 + n * (1 + store.stateSlots)) floats", got: "\(s.rowLength)")
+            }
+        }
+        let keys = decodeKeys(header, frames)
+        for (i, s) in header.sections.enumerated() {
+            let store = tables[s.table]!
+            frames[3 + 2 * i].withUnsafeBytes { raw in
+                let f = raw.bindMemory(to: Float.self).baseAddress!
+                for (j, k) in keys[i].enumerated() {
+                    let row = f + j * s.rowLength
+                    store.restore(key: k, piece: s.piece, step: Int32(bitPattern: row[0].bitPattern), data: row + 1)
+                }
+            }
+        }
+        for k in 0..<workers { clocks.advance(worker: k, to: clock) }
     }
 
     // MARK: - Replies

@@ -11,6 +11,7 @@ package enum ErrorCodec {
         case let .oversizeMessage(bytes, limit): w.u8(4); w.u64(UInt64(bytes)); w.u64(UInt64(limit))
         case let .peerDied(peer, reason): w.u8(5); w.string(peer); w.string(reason)
         case .invalidArgument(let s): w.u8(6); w.string(s)
+        case let .checkpoint(file, reason): w.u8(7); w.string(file); w.string(reason)
         default: w.u8(0); w.string(e.description)
         }
         return w.bytes
@@ -27,6 +28,7 @@ package enum ErrorCodec {
             case 4: return .oversizeMessage(bytes: Int(try r.u64("bytes")), limit: Int(try r.u64("limit")))
             case 5: return .peerDied(peer: try r.string("peer"), reason: try r.string("reason"))
             case 6: return .invalidArgument(try r.string("text", maxLength: 65536))
+            case 7: return .checkpoint(file: try r.string("file"), reason: try r.string("reason", maxLength: 65536))
             default: return .remote(peer: peer, message: try r.string("text", maxLength: 65536))
             }
         }

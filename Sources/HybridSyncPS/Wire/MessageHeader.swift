@@ -3,6 +3,8 @@ import HybridSyncCore
 package enum MessageKind: UInt8, Sendable, CustomStringConvertible {
     case register = 1, addressBook, barrier, barrierRelease, heartbeat, nodeDead, finished, shutdown
     case declare = 20, push, pull, pushPull, clock, stats
+    /// Write this server's shard into a checkpoint directory; restore rows from one.
+    case checkpoint = 26, restore
     case reply = 40, error
     /// A server holds a pull for its consistency model; the answer follows (the worker stops resending
     /// it at the fast pace).
@@ -24,6 +26,8 @@ package enum MessageKind: UInt8, Sendable, CustomStringConvertible {
         case .pushPull: return "push-pull"
         case .clock: return "clock"
         case .stats: return "stats"
+        case .checkpoint: return "checkpoint"
+        case .restore: return "restore"
         case .reply: return "reply"
         case .error: return "error"
         case .held: return "held"

@@ -19,6 +19,12 @@ package enum MessageBody: Sendable {
     case declare([TableSpec])
     /// A server's statistics.
     case stats(ServerStats)
+    /// Write a checkpoint shard into this directory.
+    case checkpoint(directory: String)
+    /// The shard written: its file name (inside the directory), size and CRC-32C.
+    case checkpointWritten(file: String, size: UInt64, crc: UInt32)
+    /// Rows restored from a checkpoint (in the sections) and every worker's clock, taken at `clock`.
+    case restore(clock: Int64)
 
     /// The meta frame's bytes.
     package func encode() -> [UInt8] {
@@ -42,6 +48,12 @@ package enum MessageBody: Sendable {
         case .declare(let specs):
             w.u32(UInt32(specs.count))
             for t in specs { t.encode(into: &w) }
+        case .checkpoint(let d): w.string(d)
+        case let .checkpointWritten(file, size, crc):
+            w.string(file)
+            w.u64(size)
+            w.u32(crc)
+        case .restore(let clock): w.i64(clock)
         case .stats(let s):
             w.i64(Int64(s.largestAnsweredGap))
             for v in [s.pushes, s.rows, s.waitingPulls, s.bytesIn, s.bytesOut, s.duplicates] { w.u64(UInt64(v)) }
@@ -85,6 +97,10 @@ package enum MessageBody: Sendable {
                 var specs: [TableSpec] = []
                 for _ in 0..<n { specs.append(try TableSpec.decode(from: &r)) }
                 body = .declare(specs)
+            case .checkpoint:
+                body = .checkpoint(directory: try r.string("directory"))
+            case .restore:
+                body = .restore(clock: try r.i64("clock"))
             case .reply:
                 return .empty
             default:
@@ -92,6 +108,14 @@ package enum MessageBody: Sendable {
             }
             try r.expectEnd()
             return body
+        }
+    }
+
+    /// Reads the meta frame of a checkpoint reply.
+    package static func checkpointWritten(_ frame: any ByteFrame, server: Int) throws -> (file: String, size: UInt64, crc: UInt32) {
+        try frame.withUnsafeBytes { raw in
+            var r = ByteReader(raw, context: "checkpoint reply from server \(server)")
+            return (try r.string("file"), try r.u64("size"), try r.u32("crc"))
         }
     }
 

@@ -22,11 +22,11 @@ public final class KVWorker: Sendable {
     public let serverCount: Int
     /// The servers' endpoints, by index (from the scheduler's address book).
     package let serverAddresses: [String]
-    private let link: WorkerLink
-    private let config: PSConfig
+    let link: WorkerLink
+    let config: PSConfig
     private let placement: ConsistentHash
     private let specs = Mutex<[String: TableSpec]>([:])
-    private let clockValue = Atomic<Int>(0)
+    let clockValue = Atomic<Int>(0)
     private let finished = Atomic<Bool>(false)
 
     /// Connects to the scheduler over ZeroMQ, registers, and waits for every node to join (up to
@@ -204,7 +204,7 @@ public final class KVWorker: Sendable {
         link.finish(waitingUpTo: 2)
     }
 
-    private func broadcast(kind: MessageKind, body: MessageBody = .empty, clock c: Int? = nil, label: String, timeout: Double?) -> PSHandle {
+    func broadcast(kind: MessageKind, body: MessageBody = .empty, clock c: Int? = nil, label: String, timeout: Double?) -> PSHandle {
         let deadline = Deadline.after(seconds: timeout ?? config.requestTimeout)
         let handle = PSHandle(parts: Set(0..<serverCount), plan: nil, deadline: deadline, label: label)
         let parts = (0..<serverCount).map { s in

@@ -68,4 +68,31 @@ package enum HybridChecks {
             return (true, "\(e)")
         }
     }
+
+    /// Trains steps `from ..< to` of a small hybrid model under BSP: an Adagrad embedding table (on the
+    /// servers) and an Adam dense layer (on the ring), integer-valued gradients from (worker, step).
+    /// Resumes from `resume` first, checkpoints into `checkpoint` at the end, if given. Returns the bit
+    /// patterns of the dense layer and of every table row, the same on every worker.
+    package static func durable(_ runtime: HybridRuntime, from: Int, to: Int, checkpoint: String? = nil, resume: String? = nil) throws -> [UInt32] {
+        let comm = runtime.dense.communicator
+        let me = comm.rank
+        let sync = try GradientSync(runtime: runtime, strategy: .hybrid, replanAfterSteps: 0)
+        let w = try Tensor(name: "mlp.w", values: (0..<denseCount).map { Float($0) / 8 })
+        let spec = TableSpec(name: "emb", dimension: dim, initializer: .uniform(scale: 0.5),
+                             optimizer: .adagrad(learningRate: 0.05, epsilon: 1e-8, initialAccumulator: 0.1), consistency: .bsp)
+        try sync.register([Parameter(.dense(w, optimizer: .adam(learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8))),
+                           Parameter(.embedding(spec, rows: rows))])
+        if let resume { try sync.resume(from: resume) }
+        guard sync.stepCount == from else { throw HybridSyncError.invalidArgument("at step \(sync.stepCount), expected \(from)") }
+        for t in from..<to {
+            let myIds = ids(me, t)
+            _ = try sync.pull("emb", ids: myIds)
+            let g = try Tensor(name: "mlp.w", values: (0..<denseCount).map { denseGrad(me, t, $0) })
+            let values = myIds.flatMap { id in (0..<dim).map { sparseGrad(me, t, id, $0) } }
+            try sync.step(dense: [g], sparse: [SparseGradient(table: "emb", ids: myIds, values: values)])
+        }
+        if let checkpoint { try sync.checkpoint(to: checkpoint) }
+        let all = try sync.pull("emb", ids: (0..<UInt64(rows)).map { $0 })
+        return try w.values(as: Float.self).map(\.bitPattern) + all.values.map(\.bitPattern)
+    }
 }

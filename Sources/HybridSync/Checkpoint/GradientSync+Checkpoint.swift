@@ -1,0 +1,192 @@
+import Foundation
+import HybridSyncCollectives
+import HybridSyncCore
+import HybridSyncPS
+
+extension GradientSync {
+    /// Writes a checkpoint of the whole job at this step boundary into `root/step-N`: every server's
+    /// shard (rows, optimizer state, per-row steps, table specs, clocks), and from worker 0 the dense
+    /// parameters and their optimizer state, the plan (routes, observed densities), the tables held on
+    /// the ring, and the step; then a manifest naming every file with its size and CRC-32C.
+    ///
+    /// Collective over the workers, between two `step`s. Written into a temporary directory, fsynced,
+    /// then renamed: a crash in the middle leaves the previous checkpoint whole. The newest `keep` are
+    /// kept. Servers write their shards themselves, so `root` must be reachable at the same path from
+    /// every server (one host, or a shared file system). Throws on every worker if any part failed.
+    public func checkpoint(to root: String, keep: Int = 3) throws {
+        try runtime.kv.barrier()
+        var failure: (any Error)?
+        if runtime.dense.communicator.rank == 0 {
+            do { try writeCheckpoint(root: CheckpointDirectory.absolute(root), keep: keep) } catch { failure = error }
+        }
+        try agreeOnOutcome(failure, what: "write the checkpoint of step \(stepCount) in \(root)")
+    }
+
+    /// Continues from the checkpoint at `path` (a `step-N` directory, or the root holding them: then the
+    /// newest complete one). Call after `register` with the same parameters. Every file is checked
+    /// against the manifest first, so a damaged checkpoint is refused before anything changes. The
+    /// server count may differ from the checkpoint's (rows are placed by this job's consistent hash);
+    /// the worker count must be the same. Collective over the workers.
+    public func resume(from path: String) throws {
+        let dir = try CheckpointDirectory.resolve(CheckpointDirectory.absolute(path))
+        let manifest = try CheckpointManifest.read(directory: dir)
+        guard manifest.workers == workers else {
+            throw HybridSyncError.checkpoint(file: dir, reason: "taken with \(manifest.workers) workers; this job has \(workers) (resume needs the same worker count)")
+        }
+        try manifest.verify(directory: dir)
+        try readWorkerState(dir + "/worker.state")
+        var failure: (any Error)?
+        if runtime.dense.communicator.rank == 0 {
+            do {
+                for f in manifest.files where f.name.hasSuffix(".shard") {
+                    _ = try ShardFile.read(path: dir + "/" + f.name) { spec, rows in
+                        if !rows.isEmpty { try runtime.kv.restore(table: spec, rows: rows, clock: manifest.step) }
+                    }
+                }
+                // Every server's clocks, also on servers that got no rows.
+                try runtime.kv.restore(table: TableSpec(name: "", dimension: 1), rows: [], clock: manifest.step)
+            } catch { failure = error }
+        }
+        try agreeOnOutcome(failure, what: "restore the servers from \(dir)")
+        runtime.kv.restoreClock(manifest.step)
+        try runtime.kv.barrier()
+    }
+
+    /// Every worker learns whether worker 0 succeeded; worker 0 throws its own error, the others a
+    /// checkpoint error naming what failed.
+    private func agreeOnOutcome(_ failure: (any Error)?, what: String) throws {
+        let status = try Tensor(name: "hybridsync.checkpoint", values: [Int32(failure == nil ? 0 : 1)])
+        try runtime.dense.allreduce([status], op: .max)
+        if let failure { throw failure }
+        if try status.values(as: Int32.self)[0] != 0 {
+            throw HybridSyncError.checkpoint(file: "(worker 0)", reason: "worker 0 could not \(what)")
+        }
+    }
+
+    private func writeCheckpoint(root: String, keep: Int) throws {
+        let fm = FileManager.default
+        let final = root + "/step-\(stepCount)", tmp = root + "/.step-\(stepCount).tmp"
+        do {
+            try fm.createDirectory(atPath: root, withIntermediateDirectories: true)
+            if fm.fileExists(atPath: tmp) { try fm.removeItem(atPath: tmp) }
+            try fm.createDirectory(atPath: tmp, withIntermediateDirectories: false)
+        } catch {
+            throw HybridSyncError.checkpoint(file: tmp, reason: "cannot create the directory: \(error.localizedDescription)")
+        }
+        var files: [CheckpointManifest.File] = []
+        for s in try runtime.kv.checkpointServers(into: tmp) { files.append(.init(name: s.file, size: s.size, crc32c: s.crc)) }
+        let (size, crc) = try writeWorkerState(tmp + "/worker.state")
+        files.append(.init(name: "worker.state", size: size, crc32c: crc))
+        let manifest = CheckpointManifest(format: CheckpointFormat.version, step: stepCount, workers: workers,
+                                          servers: runtime.kv.serverCount, files: files)
+        try manifest.write(directory: tmp)
+        CheckpointDirectory.sync(tmp)
+        do {
+            if fm.fileExists(atPath: final) { try fm.removeItem(atPath: final) }
+            try fm.moveItem(atPath: tmp, toPath: final)
+        } catch {
+            throw HybridSyncError.checkpoint(file: final, reason: "cannot move the finished checkpoint in place: \(error.localizedDescription)")
+        }
+        CheckpointDirectory.sync(root)
+        for old in CheckpointDirectory.complete(in: root).dropLast(Swift.max(1, keep)) { try? fm.removeItem(atPath: old.path) }
+    }
+
+    // MARK: - Worker state
+
+    private func writeWorkerState(_ path: String) throws -> (Int, UInt32) {
+        let w = try CheckpointWriter(path: path)
+        try w.write(CheckpointFormat.magic)
+        try w.write(CheckpointFormat.version)
+        try w.write(CheckpointFormat.workerState)
+        try w.write(Int64(stepCount))
+        try w.write(UInt32(workers))
+        try w.write(UInt32(denseOrder.count))
+        for name in denseOrder {
+            let (t, _, state) = dense[name]!
+            try writeString(w, name)
+            try w.write(UInt64(t.count))
+            try t.withElements(as: Float.self) { try w.write(floats: $0.baseAddress!, count: $0.count) }
+            try w.write(UInt64(state.count))
+            try state.withUnsafeBufferPointer { if let b = $0.baseAddress { try w.write(floats: b, count: $0.count) } }
+            let offset = denseOffsets[name] ?? []
+            try w.write(UInt64(offset.count))
+            try offset.withUnsafeBufferPointer { if let b = $0.baseAddress { try w.write(floats: b, count: $0.count) } }
+        }
+        let names = routes.keys.sorted()
+        try w.write(UInt32(names.count))
+        for n in names {
+            try writeString(w, n)
+            try w.write(UInt8(routes[n] == .ring ? 1 : 0))
+            try w.write(Int64(touchedRows[n] ?? 0))
+            try w.write((planner.observedDensity(n) ?? -1).bitPattern)
+        }
+        let local = localTables.keys.sorted()
+        try w.write(UInt32(local.count))
+        for n in local {
+            try writeString(w, n)
+            try localTables[n]!.write(to: w)
+        }
+        let (size, crc) = try w.finish()
+        return (size, crc)
+    }
+
+    private func readWorkerState(_ path: String) throws {
+        let r = try CheckpointReader(path: path)
+        func bad(_ why: String) -> HybridSyncError { .checkpoint(file: path, reason: why) }
+        guard try r.read(UInt32.self) == CheckpointFormat.magic else { throw bad("not a HybridSync checkpoint file") }
+        let version = try r.read(UInt32.self)
+        guard version == CheckpointFormat.version else { throw bad("format version \(version); this build reads version \(CheckpointFormat.version)") }
+        guard try r.read(UInt8.self) == CheckpointFormat.workerState else { throw bad("not a worker state file") }
+        let step = Int(try r.read(Int64.self))
+        guard Int(try r.read(UInt32.self)) == workers else { throw bad("taken with another worker count") }
+        let denseCount = Int(try r.read(UInt32.self))
+        guard denseCount == denseOrder.count else { throw bad("\(denseCount) dense parameters there, \(denseOrder.count) registered here") }
+        for _ in 0..<denseCount {
+            let name = try readString(r)
+            guard var entry = dense[name] else { throw bad("dense parameter '\(name)' is not registered here") }
+            guard Int(try r.read(UInt64.self)) == entry.0.count else { throw bad("dense parameter '\(name)' has another size") }
+            try entry.0.withElements(as: Float.self) { try r.read(floats: $0.baseAddress!, count: $0.count) }
+            guard Int(try r.read(UInt64.self)) == entry.state.count else { throw bad("optimizer state of '\(name)' has another size") }
+            try entry.state.withUnsafeMutableBufferPointer { if let b = $0.baseAddress { try r.read(floats: b, count: $0.count) } }
+            let offsetCount = Int(try r.read(UInt64.self))
+            var offset = [Float](repeating: 0, count: offsetCount)
+            try offset.withUnsafeMutableBufferPointer { if let b = $0.baseAddress { try r.read(floats: b, count: $0.count) } }
+            if offsetCount > 0 { denseOffsets[name] = offset }
+            dense[name] = entry
+        }
+        let routeCount = Int(try r.read(UInt32.self))
+        var saved: [String: Route] = [:]
+        for _ in 0..<routeCount {
+            let n = try readString(r)
+            saved[n] = try r.read(UInt8.self) == 1 ? .ring : .ps
+            touchedRows[n] = Int(try r.read(Int64.self))
+            let d = Double(bitPattern: try r.read(UInt64.self))
+            if d >= 0 { planner.setObservedDensity(n, d) }
+        }
+        guard Set(saved.keys) == Set(routes.keys) else { throw bad("the checkpoint's parameters \(saved.keys.sorted()) differ from the registered \(routes.keys.sorted())") }
+        let localCount = Int(try r.read(UInt32.self))
+        for _ in 0..<localCount {
+            let n = try readString(r)
+            guard let spec = tables[n] else { throw bad("table '\(n)' is not registered here") }
+            let table = try localTables[n] ?? LocalTable(spec: spec, rows: tableRows[n] ?? 1, fill: nil)
+            try table.restore(from: r)
+            localTables[n] = table
+        }
+        for (n, route) in saved where route == .ring && tables[n] != nil && localTables[n] == nil {
+            throw bad("table '\(n)' was on the ring but its rows are missing")
+        }
+        routes = saved
+        stepCount = step
+    }
+
+    private func writeString(_ w: CheckpointWriter, _ s: String) throws {
+        try w.write(UInt32(s.utf8.count))
+        try w.write(Array(s.utf8))
+    }
+
+    private func readString(_ r: CheckpointReader) throws -> String {
+        let n = Int(try r.read(UInt32.self))
+        guard n <= 4096 else { throw HybridSyncError.checkpoint(file: r.path, reason: "a name of \(n) bytes") }
+        return String(decoding: try r.read(n), as: UTF8.self)
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import HybridSync
+import HybridSyncTestKit
+import XCTest
+
+/// Checkpoint and resume of whole in-process jobs (ring over memory, servers over memory, files on disk).
+final class CheckpointInProcessTests: XCTestCase {
+    var root = ""
+
+    override func setUp() {
+        root = NSTemporaryDirectory() + "hybridsync-ckpt-\(UUID().uuidString)"
+    }
+
+    override func tearDown() {
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    func run(servers: Int, from: Int, to: Int, checkpoint: String? = nil, resume: String? = nil) throws -> [UInt32] {
+        let outcome = try TestKit.hybridJob(servers: servers, workers: 2) { runtime in
+            try HybridChecks.durable(runtime, from: from, to: to, checkpoint: checkpoint, resume: resume)
+        }
+        for (node, failure) in outcome.nodes { XCTAssertNil(failure, "\(node)") }
+        let results = try outcome.workers.map { try $0.get() }
+        XCTAssertEqual(results[0], results[1], "both workers hold the same parameters")
+        return results[0]
+    }
+
+    /// 2N steps on 2 servers equal N steps, a checkpoint, a new job on 3 servers resuming from it, and N
+    /// more steps: bit for bit (Adagrad table on the servers, Adam dense layer on the ring, BSP).
+    func testResumeIsBitIdenticalWithAnotherServerCount() throws {
+        let straight = try run(servers: 2, from: 0, to: 8)
+        _ = try run(servers: 2, from: 0, to: 4, checkpoint: root)
+        let resumed = try run(servers: 3, from: 4, to: 8, resume: root)
+        XCTAssertEqual(resumed, straight)
+        let half = try run(servers: 2, from: 0, to: 4)
+        XCTAssertNotEqual(half, straight, "the second half changed the parameters")
+    }
+
+    /// A flipped byte in any file of the checkpoint is refused, naming the file; nothing is restored.
+    func testAFlippedByteIsRefusedNamingTheFile() throws {
+        _ = try run(servers: 2, from: 0, to: 2, checkpoint: root)
+        let dir = root + "/step-2"
+        for name in ["server-1.shard", "worker.state"] {
+            let path = dir + "/" + name
+            var bytes = [UInt8](FileManager.default.contents(atPath: path)!)
+            let saved = bytes
+            bytes[bytes.count / 2] ^= 0x10
+            _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
+            XCTAssertThrowsError(try run(servers: 2, from: 2, to: 3, resume: root)) { e in
+                guard case .checkpoint(let file, let reason)? = e as? HybridSyncError else { return XCTFail("\(e)") }
+                XCTAssertEqual(file, path)
+                XCTAssertTrue(reason.contains("damaged"), reason)
+            }
+            _ = FileManager.default.createFile(atPath: path, contents: Data(saved))
+        }
+        XCTAssertNoThrow(try run(servers: 2, from: 2, to: 3, resume: root), "the repaired checkpoint loads")
+    }
+
+    /// A checkpoint of another format version is refused with a message saying which.
+    func testAnotherFormatVersionIsRefused() throws {
+        _ = try run(servers: 1, from: 0, to: 1, checkpoint: root)
+        let path = root + "/step-1/manifest.json"
+        let text = String(decoding: FileManager.default.contents(atPath: path)!, as: UTF8.self)
+        _ = FileManager.default.createFile(atPath: path, contents: Data(text.replacingOccurrences(of: "\"format\" : 1", with: "\"format\" : 2").utf8))
+        XCTAssertThrowsError(try run(servers: 1, from: 1, to: 2, resume: root)) { e in
+            XCTAssertTrue("\(e)".contains("format version 2; this build reads version 1"), "\(e)")
+        }
+    }
+
+    /// A checkpoint left half written (its temporary directory, no manifest) is ignored: resuming from the
+    /// root takes the newest complete one.
+    func testAnUnfinishedCheckpointIsIgnored() throws {
+        let first = try run(servers: 2, from: 0, to: 3, checkpoint: root)
+        try FileManager.default.createDirectory(atPath: root + "/.step-5.tmp", withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: root + "/.step-5.tmp/server-0.shard", contents: Data([1, 2, 3]))
+        let resumed = try run(servers: 2, from: 3, to: 3, resume: root)
+        XCTAssertEqual(resumed, first)
+    }
+}
