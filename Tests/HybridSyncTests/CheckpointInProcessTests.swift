@@ -77,3 +77,50 @@ final class CheckpointInProcessTests: XCTestCase {
         XCTAssertEqual(resumed, first)
     }
 }
+
+/// `hybridsync checkpoint inspect` and `export` on a checkpoint of an in-process job; NumPy reads the
+/// export and finds the rows the workers pulled.
+final class CheckpointToolTests: XCTestCase {
+    func tool(_ args: [String]) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: HybridProcessTests.tool)
+        p.arguments = args
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, out)
+    }
+
+    func testInspectAndExportForNumPy() throws {
+        let root = NSTemporaryDirectory() + "hybridsync-export-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let outcome = try TestKit.hybridJob(servers: 2, workers: 2) { runtime in
+            try HybridChecks.durable(runtime, from: 0, to: 3, checkpoint: root)
+        }
+        let bits = try outcome.workers[0].get()
+        let (status, text) = try tool(["checkpoint", "inspect", root])
+        XCTAssertEqual(status, 0, text)
+        XCTAssertTrue(text.contains("step 3, 2 workers, 2 servers"), text)
+        XCTAssertTrue(text.contains("table emb: \(HybridChecks.rows) rows x \(HybridChecks.dim)"), text)
+        XCTAssertEqual(text.components(separatedBy: "checksum ok").count - 1, 3, text)
+
+        let npy = root + "/emb.npy"
+        let (s2, t2) = try tool(["checkpoint", "export", root, "--table", "emb", "--out", npy])
+        XCTAssertEqual(s2, 0, t2)
+        let py = Process()
+        py.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        py.arguments = ["python3", "-c", "import numpy, sys; a = numpy.load(sys.argv[1]); print(a.shape, a.dtype); print(' '.join(str(int(v)) for v in a.view(numpy.uint32).ravel()))", npy]
+        let pipe = Pipe()
+        py.standardOutput = pipe
+        try py.run()
+        let lines = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n")
+        py.waitUntilExit()
+        XCTAssertEqual(py.terminationStatus, 0)
+        XCTAssertEqual(lines.first.map(String.init), "(\(HybridChecks.rows), \(HybridChecks.dim)) float32")
+        let exported = lines.dropFirst().first.map { $0.split(separator: " ").compactMap { UInt32($0) } } ?? []
+        XCTAssertEqual(exported, Array(bits.suffix(HybridChecks.rows * HybridChecks.dim)), "numpy sees the rows the workers pulled")
+    }
+}
