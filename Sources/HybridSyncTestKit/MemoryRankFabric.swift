@@ -71,6 +71,7 @@ package final class MemoryRankTransport: RankTransport {
     package let rank: Int
     package var size: Int { fabric.size }
     package var kind: String { "memory" }
+    package var interrupter: (@Sendable () -> HybridSyncError?)?
     private var nextID = 0
 
     init(fabric: MemoryRankFabric, rank: Int) {
@@ -138,7 +139,7 @@ package final class MemoryRankTransport: RankTransport {
         let me = rank
         var outstanding: [Int] = []
         var failure: HybridSyncError?
-        _ = fabric.waitUntil(deadline) { s in
+        _ = try interruptibleWait(deadline) { s in
             if let f = s.failed[me], let hit = ids.first(where: { f[$0.raw] != nil }) {
                 failure = f[hit.raw]
                 return true
@@ -148,6 +149,17 @@ package final class MemoryRankTransport: RankTransport {
         }
         if let failure { throw failure }
         return outstanding
+    }
+
+    /// Waits in slices of 50 ms so that `interrupter` is asked while waiting.
+    private func interruptibleWait(_ deadline: Deadline, _ ready: (inout MemoryRankFabric.State) -> Bool) throws -> Bool {
+        guard let interrupter else { return fabric.waitUntil(deadline, ready) }
+        while true {
+            let slice = Swift.min(deadline, Deadline.after(seconds: 0.05))
+            if fabric.waitUntil(slice, ready) { return true }
+            if let e = interrupter() { throw e }
+            if deadline.hasPassed { return false }
+        }
     }
 
     package func cancel(_ ids: [TransferID]) -> [TransferID] {
@@ -165,7 +177,7 @@ package final class MemoryRankTransport: RankTransport {
     package func receiveMessage(fromAnyOf peers: [Int], tag: Int32, maxBytes: Int, deadline: Deadline) throws -> (peer: Int, bytes: [UInt8])? {
         let me = rank
         var got: (Int, [UInt8])?
-        _ = fabric.waitUntil(deadline) { s in
+        _ = try interruptibleWait(deadline) { s in
             for p in peers {
                 let route = MemoryRankFabric.Route(from: p, to: me, tag: tag)
                 if var q = s.queued[route], !q.isEmpty {

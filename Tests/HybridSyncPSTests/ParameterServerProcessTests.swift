@@ -34,12 +34,15 @@ final class ParameterServerProcessTests: XCTestCase {
         try PSJob.expectOK("barrier", servers: 2, workers: 3)
     }
 
-    /// A worker killed with SIGKILL is reported to the others by name within the heartbeat timeout.
+    /// A worker killed with SIGKILL is reported to the others by name within the heartbeat timeout, and
+    /// the job (which lost a node) ends non-zero with the servers and the scheduler naming it.
     func testKilledWorkerIsReportedByName() throws {
         let start = Date()
         let r = try PSJob.run(["--servers", "2", "--workers", "3", "--heartbeat-timeout", "2", "--expect-killed", "2",
                                "--timeout", "60", "--", PSJob.testJobs, "ps-check", "--case", "kill"])
-        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertNotEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("LOCAL JOB FAILED: scheduler: peer worker 2 died"), r.output)
+        XCTAssertTrue(r.output.contains("LOCAL JOB FAILED: server 0 exited with status"), r.output)
         let results = r.results("kill")
         XCTAssertEqual(results.count, 2, r.output)
         for l in results {

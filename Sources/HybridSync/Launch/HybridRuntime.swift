@@ -56,7 +56,9 @@ public final class HybridRuntime {
         let roles = try layout.roles(worldSize: world.size)
         let me = roles[world.rank]
         let bootstrap = DenseSync(communicator: world, config: denseConfig)
-        var config = base
+        // The timeouts users set where they launch (HYBRIDSYNC_HEARTBEAT_TIMEOUT, _REQUEST_TIMEOUT,
+        // _RESEND_AFTER, _MAX_ATTEMPTS, ...) apply under mpirun too.
+        var config = try PSConfig.fromEnvironment(ProcessInfo.processInfo.environment, base: base)
         config.servers = layout.servers
         config.workers = layout.workers(worldSize: world.size)
         config.bindHost = try bindAddress(world: world, bootstrap: bootstrap)
@@ -94,6 +96,10 @@ public final class HybridRuntime {
         var wc = config
         wc.preferredIndex = me.worker!
         let kv = try KVWorker(config: wc, logger: rankLogger("hybridsync.worker", world))
+        // A node the scheduler declares dead ends the ring's waits at once, naming it, on every worker.
+        let lost: @Sendable () -> HybridSyncError? = { [kv] in kv.jobFailure }
+        workers.transport.interrupter = lost
+        world.transport.interrupter = lost
         return HybridRuntime(world: world, role: me, kv: kv, dense: DenseSync(communicator: workers, config: denseConfig),
                              background: background)
     }

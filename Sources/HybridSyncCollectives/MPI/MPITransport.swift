@@ -18,6 +18,7 @@ final class MPITransport: RankTransport {
     let rank: Int
     let size: Int
     var kind: String { "MPI" }
+    var interrupter: (@Sendable () -> HybridSyncError?)?
     /// Requests by slot (a `TransferID` is a slot index); free slots are reused.
     private var slots: [MPI_Request?] = []
     private var live: [Bool] = []
@@ -100,7 +101,7 @@ final class MPITransport: RankTransport {
             var backoff = Backoff()
             while try !test(pending[0]) {
                 if deadline.hasPassed { return ids.indices.filter { isLive(ids[$0]) } }
-                backoff.pause()
+                try backoff.pause(checking: interrupter)
             }
             return []
         }
@@ -119,7 +120,12 @@ final class MPITransport: RankTransport {
                 for (k, id) in pending.enumerated() { slots[id.raw] = batch[k] }
                 return try ids.indices.filter { try !test(ids[$0]) }
             }
-            backoff.pause()
+            do {
+                try backoff.pause(checking: interrupter)
+            } catch {
+                for (k, id) in pending.enumerated() { slots[id.raw] = batch[k] }
+                throw error
+            }
         }
     }
 
@@ -156,7 +162,7 @@ final class MPITransport: RankTransport {
                 return (peer, bytes)
             }
             if deadline.hasPassed { return nil }
-            backoff.pause()
+            try backoff.pause(checking: interrupter)
         }
     }
 
@@ -173,6 +179,12 @@ final class MPITransport: RankTransport {
 /// MPI offers no wait with a timeout.
 struct Backoff {
     private var spins = 0
+
+    /// Pauses, and every 64 pauses asks `interrupter`, throwing what it returns.
+    mutating func pause(checking interrupter: (@Sendable () -> HybridSyncError?)?) throws {
+        if spins % 64 == 63, let e = interrupter?() { throw e }
+        pause()
+    }
 
     mutating func pause() {
         spins += 1

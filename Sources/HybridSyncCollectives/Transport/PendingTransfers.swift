@@ -38,17 +38,30 @@ struct PendingTransfers {
 
     /// Waits for the transfer at `index` only.
     mutating func wait(_ index: Int, deadline: Deadline, operation: String) throws {
-        let left = try comm.transport.wait([ids[index]], deadline: deadline)
+        let left = try interruptible { try comm.transport.wait([ids[index]], deadline: deadline) }
         if !left.isEmpty { try fail(operation: operation, deadline: deadline, outstanding: [index]) }
     }
 
     /// Waits for every transfer; on timeout cancels them and throws naming the ranks still outstanding.
     mutating func waitAll(deadline: Deadline, operation: String) throws {
         guard !ids.isEmpty else { return }
-        let left = try comm.transport.wait(ids, deadline: deadline)
+        let left = try interruptible { try comm.transport.wait(ids, deadline: deadline) }
         if !left.isEmpty { try fail(operation: operation, deadline: deadline, outstanding: left) }
         ids.removeAll(keepingCapacity: true)
         peers.removeAll(keepingCapacity: true)
+    }
+
+    /// Runs a wait; if it throws (the transport's interrupter: a peer declared dead), every transfer of
+    /// this step is cancelled and the communicator marked failed before the error goes on.
+    private func interruptible(_ body: () throws -> [Int]) throws -> [Int] {
+        do {
+            return try body()
+        } catch {
+            let e = error as? HybridSyncError ?? .unusable("\(error)")
+            let unconfirmed = comm.transport.cancel(ids)
+            comm.markFailed(e, abandoned: !unconfirmed.isEmpty)
+            throw e
+        }
     }
 
     private func fail(operation: String, deadline: Deadline, outstanding: [Int]) throws -> Never {

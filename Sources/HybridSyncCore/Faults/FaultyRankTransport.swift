@@ -26,6 +26,10 @@ package final class FaultyRankTransport: RankTransport {
     package var rank: Int { inner.rank }
     package var size: Int { inner.size }
     package var kind: String { "faulty \(inner.kind)" }
+    package var interrupter: (@Sendable () -> HybridSyncError?)? {
+        get { inner.interrupter }
+        set { inner.interrupter = newValue }
+    }
 
     package func postReceive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: Int32) throws -> TransferID {
         try inner.postReceive(into: buffer, from: peer, tag: tag)

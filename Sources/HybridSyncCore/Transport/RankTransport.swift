@@ -25,6 +25,9 @@ package protocol RankTransport: AnyObject {
     var size: Int { get }
     /// A short name for logs and errors ("MPI", "memory").
     var kind: String { get }
+    /// Asked while waiting: an error here (a peer the parameter server declared dead) ends the wait at
+    /// once with it, instead of at the deadline.
+    var interrupter: (@Sendable () -> HybridSyncError?)? { get set }
 
     /// Posts a receive of exactly `buffer.count` bytes from `peer`.
     func postReceive(into buffer: UnsafeMutableRawBufferPointer, from peer: Int, tag: Int32) throws -> TransferID

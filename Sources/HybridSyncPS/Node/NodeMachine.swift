@@ -13,6 +13,8 @@ package enum NodeDirective {
     case log(Logger.Level, String)
     /// Add `amount` to the node's counter `name` (resends, duplicates, refusals).
     case count(String, Int)
+    /// The job has lost a node: the node's user learns it at once (a worker's ring waits end with it).
+    case fault(HybridSyncError)
     /// The node is done: nil for a clean end, or the failure that ends it.
     case stop(HybridSyncError?)
 }

@@ -20,6 +20,7 @@ package final class NodeShell<Machine: NodeMachine> {
     private let logger: Logger
     private let onResolve: (Int, Int, Result<[any ByteFrame], HybridSyncError>) -> Void
     private let onCount: (String, Int) -> Void
+    private let onFault: (HybridSyncError) -> Void
     private var links = 0
     private var outcome: HybridSyncError??
 
@@ -30,7 +31,8 @@ package final class NodeShell<Machine: NodeMachine> {
     package init(machine: Machine, transport: any MessageTransport, commands: CommandQueue<Machine.Command>,
                  maxMessageBytes: Int, tickSeconds: Double, logger: Logger,
                  onResolve: @escaping (Int, Int, Result<[any ByteFrame], HybridSyncError>) -> Void = { _, _, _ in },
-                 onCount: @escaping (String, Int) -> Void = { _, _ in }) {
+                 onCount: @escaping (String, Int) -> Void = { _, _ in },
+                 onFault: @escaping (HybridSyncError) -> Void = { _ in }) {
         self.machine = machine
         self.transport = transport
         self.commands = commands
@@ -39,6 +41,7 @@ package final class NodeShell<Machine: NodeMachine> {
         self.logger = logger
         self.onResolve = onResolve
         self.onCount = onCount
+        self.onFault = onFault
     }
 
     /// Runs until the machine stops; throws the failure it stopped with. Closes the transport (with a
@@ -104,6 +107,8 @@ package final class NodeShell<Machine: NodeMachine> {
                 logger.log(level: level, "\(text)")
             case let .count(name, amount):
                 onCount(name, amount)
+            case .fault(let e):
+                onFault(e)
             case .stop(let failure):
                 if outcome == nil { outcome = .some(failure) }
             }

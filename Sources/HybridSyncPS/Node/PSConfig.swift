@@ -55,9 +55,10 @@ public struct PSConfig: Sendable {
     /// The endpoint a server binds (any free port).
     package var serverListenEndpoint: String { "tcp://\(bindHost):0" }
 
-    /// Reads the `HYBRIDSYNC_*` variables over the defaults; throws `invalidArgument` naming a bad one.
-    public static func fromEnvironment(_ env: [String: String]) throws -> PSConfig {
-        var c = PSConfig()
+    /// Reads the `HYBRIDSYNC_*` variables over `base` (the defaults unless given); throws
+    /// `invalidArgument` naming a bad one.
+    public static func fromEnvironment(_ env: [String: String], base: PSConfig = PSConfig()) throws -> PSConfig {
+        var c = base
         func int(_ k: String) throws -> Int? {
             guard let v = env[k] else { return nil }
             guard let i = Int(v) else { throw HybridSyncError.invalidArgument("\(k)=\(v) is not an integer") }

@@ -154,7 +154,9 @@ package struct SchedulerMachine: NodeMachine {
         var out: [NodeDirective] = nodes.values.filter { $0.id.role == .server && $0.alive }
             .map { .send($0.peer, message(.shutdown, seq: 0)) }
         out.append(.log(.debug, "every worker finished; servers told to shut down"))
-        out.append(.stop(nil))
+        // A job that lost a node ends in failure, naming it.
+        let dead = nodes.values.filter { !$0.alive }.sorted { $0.id.raw < $1.id.raw }.first
+        out.append(.stop(dead.map { .peerDied(peer: "\($0.id)", reason: "missed its heartbeats during the job") }))
         return out
     }
 

@@ -16,6 +16,8 @@ package struct ServerMachine: NodeMachine {
     /// Requests that arrived before this server's own address book (a worker can learn the book first):
     /// served, in order, once the server has joined; at most `maxEarly`, refused beyond.
     private var early: [InboundEnvelope] = []
+    /// The first node the scheduler reported dead: the job ends in failure.
+    private var lost: HybridSyncError?
     private static let maxEarly = 4096
     private static let scheduler = Peer.link(0)
 
@@ -74,12 +76,13 @@ package struct ServerMachine: NodeMachine {
             return [.log(.debug, "joined the job as \(me) (\(workers) workers)")] + early.flatMap { joined.handle($0) }
         case let .nodeDead(dead, reason):
             var out: [NodeDirective] = [.log(.error, "the scheduler reports \(dead) dead: \(reason)")]
+            if lost == nil { lost = .peerDied(peer: "\(dead)", reason: reason) }
             if dead.role == .worker, let shard { out += shard.workerDied(dead.index, name: "\(dead)") }
             return out
         case .error(let e):
             return [.log(.error, "the scheduler refused this server: \(e)"), .stop(e)]
         default:
-            if m.header.kind == .shutdown { return [.log(.debug, "\(id) shutting down"), .stop(nil)] }
+            if m.header.kind == .shutdown { return [.log(.debug, "\(id) shutting down"), .stop(lost)] }
             return []
         }
     }

@@ -80,6 +80,10 @@ public final class KVWorker: Sendable {
     /// Requests this worker sent again because their reply was late (exactly-once keeps them harmless).
     package var resends: Int { link.resends.load(ordering: .relaxed) }
 
+    /// The first node the job lost (as the scheduler reported it), if any: a job that lost a node
+    /// cannot finish its collective steps.
+    package var jobFailure: HybridSyncError? { link.fault.withLock { $0 } }
+
     /// This worker's clock: the number of `advanceClock` calls (completed steps).
     public var clock: Int { clockValue.load(ordering: .relaxed) }
 

@@ -181,7 +181,8 @@ package struct WorkerMachine: NodeMachine {
             out.append(.resolve(request: 0, part: -1, .success(m.frames)))
             return out
         case let .nodeDead(node, reason):
-            var out: [NodeDirective] = [.log(.error, "the scheduler reports \(node) dead: \(reason)")]
+            var out: [NodeDirective] = [.log(.error, "the scheduler reports \(node) dead: \(reason)"),
+                                        .fault(.peerDied(peer: "\(node)", reason: reason))]
             if node.role == .server {
                 dead[node.index] = reason
                 let e = HybridSyncError.peerDied(peer: "\(node) at \(servers.indices.contains(node.index) ? servers[node.index] : "?")", reason: reason)
@@ -224,6 +225,7 @@ package struct WorkerMachine: NodeMachine {
         if now - lastHeard > config.heartbeatTimeout {
             let e = HybridSyncError.peerDied(peer: "scheduler at \(config.schedulerEndpoint)", reason: "silent for \(Int(config.heartbeatTimeout * 1000)) ms")
             out.append(.log(.error, "\(e)"))
+            out.append(.fault(e))
             out += failAll(e)
             lastHeard = now
         }
