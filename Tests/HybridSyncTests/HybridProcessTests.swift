@@ -12,8 +12,9 @@ final class HybridProcessTests: XCTestCase {
 
     /// Runs `Launch/mpirun -np N PROGRAM ARGS` (the test-jobs binary unless given); returns the exit
     /// status and the merged output.
-    static func mpirun(_ np: Int, _ args: [String], program: String = binary) throws -> (Int32, String) {
+    static func mpirun(_ np: Int, _ args: [String], program: String = binary, env: [String: String] = [:]) throws -> (Int32, String) {
         let p = Process()
+        p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
         p.executableURL = Self.root.appendingPathComponent("Launch/mpirun")
         p.arguments = ["-np", "\(np)", program] + args
         let pipe = Pipe()
@@ -59,5 +60,26 @@ final class HybridProcessTests: XCTestCase {
             let texts = Set(lines.map { $0.split(separator: " ", maxSplits: 4).last ?? "" })
             XCTAssertEqual(texts.count, 1, "same error on every worker: \(lines)")
         }
+    }
+
+    /// A server stopped with SIGSTOP (never resumed) under mpirun: every worker ends with a typed error
+    /// naming it, the other server rank too, and the job exits non-zero within the heartbeat timeout
+    /// (set through HYBRIDSYNC_HEARTBEAT_TIMEOUT, so the variable takes effect under mpirun) plus 30 s.
+    func testStoppedServerEndsTheJobNamingIt() throws {
+        let start = Date()
+        let (status, out) = try Self.mpirun(4, ["self-test-hybrid", "--case", "stop-rank", "--placement", "dedicated",
+                                                "--servers", "2", "--victim", "1", "--stop-after", "1"],
+                                            env: ["HYBRIDSYNC_HEARTBEAT_TIMEOUT": "2"])
+        XCTAssertNotEqual(status, 0, out)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 2 + 30, out)
+        // Each rank names the stopped server as soon as the scheduler reports it (the first rank to exit
+        // makes mpirun end the others, so a rank's own closing line may not get out).
+        for (node, rank) in [("worker 0", 2), ("worker 1", 3), ("server 0", 0)] {
+            XCTAssertTrue(out.contains("node=\(node) rank=\(rank) [HybridSyncPS] the scheduler reports server 1 dead"), "\(node): \(out)")
+        }
+        let results = out.split(separator: "\n").filter { $0.contains("RESULT stop-rank") }
+        XCTAssertFalse(results.isEmpty, out)
+        for w in results { XCTAssertTrue(w.contains("peer server 1 at tcp://") && w.contains("died"), String(w)) }
+        XCTAssertTrue(out.contains("timeout 2000 ms"), "the heartbeat timeout from the environment took effect: \(out)")
     }
 }

@@ -88,7 +88,10 @@ public final class HybridRuntime {
             let server = try ServerNode(config: sc, logger: rankLogger("hybridsync.server", world))
             if me.worker == nil {
                 try server.run()
-                for b in background { _ = b.wait(until: .after(seconds: sc.startTimeout + sc.heartbeatTimeout)) }
+                for b in background {
+                    _ = b.wait(until: .after(seconds: sc.startTimeout + sc.heartbeatTimeout))
+                    if let failure = b.failure { throw HybridSyncError.remote(peer: "rank \(world.rank) \(b.name)", message: failure) }
+                }
                 return nil
             }
             background.append(BackgroundNode(name: "server \(s)", Handover(server)) { try $0.run() })
@@ -106,12 +109,20 @@ public final class HybridRuntime {
 
     /// Runs one rank of a hybrid job from start to end. A dedicated server rank serves until the workers
     /// finish and returns; a worker runs `body`, then always calls `finish()` (so the servers and the
-    /// scheduler end too); every rank finalises MPI, also on error. Throws the first failure (of `body`,
-    /// of launching, or of this rank's background nodes) after everything is shut down.
+    /// scheduler end too). Throws the first failure (of `body`, of launching, or of this rank's
+    /// background nodes) after everything is shut down.
+    ///
+    /// MPI is finalised when the rank succeeded. When it failed, it is not: finalising waits for every
+    /// rank, and a failed job may have a rank that will never come (killed, stopped, hung). The caller
+    /// must then end the process (the `hybridsync` tool exits non-zero), and mpirun ends the others.
     public static func run(layout: HybridLayout, base: PSConfig = PSConfig(), dense: DenseSyncConfig = DenseSyncConfig(),
                            _ body: (HybridRuntime) throws -> Void) throws {
-        defer { MPIRuntime.finalize() }
-        guard let runtime = try launch(layout: layout, base: base, dense: dense) else { return }
+        var succeeded = false
+        defer { if succeeded { MPIRuntime.finalize() } }
+        guard let runtime = try launch(layout: layout, base: base, dense: dense) else {
+            succeeded = true
+            return
+        }
         var failure: (any Error)?
         do {
             try body(runtime)
@@ -128,6 +139,7 @@ public final class HybridRuntime {
             if failure == nil { failure = error }
         }
         if let failure { throw failure }
+        succeeded = true
     }
 
     /// Ends this worker: tells the scheduler, then waits for this rank's server and scheduler threads.
