@@ -23,10 +23,15 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Use only this many test images (0: all).") var testLimit = 0
     @Option(help: "Fashion-MNIST directory.") var data = FashionMNIST.defaultDirectory
     @Option(help: "Output folder (loss curve, metrics).") var out = "out"
+    @Option(help: "Write checkpoints here (also one when training ends).") var checkpointDir: String?
+    @Option(help: "Write a checkpoint every this many steps (0: only at the end).") var checkpointEvery = 0
+    @Flag(help: "Continue from the newest complete checkpoint in --checkpoint-dir, up to --epochs.") var resume = false
+    @Flag(help: "Print a CRC-32C of every parameter at the end (compares runs bit for bit).") var checksum = false
 
     func run() throws {
         guard let cons = Consistency(name: consistency) else { throw ValidationError("bad consistency \(consistency)") }
         guard wideRows > 0, wideRows & (wideRows - 1) == 0 else { throw ValidationError("--wide-rows must be a power of two") }
+        if resume && checkpointDir == nil { throw ValidationError("--resume needs --checkpoint-dir") }
         try HybridRuntime.run(layout: HybridLayout(servers: servers, placement: placement)) { runtime in
             try train(runtime, consistency: cons)
         }
@@ -52,20 +57,26 @@ struct TrainCommand: ParsableCommand {
             emit(String(format: "calibrated at start-up: ring alpha %.1f us, beta %.3f ns/B; ps alpha %.1f us, beta %.3f ns/B; gamma %.3f ns/B",
                         c.ring.alpha * 1e6, c.ring.beta * 1e9, c.ps.alpha * 1e6, c.ps.beta * 1e9, c.ring.gamma * 1e9))
         }
+        if resume, let dir = checkpointDir {
+            try sync.resume(from: dir)
+            if lead { emit("resumed from \(dir) at step \(sync.stepCount)") }
+        }
         if lead { printPlan(sync, title: "plan at start (\(p) workers, \(runtime.kv.serverCount) servers, strategy \(strategy.rawValue))") }
         let stepsPerEpoch = trainSet.count / (batch * p)
         let totalSteps = stepsPerEpoch * epochs
+        let firstStep = sync.stepCount
         var losses: [Double] = []
         var window: [Double] = []
         let start = Date()
         var h = [Float](repeating: 0, count: hidden)
         let grads = try model.makeGradients()
-        var step = 0
-        for epoch in 0..<epochs {
+        var step = firstStep
+        // The data order is keyed by epoch and step, so a resumed run sees the same batches.
+        for epoch in (firstStep / max(1, stepsPerEpoch))..<epochs {
             var order = Array(0..<trainSet.count)
             var rng = SplitMixRNG(seed: UInt64(epoch) &* 7919)
             order.shuffle(using: &rng)
-            for s in 0..<stepsPerEpoch {
+            for s in 0..<stepsPerEpoch where epoch * stepsPerEpoch + s >= firstStep {
                 let idx = (0..<batch).map { order[(s * p + me) * batch + $0] }
                 let loss = try trainStep(model, sync, trainSet, idx, grads, &h)
                 window.append(loss)
@@ -76,13 +87,27 @@ struct TrainCommand: ParsableCommand {
                     window.removeAll()
                     if lead {
                         let elapsed = Date().timeIntervalSince(start)
-                        let rate = Double(step * batch * p) / elapsed
-                        let left = Double(totalSteps - step) * elapsed / Double(step)
+                        let rate = Double((step - firstStep) * batch * p) / elapsed
+                        let left = Double(totalSteps - step) * elapsed / Double(max(1, step - firstStep))
                         progress(String(format: "step %d/%d  epoch %d/%d  loss %.4f  %.0f samples/s  %.0f s left", step, totalSteps, epoch + 1, epochs, avg, rate, left))
                     }
                 }
                 if step == sync.replanAfterSteps && lead && strategy == .hybrid { printPlan(sync, title: "\nplan after observing \(step) steps") }
+                if let dir = checkpointDir, checkpointEvery > 0, step % checkpointEvery == 0, step < totalSteps {
+                    try sync.checkpoint(to: dir)
+                }
             }
+        }
+        if let dir = checkpointDir, step > firstStep || !resume {
+            try sync.checkpoint(to: dir)
+            if lead { emit("checkpoint of step \(step) in \(dir)") }
+        }
+        if checksum {
+            let all = try sync.pull("wide", ids: (0..<UInt64(wideRows)).map { $0 })
+            var crc = CRC32C()
+            for t in [model.w1, model.b1, model.w2, model.b2] { try t.withElements(as: Float.self) { crc.update(UnsafeRawBufferPointer($0)) } }
+            all.values.withUnsafeBytes { crc.update($0) }
+            if lead { emit("PARAMS crc32c \(hex(crc.value)) after step \(step)") }
         }
         let elapsed = Date().timeIntervalSince(start)
         let accuracy = try evaluate(model, sync, testSet, runtime)
@@ -90,7 +115,7 @@ struct TrainCommand: ParsableCommand {
             progress("")
             emit("")
             emit(String(format: "test accuracy %.2f%% (%d images), %d steps in %.1f s, %.0f samples/s, %d workers, strategy %@, consistency %@",
-                        accuracy * 100, testSet.count, totalSteps, elapsed, Double(totalSteps * batch * p) / elapsed, p, strategy.rawValue, consistency.description))
+                        accuracy * 100, testSet.count, totalSteps - firstStep, elapsed, Double((totalSteps - firstStep) * batch * p) / elapsed, p, strategy.rawValue, consistency.description))
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             try PNGPlot.write(losses, to: "\(out)/loss.png", every: 20)
             let json = "{\"accuracy\":\(accuracy),\"steps\":\(totalSteps),\"seconds\":\(elapsed),\"workers\":\(p),\"strategy\":\"\(strategy.rawValue)\",\"first_loss\":\(losses.first ?? -1),\"last_loss\":\(losses.last ?? -1)}\n"
