@@ -46,4 +46,70 @@ final class DemoProcessTests: XCTestCase {
         XCTAssertEqual(resumed, straight)
         XCTAssertNotEqual(first, straight)
     }
+
+    /// A worker killed (SIGKILL) mid-training under mpirun: the job exits non-zero at once (mpirun ends
+    /// it, naming the rank); `--resume` from the last checkpoint then reaches the same final parameters
+    /// as a run that was never interrupted.
+    func testKilledWorkerThenResumeEqualsAnUninterruptedRun() throws {
+        let dataset = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: dataset), "dataset-fashion-mnist is not installed (Launch/test installs it)")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-kill-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let common = ["train", "--servers", "1", "--placement", "dedicated", "--train-limit", "6400", "--test-limit", "100",
+                      "--hidden", "16", "--wide-rows", "4096", "--batch", "16", "--checksum", "--epochs", "1", "--out", dir + "/out"]
+        func params(_ text: String) -> String {
+            guard let r = text.range(of: "PARAMS crc32c") else { return "none: \(text.suffix(2000))" }
+            return String(text[r.lowerBound...].prefix { $0 != "\n" })
+        }
+        let (s0, straight) = try HybridProcessTests.mpirun(3, common, program: HybridProcessTests.tool)
+        XCTAssertEqual(s0, 0, straight)
+
+        // The same run, checkpointing every 20 steps; worker 1 (world rank 2) is killed after step 40.
+        let ckpt = dir + "/ckpt"
+        let p = Process()
+        p.executableURL = HybridProcessTests.root.appendingPathComponent("Launch/mpirun")
+        p.arguments = ["-np", "3", HybridProcessTests.tool] + common + ["--checkpoint-dir", ckpt, "--checkpoint-every", "20"]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: ckpt + "/step-40/manifest.json") && Date() < deadline && p.isRunning {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        var killed = false
+        for pid in Self.pids(named: "hybridsync") where Self.environment(of: pid)["OMPI_COMM_WORLD_RANK"] == "2" {
+            kill(pid, SIGKILL)
+            killed = true
+        }
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertTrue(killed, "found the worker to kill")
+        XCTAssertNotEqual(p.terminationStatus, 0, text)
+        XCTAssertTrue(text.contains("rank 2"), "the dead rank is named: \(text.suffix(1500))")
+        XCTAssertFalse(text.contains("PARAMS crc32c"), "the killed run did not finish")
+
+        let (s2, resumed) = try HybridProcessTests.mpirun(3, common + ["--checkpoint-dir", ckpt, "--resume"], program: HybridProcessTests.tool)
+        XCTAssertEqual(s2, 0, resumed)
+        XCTAssertTrue(resumed.contains("resumed from"), resumed)
+        XCTAssertEqual(params(resumed), params(straight))
+    }
+
+    static func pids(named name: String) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { pid in
+            let comm = (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? ""
+            return comm.trimmingCharacters(in: .whitespacesAndNewlines) == name
+        }
+    }
+
+    static func environment(of pid: Int32) -> [String: String] {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return [:] }
+        var env: [String: String] = [:]
+        for entry in data.split(separator: 0) {
+            let s = String(decoding: entry, as: UTF8.self)
+            if let eq = s.firstIndex(of: "=") { env[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
+        }
+        return env
+    }
 }
