@@ -12,6 +12,6 @@ struct HybridSyncCommand: ParsableCommand {
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (run the release build under mpirun).",
-        subcommands: [BenchAllreduce.self, BenchPS.self, BenchHybrid.self, BenchScaling.self, BenchSeed.self]
+        subcommands: [BenchAllreduce.self, BenchPS.self, BenchHybrid.self, BenchScaling.self, BenchSeed.self, BenchCheckpoint.self]
     )
 }

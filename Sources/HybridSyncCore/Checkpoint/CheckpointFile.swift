@@ -23,12 +23,12 @@ package final class CheckpointWriter {
 
     deinit { if fd >= 0 { close(fd) } }
 
-    /// Appends raw bytes.
+    /// Appends raw bytes. (The checksum is taken a buffer at a time, when the buffer goes out.)
     package func write(_ bytes: UnsafeRawBufferPointer) throws {
-        crc.update(bytes)
         size += bytes.count
         if bytes.count >= Self.flushAt {
             try flush()
+            crc.update(bytes)
             try writeAll(bytes)
             return
         }
@@ -37,14 +37,22 @@ package final class CheckpointWriter {
     }
 
     package func write(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try write($0) } }
-    package func write<T: FixedWidthInteger>(_ v: T) throws { try withUnsafeBytes(of: v.littleEndian) { try write($0) } }
+    // One overload per integer type, not a generic: these run per row, across modules.
+    package func write(_ v: UInt8) throws { try withUnsafeBytes(of: v) { try write($0) } }
+    package func write(_ v: UInt32) throws { try withUnsafeBytes(of: v.littleEndian) { try write($0) } }
+    package func write(_ v: Int32) throws { try withUnsafeBytes(of: v.littleEndian) { try write($0) } }
+    package func write(_ v: UInt64) throws { try withUnsafeBytes(of: v.littleEndian) { try write($0) } }
+    package func write(_ v: Int64) throws { try withUnsafeBytes(of: v.littleEndian) { try write($0) } }
     package func write(floats p: UnsafePointer<Float>, count: Int) throws {
         try write(UnsafeRawBufferPointer(start: p, count: count * 4))
     }
 
     private func flush() throws {
         guard !buffer.isEmpty else { return }
-        try buffer.withUnsafeBytes { try writeAll($0) }
+        try buffer.withUnsafeBytes {
+            crc.update($0)
+            try writeAll($0)
+        }
         buffer.removeAll(keepingCapacity: true)
     }
 
@@ -101,29 +109,62 @@ package final class CheckpointReader {
         }
     }
 
+    /// Makes at least `count` unread bytes available in the buffer (compacting it first).
+    private func fill(_ count: Int) throws {
+        guard buffer.count - position < count else { return }
+        if position > 0 {
+            buffer.removeSubrange(0..<position)
+            position = 0
+        }
+        let want = Swift.max(1 << 20, count - buffer.count)
+        let old = buffer.count
+        buffer.append(contentsOf: repeatElement(0, count: want))
+        var got = 0
+        while old + got < count || got == 0 {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + old + got, want - got) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                buffer.removeSubrange((old + got)...)
+                throw HybridSyncError.checkpoint(file: path, reason: "ends early (wanted \(count) more bytes)")
+            }
+            got += n
+            if got == want { break }
+        }
+        buffer.removeSubrange((old + got)...)
+    }
+
     /// Exactly `count` bytes, or throws naming the file.
     package func read(_ count: Int) throws -> [UInt8] {
-        while buffer.count - position < count {
-            if position > 0 { buffer.removeFirst(position); position = 0 }
-            var chunk = [UInt8](repeating: 0, count: Swift.max(1 << 20, count))
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw HybridSyncError.checkpoint(file: path, reason: "ends early (wanted \(count) more bytes)") }
-            buffer.append(contentsOf: chunk[0..<n])
-        }
+        try fill(count)
         defer { position += count }
         return Array(buffer[position..<(position + count)])
     }
 
-    package func read<T: FixedWidthInteger>(_: T.Type) throws -> T {
-        let b = try read(MemoryLayout<T>.size)
-        return b.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(as: T.self)) }
+    @inline(__always)
+    private func integer<T: FixedWidthInteger>(_: T.Type) throws -> T {
+        let n = MemoryLayout<T>.size
+        try fill(n)
+        defer { position += n }
+        return buffer.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: position, as: T.self)) }
     }
+
+    // One overload per integer type, not a generic: these run per row, across modules.
+    package func read(_: UInt8.Type) throws -> UInt8 { try integer(UInt8.self) }
+    package func read(_: UInt32.Type) throws -> UInt32 { try integer(UInt32.self) }
+    package func read(_: Int32.Type) throws -> Int32 { try integer(Int32.self) }
+    package func read(_: UInt64.Type) throws -> UInt64 { try integer(UInt64.self) }
+    package func read(_: Int64.Type) throws -> Int64 { try integer(Int64.self) }
 
     /// `count` floats into `p`.
     package func read(floats p: UnsafeMutablePointer<Float>, count: Int) throws {
-        let b = try read(count * 4)
-        b.withUnsafeBytes { UnsafeMutableRawPointer(p).copyMemory(from: $0.baseAddress!, byteCount: count * 4) }
+        var done = 0
+        while done < count {
+            let n = Swift.min(count - done, 1 << 18)
+            try fill(n * 4)
+            buffer.withUnsafeBytes { UnsafeMutableRawPointer(p + done).copyMemory(from: $0.baseAddress! + position, byteCount: n * 4) }
+            position += n * 4
+            done += n
+        }
     }
 }
 
