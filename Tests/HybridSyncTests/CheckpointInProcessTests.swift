@@ -81,7 +81,7 @@ final class CheckpointInProcessTests: XCTestCase {
 /// `hybridsync checkpoint inspect` and `export` on a checkpoint of an in-process job; NumPy reads the
 /// export and finds the rows the workers pulled.
 final class CheckpointToolTests: XCTestCase {
-    func tool(_ args: [String]) throws -> (Int32, String) {
+    static func tool(_ args: [String]) throws -> (Int32, String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: HybridProcessTests.tool)
         p.arguments = args
@@ -101,14 +101,14 @@ final class CheckpointToolTests: XCTestCase {
             try HybridChecks.durable(runtime, from: 0, to: 3, checkpoint: root)
         }
         let bits = try outcome.workers[0].get()
-        let (status, text) = try tool(["checkpoint", "inspect", root])
+        let (status, text) = try Self.tool(["checkpoint", "inspect", root])
         XCTAssertEqual(status, 0, text)
         XCTAssertTrue(text.contains("step 3, 2 workers, 2 servers"), text)
         XCTAssertTrue(text.contains("table emb: \(HybridChecks.rows) rows x \(HybridChecks.dim)"), text)
         XCTAssertEqual(text.components(separatedBy: "checksum ok").count - 1, 3, text)
 
         let npy = root + "/emb.npy"
-        let (s2, t2) = try tool(["checkpoint", "export", root, "--table", "emb", "--out", npy])
+        let (s2, t2) = try Self.tool(["checkpoint", "export", root, "--table", "emb", "--out", npy])
         XCTAssertEqual(s2, 0, t2)
         let py = Process()
         py.executableURL = URL(fileURLWithPath: "/usr/bin/env")

@@ -23,29 +23,50 @@ final class DemoProcessTests: XCTestCase {
         XCTAssertEqual(Array(png.prefix(4)), [0x89, 0x50, 0x4E, 0x47])
     }
 
-    /// `--epochs 1 --checkpoint-dir D` then `--epochs 2 --resume --checkpoint-dir D` ends with the same
-    /// parameters, bit for bit, as one `--epochs 2` run (BSP, hybrid strategy, real mpirun).
+    /// `--epochs 1 --checkpoint-dir D` on 2 servers, then `--epochs 2 --resume` on 3 servers, ends with
+    /// the same parameters, bit for bit, as one `--epochs 2` run (BSP, hybrid strategy: an Adagrad table
+    /// on the servers, Adam dense layers on the ring; real mpirun). Then `hybridsync checkpoint inspect`
+    /// and `export` read the demo's checkpoint and NumPy loads the table.
     func testResumedDemoEqualsAnUninterruptedRun() throws {
         let dataset = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
         try XCTSkipUnless(FileManager.default.fileExists(atPath: dataset), "dataset-fashion-mnist is not installed (Launch/test installs it)")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-resume-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let common = ["train", "--servers", "1", "--placement", "dedicated", "--train-limit", "640", "--test-limit", "100",
-                      "--hidden", "16", "--wide-rows", "4096", "--batch", "16", "--checksum", "--out", dir + "/out"]
-        func params(_ extra: [String]) throws -> String {
-            let (status, text) = try HybridProcessTests.mpirun(3, common + extra, program: HybridProcessTests.tool)
+        let common = ["train", "--placement", "dedicated", "--train-limit", "640", "--test-limit", "100",
+                      "--hidden", "16", "--wide-rows", "4096", "--batch", "16", "--checksum", "--no-calibrate", "--out", dir + "/out"]
+        func params(servers: Int, _ extra: [String]) throws -> String {
+            let (status, text) = try HybridProcessTests.mpirun(servers + 2, common + ["--servers", "\(servers)"] + extra, program: HybridProcessTests.tool)
             XCTAssertEqual(status, 0, text)
             // Progress lines (carriage returns, on the same pipe) may stand before it on its line.
             guard let r = text.range(of: "PARAMS crc32c") else { return "none: \(text)" }
             return String(text[r.lowerBound...].prefix { $0 != "\n" })
         }
-        let straight = try params(["--epochs", "2"])
-        let first = try params(["--epochs", "1", "--checkpoint-dir", dir + "/ckpt"])
-        let resumed = try params(["--epochs", "2", "--resume", "--checkpoint-dir", dir + "/ckpt"])
+        let straight = try params(servers: 2, ["--epochs", "2"])
+        let first = try params(servers: 2, ["--epochs", "1", "--checkpoint-dir", dir + "/ckpt"])
+        let resumed = try params(servers: 3, ["--epochs", "2", "--resume", "--checkpoint-dir", dir + "/ckpt"])
         XCTAssertTrue(straight.hasSuffix("after step 40"), straight)
         XCTAssertEqual(resumed, straight)
         XCTAssertNotEqual(first, straight)
+
+        let (s1, inspect) = try CheckpointToolTests.tool(["checkpoint", "inspect", dir + "/ckpt"])
+        XCTAssertEqual(s1, 0, inspect)
+        XCTAssertTrue(inspect.contains("step 40, 2 workers, 3 servers") && inspect.contains("table wide:"), inspect)
+        let npy = dir + "/wide.npy"
+        let (s2, export) = try CheckpointToolTests.tool(["checkpoint", "export", dir + "/ckpt", "--table", "wide", "--out", npy])
+        XCTAssertEqual(s2, 0, export)
+        let py = Process()
+        py.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        py.arguments = ["python3", "-c", "import numpy, sys, os; a = numpy.load(sys.argv[1]); print(a.shape[1], a.dtype, os.path.exists(sys.argv[1][:-4] + '.ids.npy') or a.shape[0] <= 4096)", npy]
+        let pipe = Pipe()
+        py.standardOutput = pipe
+        try py.run()
+        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        py.waitUntilExit()
+        XCTAssertEqual(out.trimmingCharacters(in: .whitespacesAndNewlines), "10 float32 True", "numpy reads the demo's wide table")
     }
+
+    // Both comparisons run with --no-calibrate: a calibrated cost model is measured anew in every run,
+    // so two runs could re-plan a table differently at step 5 and legitimately differ.
 
     /// A worker killed (SIGKILL) mid-training under mpirun: the job exits non-zero at once (mpirun ends
     /// it, naming the rank); `--resume` from the last checkpoint then reaches the same final parameters
@@ -56,7 +77,7 @@ final class DemoProcessTests: XCTestCase {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-kill-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let common = ["train", "--servers", "1", "--placement", "dedicated", "--train-limit", "6400", "--test-limit", "100",
-                      "--hidden", "16", "--wide-rows", "4096", "--batch", "16", "--checksum", "--epochs", "1", "--out", dir + "/out"]
+                      "--hidden", "16", "--wide-rows", "4096", "--batch", "16", "--checksum", "--no-calibrate", "--epochs", "1", "--out", dir + "/out"]
         func params(_ text: String) -> String {
             guard let r = text.range(of: "PARAMS crc32c") else { return "none: \(text.suffix(2000))" }
             return String(text[r.lowerBound...].prefix { $0 != "\n" })

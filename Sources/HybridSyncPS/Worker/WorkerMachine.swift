@@ -181,8 +181,9 @@ package struct WorkerMachine: NodeMachine {
             out.append(.resolve(request: 0, part: -1, .success(m.frames)))
             return out
         case let .nodeDead(node, reason):
+            let name = node.role == .server && servers.indices.contains(node.index) ? "\(node) at \(servers[node.index])" : "\(node)"
             var out: [NodeDirective] = [.log(.error, "the scheduler reports \(node) dead: \(reason)"),
-                                        .fault(.peerDied(peer: "\(node)", reason: reason))]
+                                        .fault(.peerDied(peer: name, reason: reason))]
             if node.role == .server {
                 dead[node.index] = reason
                 let e = HybridSyncError.peerDied(peer: "\(node) at \(servers.indices.contains(node.index) ? servers[node.index] : "?")", reason: reason)

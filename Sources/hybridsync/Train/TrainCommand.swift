@@ -27,6 +27,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Write a checkpoint every this many steps (0: only at the end).") var checkpointEvery = 0
     @Flag(help: "Continue from the newest complete checkpoint in --checkpoint-dir, up to --epochs.") var resume = false
     @Flag(help: "Print a CRC-32C of every parameter at the end (compares runs bit for bit).") var checksum = false
+    @Flag(inversion: .prefixedNo, help: "Probe both paths at start-up for the planner's cost model (runs that must route alike: --no-calibrate).")
+    var calibrate = true
 
     func run() throws {
         guard let cons = Consistency(name: consistency) else { throw ValidationError("bad consistency \(consistency)") }
@@ -46,7 +48,7 @@ struct TrainCommand: ParsableCommand {
         if trainLimit > 0 { trainSet = FashionMNIST(images: Array(trainSet.images.prefix(trainLimit * 784)), labels: Array(trainSet.labels.prefix(trainLimit))) }
         if testLimit > 0 { testSet = FashionMNIST(images: Array(testSet.images.prefix(testLimit * 784)), labels: Array(testSet.labels.prefix(testLimit))) }
         let model = try WideAndDeep(hidden: hidden, wideRows: wideRows, seed: 42)
-        let sync = try GradientSync(runtime: runtime, strategy: strategy, calibrate: true)
+        let sync = try GradientSync(runtime: runtime, strategy: strategy, calibrate: calibrate)
         let adam = OptimizerSpec.adam(learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8)
         let wideSpec = TableSpec(name: "wide", dimension: 10, optimizer: .adagrad(learningRate: 0.05, epsilon: 1e-8, initialAccumulator: 0.1),
                                  consistency: consistency)
