@@ -89,13 +89,7 @@ package final class ZMQSocket {
                 case .owned(let pointer, let count):
                     var msg = zmq_msg_t()
                     _ = try zmqCall("zmq_msg_init_data") { zmq_msg_init_data(&msg, pointer, count, zmqFreeOwned, nil) }
-                    do {
-                        sent = try zmqCall("zmq_msg_send") { zmq_msg_send(&msg, handle, flags) }
-                    } catch {
-                        zmq_msg_close(&msg)
-                        throw error
-                    }
-                    if sent == nil { zmq_msg_close(&msg) }
+                    sent = try sendMessage(&msg, flags)
                 case .shared(let bytes):
                     // Zero copy: ZeroMQ holds a reference until it has sent the bytes.
                     var msg = zmq_msg_t()
@@ -105,13 +99,7 @@ package final class ZMQSocket {
                         throw HybridSyncError.transport(library: "ZeroMQ", call: "zmq_msg_init_data", code: zmq_errno(),
                                                         message: String(cString: zmq_strerror(zmq_errno())))
                     }
-                    do {
-                        sent = try zmqCall("zmq_msg_send") { zmq_msg_send(&msg, handle, flags) }
-                    } catch {
-                        zmq_msg_close(&msg)
-                        throw error
-                    }
-                    if sent == nil { zmq_msg_close(&msg) }
+                    sent = try sendMessage(&msg, flags)
                 }
                 if sent == nil {
                     throw HybridSyncError.transport(library: "ZeroMQ", call: "zmq_send", code: EAGAIN,
@@ -123,6 +111,20 @@ package final class ZMQSocket {
                 throw error
             }
         }
+    }
+
+    /// Sends an initialised message; closes it (releasing its data) unless ZeroMQ took it. Nil when
+    /// the queue is full.
+    private func sendMessage(_ msg: inout zmq_msg_t, _ flags: Int32) throws -> Int32? {
+        let sent: Int32?
+        do {
+            sent = try zmqCall("zmq_msg_send") { zmq_msg_send(&msg, handle, flags) }
+        } catch {
+            zmq_msg_close(&msg)
+            throw error
+        }
+        if sent == nil { zmq_msg_close(&msg) }
+        return sent
     }
 
     /// Receives one whole multipart message if one is waiting; `nil` otherwise (never blocks).

@@ -81,17 +81,13 @@ final class CheckpointInProcessTests: XCTestCase {
 /// `hybridsync checkpoint inspect` and `export` on a checkpoint of an in-process job; NumPy reads the
 /// export and finds the rows the workers pulled.
 final class CheckpointToolTests: XCTestCase {
-    static func tool(_ args: [String]) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: HybridProcessTests.tool)
-        p.arguments = args
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, out)
+    static func tool(_ args: [String]) throws -> (Int32, String) { try HybridProcessTests.run(HybridProcessTests.tool, args) }
+
+    /// Runs a Python snippet (`python3 -c`) with `args`; returns its standard output.
+    static func python(_ code: String, _ args: [String]) throws -> String {
+        let (status, out) = try HybridProcessTests.run("/usr/bin/env", ["python3", "-c", code] + args)
+        XCTAssertEqual(status, 0, out)
+        return out
     }
 
     func testInspectAndExportForNumPy() throws {
@@ -110,15 +106,7 @@ final class CheckpointToolTests: XCTestCase {
         let npy = root + "/emb.npy"
         let (s2, t2) = try Self.tool(["checkpoint", "export", root, "--table", "emb", "--out", npy])
         XCTAssertEqual(s2, 0, t2)
-        let py = Process()
-        py.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        py.arguments = ["python3", "-c", "import numpy, sys; a = numpy.load(sys.argv[1]); print(a.shape, a.dtype); print(' '.join(str(int(v)) for v in a.view(numpy.uint32).ravel()))", npy]
-        let pipe = Pipe()
-        py.standardOutput = pipe
-        try py.run()
-        let lines = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n")
-        py.waitUntilExit()
-        XCTAssertEqual(py.terminationStatus, 0)
+        let lines = try Self.python("import numpy, sys; a = numpy.load(sys.argv[1]); print(a.shape, a.dtype); print(' '.join(str(int(v)) for v in a.view(numpy.uint32).ravel()))", [npy]).split(separator: "\n")
         XCTAssertEqual(lines.first.map(String.init), "(\(HybridChecks.rows), \(HybridChecks.dim)) float32")
         let exported = lines.dropFirst().first.map { $0.split(separator: " ").compactMap { UInt32($0) } } ?? []
         XCTAssertEqual(exported, Array(bits.suffix(HybridChecks.rows * HybridChecks.dim)), "numpy sees the rows the workers pulled")

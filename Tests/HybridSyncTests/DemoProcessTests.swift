@@ -54,14 +54,7 @@ final class DemoProcessTests: XCTestCase {
         let npy = dir + "/wide.npy"
         let (s2, export) = try CheckpointToolTests.tool(["checkpoint", "export", dir + "/ckpt", "--table", "wide", "--out", npy])
         XCTAssertEqual(s2, 0, export)
-        let py = Process()
-        py.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        py.arguments = ["python3", "-c", "import numpy, sys, os; a = numpy.load(sys.argv[1]); print(a.shape[1], a.dtype, os.path.exists(sys.argv[1][:-4] + '.ids.npy') or a.shape[0] <= 4096)", npy]
-        let pipe = Pipe()
-        py.standardOutput = pipe
-        try py.run()
-        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        py.waitUntilExit()
+        let out = try CheckpointToolTests.python("import numpy, sys, os; a = numpy.load(sys.argv[1]); print(a.shape[1], a.dtype, os.path.exists(sys.argv[1][:-4] + '.ids.npy') or a.shape[0] <= 4096)", [npy])
         XCTAssertEqual(out.trimmingCharacters(in: .whitespacesAndNewlines), "10 float32 True", "numpy reads the demo's wide table")
     }
 

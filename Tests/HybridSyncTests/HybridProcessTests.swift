@@ -13,10 +13,16 @@ final class HybridProcessTests: XCTestCase {
     /// Runs `Launch/mpirun -np N PROGRAM ARGS` (the test-jobs binary unless given); returns the exit
     /// status and the merged output.
     static func mpirun(_ np: Int, _ args: [String], program: String = binary, env: [String: String] = [:]) throws -> (Int32, String) {
+        try run(Self.root.appendingPathComponent("Launch/mpirun").path, ["-np", "\(np)", program] + args, env: env)
+    }
+
+    /// Runs `executable` with `args` (and `env` over this process's environment); returns its exit
+    /// status and its standard output and error, merged.
+    static func run(_ executable: String, _ args: [String], env: [String: String] = [:]) throws -> (Int32, String) {
         let p = Process()
         p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
-        p.executableURL = Self.root.appendingPathComponent("Launch/mpirun")
-        p.arguments = ["-np", "\(np)", program] + args
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = args
         let pipe = Pipe()
         p.standardOutput = pipe
         p.standardError = pipe
