@@ -22,6 +22,9 @@ struct SelfTestHybrid: ParsableCommand {
         /// World rank `--victim` stops itself (SIGSTOP, never resumed) after `--stop-after` seconds; the
         /// workers train until the job fails and report the error they got.
         case stopRank = "stop-rank"
+        /// Fills a table of `--rows` rows, then checkpoints into `--directory` after every step, forever
+        /// (the test kills a rank while a checkpoint is being written).
+        case checkpointLoop = "checkpoint-loop"
     }
 
     @Option var `case`: Case = .exact
@@ -30,6 +33,8 @@ struct SelfTestHybrid: ParsableCommand {
     @Option var strategy: Strategy = .hybrid
     @Option var steps = 8
     @Option var victim = 1
+    @Option var rows = 1_000_000
+    @Option var directory = "out/checkpoint-loop"
     @Option var stopAfter = 2.0
 
     func run() throws {
@@ -49,6 +54,21 @@ struct SelfTestHybrid: ParsableCommand {
                     (ok, details) = try HybridChecks.exact(runtime, strategy: strategy, servers: servers, steps: steps, layout: placement.rawValue)
                 case .mismatchShape, .mismatchExtra:
                     (ok, details) = try HybridChecks.mismatch(runtime, strategy: strategy, extraTable: `case` == .mismatchExtra)
+                case .checkpointLoop:
+                    let sync = try GradientSync(runtime: runtime, strategy: .ps, replanAfterSteps: 0)
+                    let spec = TableSpec(name: "big", dimension: 16, optimizer: .adagrad(learningRate: 0.01, epsilon: 1e-8, initialAccumulator: 0.1))
+                    try sync.register([Parameter(.embedding(spec, rows: rows))])
+                    let comm = runtime.dense.communicator
+                    let mine = stride(from: comm.rank, to: rows, by: comm.size).map { UInt64($0) }
+                    for start in stride(from: 0, to: mine.count, by: 65_536) {
+                        let keys = Array(mine[start..<min(mine.count, start + 65_536)])
+                        try runtime.kv.push([SparseRows(table: "big", keys: keys, values: [Float](repeating: 0.25, count: keys.count * 16))])
+                    }
+                    while true {
+                        try sync.step(dense: [], sparse: [])
+                        try sync.checkpoint(to: directory)
+                        if comm.rank == 0 { emit("CHECKPOINT step \(sync.stepCount)") }
+                    }
                 case .stopRank:
                     let began = Date()
                     do {

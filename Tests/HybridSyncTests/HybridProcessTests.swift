@@ -88,4 +88,37 @@ final class HybridProcessTests: XCTestCase {
         for w in results { XCTAssertTrue(w.contains("peer server 1") && w.contains("died"), String(w)) }
         XCTAssertTrue(out.contains("timeout 2000 ms"), "the heartbeat timeout from the environment took effect: \(out)")
     }
+
+    /// A job killed (its server rank, SIGKILL) while a checkpoint is being written leaves the previous
+    /// checkpoint whole: `hybridsync checkpoint inspect` finds it and every checksum matches.
+    func testKilledWhileCheckpointingLeavesThePreviousOne() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-ckloop-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let p = Process()
+        p.executableURL = Self.root.appendingPathComponent("Launch/mpirun")
+        p.arguments = ["-np", "3", Self.binary, "self-test-hybrid", "--case", "checkpoint-loop", "--placement", "dedicated",
+                       "--servers", "1", "--rows", "300000", "--directory", dir]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let deadline = Date().addingTimeInterval(120)
+        let fm = FileManager.default
+        while !(fm.fileExists(atPath: dir + "/step-1/manifest.json") && fm.fileExists(atPath: dir + "/.step-2.tmp"))
+                && Date() < deadline && p.isRunning {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        var killed = false
+        for pid in DemoProcessTests.pids(named: "hybridsync-test") where DemoProcessTests.environment(of: pid)["OMPI_COMM_WORLD_RANK"] == "0" {
+            kill(pid, SIGKILL)
+            killed = true
+        }
+        p.waitUntilExit()
+        XCTAssertTrue(killed)
+        XCTAssertNotEqual(p.terminationStatus, 0)
+        XCTAssertFalse(fm.fileExists(atPath: dir + "/step-2/manifest.json"), "the second checkpoint was cut short")
+        let (status, text) = try CheckpointToolTests.tool(["checkpoint", "inspect", dir])
+        XCTAssertEqual(status, 0, text)
+        XCTAssertTrue(text.contains("step-1: step 1") && text.contains("table big: 300000 rows x 16"), text)
+        XCTAssertEqual(text.components(separatedBy: "checksum ok").count - 1, 2, text)
+    }
 }

@@ -82,8 +82,14 @@ extension GradientSync {
         try manifest.write(directory: tmp)
         CheckpointDirectory.sync(tmp)
         do {
-            if fm.fileExists(atPath: final) { try fm.removeItem(atPath: final) }
+            // A checkpoint of the same step again: the old one moves aside first and goes only once the
+            // new one is in place, so a crash in between still leaves a complete one (the aside copy is
+            // an ordinary `.step-N.old` directory, ignored by resume, removed on the next success).
+            let aside = root + "/.step-\(stepCount).old"
+            if fm.fileExists(atPath: aside) { try fm.removeItem(atPath: aside) }
+            if fm.fileExists(atPath: final) { try fm.moveItem(atPath: final, toPath: aside) }
             try fm.moveItem(atPath: tmp, toPath: final)
+            if fm.fileExists(atPath: aside) { try fm.removeItem(atPath: aside) }
         } catch {
             throw HybridSyncError.checkpoint(file: final, reason: "cannot move the finished checkpoint in place: \(error.localizedDescription)")
         }

@@ -37,4 +37,14 @@ package protocol NodeMachine {
     mutating func onCommand(_ command: Command, now: Double) -> [NodeDirective]
     /// A send to `peer` of the message with `seq` failed.
     mutating func onSendFailed(to peer: Peer, seq: UInt64, error: HybridSyncError, now: Double) -> [NodeDirective]
+    /// Whether the machine has work to do in slices between polls (a server writing a checkpoint).
+    var hasBackgroundWork: Bool { get }
+    /// Do one slice of that work; called between polls while `hasBackgroundWork`, so the node keeps
+    /// answering heartbeats and requests.
+    mutating func onIdle(now: Double) -> [NodeDirective]
+}
+
+extension NodeMachine {
+    package var hasBackgroundWork: Bool { false }
+    package mutating func onIdle(now: Double) -> [NodeDirective] { [] }
 }

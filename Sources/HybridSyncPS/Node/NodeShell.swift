@@ -56,7 +56,7 @@ package final class NodeShell<Machine: NodeMachine> {
                 execute(machine.onCommand(c, now: monotonicSeconds()))
             }
             if outcome != nil { break }
-            let wait = Swift.max(0, nextTick - monotonicSeconds())
+            let wait = machine.hasBackgroundWork ? 0 : Swift.max(0, nextTick - monotonicSeconds())
             let inbound: [InboundMessage]
             do {
                 inbound = try transport.receive(until: .after(seconds: wait))
@@ -76,6 +76,7 @@ package final class NodeShell<Machine: NodeMachine> {
                 execute(machine.onTick(now: now))
                 nextTick = now + tickSeconds
             }
+            if machine.hasBackgroundWork && outcome == nil { execute(machine.onIdle(now: monotonicSeconds())) }
         }
         commands.close()
         if case .some(.some(let failure)) = outcome { throw failure }

@@ -56,9 +56,19 @@ final class RowIndex {
         count += 1
     }
 
-    /// Calls `body` with every (key, piece, slot), in bucket order.
-    func forEach(_ body: (UInt64, UInt32, Int) throws -> Void) rethrows {
-        for i in 0..<capacity where slots[i] != 0 { try body(keys[i], pieces[i], Int(slots[i] - 1)) }
+    /// Calls `body` with (key, piece, slot) for at most `limit` entries from bucket `from` on, in bucket
+    /// order; returns the bucket to continue from, or nil when the end was reached.
+    func forEach(from: Int, limit: Int, _ body: (UInt64, UInt32, Int) throws -> Void) rethrows -> Int? {
+        var done = 0, i = from
+        while i < capacity {
+            if slots[i] != 0 {
+                if done == limit { return i }
+                try body(keys[i], pieces[i], Int(slots[i] - 1))
+                done += 1
+            }
+            i += 1
+        }
+        return nil
     }
 
     private func grow() {

@@ -132,17 +132,21 @@ final class RowStore {
     /// Optimizer state slots per element of this table.
     var stateSlots: Int { kernel.stateSlots }
 
-    /// Writes every row: key, piece, step, values (its piece's length), then each state slot.
-    func write(to w: CheckpointWriter) throws {
-        try w.write(UInt64(rowCount))
-        try index.forEach { key, piece, s in
+    /// Writes up to `rows` rows starting at index bucket `fromBucket`: key, piece, step, values (its
+    /// piece's length), then each state slot. Returns the bucket to continue from (nil: all written)
+    /// and how many rows it wrote.
+    func write(to w: CheckpointWriter, fromBucket: Int, rows limit: Int) throws -> (Int?, Int) {
+        var written = 0
+        let next = try index.forEach(from: fromBucket, limit: limit) { key, piece, s in
             let n = spec.length(ofPiece: Int(piece))
             try w.write(key)
             try w.write(piece)
             try w.write(steps[s])
             try w.write(floats: values + s * width, count: n)
             for j in 0..<kernel.stateSlots { try w.write(floats: state + s * stateWidth + j * width, count: n) }
+            written += 1
         }
+        return (next, written)
     }
 
     /// Sets one row exactly as a checkpoint holds it (values, optimizer state, step), creating it if

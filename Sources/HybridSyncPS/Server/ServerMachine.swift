@@ -97,6 +97,10 @@ package struct ServerMachine: NodeMachine {
 
     package mutating func onCommand(_ command: Never, now: Double) -> [NodeDirective] {}
 
+    package var hasBackgroundWork: Bool { shard?.isWritingCheckpoint ?? false }
+
+    package mutating func onIdle(now: Double) -> [NodeDirective] { shard?.continueCheckpoint() ?? [] }
+
     package mutating func onSendFailed(to peer: Peer, seq: UInt64, error: HybridSyncError, now: Double) -> [NodeDirective] {
         [.log(.warning, "\(id) could not answer request \(seq) of \(peer): \(error)")]
     }

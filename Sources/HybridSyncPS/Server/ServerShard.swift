@@ -66,6 +66,10 @@ final class ServerShard {
         guard h.sender.role == .worker, h.sender.index < workers else { return process(m) }
         let w = h.sender.index
         if windows[w]?.incarnation != h.incarnation { windows[w] = ReplyWindow(incarnation: h.incarnation) }
+        if h.kind == .checkpoint, let job = checkpointJob, job.request.sender == h.sender, job.request.seq == h.seq {
+            duplicates += 1
+            return [reply(m.from, h, kind: .held)]
+        }
         if let entry = windows[w]!.entry(h.seq) {
             duplicates += 1
             var out: [NodeDirective] = [.count("duplicates", 1), .log(.debug, "\(id): repeat of \(h.kind) \(h.seq) from \(h.sender) answered, not applied")]
@@ -87,7 +91,9 @@ final class ServerShard {
             if case let .send(p, msg) = d, p == m.from, msg.header.seq == h.seq, msg.payload.isEmpty { return msg }
             return nil
         }
-        if (h.kind == .pull || h.kind == .pushPull) && !out.contains(where: { isReply($0)?.header.kind == .error }) {
+        if h.kind == .checkpoint && checkpointJob != nil {
+            // Answered when the shard is written (recorded then).
+        } else if (h.kind == .pull || h.kind == .pushPull) && !out.contains(where: { isReply($0)?.header.kind == .error }) {
             windows[w]!.record(h.seq, .pull)
         } else if let reply = out.lazy.compactMap(isReply).first {
             windows[w]!.record(h.seq, .reply(reply))
@@ -100,6 +106,9 @@ final class ServerShard {
         let header = m.header, frames = m.frames, peer = m.from
         bytesIn += m.byteCount
         do {
+            if checkpointJob != nil, [.push, .pushPull, .clock, .declare, .restore].contains(header.kind) {
+                throw HybridSyncError.invalidArgument("\(header.kind) while a checkpoint is being written (checkpoints are taken between steps, on every worker together)")
+            }
             switch header.kind {
             case .declare:
                 guard case .declare(let specs) = m.body else { throw HybridSyncError.malformedMessage("declare without tables") }
@@ -126,8 +135,9 @@ final class ServerShard {
             case .checkpoint:
                 guard case .checkpoint(let directory) = m.body else { throw HybridSyncError.malformedMessage("checkpoint without a directory") }
                 _ = try workerIndex(header)
-                let (file, size, crc) = try writeCheckpoint(into: directory)
-                return [reply(peer, header, kind: .reply, body: .checkpointWritten(file: file, size: UInt64(size), crc: crc))]
+                try startCheckpoint(into: directory, for: peer, header)
+                // Written in slices between polls; the answer follows (`held` slows the worker's resends).
+                return [reply(peer, header, kind: .held)]
             case .restore:
                 guard case .restore(let clock) = m.body else { throw HybridSyncError.malformedMessage("restore without a clock") }
                 try restore(header, frames, clock: Int(clock))
@@ -350,10 +360,30 @@ final class ServerShard {
 
     // MARK: - Checkpoints
 
-    /// Writes this shard (every table's rows, optimizer state and per-row steps, the table specs, every
-    /// worker's clock) to `directory/server-<index>.shard`, streamed and fsynced. Only at a step
-    /// boundary: no push held for a step and no pull waiting. Returns (file name, size, CRC-32C).
-    private func writeCheckpoint(into directory: String) throws -> (String, Int, UInt32) {
+    /// A shard being written: the writer, where it is (table, index bucket), and whom to answer.
+    struct CheckpointJob {
+        let writer: CheckpointWriter
+        let name: String
+        let peer: Peer
+        let request: MessageHeader
+        let tableNames: [String]
+        var table = 0
+        var bucket = 0
+        var headerWritten = false
+    }
+
+    private var checkpointJob: CheckpointJob?
+    /// Rows written per slice (between two polls of the server's shell).
+    static let checkpointSlice = 65_536
+
+    /// Whether a checkpoint is being written.
+    var isWritingCheckpoint: Bool { checkpointJob != nil }
+
+    /// Starts writing this shard (every table's rows, optimizer state and per-row steps, the table
+    /// specs, every worker's clock) to `directory/server-<index>.shard`. Only at a step boundary: no
+    /// push held for a step and no pull waiting.
+    private func startCheckpoint(into directory: String, for peer: Peer, _ request: MessageHeader) throws {
+        guard checkpointJob == nil else { throw HybridSyncError.invalidArgument("a checkpoint is already being written") }
         guard heldPushes.isEmpty, waitingPulls.isEmpty else {
             throw HybridSyncError.invalidArgument("checkpoint asked for in the middle of a step (\(heldPushes.count) held steps, \(waitingPulls.count) waiting pulls)")
         }
@@ -366,16 +396,51 @@ final class ServerShard {
         try w.write(UInt32(workers))
         for k in 0..<workers { try w.write(Int64(clocks.clock(of: k))) }
         try w.write(UInt32(tables.count))
-        for name in tables.keys.sorted() {
-            let store = tables[name]!
-            var spec = ByteWriter()
-            store.spec.encode(into: &spec)
-            try w.write(UInt32(spec.bytes.count))
-            try w.write(spec.bytes)
-            try store.write(to: w)
+        checkpointJob = CheckpointJob(writer: w, name: name, peer: peer, request: request, tableNames: tables.keys.sorted())
+    }
+
+    /// Writes the next slice of the shard; when it is done, answers the requester with the file's name,
+    /// size and CRC-32C (and keeps that answer for a repeat of the request). A failure answers with the
+    /// error naming the file.
+    func continueCheckpoint() -> [NodeDirective] {
+        guard var job = checkpointJob else { return [] }
+        do {
+            var budget = Self.checkpointSlice
+            while budget > 0 && job.table < job.tableNames.count {
+                let store = tables[job.tableNames[job.table]]!
+                if !job.headerWritten {
+                    var spec = ByteWriter()
+                    store.spec.encode(into: &spec)
+                    try job.writer.write(UInt32(spec.bytes.count))
+                    try job.writer.write(spec.bytes)
+                    try job.writer.write(UInt64(store.rowCount))
+                    job.headerWritten = true
+                }
+                let (next, written) = try store.write(to: job.writer, fromBucket: job.bucket, rows: budget)
+                budget -= written
+                if let next {
+                    job.bucket = next
+                } else {
+                    job.table += 1
+                    job.bucket = 0
+                    job.headerWritten = false
+                }
+            }
+            if job.table < job.tableNames.count {
+                checkpointJob = job
+                return []
+            }
+            checkpointJob = nil
+            let (size, crc) = try job.writer.finish()
+            let done = OutboundMessage(MessageHeader(kind: .reply, sender: id, seq: job.request.seq, clock: job.request.clock),
+                                       .checkpointWritten(file: job.name, size: UInt64(size), crc: crc))
+            windows[job.request.sender.index]?.record(job.request.seq, .reply(done))
+            return [.send(job.peer, done)]
+        } catch {
+            checkpointJob = nil
+            let e = error as? HybridSyncError ?? .checkpoint(file: job.name, reason: "\(error)")
+            return [.log(.error, "\(id) could not write its checkpoint: \(e)"), errorReply(job.peer, job.request, e)]
         }
-        let (size, crc) = try w.finish()
-        return (name, size, crc)
     }
 
     /// Sets rows exactly as a checkpoint holds them (each row: its step as the bits of a float, its

@@ -11,9 +11,12 @@ package struct CheckpointRow: Sendable {
 
 extension KVWorker {
     /// Asks every server to write its shard into `directory` (a step boundary: every worker has
-    /// clocked the step). Returns, by server, the file written, its size and CRC-32C.
+    /// clocked the step). Returns, by server, the file written, its size and CRC-32C. Servers write in
+    /// slices and keep answering heartbeats meanwhile; the wait is at least an hour, since a shard of
+    /// many gigabytes takes minutes.
     package func checkpointServers(into directory: String, timeout: Double? = nil) throws -> [(file: String, size: Int, crc: UInt32)] {
-        let handle = broadcast(kind: .checkpoint, body: .checkpoint(directory: directory), label: "checkpoint into \(directory)", timeout: timeout)
+        let handle = broadcast(kind: .checkpoint, body: .checkpoint(directory: directory), label: "checkpoint into \(directory)",
+                               timeout: timeout ?? Swift.max(config.requestTimeout, 3600))
         try handle.wait()
         return try (0..<serverCount).map { s in
             guard let frames = handle.reply(of: s), frames.count >= 2 else { throw HybridSyncError.malformedMessage("no checkpoint reply from server \(s)") }
