@@ -9,11 +9,13 @@ import HybridSyncTestKit
 import Glibc
 #endif
 
-/// `hybridsync self-test hybrid`: checks of the hybrid path under mpirun.
+/// `hybridsync-testjobs self-test-hybrid`: checks of the hybrid path under mpirun.
 /// - `exact`: a BSP job whose parameters (dense and embedding) must equal a serial reference exactly,
 ///   whatever the strategy and layout, including a re-plan that moves the table to the ring mid-run.
-/// - `mismatch`: the last worker registers a different shape (or an extra table); every worker must
-///   report the same error, and the job must still end cleanly.
+/// - `mismatch-shape`, `mismatch-extra`: the last worker registers a different shape (or an extra
+///   table); every worker must report the same error, and the job must still end cleanly.
+/// - `stop-rank`: a rank stops itself; the workers report the error they got.
+/// - `checkpoint-loop`: fills a table and checkpoints after every step until killed.
 struct SelfTestHybrid: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "self-test-hybrid")
 
