@@ -198,9 +198,13 @@ final class ServerShard {
         }
     }
 
+    /// The sending worker's index; also checks the request's clock, so no arithmetic on it can trap.
     private func workerIndex(_ header: MessageHeader) throws -> Int {
         guard header.sender.role == .worker, header.sender.index < workers else {
             throw HybridSyncError.invalidArgument("\(header.sender) is not one of the \(workers) workers")
+        }
+        guard header.clock >= 0, header.clock <= Int64(Int32.max) else {
+            throw HybridSyncError.invalidArgument("clock \(header.clock) is outside 0...\(Int32.max)")
         }
         return header.sender.index
     }

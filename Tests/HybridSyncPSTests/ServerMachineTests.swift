@@ -1,0 +1,48 @@
+import HybridSyncCore
+import HybridSyncPS
+import HybridSyncTestKit
+import XCTest
+
+/// The server's state machine driven directly through the codec: no sockets, no clock.
+final class ServerMachineTests: XCTestCase {
+    /// A server that has joined a job of `workers` workers.
+    func joinedServer(workers: Int) throws -> ServerMachine {
+        var config = PSConfig()
+        config.workers = workers
+        var s = ServerMachine(config: config, endpoint: "memory://s0")
+        _ = s.start(now: 0)
+        let book = OutboundMessage(MessageHeader(kind: .addressBook, sender: .scheduler, seq: 1),
+                                   .addressBook(id: NodeID(.server, 0), servers: ["memory://s0"], workers: workers))
+        _ = s.onMessage(try TestKit.envelope(from: .link(0), book), now: 0)
+        return s
+    }
+
+    func request(_ kind: MessageKind, seq: UInt64, clock: Int64, _ body: MessageBody = .empty, sections: [SectionInfo] = [], payload: [OutgoingFrame] = []) -> OutboundMessage {
+        OutboundMessage(MessageHeader(kind: kind, sender: NodeID(.worker, 0), seq: seq, clock: clock, sections: sections), body, payload: payload)
+    }
+
+    func replies(_ d: [NodeDirective]) -> [OutboundMessage] { d.compactMap(\.sent).map(\.message) }
+
+    /// Clocks at the extremes (negative, Int64.min, Int64.max, past Int32.max) are refused with a typed
+    /// error, never trapped on, and the server goes on answering well-formed requests.
+    func testExtremeClocksAreRefusedWithoutATrap() throws {
+        var s = try joinedServer(workers: 1)
+        let w = Peer.routed([7])
+        let declare = request(.declare, seq: 2, clock: 0, .declare([TableSpec(name: "t", dimension: 2, consistency: .ssp(staleness: 1))]))
+        XCTAssertEqual(replies(s.onMessage(try TestKit.envelope(from: w, declare), now: 1)).first?.header.kind, .reply)
+        let section = SectionInfo(table: "t", piece: 0, rowLength: 2, keyCount: 1, hasValues: false)
+        let key = withUnsafeBytes(of: UInt64(5).littleEndian) { Array($0) }
+        var seq: UInt64 = 10
+        for clock in [Int64.min, -1, Int64.max, Int64(Int32.max) + 1] {
+            seq += 1
+            let pull = request(.pull, seq: seq, clock: clock, sections: [section], payload: [.bytes(key), .bytes([])])
+            let out = replies(s.onMessage(try TestKit.envelope(from: w, pull), now: 2))
+            guard case .error(let e)? = out.first?.body else { return XCTFail("clock \(clock): \(out)") }
+            XCTAssertTrue("\(e)".contains("clock \(clock) is outside"), "\(e)")
+        }
+        let fine = request(.pull, seq: 99, clock: 0, sections: [section], payload: [.bytes(key), .bytes([])])
+        let out = replies(s.onMessage(try TestKit.envelope(from: w, fine), now: 3))
+        XCTAssertEqual(out.first?.header.kind, .reply, "the server goes on serving")
+        XCTAssertEqual(out.first?.header.sections.first?.keyCount, 1)
+    }
+}
