@@ -45,4 +45,28 @@ final class ServerMachineTests: XCTestCase {
         XCTAssertEqual(out.first?.header.kind, .reply, "the server goes on serving")
         XCTAssertEqual(out.first?.header.sections.first?.keyCount, 1)
     }
+
+    /// A push holding a NaN or an infinity is refused naming the table, the row and the element, and
+    /// nothing of it is applied: the finite rows of the same push are not applied either.
+    func testNonFiniteGradientsAreRefusedWhole() throws {
+        var s = try joinedServer(workers: 1)
+        let w = Peer.routed([7])
+        let declare = request(.declare, seq: 2, clock: 0, .declare([TableSpec(name: "t", dimension: 2, optimizer: .accumulate)]))
+        _ = s.onMessage(try TestKit.envelope(from: w, declare), now: 1)
+        let keys = [UInt64(3), 5].flatMap { k in withUnsafeBytes(of: k.littleEndian) { Array($0) } }
+        for (seq, bad) in [(UInt64(3), Float.nan), (4, .infinity), (5, -.infinity)] {
+            let values = [Float(1), 2, 3, bad].withUnsafeBytes { Array($0) }
+            let push = request(.push, seq: seq, clock: 0, sections: [SectionInfo(table: "t", piece: 0, rowLength: 2, keyCount: 2, hasValues: true)],
+                               payload: [.bytes(keys), .bytes(values)])
+            let out = replies(s.onMessage(try TestKit.envelope(from: w, push), now: 2))
+            guard case .error(let e)? = out.first?.body else { return XCTFail("\(bad): \(out)") }
+            XCTAssertTrue("\(e)".contains("non-finite gradient in table 't', row 5, element 1"), "\(e)")
+        }
+        let pull = request(.pull, seq: 9, clock: 0, sections: [SectionInfo(table: "t", piece: 0, rowLength: 2, keyCount: 2, hasValues: false)],
+                           payload: [.bytes(keys), .bytes([])])
+        let answer = s.onMessage(try TestKit.envelope(from: w, pull), now: 3).compactMap(\.sent).first?.message
+        let rows = answer?.payload.last.map { f in f.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } }
+        answer?.payload.forEach { $0.discard() }
+        XCTAssertEqual(rows, [0, 0, 0, 0], "rows 3 and 5 untouched")
+    }
 }

@@ -45,4 +45,31 @@ final class GradientSyncInProcessTests: XCTestCase {
             XCTAssertEqual(Set(texts.map(\.1)).count, 1, "same error on every worker: \(texts)")
         }
     }
+
+    /// A NaN or an infinity in a gradient throws on the worker, naming the tensor (or the table and
+    /// row) and the rank, before anything of the step is sent or applied.
+    func testNonFiniteGradientsThrowBeforeAnythingIsApplied() throws {
+        let outcome = try TestKit.hybridJob(servers: 1, workers: 2) { runtime -> [String] in
+            let sync = try GradientSync(runtime: runtime, strategy: .hybrid, replanAfterSteps: 0)
+            let w = try Tensor(name: "w", values: [Float](repeating: 1, count: 4))
+            try sync.register([Parameter(.dense(w, optimizer: .sgd(learningRate: 1))),
+                               Parameter(.embedding(TableSpec(name: "e", dimension: 2, optimizer: .sgd(learningRate: 1)), rows: 8))])
+            var errors: [String] = []
+            let bad = try Tensor(name: "w", values: [Float(0), .nan, 0, 0])
+            do { try sync.step(dense: [bad], sparse: []) } catch { errors.append("\(error)") }
+            let fine = try Tensor(name: "w", values: [Float](repeating: 0, count: 4))
+            do {
+                try sync.step(dense: [fine], sparse: [SparseGradient(table: "e", ids: [2, 6], values: [0, 0, .infinity, 0])])
+            } catch { errors.append("\(error)") }
+            errors.append("w=\(try w.values(as: Float.self)) steps=\(sync.stepCount)")
+            return errors
+        }
+        for (rank, r) in outcome.workers.enumerated() {
+            let e = try r.get()
+            XCTAssertEqual(e.count, 3, "\(e)")
+            XCTAssertTrue(e[0].contains("non-finite gradient of 'w' at element 1 on rank \(rank)"), e[0])
+            XCTAssertTrue(e[1].contains("non-finite gradient in table 'e', row 6 on rank \(rank)"), e[1])
+            XCTAssertEqual(e[2], "w=[1.0, 1.0, 1.0, 1.0] steps=0", "nothing applied")
+        }
+    }
 }

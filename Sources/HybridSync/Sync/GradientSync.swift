@@ -165,6 +165,7 @@ public final class GradientSync {
                 throw HybridSyncError.shapeMismatch(what: "gradient of '\(g.name)'", expected: "\(param.count) x \(param.dtype)", got: "\(g.count) x \(g.dtype)")
             }
         }
+        try checkFinite(grads, sparse)
         var pushes: [SparseRows] = []
         var ringTensors: [Tensor] = []
         var densified: [(LocalTable, Tensor)] = []
@@ -203,6 +204,23 @@ public final class GradientSync {
         touched.removeAll(keepingCapacity: true)
         stepCount += 1
         if replanAfterSteps > 0 && stepCount == replanAfterSteps && strategy == .hybrid { try replan() }
+    }
+
+    /// Throws, before anything is sent or applied, if a gradient holds a NaN or an infinity: naming the
+    /// dense tensor and this worker's rank, or the table, the row id and this rank.
+    private func checkFinite(_ grads: [Tensor], _ sparse: [SparseGradient]) throws {
+        let rank = runtime.dense.communicator.rank
+        for g in grads where g.dtype == .float32 {
+            if let i = try g.withElements(as: Float.self, { $0.firstIndex { !$0.isFinite } }) {
+                throw HybridSyncError.invalidArgument("non-finite gradient of '\(g.name)' at element \(i) on rank \(rank): nothing of this step was applied")
+            }
+        }
+        for s in sparse {
+            guard let i = s.values.firstIndex(where: { !$0.isFinite }) else { continue }
+            let d = max(1, tables[s.table]?.dimension ?? 1)
+            let id = s.keys.indices.contains(i / d) ? "\(s.keys[i / d])" : "?"
+            throw HybridSyncError.invalidArgument("non-finite gradient in table '\(s.table)', row \(id) on rank \(rank): nothing of this step was applied")
+        }
     }
 
     private func applyDense(_ name: String, _ g: Tensor) {

@@ -116,6 +116,7 @@ final class ServerShard {
                 return [reply(peer, header, kind: .reply)]
             case .push:
                 try checkSections(header, needValues: true)
+                try checkFinite(header, frames)
                 applyPush(header, frames, keys: discardsData ? [] : decodeKeys(header, frames))
                 return [reply(peer, header, kind: .reply)]
             case .pull, .pushPull:
@@ -123,6 +124,7 @@ final class ServerShard {
                 let staleness = header.sections.map { tables[$0.table]!.spec.consistency.staleness }.min() ?? Int.max
                 // Refuse before applying anything: a push+pull is applied whole or not at all.
                 try checkAnswerable(clock: Int(header.clock), staleness: staleness)
+                if header.kind == .pushPull { try checkFinite(header, frames) }
                 let keys = decodeKeys(header, frames)
                 if header.kind == .pushPull && applyingPush { applyPush(header, frames, keys: keys) }
                 let answered = answerOrHold(WaitingPull(peer: peer, header: header, keys: keys, staleness: staleness))
@@ -195,6 +197,27 @@ final class ServerShard {
             guard s.hasValues == needValues else {
                 throw HybridSyncError.malformedMessage("table '\(s.table)': \(needValues ? "push without" : "pull with") values")
             }
+        }
+    }
+
+    /// Refuses a push whose values hold a NaN or an infinity, naming the table, the row's key and the
+    /// element, before anything of it is applied: a server never stores a non-finite value.
+    private func checkFinite(_ header: MessageHeader, _ frames: [any ByteFrame]) throws {
+        for (i, s) in header.sections.enumerated() where s.hasValues && s.dtype == .float32 {
+            let bad: Int? = frames[3 + 2 * i].withUnsafeBytes { raw in
+                let f = raw.bindMemory(to: Float.self)
+                // x - x is 0 for every finite x and NaN for NaN and the infinities.
+                var acc: Float = 0
+                for v in f { acc += v - v }
+                guard acc.isNaN else { return nil }
+                return f.firstIndex { !$0.isFinite }
+            }
+            guard let bad else { continue }
+            let row = bad / Swift.max(1, s.rowLength)
+            let key: UInt64 = frames[2 + 2 * i].withUnsafeBytes { raw in
+                raw.count >= (row + 1) * 8 ? UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: row * 8, as: UInt64.self)) : 0
+            }
+            throw HybridSyncError.invalidArgument("non-finite gradient in table '\(s.table)', row \(key), element \(s.piece * (tables[s.table]?.spec.pieceLength ?? 0) + bad % Swift.max(1, s.rowLength)): nothing of this push was applied")
         }
     }
 
