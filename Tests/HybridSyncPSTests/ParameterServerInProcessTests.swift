@@ -183,8 +183,8 @@ final class ExactlyOnceInProcessTests: XCTestCase {
     func testTwentyPercentLossIsBitIdenticalToTheFaultFreeRun() throws {
         let clean = try Self.run(plan: nil, steps: 200)
         let lossy = try Self.run(plan: FaultPlan(drop: 0.2), steps: 200)
-        XCTAssertEqual(clean.resends, 0)
-        XCTAssertGreaterThan(lossy.resends, 100, "the faults were there")
+        // (The fault-free run may resend too, when a loaded machine answers later than 5 ms: harmless.)
+        XCTAssertGreaterThan(lossy.resends, clean.resends + 100, "the faults were there")
         XCTAssertEqual(lossy.bits, clean.bits)
         XCTAssertGreaterThan(lossy.duplicates, 0, "some resends repeated requests the servers had handled")
     }

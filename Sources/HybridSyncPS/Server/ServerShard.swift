@@ -8,11 +8,11 @@ import HybridSyncCore
 final class ServerShard {
     let id: NodeID
     private(set) var tables: [String: RowStore] = [:]
-    private(set) var clocks: ClockTable
-    private let workers: Int
+    var clocks: ClockTable
+    let workers: Int
     /// BSP pushes held until every worker has finished their step: step -> pushes in arrival order.
-    private var heldPushes: [Int: [HeldPush]] = [:]
-    private var waitingPulls: [WaitingPull] = []
+    var heldPushes: [Int: [HeldPush]] = [:]
+    var waitingPulls: [WaitingPull] = []
     private(set) var appliedPushes = 0
     /// Bytes received from and sent to workers.
     var bytesIn = 0
@@ -20,9 +20,11 @@ final class ServerShard {
     /// Requests refused with an error reply.
     private(set) var refused = 0
     /// Per worker, the requests already handled (see `ReplyWindow`).
-    private var windows: [Int: ReplyWindow] = [:]
+    var windows: [Int: ReplyWindow] = [:]
     /// Repeats of handled requests (resends, duplicated messages) answered without applying again.
     private(set) var duplicates = 0
+    /// The shard being written, if a checkpoint is in progress (`ServerShard+Checkpoint.swift`).
+    var checkpointJob: CheckpointJob?
 
     /// Counts a message refused before it reached the shard (failed the wire checks).
     func noteRefused() { refused += 1 }
@@ -230,7 +232,7 @@ final class ServerShard {
     }
 
     /// The sending worker's index; also checks the request's clock, so no arithmetic on it can trap.
-    private func workerIndex(_ header: MessageHeader) throws -> Int {
+    func workerIndex(_ header: MessageHeader) throws -> Int {
         guard header.sender.role == .worker, header.sender.index < workers else {
             throw HybridSyncError.invalidArgument("\(header.sender) is not one of the \(workers) workers")
         }
@@ -243,7 +245,7 @@ final class ServerShard {
     // MARK: - Push
 
     /// Each section's keys, decoded once per request.
-    private func decodeKeys(_ header: MessageHeader, _ frames: [any ByteFrame]) -> [[UInt64]] {
+    func decodeKeys(_ header: MessageHeader, _ frames: [any ByteFrame]) -> [[UInt64]] {
         header.sections.indices.map { i in frames[2 + 2 * i].withUnsafeBytes { readKeys($0) } }
     }
 
@@ -393,125 +395,9 @@ final class ServerShard {
         return .send(pull.peer, message)
     }
 
-    // MARK: - Checkpoints
-
-    /// A shard being written: the writer, where it is (table, index bucket), and whom to answer.
-    struct CheckpointJob {
-        let writer: CheckpointWriter
-        let name: String
-        let peer: Peer
-        let request: MessageHeader
-        let tableNames: [String]
-        var table = 0
-        var bucket = 0
-        var headerWritten = false
-    }
-
-    private var checkpointJob: CheckpointJob?
-    /// Rows written per slice (between two polls of the server's shell).
-    static let checkpointSlice = 65_536
-
-    /// Whether a checkpoint is being written.
-    var isWritingCheckpoint: Bool { checkpointJob != nil }
-
-    /// Starts writing this shard (every table's rows, optimizer state and per-row steps, the table
-    /// specs, every worker's clock) to `directory/server-<index>.shard`. Only at a step boundary: no
-    /// push held for a step and no pull waiting.
-    private func startCheckpoint(into directory: String, for peer: Peer, _ request: MessageHeader) throws {
-        guard checkpointJob == nil else { throw HybridSyncError.invalidArgument("a checkpoint is already being written") }
-        guard heldPushes.isEmpty, waitingPulls.isEmpty else {
-            throw HybridSyncError.invalidArgument("checkpoint asked for in the middle of a step (\(heldPushes.count) held steps, \(waitingPulls.count) waiting pulls)")
-        }
-        let name = "server-\(id.index).shard"
-        let w = try CheckpointWriter(path: directory + "/" + name)
-        try w.write(CheckpointFormat.magic)
-        try w.write(CheckpointFormat.version)
-        try w.write(CheckpointFormat.serverShard)
-        try w.write(UInt32(id.index))
-        try w.write(UInt32(workers))
-        for k in 0..<workers { try w.write(Int64(clocks.clock(of: k))) }
-        try w.write(UInt32(tables.count))
-        checkpointJob = CheckpointJob(writer: w, name: name, peer: peer, request: request, tableNames: tables.keys.sorted())
-    }
-
-    /// Writes the next slice of the shard; when it is done, answers the requester with the file's name,
-    /// size and CRC-32C (and keeps that answer for a repeat of the request). A failure answers with the
-    /// error naming the file.
-    func continueCheckpoint() -> [NodeDirective] {
-        guard var job = checkpointJob else { return [] }
-        do {
-            var budget = Self.checkpointSlice
-            while budget > 0 && job.table < job.tableNames.count {
-                let store = tables[job.tableNames[job.table]]!
-                if !job.headerWritten {
-                    var spec = ByteWriter()
-                    store.spec.encode(into: &spec)
-                    try job.writer.write(UInt32(spec.bytes.count))
-                    try job.writer.write(spec.bytes)
-                    try job.writer.write(UInt64(store.rowCount))
-                    job.headerWritten = true
-                }
-                let (next, written) = try store.write(to: job.writer, fromBucket: job.bucket, rows: budget)
-                budget -= written
-                if let next {
-                    job.bucket = next
-                } else {
-                    job.table += 1
-                    job.bucket = 0
-                    job.headerWritten = false
-                }
-            }
-            if job.table < job.tableNames.count {
-                checkpointJob = job
-                return []
-            }
-            checkpointJob = nil
-            let (size, crc) = try job.writer.finish()
-            let done = OutboundMessage(MessageHeader(kind: .reply, sender: id, seq: job.request.seq, clock: job.request.clock),
-                                       .checkpointWritten(file: job.name, size: UInt64(size), crc: crc))
-            windows[job.request.sender.index]?.record(job.request.seq, .reply(done))
-            return [.send(job.peer, done)]
-        } catch {
-            checkpointJob = nil
-            let e = error as? HybridSyncError ?? .checkpoint(file: job.name, reason: "\(error)")
-            return [.log(.error, "\(id) could not write its checkpoint: \(e)"), errorReply(job.peer, job.request, e)]
-        }
-    }
-
-    /// Sets rows exactly as a checkpoint holds them (each row: its step as the bits of a float, its
-    /// values, then each optimizer state slot), and every worker's clock to `clock`. Everything is
-    /// checked before anything is set.
-    private func restore(_ header: MessageHeader, _ frames: [any ByteFrame], clock: Int) throws {
-        _ = try workerIndex(header)
-        guard clock >= 0, clock < Int(Int32.max) else { throw HybridSyncError.invalidArgument("restore to clock \(clock)") }
-        for s in header.sections {
-            guard let store = tables[s.table] else { throw HybridSyncError.unknownTable(s.table) }
-            guard s.piece < store.spec.pieceCount, s.hasValues, s.dtype == .float32 else {
-                throw HybridSyncError.malformedMessage("restore of '\(s.table)': bad section (piece \(s.piece))")
-            }
-            let n = store.spec.length(ofPiece: s.piece)
-            guard s.rowLength == 1 + n * (1 + store.stateSlots) else {
-                throw HybridSyncError.shapeMismatch(what: "restored row of '\(s.table)' (piece \(s.piece))",
-                                                    expected: "\(1 + n * (1 + store.stateSlots)) floats", got: "\(s.rowLength)")
-            }
-        }
-        let keys = decodeKeys(header, frames)
-        for (i, s) in header.sections.enumerated() {
-            let store = tables[s.table]!
-            frames[3 + 2 * i].withUnsafeBytes { raw in
-                let f = raw.bindMemory(to: Float.self).baseAddress!
-                for (j, k) in keys[i].enumerated() {
-                    let row = f + j * s.rowLength
-                    store.restore(key: k, piece: s.piece, step: Int32(bitPattern: row[0].bitPattern), data: row + 1)
-                }
-            }
-        }
-        for k in 0..<workers { clocks.advance(worker: k, to: clock) }
-    }
-
     // MARK: - Replies
 
-    private func reply(_ peer: Peer, _ request: MessageHeader, kind: MessageKind, body: MessageBody = .empty) -> NodeDirective {
+    func reply(_ peer: Peer, _ request: MessageHeader, kind: MessageKind, body: MessageBody = .empty) -> NodeDirective {
         .send(peer, OutboundMessage(MessageHeader(kind: kind, sender: id, seq: request.seq, clock: request.clock), body))
     }
 
