@@ -153,9 +153,8 @@ final class ExactlyOnceInProcessTests: XCTestCase {
         var config = PSConfig()
         config.resendAfter = 0.005
         config.maxAttempts = 30
-        config.requestTimeout = ProcessInfo.processInfo.environment["HS_DEBUG"] != nil ? 8 : 60
-        let level: Logger.Level = ProcessInfo.processInfo.environment["HS_DEBUG"] != nil ? .trace : .warning
-        let outcome = try TestKit.psJob(servers: 3, workers: 4, config: config, network: network, logLevel: level, wrap: { node, t in
+        config.requestTimeout = 60
+        let outcome = try TestKit.psJob(servers: 3, workers: 4, config: config, network: network, wrap: { node, t in
             guard var plan else { return t }
             switch node {
             case .worker(let w):
@@ -195,5 +194,58 @@ final class ExactlyOnceInProcessTests: XCTestCase {
         let faulty = try Self.run(network: .zeroMQ, plan: FaultPlan(drop: 0.05, duplicate: 0.05, reorder: 0.05), steps: 100)
         XCTAssertEqual(faulty.bits, clean.bits)
         XCTAssertGreaterThan(faulty.duplicates, 0)
+    }
+}
+
+/// The fault switch: a node killed while the job runs is declared dead and named to the workers; a
+/// partition between a worker and a server makes that worker's requests to it time out, naming it.
+final class FaultSwitchInProcessTests: XCTestCase {
+    func testAKilledServerIsNamedToTheWorkers() throws {
+        var config = PSConfig()
+        config.heartbeatTimeout = 1
+        config.heartbeatInterval = 0.2
+        let victim = FaultSwitch()
+        let began = ContinuousClock.now
+        let outcome = try TestKit.psJob(servers: 2, workers: 2, config: config, wrap: { node, t in
+            node == .server(1) ? FaultyMessageTransport(t, plan: FaultPlan(), faults: victim) : t
+        }) { kv -> String in
+            try kv.declare([TableSpec(name: "t", dimension: 2, optimizer: .accumulate)])
+            for i in 0..<10_000 {
+                if i == 5 && kv.index == 0 { victim.kill() }
+                do {
+                    _ = try kv.pull([RowQuery(table: "t", keys: (0..<16).map { UInt64($0) })], timeout: 10)
+                } catch HybridSyncError.peerDied(let peer, _) {
+                    return peer
+                }
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+            return "never failed"
+        }
+        for r in outcome.workers {
+            let peer = try r.get()
+            XCTAssertTrue(peer.hasPrefix("server 1 at memory://"), peer)
+        }
+        XCTAssertLessThan(secondsSince(began), 1 + 5, "named within the heartbeat timeout plus slack")
+        XCTAssertNotNil(outcome.nodes[.scheduler] ?? nil, "the job that lost a node ends in failure")
+    }
+
+    func testAPartitionTimesOutNamingTheServer() throws {
+        let cut = FaultSwitch()
+        let outcome = try TestKit.psJob(servers: 2, workers: 1, wrap: { node, t in
+            node == .worker(0) ? FaultyMessageTransport(t, plan: FaultPlan(), faults: cut) : t
+        }) { kv -> String in
+            try kv.declare([TableSpec(name: "t", dimension: 2, optimizer: .accumulate)])
+            cut.partition([.link(2)])  // server 1 (link 0 is the scheduler)
+            defer { cut.heal() }
+            do {
+                _ = try kv.pull([RowQuery(table: "t", keys: (0..<64).map { UInt64($0) })], timeout: 0.5)
+                return "no error"
+            } catch let e as HybridSyncError {
+                return "\(e)"
+            }
+        }
+        let text = try outcome.workers[0].get()
+        XCTAssertTrue(text.hasPrefix("timeout") && text.contains("server 1 at memory://"), text)
+        XCTAssertNil(outcome.nodes[.server(0)] ?? nil, "the rest of the job is unaffected")
     }
 }

@@ -40,6 +40,11 @@ package struct CheckpointSummary: Sendable {
                                  tables: tables.values.sorted { $0.spec.name < $1.spec.name })
     }
 
+    /// Bytes of every file of the checkpoint at `path` (or the newest under it), as its manifest says.
+    package static func bytes(_ path: String) throws -> Int {
+        try CheckpointManifest.read(directory: CheckpointDirectory.resolve(path)).files.reduce(0) { $0 + $1.size }
+    }
+
     /// Writes table `name`'s rows as a NumPy `.npy` file of float32, shape (rows, dimension): row i is
     /// id i when the ids are exactly 0 ..< rows; otherwise rows in ascending id order, and the ids
     /// (uint64) in `<out without .npy>.ids.npy`. Returns (rows, dimension, ids file or nil). The table

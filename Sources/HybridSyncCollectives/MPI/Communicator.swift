@@ -9,15 +9,16 @@ import Synchronization
 /// unusable and every later call throws `HybridSyncError.unusable`, because messages of the abandoned
 /// operation may still be in flight.
 public final class Communicator {
-    /// The failure and the byte counters (in a `Mutex`: a monitor may read the counters).
+    /// The first failure, and whether it abandoned transfers (the byte counters are atomics: a monitor
+    /// may read them while the collectives run).
     private struct State {
         var failure: HybridSyncError?
         var abandonedTransfers = false
-        var bytesSent = 0
-        var bytesReceived = 0
     }
 
     private let state = Mutex(State())
+    private let sent = Atomic<Int>(0)
+    private let received = Atomic<Int>(0)
     /// The transport (used by the collectives; one thread at a time).
     package let transport: any RankTransport
     /// This process's rank in the group.
@@ -33,12 +34,13 @@ public final class Communicator {
     }
 
     /// Bytes this rank has handed to point-to-point sends on this communicator (counted, not estimated).
-    public var bytesSent: Int { state.withLock { $0.bytesSent } }
+    public var bytesSent: Int { sent.load(ordering: .relaxed) }
     /// Bytes this rank has posted receives for on this communicator.
-    public var bytesReceived: Int { state.withLock { $0.bytesReceived } }
+    public var bytesReceived: Int { received.load(ordering: .relaxed) }
 
     func count(sent: Int = 0, received: Int = 0) {
-        state.withLock { $0.bytesSent += sent; $0.bytesReceived += received }
+        if sent > 0 { self.sent.add(sent, ordering: .relaxed) }
+        if received > 0 { self.received.add(received, ordering: .relaxed) }
     }
 
     /// Splits into sub-communicators: ranks passing the same `color` form one group, ordered by `key`.

@@ -95,16 +95,17 @@ final class MPITransport: RankTransport {
     }
 
     func wait(_ ids: [TransferID], deadline: Deadline) throws -> [Int] {
-        let pending = ids.filter(isLive)
-        if pending.isEmpty { return [] }
-        if pending.count == 1 {
+        // One transfer (the ring waits for each received segment): no array to build.
+        if ids.count == 1 {
             var backoff = Backoff()
-            while try !test(pending[0]) {
-                if deadline.hasPassed { return ids.indices.filter { isLive(ids[$0]) } }
+            while try !test(ids[0]) {
+                if deadline.hasPassed { return [0] }
                 try backoff.pause(checking: interrupter)
             }
             return []
         }
+        let pending = ids.filter(isLive)
+        if pending.isEmpty { return [] }
         batch.removeAll(keepingCapacity: true)
         for id in pending { batch.append(slots[id.raw]) }
         var backoff = Backoff()

@@ -64,7 +64,7 @@ package final class FaultyMessageTransport: MessageTransport {
         edge += plan.delay
         if r < edge {
             counters.add("delayed")
-            held.append((monotonicNow() + plan.delaySeconds, peer, frames, false))
+            held.append((monotonicSeconds() + plan.delaySeconds, peer, frames, false))
             return
         }
         edge += plan.reorder
@@ -85,7 +85,7 @@ package final class FaultyMessageTransport: MessageTransport {
     package func receive(until deadline: Deadline) throws -> [InboundMessage] {
         try releaseDue()
         let nextDue = held.filter { !$0.untilNextSend }.map(\.due).min()
-        let until = nextDue.map { Swift.min(deadline, Deadline.after(seconds: $0 - monotonicNow())) } ?? deadline
+        let until = nextDue.map { Swift.min(deadline, Deadline.after(seconds: $0 - monotonicSeconds())) } ?? deadline
         let got = try inner.receive(until: until)
         try releaseDue()
         if faults.isKilled { return [] }
@@ -96,7 +96,7 @@ package final class FaultyMessageTransport: MessageTransport {
     }
 
     private func releaseDue() throws {
-        let now = monotonicNow()
+        let now = monotonicSeconds()
         let due = held.indices.filter { !held[$0].untilNextSend && held[$0].due <= now }
         for i in due.reversed() {
             let h = held.remove(at: i)
@@ -104,8 +104,3 @@ package final class FaultyMessageTransport: MessageTransport {
         }
     }
 }
-
-/// Seconds since this process first asked, on the continuous clock.
-func monotonicNow() -> Double { secondsSince(processOrigin) }
-
-private let processOrigin = ContinuousClock.now

@@ -29,3 +29,9 @@ package func secondsSince(_ start: ContinuousClock.Instant) -> Double {
     let (s, atto) = (ContinuousClock.now - start).components
     return Double(s) + Double(atto) / 1e18
 }
+
+/// Seconds on the continuous clock since an origin fixed for the process: the `now` the node shells
+/// pass their state machines, and the clock of held fault-injected messages.
+package func monotonicSeconds() -> Double { secondsSince(processOrigin) }
+
+private let processOrigin = ContinuousClock.now

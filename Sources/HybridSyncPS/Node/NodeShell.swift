@@ -1,9 +1,6 @@
 import HybridSyncCore
 import Logging
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The one I/O loop of every parameter-server node: it owns the transport and the clock, feeds the
 /// node's state machine its events (messages, time, its user's commands) and carries out the
@@ -159,11 +156,4 @@ package final class CommandQueue<Command: Sendable>: Sendable {
 
     /// Whether the shell has stopped.
     package var isClosed: Bool { state.withLock { $0.closed } }
-}
-
-/// Seconds on a monotonic clock (for heartbeats and deadlines inside node shells).
-package func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }

@@ -43,7 +43,7 @@ struct BenchCheckpoint: ParsableCommand {
         try sync.resume(from: directory)
         let read = Date().timeIntervalSince(t1)
         guard lead else { return }
-        let step = CheckpointSummaryLite.bytes(in: directory)
+        let step = try CheckpointSummary.bytes(directory)
         let (ddWrite, ddRead) = try dd(bytes: step, in: directory)
         let mb = Double(step) / 1e6
         emit("# \(rows) rows x \(dimension) floats, Adagrad (values + accumulators + steps), \(servers) server(s), \(comm.size) workers")
@@ -76,13 +76,5 @@ struct BenchCheckpoint: ParsableCommand {
         let r = try time(["if=\(file)", "of=/dev/null", "bs=1M"])
         try? FileManager.default.removeItem(atPath: file)
         return (w, r)
-    }
-}
-
-/// Bytes of the newest checkpoint under a directory.
-enum CheckpointSummaryLite {
-    static func bytes(in root: String) -> Int {
-        guard let s = try? CheckpointSummary.read(root) else { return 0 }
-        return s.files.reduce(0) { $0 + $1.size }
     }
 }
