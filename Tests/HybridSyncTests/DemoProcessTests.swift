@@ -61,9 +61,11 @@ final class DemoProcessTests: XCTestCase {
     // Both comparisons run with --no-calibrate: a calibrated cost model is measured anew in every run,
     // so two runs could re-plan a table differently at step 5 and legitimately differ.
 
-    /// A worker killed (SIGKILL) mid-training under mpirun: the job exits non-zero at once (mpirun ends
-    /// it, naming the rank); `--resume` from the last checkpoint then reaches the same final parameters
-    /// as a run that was never interrupted.
+    /// A worker killed (SIGKILL) mid-training under mpirun (`Launch/mpirun`, recovery mode): the other
+    /// worker raises a typed error naming it, the server hears of it from the scheduler, the job exits
+    /// non-zero within the heartbeat timeout plus 30 s and `Launch/mpirun` names the killed rank;
+    /// `--resume` from the last checkpoint then reaches the same final parameters as a run that was
+    /// never interrupted.
     func testKilledWorkerThenResumeEqualsAnUninterruptedRun() throws {
         let dataset = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
         try XCTSkipUnless(FileManager.default.fileExists(atPath: dataset), "dataset-fashion-mnist is not installed (Launch/test installs it)")
@@ -83,6 +85,7 @@ final class DemoProcessTests: XCTestCase {
         let p = Process()
         p.executableURL = HybridProcessTests.root.appendingPathComponent("Launch/mpirun")
         p.arguments = ["-np", "3", HybridProcessTests.tool] + common + ["--checkpoint-dir", ckpt, "--checkpoint-every", "20"]
+        p.environment = ProcessInfo.processInfo.environment.merging(["HYBRIDSYNC_HEARTBEAT_TIMEOUT": "3"]) { $1 }
         let pipe = Pipe()
         p.standardOutput = pipe
         p.standardError = pipe
@@ -96,11 +99,15 @@ final class DemoProcessTests: XCTestCase {
             kill(pid, SIGKILL)
             killed = true
         }
+        let killedAt = Date()
         let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         XCTAssertTrue(killed, "found the worker to kill")
         XCTAssertNotEqual(p.terminationStatus, 0, text)
-        XCTAssertTrue(text.contains("rank 2"), "the dead rank is named: \(text.suffix(1500))")
+        XCTAssertLessThan(Date().timeIntervalSince(killedAt), 3 + 30, text)
+        XCTAssertTrue(text.contains("rank 2 (pid") && text.contains("was killed by signal 9"), "Launch/mpirun names the killed rank: \(text.suffix(1500))")
+        XCTAssertTrue(text.contains("Error: peer worker 1 died"), "the surviving worker names it: \(text.suffix(1500))")
+        XCTAssertTrue(text.contains("node=server 0 rank=0 [HybridSyncPS] the scheduler reports worker 1 dead"), "so does the server: \(text.suffix(1500))")
         XCTAssertFalse(text.contains("PARAMS crc32c"), "the killed run did not finish")
 
         let (s2, resumed) = try HybridProcessTests.mpirun(3, common + ["--checkpoint-dir", ckpt, "--resume"], program: HybridProcessTests.tool)

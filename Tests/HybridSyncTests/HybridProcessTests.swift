@@ -78,14 +78,16 @@ final class HybridProcessTests: XCTestCase {
                                             env: ["HYBRIDSYNC_HEARTBEAT_TIMEOUT": "2"])
         XCTAssertNotEqual(status, 0, out)
         XCTAssertLessThan(Date().timeIntervalSince(start), 2 + 30, out)
-        // Each rank names the stopped server as soon as the scheduler reports it (the first rank to exit
-        // makes mpirun end the others, so a rank's own closing line may not get out).
+        // Each rank names the stopped server as soon as the scheduler reports it, and Launch/mpirun ends
+        // the stopped rank once the others have failed.
         for (node, rank) in [("worker 0", 2), ("worker 1", 3), ("server 0", 0)] {
             XCTAssertTrue(out.contains("node=\(node) rank=\(rank) [HybridSyncPS] the scheduler reports server 1 dead"), "\(node): \(out)")
         }
         let results = out.split(separator: "\n").filter { $0.contains("RESULT stop-rank") }
         XCTAssertFalse(results.isEmpty, out)
+        XCTAssertEqual(results.count, 2, "both workers end with their own error: \(out)")
         for w in results { XCTAssertTrue(w.contains("peer server 1") && w.contains("died"), String(w)) }
+        XCTAssertTrue(out.contains("rank(s) 1 still running; ending the job"), out)
         XCTAssertTrue(out.contains("timeout 2000 ms"), "the heartbeat timeout from the environment took effect: \(out)")
     }
 
@@ -98,6 +100,7 @@ final class HybridProcessTests: XCTestCase {
         p.executableURL = Self.root.appendingPathComponent("Launch/mpirun")
         p.arguments = ["-np", "3", Self.binary, "self-test-hybrid", "--case", "checkpoint-loop", "--placement", "dedicated",
                        "--servers", "1", "--rows", "300000", "--directory", dir]
+        p.environment = ProcessInfo.processInfo.environment.merging(["HYBRIDSYNC_HEARTBEAT_TIMEOUT": "2"]) { $1 }
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
