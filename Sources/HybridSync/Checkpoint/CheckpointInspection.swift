@@ -33,7 +33,7 @@ package struct CheckpointSummary: Sendable {
             }
             guard f.name.hasSuffix(".shard") else { continue }
             _ = try ShardFile.read(path: dir + "/" + f.name) { spec, rows in
-                tables[spec.name, default: Table(spec: spec, rows: 0)].rows += rows.filter { $0.piece == 0 }.count
+                tables[spec.name, default: Table(spec: spec, rows: 0)].rows += rows.pieces.lazy.filter { $0 == 0 }.count
             }
         }
         return CheckpointSummary(directory: dir, step: m.step, workers: m.workers, servers: m.servers, files: files,
@@ -60,11 +60,12 @@ package struct CheckpointSummary: Sendable {
                 guard spec.name == name else { return }
                 found = true
                 dimension = spec.dimension
-                for r in chunk {
-                    let n = spec.length(ofPiece: r.piece), start = r.piece * spec.pieceLength
-                    var row = rows[r.key] ?? [Float](repeating: 0, count: spec.dimension)
-                    row.replaceSubrange(start..<(start + n), with: r.data[0..<n])
-                    rows[r.key] = row
+                for i in 0..<chunk.count {
+                    let piece = chunk.pieces[i], key = chunk.keys[i]
+                    let n = spec.length(ofPiece: piece), start = piece * spec.pieceLength
+                    var row = rows[key] ?? [Float](repeating: 0, count: spec.dimension)
+                    row.replaceSubrange(start..<(start + n), with: chunk.data(of: i).prefix(n))
+                    rows[key] = row
                 }
             }
         }

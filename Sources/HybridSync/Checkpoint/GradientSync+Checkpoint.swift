@@ -38,13 +38,18 @@ extension GradientSync {
         var failure: (any Error)?
         if runtime.dense.communicator.rank == 0 {
             do {
+                // Two chunks in flight: the servers set one while the next is read and sent.
+                var pending: [PSHandle] = []
                 for f in manifest.files where f.name.hasSuffix(".shard") {
                     _ = try ShardFile.read(path: dir + "/" + f.name) { spec, rows in
-                        if !rows.isEmpty { try runtime.kv.restore(table: spec, rows: rows, clock: manifest.step) }
+                        guard !rows.isEmpty else { return }
+                        pending.append(try runtime.kv.startRestore(table: spec, rows: rows, clock: manifest.step))
+                        if pending.count > 2 { _ = try pending.removeFirst().wait() }
                     }
                 }
+                for h in pending { _ = try h.wait() }
                 // Every server's clocks, also on servers that got no rows.
-                try runtime.kv.restore(table: TableSpec(name: "", dimension: 1), rows: [], clock: manifest.step)
+                try runtime.kv.restore(table: TableSpec(name: "", dimension: 1), rows: CheckpointRows(), clock: manifest.step)
             } catch { failure = error }
         }
         try agreeOnOutcome(failure, what: "restore the servers from \(dir)")

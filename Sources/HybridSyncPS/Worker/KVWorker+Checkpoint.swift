@@ -1,14 +1,5 @@
 import HybridSyncCore
 
-/// A row as a checkpoint holds it: where it lives, its update count, its values then each optimizer
-/// state slot (`length(ofPiece:)` floats each).
-package struct CheckpointRow: Sendable {
-    package let key: UInt64
-    package let piece: Int
-    package let step: Int32
-    package let data: [Float]
-}
-
 extension KVWorker {
     /// Asks every server to write its shard into `directory` (a step boundary: every worker has
     /// clocked the step). Returns, by server, the file written, its size and CRC-32C. Servers write in
@@ -27,12 +18,18 @@ extension KVWorker {
 
     /// Sets `rows` of `table` on the servers that hold them now (placement by this job's consistent
     /// hash, so the server count may differ from the checkpoint's), and every worker's clock on every
-    /// server to `clock`.
-    package func restore(table spec: TableSpec, rows: [CheckpointRow], clock: Int, timeout: Double? = nil) throws {
-        // (server, piece) -> rows
+    /// server to `clock`. Returns at once; the handle's `wait` tells when every server has them, so a
+    /// caller can read the next rows meanwhile.
+    package func startRestore(table spec: TableSpec, rows: CheckpointRows, clock: Int, timeout: Double? = nil) throws -> PSHandle {
+        let width = { (piece: Int) in 1 + spec.length(ofPiece: piece) * (1 + OptimizerKernel(spec: spec.optimizer).stateSlots) }
+        // Rows by (server, piece), in file order.
         var groups: [Int: [Int: [Int]]] = [:]
-        for (i, r) in rows.enumerated() {
-            groups[server(of: r.key, piece: r.piece, table: spec.name), default: [:]][r.piece, default: []].append(i)
+        for i in 0..<rows.count {
+            guard rows.data(of: i).count == width(rows.pieces[i]) - 1 else {
+                throw HybridSyncError.shapeMismatch(what: "checkpoint row \(rows.keys[i]) of '\(spec.name)'", expected: "\(width(rows.pieces[i]) - 1) floats",
+                                                    got: "\(rows.data(of: i).count)")
+            }
+            groups[server(of: rows.keys[i], piece: rows.pieces[i], table: spec.name), default: [:]][rows.pieces[i], default: []].append(i)
         }
         let deadline = Deadline.after(seconds: timeout ?? config.requestTimeout)
         var parts: [(WorkerRequest.Target, OutboundMessage)] = []
@@ -40,29 +37,37 @@ extension KVWorker {
             var sections: [SectionInfo] = []
             var payload: [OutgoingFrame] = []
             for (piece, members) in (groups[s] ?? [:]).sorted(by: { $0.key < $1.key }) {
-                let n = spec.length(ofPiece: piece)
-                let width = 1 + n * (1 + OptimizerKernel(spec: spec.optimizer).stateSlots)
-                var keys = [UInt8](); keys.reserveCapacity(members.count * 8)
-                var values = [Float](); values.reserveCapacity(members.count * width)
-                for i in members {
-                    let r = rows[i]
-                    guard r.data.count == width - 1 else {
-                        throw HybridSyncError.shapeMismatch(what: "checkpoint row \(r.key) of '\(spec.name)'", expected: "\(width - 1) floats", got: "\(r.data.count)")
+                let w = width(piece)
+                // Keys, then each row as its step (the bits of an Int32 in a float's place) and its data,
+                // written straight into the frames' memory.
+                let keys = UnsafeMutableRawPointer.allocate(byteCount: members.count * 8, alignment: 8)
+                let values = UnsafeMutableRawPointer.allocate(byteCount: members.count * w * 4, alignment: 4)
+                let k = keys.bindMemory(to: UInt64.self, capacity: members.count)
+                let v = values.bindMemory(to: Float.self, capacity: members.count * w)
+                rows.floats.withUnsafeBufferPointer { all in
+                    for (j, i) in members.enumerated() {
+                        k[j] = rows.keys[i].littleEndian
+                        let row = v + j * w
+                        row[0] = Float(bitPattern: UInt32(bitPattern: rows.steps[i]))
+                        let data = rows.data(of: i)
+                        (row + 1).update(from: all.baseAddress! + data.startIndex, count: w - 1)
                     }
-                    withUnsafeBytes(of: r.key.littleEndian) { keys.append(contentsOf: $0) }
-                    values.append(Float(bitPattern: UInt32(bitPattern: r.step)))
-                    values += r.data
                 }
-                sections.append(SectionInfo(table: spec.name, piece: piece, rowLength: width, keyCount: members.count, hasValues: true))
-                payload.append(.bytes(keys))
-                payload.append(.bytes(values.withUnsafeBytes { Array($0) }))
+                sections.append(SectionInfo(table: spec.name, piece: piece, rowLength: w, keyCount: members.count, hasValues: true))
+                payload.append(.shared(SharedBytes(owning: keys, count: members.count * 8)))
+                payload.append(.shared(SharedBytes(owning: values, count: members.count * w * 4)))
             }
             let h = MessageHeader(kind: .restore, sender: id, seq: 0, clock: Int64(clock), sections: sections)
             parts.append((.server(s), OutboundMessage(h, .restore(clock: Int64(clock)), payload: payload)))
         }
         let handle = PSHandle(parts: Set(0..<serverCount), plan: nil, deadline: deadline, label: "restore of '\(spec.name)'")
         link.submit(WorkerRequest(id: link.makeID(), parts: parts, deadline: deadline), handle: handle)
-        try handle.wait()
+        return handle
+    }
+
+    /// `startRestore`, waiting until every server has the rows.
+    package func restore(table spec: TableSpec, rows: CheckpointRows, clock: Int, timeout: Double? = nil) throws {
+        _ = try startRestore(table: spec, rows: rows, clock: clock, timeout: timeout).wait()
     }
 
     /// Sets this worker's clock (resuming from a checkpoint taken at `clock`).
