@@ -65,7 +65,7 @@ let package = Package(
         ),
         .testTarget(name: "HybridSyncCoreTests", dependencies: ["HybridSyncCore"]),
         .testTarget(name: "HybridSyncCollectivesTests", dependencies: ["HybridSyncCore", "HybridSyncCollectives", "HybridSyncTestKit"]),
-        .testTarget(name: "HybridSyncPSTests", dependencies: ["HybridSyncPS", "HybridSyncCore", "HybridSyncTestKit",
+        .testTarget(name: "HybridSyncPSTests", dependencies: ["HybridSyncPS", "HybridSyncCore", "HybridSyncTestKit", "HybridSyncZMQ",
                                                       .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "HybridSyncTests", dependencies: ["HybridSync", "HybridSyncCore", "HybridSyncTestKit"]),
     ],

@@ -6,22 +6,35 @@ import HybridSyncCore
 ///
 /// Each socket accepts frames of up to `maxFrameBytes`; libzmq disconnects a peer that sends a larger
 /// one (smaller oversize messages are answered with a typed error by the codec above).
+///
+/// With a `CurveSetup` every link is CURVE-encrypted and authenticated: the listening socket serves
+/// with the job's key and lets in only the job's members (the context's ZAP handler, polled with the
+/// other sockets), each message it receives carries the member's identity, and every connection pins
+/// the job's server key.
 package final class ZMQMessageTransport: MessageTransport {
     private let context: ZMQContext
     private var router: ZMQSocket?
     private var links: [ZMQSocket] = []
     private let wakeup: Wakeup
     private let maxFrameBytes: Int
+    private let curve: CurveSetup?
+    private let zap: ZAPHandler?
 
-    package init(maxFrameBytes: Int) throws {
-        context = try ZMQContext()
+    /// - Parameter onRefused: called on the I/O thread with the address of every peer refused at the
+    ///   handshake (not a member of the job).
+    package init(maxFrameBytes: Int, curve: CurveSetup? = nil, onRefused: @escaping (String) -> Void = { _ in }) throws {
+        let context = try ZMQContext()
+        self.context = context
         wakeup = try Wakeup()
         self.maxFrameBytes = maxFrameBytes
+        self.curve = curve
+        zap = try curve.map { try ZAPHandler(context, members: $0.members, onRefused: onRefused) }
     }
 
     package func listen(_ endpoint: String) throws -> String {
         let socket = try ZMQSocket(context, kind: .router)
         try socket.setMaxFrameBytes(maxFrameBytes)
+        if let curve { try socket.serveCurve(curve.server) }
         let bound = try socket.bind(endpoint)
         router = socket
         return bound
@@ -30,6 +43,7 @@ package final class ZMQMessageTransport: MessageTransport {
     package func connect(_ endpoint: String) throws -> Int {
         let socket = try ZMQSocket(context, kind: .dealer)
         try socket.setMaxFrameBytes(maxFrameBytes)
+        if let curve { try socket.useCurve(curve.client, serverKey: curve.server.publicKey) }
         try socket.connect(endpoint)
         links.append(socket)
         return links.count - 1
@@ -57,18 +71,24 @@ package final class ZMQMessageTransport: MessageTransport {
         // arrived with it.
         var sockets = links
         if let router { sockets.append(router) }
+        if let zap { sockets.append(zap.socket) }
         let ms = Int((deadline.remainingSeconds * 1000).rounded(.up))
         let ready = try ZMQSocket.poll(sockets, fd: wakeup.fd, timeoutMs: ms)
         if ready.fdReady { wakeup.drain() }
         var out: [InboundMessage] = []
         for index in ready.ready {
             let socket = sockets[index]
+            if let zap, socket === zap.socket {
+                try zap.serve()
+                continue
+            }
             let routed = index == links.count
             let link = index
             while let raw = try socket.receive() {
                 if routed {
-                    guard raw.count >= 1 else { continue }
-                    out.append(InboundMessage(from: .routed(raw[0].bytes), frames: raw.dropFirst().map { $0 as any ByteFrame }))
+                    guard raw.count >= 2 else { continue }
+                    out.append(InboundMessage(from: .routed(raw[0].bytes), frames: raw.dropFirst().map { $0 as any ByteFrame },
+                                              identity: ZMQSocket.identity(of: raw[1])))
                 } else {
                     out.append(InboundMessage(from: .link(link), frames: raw.map { $0 as any ByteFrame }))
                 }
@@ -84,7 +104,7 @@ package final class ZMQMessageTransport: MessageTransport {
 
     package func close(lingerSeconds: Double) {
         let ms = Int32(Swift.max(0, Swift.min(lingerSeconds, 60)) * 1000)
-        for s in [router].compactMap({ $0 }) + links {
+        for s in [router, zap?.socket].compactMap({ $0 }) + links {
             try? s.setLinger(milliseconds: ms)
             s.close()
         }

@@ -9,9 +9,15 @@ import Glibc
 package final class ZMQSocket {
     /// Socket kinds HybridSync uses.
     package enum Kind: Sendable {
-        case router, dealer
+        case router, dealer, rep
 
-        var raw: Int32 { self == .router ? ZMQ_ROUTER : ZMQ_DEALER }
+        var raw: Int32 {
+            switch self {
+            case .router: return ZMQ_ROUTER
+            case .dealer: return ZMQ_DEALER
+            case .rep: return ZMQ_REP
+            }
+        }
     }
 
     let handle: UnsafeMutableRawPointer
@@ -47,6 +53,29 @@ package final class ZMQSocket {
     package func setOption64(_ option: Int32, _ value: Int64) throws {
         var v = value
         _ = try zmqCall("zmq_setsockopt(\(option))") { zmq_setsockopt(handle, option, &v, MemoryLayout<Int64>.size) }
+    }
+
+    /// Sets a string option (CURVE keys in Z85, the ZAP domain).
+    package func setOption(_ option: Int32, _ value: String) throws {
+        _ = try value.withCString { p in
+            try zmqCall("zmq_setsockopt(\(option))") { zmq_setsockopt(handle, option, p, value.utf8.count) }
+        }
+    }
+
+    /// Makes this socket a CURVE server with `keys` (peers must know its public key); the context's ZAP
+    /// handler decides who gets in.
+    package func serveCurve(_ keys: CurveKeyPair) throws {
+        try setOption(ZMQ_CURVE_SERVER, 1)
+        try setOption(ZMQ_CURVE_SECRETKEY, keys.secretKey)
+        try setOption(ZMQ_ZAP_DOMAIN, "hybridsync")
+    }
+
+    /// Makes this socket a CURVE client with `keys`, accepting only a server holding `serverKey`'s
+    /// secret.
+    package func useCurve(_ keys: CurveKeyPair, serverKey: String) throws {
+        try setOption(ZMQ_CURVE_SERVERKEY, serverKey)
+        try setOption(ZMQ_CURVE_PUBLICKEY, keys.publicKey)
+        try setOption(ZMQ_CURVE_SECRETKEY, keys.secretKey)
     }
 
     /// How long closing waits for unsent messages (`ZMQ_LINGER`, milliseconds).
@@ -125,6 +154,13 @@ package final class ZMQSocket {
         }
         if sent == nil { zmq_msg_close(&msg) }
         return sent
+    }
+
+    /// The identity the context's ZAP handler gave the connection `frame` came over (`User-Id`), if any.
+    package static func identity(of frame: ReceivedFrame) -> String? {
+        guard let p = zmq_msg_gets(frame.message, "User-Id") else { return nil }
+        let s = String(cString: p)
+        return s.isEmpty ? nil : s
     }
 
     /// Receives one whole multipart message if one is waiting; `nil` otherwise (never blocks).

@@ -12,7 +12,7 @@ struct BadInputCheck {
     func run() throws -> (Bool, String) {
         try worker.declare([TableSpec(name: "good", dimension: 4, optimizer: .accumulate)])
         try worker.push([SparseRows(table: "good", keys: [1], values: [1, 2, 3, 4])])
-        let probe = try RawProbe(address: worker.serverAddresses[0])
+        let probe = try RawProbe(address: worker.serverAddresses[0], curve: worker.config.curve)
         var results: [String] = []
         var ok = true
         func expect(_ label: String, _ frames: [[UInt8]], _ matches: (HybridSyncError) -> Bool) throws {

@@ -3,14 +3,16 @@ import HybridSyncCore
 import HybridSyncPS
 import HybridSyncZMQ
 
-/// A bare DEALER socket to server 0 for sending hand-made frames (the bad-input check).
+/// A bare DEALER socket to server 0 for sending hand-made frames (the bad-input check), over CURVE with
+/// the worker's own key when the job has keys.
 struct RawProbe {
     let context: ZMQContext
     let socket: ZMQSocket
 
-    init(address: String) throws {
+    init(address: String, curve: CurveSetup?) throws {
         context = try ZMQContext()
         socket = try ZMQSocket(context, kind: .dealer)
+        if let curve { try socket.useCurve(curve.client, serverKey: curve.server.publicKey) }
         try socket.connect(address)
     }
 

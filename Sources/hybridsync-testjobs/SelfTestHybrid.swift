@@ -16,6 +16,9 @@ import Glibc
 ///   table); every worker must report the same error, and the job must still end cleanly.
 /// - `stop-rank`: a rank stops itself; the workers report the error they got.
 /// - `checkpoint-loop`: fills a table and checkpoints after every step until killed.
+/// - `rogue`: worker 0 prints the job's endpoints and server public key, every worker waits until
+///   `--directory/go` exists (a rogue client has had its go), then runs `exact` and worker 0 prints the
+///   servers' refusal counts.
 struct SelfTestHybrid: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "self-test-hybrid")
 
@@ -27,6 +30,7 @@ struct SelfTestHybrid: ParsableCommand {
         /// Fills a table of `--rows` rows, then checkpoints into `--directory` after every step, forever
         /// (the test kills a rank while a checkpoint is being written).
         case checkpointLoop = "checkpoint-loop"
+        case rogue
     }
 
     @Option var `case`: Case = .exact
@@ -54,6 +58,21 @@ struct SelfTestHybrid: ParsableCommand {
                 switch `case` {
                 case .exact:
                     (ok, details) = try HybridChecks.exact(runtime, strategy: strategy, servers: servers, steps: steps, layout: placement.rawValue)
+                case .rogue:
+                    if runtime.kv.index == 0 {
+                        emit("ENDPOINTS scheduler=\(runtime.kv.config.schedulerEndpoint) servers=\(runtime.kv.serverAddresses.joined(separator: ",")) serverkey=\(runtime.kv.config.curve?.server.publicKey ?? "none")")
+                    }
+                    let go = Date().addingTimeInterval(120)
+                    while !FileManager.default.fileExists(atPath: directory + "/go") {
+                        guard Date() < go else { throw HybridSyncError.timeout(operation: "rogue case", waitingFor: "\(directory)/go", seconds: 120) }
+                        Thread.sleep(forTimeInterval: 0.05)
+                    }
+                    (ok, details) = try HybridChecks.exact(runtime, strategy: strategy, servers: servers, steps: steps, layout: placement.rawValue)
+                    if runtime.kv.index == 0 {
+                        for s in try runtime.kv.serverStats() {
+                            emit("STATS server=\(s.server) refused=\(s.refused) handshakesRefused=\(s.handshakesRefused)")
+                        }
+                    }
                 case .mismatchShape, .mismatchExtra:
                     (ok, details) = try HybridChecks.mismatch(runtime, strategy: strategy, extraTable: `case` == .mismatchExtra)
                 case .checkpointLoop:

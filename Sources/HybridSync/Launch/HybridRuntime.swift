@@ -62,6 +62,14 @@ public final class HybridRuntime {
         config.servers = layout.servers
         config.workers = layout.workers(worldSize: world.size)
         config.bindHost = try bindAddress(world: world, bootstrap: bootstrap)
+        let env = ProcessInfo.processInfo.environment
+        if env["HYBRIDSYNC_INSECURE"] == "1" {
+            if world.rank == 0 {
+                rankLogger("hybridsync.runtime", world).warning("HYBRIDSYNC_INSECURE=1: parameter-server links are plain TCP, unauthenticated and unencrypted; anyone who reaches the ports can read and change the model")
+            }
+        } else {
+            config.curve = try makeKeys(me, world: world, bootstrap: bootstrap)
+        }
         var background: [BackgroundNode] = []
         var endpoint = ""
         var schedulerError: Error?
@@ -154,6 +162,33 @@ public final class HybridRuntime {
             if let failure = b.failure { throw HybridSyncError.remote(peer: "rank \(world.rank) \(b.name)", message: failure) }
         }
     }
+
+    /// The job's CURVE keys, made for this job and shared over MPI (the dense path's fabric, which the
+    /// job trusts): rank 0 makes the listening key pair and broadcasts it; every rank makes its own
+    /// client key pair, whose secret never leaves the process, and all-gathers the public keys with the
+    /// nodes each rank holds.
+    private static func makeKeys(_ me: HybridLayout.RankRole, world: Communicator, bootstrap: DenseSync) throws -> CurveSetup {
+        let pair = world.rank == 0 ? try CurveKeyPair.generate() : nil
+        let shared = try broadcastString(pair.map { "\($0.publicKey) \($0.secretKey)" } ?? "", root: 0, bootstrap: bootstrap)
+        let parts = shared.split(separator: " ").map(String.init)
+        guard parts.count == 2 else { throw HybridSyncError.invalidArgument("rank 0 sent no CURVE key pair") }
+        let server = try CurveKeyPair(publicKey: parts[0], secretKey: parts[1])
+        let client = try CurveKeyPair.generate()
+        var nodes: [NodeID] = []
+        if me.scheduler { nodes.append(.scheduler) }
+        if let s = me.server { nodes.append(NodeID(.server, s)) }
+        if let w = me.worker { nodes.append(NodeID(.worker, w)) }
+        var members: [String: String] = [:]
+        for entry in try allgatherString("\(client.publicKey) \(Membership.identity(nodes))", bootstrap: bootstrap) {
+            let kv = entry.split(separator: " ", maxSplits: 1).map(String.init)
+            guard kv.count == 2 else { continue }
+            members[kv[0]] = kv[1]
+        }
+        return CurveSetup(server: server, client: client, members: members)
+    }
+
+    /// Whether the parameter server's links are CURVE-encrypted and members-only.
+    public var encrypted: Bool { kv.config.curve != nil }
 
     /// 127.0.0.1 when every rank runs on this host; otherwise this host's first non-loopback IPv4
     /// address; `HYBRIDSYNC_BIND` overrides both.

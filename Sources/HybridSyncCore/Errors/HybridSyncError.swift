@@ -30,6 +30,9 @@ public enum HybridSyncError: Error, Sendable, Equatable, CustomStringConvertible
     case remote(peer: String, message: String)
     /// A checkpoint file could not be written or read, or is damaged or of another format; `file` names it.
     case checkpoint(file: String, reason: String)
+    /// A message that its authenticated sender may not send (it claims another node's id); `member` is
+    /// who the connection was authenticated as.
+    case forgedSender(member: String, claimed: String)
 
     public var description: String {
         switch self {
@@ -50,6 +53,7 @@ public enum HybridSyncError: Error, Sendable, Equatable, CustomStringConvertible
         case let .shapeMismatch(what, expected, got): return "\(what): expected \(expected), got \(got)"
         case let .remote(peer, message): return "\(peer) reported: \(message)"
         case let .checkpoint(file, reason): return "checkpoint file \(file): \(reason)"
+        case let .forgedSender(member, claimed): return "a message from member '\(member)' claims to come from \(claimed)"
         }
     }
 }

@@ -1,4 +1,6 @@
 import HybridSyncCore
+@_exported import struct HybridSyncZMQ.CurveKeyPair
+@_exported import struct HybridSyncZMQ.CurveSetup
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,7 +11,9 @@ import Glibc
 /// `HYBRIDSYNC_SCHEDULER` (`host:port`), `HYBRIDSYNC_NUM_SERVERS`, `HYBRIDSYNC_NUM_WORKERS`,
 /// `HYBRIDSYNC_BIND` (address to bind and advertise), `HYBRIDSYNC_INDEX` (preferred index within the
 /// role), `HYBRIDSYNC_HEARTBEAT_TIMEOUT` (seconds), `HYBRIDSYNC_REQUEST_TIMEOUT` (seconds),
-/// `HYBRIDSYNC_RESEND_AFTER` (seconds), `HYBRIDSYNC_MAX_ATTEMPTS`, `HYBRIDSYNC_MAX_MESSAGE_BYTES`.
+/// `HYBRIDSYNC_RESEND_AFTER` (seconds), `HYBRIDSYNC_MAX_ATTEMPTS`, `HYBRIDSYNC_MAX_MESSAGE_BYTES`,
+/// `HYBRIDSYNC_KEYS` (a `hybridsync keys` directory: CURVE on) with `HYBRIDSYNC_MEMBER` (this node's name
+/// in it: `scheduler`, `server-N`, `worker-N`).
 public struct PSConfig: Sendable {
     /// Where the scheduler listens.
     public var schedulerHost = "127.0.0.1"
@@ -39,6 +43,11 @@ public struct PSConfig: Sendable {
     /// Faults to inject into this node's worker <-> server messages (tests: `HYBRIDSYNC_FAULTS`, e.g.
     /// `drop=0.05,duplicate=0.05,reorder=0.05,seed=7`). Nil in real jobs.
     package var faults: FaultPlan?
+
+    /// CURVE keys and the job's members: every link encrypted, only members let in, and each message
+    /// checked against the nodes its member holds. Nil: plain TCP (`HybridRuntime.launch` makes keys
+    /// for every job unless `HYBRIDSYNC_INSECURE=1`).
+    public var curve: CurveSetup?
 
     /// Servers validate and answer requests but keep no rows (benchmarks: `HYBRIDSYNC_DISCARD_DATA=1`).
     package var discardData = false
@@ -88,6 +97,14 @@ public struct PSConfig: Sendable {
         if let v = try double("HYBRIDSYNC_REQUEST_TIMEOUT") { c.requestTimeout = v }
         if let v = try double("HYBRIDSYNC_RESEND_AFTER") { c.resendAfter = v }
         if let v = try int("HYBRIDSYNC_MAX_ATTEMPTS") { c.maxAttempts = v }
+        if let dir = env["HYBRIDSYNC_KEYS"] {
+            guard let member = env["HYBRIDSYNC_MEMBER"] else {
+                throw HybridSyncError.invalidArgument("HYBRIDSYNC_KEYS=\(dir) needs HYBRIDSYNC_MEMBER (scheduler, server-N or worker-N): which key is this node's")
+            }
+            c.curve = try KeyDirectory.load(dir, member: member)
+            // The key decides the node: its index is the member's unless HYBRIDSYNC_INDEX says otherwise.
+            if c.preferredIndex < 0, let node = Membership.nodes(of: member).first, node.role != .scheduler { c.preferredIndex = node.index }
+        }
         try c.validate()
         return c
     }

@@ -13,7 +13,9 @@ public final class SchedulerNode {
 
     /// Binds `tcp://bindHost:schedulerPort` over ZeroMQ (port 0 picks a free port; see `endpoint`).
     public convenience init(config: PSConfig, logger: Logger = Logger(label: "hybridsync.scheduler")) throws {
-        try self.init(config: config, transport: ZMQMessageTransport(maxFrameBytes: 1 << 20), logger: logger)
+        try self.init(config: config, transport: ZMQMessageTransport(maxFrameBytes: 1 << 20, curve: config.curve,
+                                                                     onRefused: refusalLogger(logger, HandshakeRefusals())),
+                      logger: logger)
     }
 
     /// Listens on `transport` (the test kit passes an in-memory one).

@@ -21,10 +21,14 @@ package struct ServerMachine: NodeMachine {
     private static let maxEarly = 4096
     private static let scheduler = Peer.link(0)
 
+    /// Connections refused at the handshake, counted by the transport.
+    private let handshakesRefused: HandshakeRefusals
+
     /// A server listening at `endpoint` (the address workers will be given).
-    package init(config: PSConfig, endpoint: String) {
+    package init(config: PSConfig, endpoint: String, handshakesRefused: HandshakeRefusals = HandshakeRefusals()) {
         self.config = config
         self.endpoint = endpoint
+        self.handshakesRefused = handshakesRefused
     }
 
     private var id: NodeID { shard?.id ?? .unassigned(.server) }
@@ -71,6 +75,7 @@ package struct ServerMachine: NodeMachine {
         switch m.body {
         case let .addressBook(me, _, workers) where shard == nil:
             let joined = ServerShard(id: me, workers: workers, discardsData: config.discardData)
+            joined.handshakesRefused = handshakesRefused
             shard = joined
             defer { early.removeAll() }
             return [.log(.debug, "joined the job as \(me) (\(workers) workers)")] + early.flatMap { joined.handle($0) }

@@ -51,6 +51,9 @@ final class ServerShard {
     /// (pulls return zeros), like the do-nothing handler ps-lite is usually measured with.
     let discardsData: Bool
 
+    /// Connections the transport refused at the handshake (shared with the node's transport).
+    var handshakesRefused = HandshakeRefusals()
+
     init(id: NodeID, workers: Int, discardsData: Bool = false) {
         self.id = id
         self.discardsData = discardsData
@@ -149,7 +152,8 @@ final class ServerShard {
             case .stats:
                 let stats = ServerStats(server: id.index, largestAnsweredGap: clocks.largestAnsweredGap, pushes: appliedPushes,
                                         rows: tables.values.reduce(0) { $0 + $1.rowCount }, waitingPulls: waitingPulls.count,
-                                        bytesIn: bytesIn, bytesOut: bytesOut, duplicates: duplicates)
+                                        bytesIn: bytesIn, bytesOut: bytesOut, duplicates: duplicates, refused: refused,
+                                        handshakesRefused: handshakesRefused.value)
                 return [reply(peer, header, kind: .reply, body: .stats(stats))]
             default:
                 throw HybridSyncError.malformedMessage("a server does not accept \(header.kind) messages")

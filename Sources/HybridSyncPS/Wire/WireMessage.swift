@@ -56,7 +56,7 @@ package enum MessageBody: Sendable {
         case .restore(let clock): w.i64(clock)
         case .stats(let s):
             w.i64(Int64(s.largestAnsweredGap))
-            for v in [s.pushes, s.rows, s.waitingPulls, s.bytesIn, s.bytesOut, s.duplicates] { w.u64(UInt64(v)) }
+            for v in [s.pushes, s.rows, s.waitingPulls, s.bytesIn, s.bytesOut, s.duplicates, s.refused, s.handshakesRefused] { w.u64(UInt64(v)) }
         }
         return w.bytes
     }
@@ -127,7 +127,9 @@ package enum MessageBody: Sendable {
                                pushes: Int(truncatingIfNeeded: try r.u64("pushes")), rows: Int(truncatingIfNeeded: try r.u64("rows")),
                                waitingPulls: Int(truncatingIfNeeded: try r.u64("waiting")),
                                bytesIn: Int(truncatingIfNeeded: try r.u64("bytes in")), bytesOut: Int(truncatingIfNeeded: try r.u64("bytes out")),
-                               duplicates: Int(truncatingIfNeeded: try r.u64("duplicates")))
+                               duplicates: Int(truncatingIfNeeded: try r.u64("duplicates")),
+                               refused: Int(truncatingIfNeeded: try r.u64("refused")),
+                               handshakesRefused: Int(truncatingIfNeeded: try r.u64("handshakes refused")))
         }
     }
 }
@@ -163,11 +165,13 @@ package struct InboundEnvelope {
     /// Bytes of every frame.
     package var byteCount: Int { frames.reduce(0) { $0 + $1.count } }
 
-    /// Validates and decodes; on failure, the error and whatever of the header could be read.
+    /// Validates and decodes; on failure, the error and whatever of the header could be read. A message
+    /// the transport authenticated (CURVE) must come from a node its member holds (`Membership`).
     package static func open(_ m: InboundMessage, maxMessageBytes: Int) -> Result<InboundEnvelope, Rejection> {
         do {
             let header = try WireCodec.validate(m.frames, maxMessageBytes: maxMessageBytes)
             let body = try MessageBody.decode(kind: header.kind, m.frames[1], from: "\(header.sender)")
+            if let identity = m.identity { try Membership.check(identity: identity, header: header, body: body) }
             return .success(InboundEnvelope(from: m.from, header: header, body: body, frames: m.frames))
         } catch {
             let e = error as? HybridSyncError ?? .malformedMessage("\(error)")

@@ -23,7 +23,7 @@ public final class KVWorker: Sendable {
     /// The servers' endpoints, by index (from the scheduler's address book).
     package let serverAddresses: [String]
     let link: WorkerLink
-    let config: PSConfig
+    package let config: PSConfig
     private let placement: ConsistentHash
     private let specs = Mutex<[String: TableSpec]>([:])
     let clockValue = Atomic<Int>(0)
@@ -33,7 +33,7 @@ public final class KVWorker: Sendable {
     /// `startTimeout`). Throws the scheduler's refusal, or a timeout naming the scheduler.
     public convenience init(config: PSConfig, logger: Logger = Logger(label: "hybridsync.worker")) throws {
         try self.init(config: config, logger: logger) {
-            let zmq = try ZMQMessageTransport(maxFrameBytes: 2 * config.maxMessageBytes)
+            let zmq = try ZMQMessageTransport(maxFrameBytes: 2 * config.maxMessageBytes, curve: config.curve)
             guard var plan = config.faults else { return zmq }
             plan.seed = plan.seed &* 1000 &+ UInt64(max(0, config.preferredIndex))
             return FaultyMessageTransport(zmq, plan: plan) { if case .link(let l) = $0 { return l >= 1 }; return false }

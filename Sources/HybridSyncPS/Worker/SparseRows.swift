@@ -60,4 +60,8 @@ public struct ServerStats: Sendable {
     public let bytesOut: Int
     /// Repeated requests (resends, duplicated messages) answered without being applied again.
     public let duplicates: Int
+    /// Messages refused: malformed, invalid, or claiming another node's id (`forgedSender`).
+    public let refused: Int
+    /// Connections refused at the CURVE handshake (a key that is not the job's).
+    public let handshakesRefused: Int
 }

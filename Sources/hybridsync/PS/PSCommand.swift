@@ -14,6 +14,20 @@ struct PSCommand: ParsableCommand {
     )
 }
 
+/// `hybridsync keys --out DIR`: CURVE keys for a job run without mpirun (under mpirun the runtime makes
+/// a job's keys itself).
+struct KeysCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "keys", abstract: "Write CURVE keys for a parameter-server job run without mpirun.")
+    @Option(help: "Directory to write (created, mode 0700).") var out: String
+    @Option(help: "Servers of the job.") var servers = 1
+    @Option(help: "Workers of the job.") var workers = 1
+
+    func run() throws {
+        try KeyDirectory.write(to: out, servers: servers, workers: workers)
+        emit("wrote CURVE keys for the scheduler, \(servers) server(s) and \(workers) worker(s) to \(out); give each node HYBRIDSYNC_KEYS=\(out) and HYBRIDSYNC_MEMBER=<its name>")
+    }
+}
+
 /// Flags shared by the roles; each overrides the matching `HYBRIDSYNC_*` variable.
 struct PSOptions: ParsableArguments {
     @Option(help: "Scheduler host:port (HYBRIDSYNC_SCHEDULER).") var scheduler: String?
@@ -29,8 +43,19 @@ struct PSOptions: ParsableArguments {
         if let workers { env["HYBRIDSYNC_NUM_WORKERS"] = "\(workers)" }
         if let bind { env["HYBRIDSYNC_BIND"] = bind }
         if let heartbeatTimeout { env["HYBRIDSYNC_HEARTBEAT_TIMEOUT"] = "\(heartbeatTimeout)" }
-        return try PSConfig.fromEnvironment(env)
+        return try secured(PSConfig.fromEnvironment(env), env)
     }
+}
+
+/// `config` if it has CURVE keys; with `HYBRIDSYNC_INSECURE=1` also without, after a warning; else an
+/// error saying how to get keys.
+func secured(_ config: PSConfig, _ env: [String: String]) throws -> PSConfig {
+    if config.curve != nil { return config }
+    guard env["HYBRIDSYNC_INSECURE"] == "1" else {
+        throw HybridSyncError.invalidArgument("no CURVE keys: set HYBRIDSYNC_KEYS=DIR (written by `hybridsync keys`) and HYBRIDSYNC_MEMBER, or HYBRIDSYNC_INSECURE=1 for plain TCP")
+    }
+    FileHandle.standardError.write(Data("warning: HYBRIDSYNC_INSECURE=1: parameter-server links are plain TCP, unauthenticated and unencrypted\n".utf8))
+    return config
 }
 
 struct PSScheduler: ParsableCommand {

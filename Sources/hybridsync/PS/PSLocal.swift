@@ -20,6 +20,7 @@ struct PSLocal: ParsableCommand {
     @Option(help: "Worker index that is expected to be killed (the kill check).") var expectKilled: Int?
     @Option(help: "Largest message the servers accept, in bytes.") var maxMessageBytes: Int?
     @Flag(help: "Servers answer without storing rows (benchmark baseline).") var discardData = false
+    @Option(help: "CURVE keys written by `hybridsync keys` (default: fresh keys for this job, in a temporary directory).") var keys: String?
     @Argument(parsing: .captureForPassthrough,
               help: "The worker: a program path and its arguments (it reads HYBRIDSYNC_* and makes a KVWorker), or a subcommand of this tool (default: ps bench-worker).")
     var workerCommand: [String] = []
@@ -31,6 +32,20 @@ struct PSLocal: ParsableCommand {
         config.schedulerPort = 0
         config.heartbeatTimeout = heartbeatTimeout
         config.heartbeatInterval = min(0.5, heartbeatTimeout / 5)
+        var env = ProcessInfo.processInfo.environment
+        // CURVE unless HYBRIDSYNC_INSECURE=1: the given keys, or fresh ones for this job only.
+        var madeKeys: String?
+        if env["HYBRIDSYNC_INSECURE"] != "1" {
+            let dir = keys ?? FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-keys-\(getpid())").path
+            if keys == nil {
+                try KeyDirectory.write(to: dir, servers: servers, workers: workers)
+                madeKeys = dir
+            }
+            env["HYBRIDSYNC_KEYS"] = dir
+            config.curve = try KeyDirectory.load(dir, member: "scheduler")
+        }
+        defer { if let madeKeys { try? FileManager.default.removeItem(atPath: madeKeys) } }
+        config = try secured(config, env)
         let scheduler = try SchedulerNode(config: config)
         let port = scheduler.port
         let failure = Locked<String?>(nil)
@@ -40,7 +55,6 @@ struct PSLocal: ParsableCommand {
         }
         thread.start()
         let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
-        var env = ProcessInfo.processInfo.environment
         env["HYBRIDSYNC_SCHEDULER"] = "127.0.0.1:\(port)"
         env["HYBRIDSYNC_NUM_SERVERS"] = "\(servers)"
         env["HYBRIDSYNC_NUM_WORKERS"] = "\(workers)"
@@ -58,6 +72,7 @@ struct PSLocal: ParsableCommand {
             p.arguments = arguments
             var e = env
             e["HYBRIDSYNC_INDEX"] = "\(index)"
+            e["HYBRIDSYNC_MEMBER"] = name.replacingOccurrences(of: " ", with: "-")
             p.environment = e
             try p.run()
             children.append((name, p))

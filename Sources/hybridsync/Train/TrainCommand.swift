@@ -63,6 +63,10 @@ struct TrainCommand: ParsableCommand {
             try sync.resume(from: dir)
             if lead { emit("resumed from \(dir) at step \(sync.stepCount)") }
         }
+        if lead {
+            emit(runtime.encrypted ? "parameter-server links: CURVE (encrypted; only this job's nodes get in)"
+                                   : "parameter-server links: plain TCP (HYBRIDSYNC_INSECURE=1; unauthenticated, unencrypted)")
+        }
         if lead { printPlan(sync, title: "plan at start (\(p) workers, \(runtime.kv.serverCount) servers, strategy \(strategy.rawValue))") }
         let stepsPerEpoch = trainSet.count / (batch * p)
         let totalSteps = stepsPerEpoch * epochs
