@@ -37,7 +37,7 @@ package struct SchedulerMachine: NodeMachine {
     private var shutdownSent = false
     private var startedAt = 0.0
     /// Messages refused (malformed, unregistered sender, wrong kind).
-    private(set) var rejected = 0
+    package private(set) var rejected = 0
 
     package init(servers: Int, workers: Int, heartbeatTimeout: Double, startTimeout: Double) {
         self.servers = servers
