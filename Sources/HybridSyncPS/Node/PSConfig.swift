@@ -12,6 +12,7 @@ import Glibc
 /// `HYBRIDSYNC_BIND` (address to bind and advertise), `HYBRIDSYNC_INDEX` (preferred index within the
 /// role), `HYBRIDSYNC_HEARTBEAT_TIMEOUT` (seconds), `HYBRIDSYNC_REQUEST_TIMEOUT` (seconds),
 /// `HYBRIDSYNC_RESEND_AFTER` (seconds), `HYBRIDSYNC_MAX_ATTEMPTS`, `HYBRIDSYNC_MAX_MESSAGE_BYTES`,
+/// `HYBRIDSYNC_MAX_ROWS`, `HYBRIDSYNC_MAX_BYTES`, `HYBRIDSYNC_MAX_TABLES`, `HYBRIDSYNC_MAX_KEYS` (`ServerLimits`),
 /// `HYBRIDSYNC_KEYS` (a `hybridsync keys` directory: CURVE on) with `HYBRIDSYNC_MEMBER` (this node's name
 /// in it: `scheduler`, `server-N`, `worker-N`).
 public struct PSConfig: Sendable {
@@ -40,6 +41,8 @@ public struct PSConfig: Sendable {
     public var startTimeout = 60.0
     /// Largest message a node accepts.
     public var maxMessageBytes = WireCodec.defaultMaxMessageBytes
+    /// What a server stores and takes per request before it refuses.
+    public var limits = ServerLimits()
     /// Faults to inject into this node's worker <-> server messages (tests: `HYBRIDSYNC_FAULTS`, e.g.
     /// `drop=0.05,duplicate=0.05,reorder=0.05,seed=7`). Nil in real jobs.
     package var faults: FaultPlan?
@@ -97,6 +100,10 @@ public struct PSConfig: Sendable {
         if let v = try double("HYBRIDSYNC_REQUEST_TIMEOUT") { c.requestTimeout = v }
         if let v = try double("HYBRIDSYNC_RESEND_AFTER") { c.resendAfter = v }
         if let v = try int("HYBRIDSYNC_MAX_ATTEMPTS") { c.maxAttempts = v }
+        if let v = try int("HYBRIDSYNC_MAX_ROWS") { c.limits.maxRows = v }
+        if let v = try int("HYBRIDSYNC_MAX_BYTES") { c.limits.maxBytes = v }
+        if let v = try int("HYBRIDSYNC_MAX_TABLES") { c.limits.maxTables = v }
+        if let v = try int("HYBRIDSYNC_MAX_KEYS") { c.limits.maxKeysPerRequest = v }
         if let dir = env["HYBRIDSYNC_KEYS"] {
             guard let member = env["HYBRIDSYNC_MEMBER"] else {
                 throw HybridSyncError.invalidArgument("HYBRIDSYNC_KEYS=\(dir) needs HYBRIDSYNC_MEMBER (scheduler, server-N or worker-N): which key is this node's")
@@ -120,5 +127,8 @@ public struct PSConfig: Sendable {
             throw HybridSyncError.invalidArgument("resend after \(resendAfter) s must be positive and max attempts \(maxAttempts) within 1...100")
         }
         guard maxMessageBytes >= 4096 else { throw HybridSyncError.invalidArgument("max message bytes \(maxMessageBytes) is below 4096") }
+        guard limits.maxRows >= 1, limits.maxBytes >= 1, limits.maxTables >= 1, limits.maxKeysPerRequest >= 1 else {
+            throw HybridSyncError.invalidArgument("server limits must be positive: \(limits)")
+        }
     }
 }

@@ -56,6 +56,15 @@ final class RowStore {
         capacity = newCapacity
     }
 
+    /// Whether (key, piece) has a row.
+    func contains(key: UInt64, piece: Int) -> Bool { index.find(key, UInt32(piece)) != nil }
+
+    /// Bytes one row takes: values, optimizer state, update count, and its index entry.
+    var bytesPerRow: Int { (width + stateWidth) * 4 + 4 + 16 }
+
+    /// Bytes of the rows stored.
+    var bytes: Int { rowCount * bytesPerRow }
+
     /// The slot of (key, piece), created and initialised on first touch.
     @inline(__always)
     func slot(key: UInt64, piece: Int) -> Int {

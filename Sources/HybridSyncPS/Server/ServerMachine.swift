@@ -74,7 +74,8 @@ package struct ServerMachine: NodeMachine {
         lastHeard = now
         switch m.body {
         case let .addressBook(me, _, workers) where shard == nil:
-            let joined = ServerShard(id: me, workers: workers, discardsData: config.discardData)
+            let joined = ServerShard(id: me, workers: workers, discardsData: config.discardData, limits: config.limits,
+                                     maxReplyBytes: config.maxMessageBytes)
             joined.handshakesRefused = handshakesRefused
             shard = joined
             defer { early.removeAll() }

@@ -54,9 +54,17 @@ final class ServerShard {
     /// Connections the transport refused at the handshake (shared with the node's transport).
     var handshakesRefused = HandshakeRefusals()
 
-    init(id: NodeID, workers: Int, discardsData: Bool = false) {
+    /// What this server takes before it refuses.
+    let limits: ServerLimits
+    /// Largest reply a worker accepts (the job's message limit).
+    let maxReplyBytes: Int
+
+    init(id: NodeID, workers: Int, discardsData: Bool = false, limits: ServerLimits = ServerLimits(),
+         maxReplyBytes: Int = WireCodec.defaultMaxMessageBytes) {
         self.id = id
         self.discardsData = discardsData
+        self.limits = limits
+        self.maxReplyBytes = maxReplyBytes
         self.workers = workers
         clocks = ClockTable(workers: workers)
     }
@@ -122,7 +130,9 @@ final class ServerShard {
             case .push:
                 try checkSections(header, needValues: true)
                 try checkFinite(header, frames)
-                applyPush(header, frames, keys: discardsData ? [] : decodeKeys(header, frames))
+                let keys = discardsData ? [] : decodeKeys(header, frames)
+                try checkCapacity(header, keys: keys)
+                applyPush(header, frames, keys: keys)
                 return [reply(peer, header, kind: .reply)]
             case .pull, .pushPull:
                 try checkSections(header, needValues: header.kind == .pushPull)
@@ -130,7 +140,9 @@ final class ServerShard {
                 // Refuse before applying anything: a push+pull is applied whole or not at all.
                 try checkAnswerable(clock: Int(header.clock), staleness: staleness)
                 if header.kind == .pushPull { try checkFinite(header, frames) }
+                try checkReplySize(header)
                 let keys = decodeKeys(header, frames)
+                if !discardsData { try checkCapacity(header, keys: keys) }
                 if header.kind == .pushPull && applyingPush { applyPush(header, frames, keys: keys) }
                 let answered = answerOrHold(WaitingPull(peer: peer, header: header, keys: keys, staleness: staleness))
                 guard answered.isEmpty else { return answered }
@@ -180,8 +192,19 @@ final class ServerShard {
     private func declare(_ specs: [TableSpec]) throws {
         for spec in specs {
             if let existing = tables[spec.name]?.spec, existing != spec {
-                throw HybridSyncError.invalidArgument("table '\(spec.name)' is already declared differently: \(existing) versus \(spec)")
+                // Name the fields that differ, not their values: a peer learns no more than it needs.
+                var differ: [String] = []
+                if existing.dimension != spec.dimension { differ.append("dimension") }
+                if existing.dtype != spec.dtype { differ.append("element type") }
+                if existing.optimizer != spec.optimizer { differ.append("optimizer") }
+                if existing.consistency != spec.consistency { differ.append("consistency") }
+                if existing.pieceLength != spec.pieceLength { differ.append("piece length") }
+                throw HybridSyncError.invalidArgument("table '\(spec.name)' is already declared with another \(differ.isEmpty ? "spec" : differ.joined(separator: ", "))")
             }
+        }
+        let fresh = Set(specs.map(\.name)).filter { tables[$0] == nil }.count
+        guard tables.count + fresh <= limits.maxTables else {
+            throw HybridSyncError.invalidArgument("declaring \(fresh) more table(s) would pass this server's limit of \(limits.maxTables) tables (HYBRIDSYNC_MAX_TABLES)")
         }
         for spec in specs where tables[spec.name] == nil { tables[spec.name] = RowStore(spec: spec) }
     }
@@ -232,6 +255,49 @@ final class ServerShard {
                 raw.count >= (row + 1) * 8 ? UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: row * 8, as: UInt64.self)) : 0
             }
             throw HybridSyncError.invalidArgument("non-finite gradient in table '\(s.table)', row \(key), element \(s.piece * (tables[s.table]?.spec.pieceLength ?? 0) + bad % Swift.max(1, s.rowLength)): nothing of this push was applied")
+        }
+    }
+
+    /// Refuses a request that would take this server past its row or byte limit, or that holds too many
+    /// keys. Rows of BSP pushes still held count as if new, so the check is conservative; the exact
+    /// count of new rows runs only when the quick bound fails.
+    private func checkCapacity(_ header: MessageHeader, keys: [[UInt64]]) throws {
+        let total = keys.reduce(0) { $0 + $1.count }
+        guard total <= limits.maxKeysPerRequest else {
+            throw HybridSyncError.invalidArgument("\(total) keys in one request; this server takes at most \(limits.maxKeysPerRequest) (HYBRIDSYNC_MAX_KEYS)")
+        }
+        let held = heldPushes.values.reduce(0) { $0 + $1.reduce(0) { $0 + $1.keys.count } }
+        let rows = tables.values.reduce(0) { $0 + $1.rowCount } + held
+        let bytes = tables.values.reduce(0) { $0 + $1.bytes } + held * (heldPushes.isEmpty ? 0 : (tables.values.map(\.bytesPerRow).max() ?? 0))
+        var newRows = total, newBytes = 0
+        for (i, s) in header.sections.enumerated() { newBytes += keys[i].count * tables[s.table]!.bytesPerRow }
+        if rows + newRows <= limits.maxRows && bytes + newBytes <= limits.maxBytes { return }
+        newRows = 0; newBytes = 0
+        for (i, s) in header.sections.enumerated() {
+            let store = tables[s.table]!
+            let fresh = Set(keys[i]).filter { !store.contains(key: $0, piece: s.piece) }.count
+            newRows += fresh
+            newBytes += fresh * store.bytesPerRow
+        }
+        guard rows + newRows <= limits.maxRows else {
+            throw HybridSyncError.invalidArgument("\(newRows) new row(s) would pass this server's limit of \(limits.maxRows) rows (HYBRIDSYNC_MAX_ROWS); nothing was applied")
+        }
+        guard bytes + newBytes <= limits.maxBytes else {
+            throw HybridSyncError.invalidArgument("\(newRows) new row(s) of \(newBytes) bytes would pass this server's limit of \(limits.maxBytes) bytes (HYBRIDSYNC_MAX_BYTES); nothing was applied")
+        }
+    }
+
+    /// Refuses up front a pull whose answer would exceed the message limit the worker accepts.
+    private func checkReplySize(_ header: MessageHeader) throws {
+        var bytes = 64
+        for s in header.sections {
+            let (rowBytes, o1) = s.rowLength.multipliedReportingOverflow(by: 4)
+            let (b, o2) = s.keyCount.multipliedReportingOverflow(by: rowBytes)
+            guard !o1, !o2 else { throw HybridSyncError.invalidArgument("the answer to this pull would overflow") }
+            bytes += b + 64 + s.table.utf8.count
+        }
+        guard bytes <= maxReplyBytes else {
+            throw HybridSyncError.oversizeMessage(bytes: bytes, limit: maxReplyBytes)
         }
     }
 

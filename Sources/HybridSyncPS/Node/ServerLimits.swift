@@ -1,0 +1,24 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// What one server takes before it refuses, so no request can make it allocate without bound: a
+/// request that would pass a limit gets a clear error and changes nothing.
+///
+/// From the environment: `HYBRIDSYNC_MAX_ROWS`, `HYBRIDSYNC_MAX_BYTES`, `HYBRIDSYNC_MAX_TABLES`,
+/// `HYBRIDSYNC_MAX_KEYS`.
+public struct ServerLimits: Sendable, Equatable {
+    /// Rows (row pieces) one server stores, over all tables. Default 2^30.
+    public var maxRows = 1 << 30
+    /// Bytes of rows one server stores (values, optimizer state, update counts and index), over all
+    /// tables. Default: three quarters of this machine's memory. (Arenas grow by doubling, so the
+    /// memory held may briefly reach twice the rows' bytes of the table that is growing.)
+    public var maxBytes = Int(ProcessInfo.processInfo.physicalMemory / 4 * 3)
+    /// Tables declared on one server. Default 1024.
+    public var maxTables = 1024
+    /// Keys in one request, over all its sections. Default 2^24.
+    public var maxKeysPerRequest = 1 << 24
+
+    public init() {}
+}
