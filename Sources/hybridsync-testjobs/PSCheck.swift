@@ -14,7 +14,7 @@ struct PSCheck: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ps-check", abstract: "A worker that checks one property (used by the tests).")
 
     enum Case: String, ExpressibleByArgument, CaseIterable {
-        case pushPull = "push-pull", bsp, optimizers, ssp, asp, kill, badInput = "bad-input", barrier, exactlyOnce = "exactly-once"
+        case pushPull = "push-pull", bsp, optimizers, ssp, asp, kill, stop, badInput = "bad-input", barrier, exactlyOnce = "exactly-once"
     }
 
     @Option(help: "What to check: \(Case.allCases.map(\.rawValue).joined(separator: ", ")).") var `case`: Case
@@ -35,6 +35,7 @@ struct PSCheck: ParsableCommand {
             case .ssp: (ok, details) = try PSChecks.gap(worker, consistency: .ssp(staleness: staleness), steps: steps, staleness: staleness)
             case .asp: (ok, details) = try PSChecks.gap(worker, consistency: .asp, steps: steps, staleness: staleness)
             case .kill: (ok, details) = try checkKill(worker)
+            case .stop: (ok, details) = try checkStop(worker)
             case .badInput: (ok, details) = try BadInputCheck(worker: worker, config: config).run()
             case .barrier: (ok, details) = try PSChecks.barrier(worker)
             case .exactlyOnce:
@@ -50,6 +51,37 @@ struct PSCheck: ParsableCommand {
         emit("worker \(me) RESULT \(`case`.rawValue) \(ok ? "ok" : "FAIL") \(details)")
         worker.finish()
         if !ok { throw ExitCode(1) }
+    }
+
+    /// ASP with 3+ workers; the last worker stops itself (SIGSTOP, never resumed) at step 3. The others
+    /// go on being served while it is stopped, until the scheduler declares it dead after the heartbeat
+    /// timeout; then their next request fails naming it.
+    private func checkStop(_ worker: KVWorker) throws -> (Bool, String) {
+        let spec = TableSpec(name: "s", dimension: 4, optimizer: .sgd(learningRate: 1), consistency: .asp)
+        try worker.declare([spec])
+        try worker.barrier()
+        let me = worker.id.index, victim = worker.workerCount - 1
+        var servedAfter = 0
+        var stoppedAt: Date?
+        for t in 0..<1_000_000 {
+            if t == 3 {
+                if me == victim { raise(SIGSTOP) }
+                stoppedAt = Date()
+            }
+            do {
+                try worker.push([SparseRows(table: "s", keys: [1, 2], values: [Float](repeating: 1, count: 8))])
+                _ = try worker.pull([RowQuery(table: "s", keys: [1, 2])], timeout: 30)
+                if t >= 3 { servedAfter += 1 }
+                Thread.sleep(forTimeInterval: 0.01)
+            } catch let e as HybridSyncError {
+                let ms = Int(Date().timeIntervalSince(stoppedAt ?? Date()) * 1000)
+                if case .peerDied(let peer, _) = e, peer == "worker \(victim)", servedAfter >= 5 {
+                    return (true, "served \(servedAfter) requests while worker \(victim) was stopped, then: \(e) after \(ms) ms")
+                }
+                return (false, "step \(t) (served \(servedAfter) after the stop): unexpected \(e)")
+            }
+        }
+        return (false, "no error although worker \(victim) stopped")
     }
 
     /// BSP with 3+ workers; the last worker kills itself with SIGKILL at step 3. The others' next pull

@@ -53,6 +53,22 @@ final class ParameterServerProcessTests: XCTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(start), 30)
     }
 
+    /// A worker stopped with SIGSTOP (never resumed): the servers go on serving the other workers (ASP)
+    /// until the heartbeat timeout, then every other worker's request fails naming it, and `ps local`
+    /// kills the stopped process and names it instead of waiting for the job's timeout.
+    func testStoppedWorkerDoesNotStopTheServersUntilItsDeadline() throws {
+        let start = Date()
+        let r = try PSJob.run(["--servers", "2", "--workers", "3", "--heartbeat-timeout", "2", "--expect-killed", "2",
+                               "--timeout", "120", "--", PSJob.testJobs, "ps-check", "--case", "stop"])
+        XCTAssertNotEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("LOCAL JOB FAILED: scheduler: peer worker 2 died"), r.output)
+        XCTAssertTrue(r.output.contains("worker 2 still running 7 s after the job failed: killed"), r.output)
+        let results = r.results("stop")
+        XCTAssertEqual(results.count, 2, r.output)
+        for l in results { XCTAssertTrue(l.contains("RESULT stop ok") && l.contains("worker 2"), l) }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 60, "ended long before the job's timeout")
+    }
+
     /// Unknown table, wrong row length, wrong dtype, malformed and oversize frames: each gets its typed
     /// error, and the server keeps serving ordinary requests between them.
     func testBadInputGetsTypedErrorsAndTheServerKeepsServing() throws {

@@ -69,4 +69,45 @@ final class ServerMachineTests: XCTestCase {
         answer?.payload.forEach { $0.discard() }
         XCTAssertEqual(rows, [0, 0, 0, 0], "rows 3 and 5 untouched")
     }
+
+    /// Per-table policies: `reject` refuses the push, `skipRow` applies every other row and counts the
+    /// dropped one, `allow` stores the NaN.
+    func testNonFinitePoliciesPerTable() throws {
+        var s = try joinedServer(workers: 1)
+        let w = Peer.routed([7])
+        let specs = [TableSpec(name: "r", dimension: 2, optimizer: .accumulate),
+                     TableSpec(name: "s", dimension: 2, optimizer: .accumulate, nonFinite: .skipRow),
+                     TableSpec(name: "a", dimension: 2, optimizer: .accumulate, nonFinite: .allow)]
+        _ = s.onMessage(try TestKit.envelope(from: w, request(.declare, seq: 2, clock: 0, .declare(specs))), now: 1)
+        let keys = [UInt64(3), 5].flatMap { k in withUnsafeBytes(of: k.littleEndian) { Array($0) } }
+        let values = [Float(1), 2, .nan, 4].withUnsafeBytes { Array($0) }
+        var seq: UInt64 = 10
+        func push(_ table: String) throws -> MessageBody? {
+            seq += 1
+            let m = request(.push, seq: seq, clock: 0, sections: [SectionInfo(table: table, piece: 0, rowLength: 2, keyCount: 2, hasValues: true)],
+                            payload: [.bytes(keys), .bytes(values)])
+            return replies(s.onMessage(try TestKit.envelope(from: w, m), now: 2)).first?.body
+        }
+        func pull(_ table: String) throws -> [Float] {
+            seq += 1
+            let m = request(.pull, seq: seq, clock: 0, sections: [SectionInfo(table: table, piece: 0, rowLength: 2, keyCount: 2, hasValues: false)],
+                            payload: [.bytes(keys), .bytes([])])
+            let answer = s.onMessage(try TestKit.envelope(from: w, m), now: 3).compactMap(\.sent).first?.message
+            defer { answer?.payload.forEach { $0.discard() } }
+            return answer?.payload.last.map { f in f.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } } ?? []
+        }
+        guard case .error(let e)? = try push("r") else { return XCTFail("reject let a NaN in") }
+        XCTAssertTrue("\(e)".contains("non-finite gradient in table 'r', row 5"), "\(e)")
+        XCTAssertEqual(try pull("r"), [0, 0, 0, 0])
+        if case .error(let e)? = try push("s") { XCTFail("skipRow refused the push: \(e)") }
+        XCTAssertEqual(try pull("s"), [1, 2, 0, 0], "row 3 applied, row 5 (the NaN) left out")
+        if case .error(let e)? = try push("a") { XCTFail("allow refused the push: \(e)") }
+        let allowed = try pull("a")
+        XCTAssertEqual(Array(allowed.prefix(2)), [1, 2])
+        XCTAssertTrue(allowed[2].isNaN, "allow stores the NaN")
+        seq += 1
+        let stats = s.onMessage(try TestKit.envelope(from: w, request(.stats, seq: seq, clock: 0)), now: 4).compactMap(\.sent).first?.message.body
+        guard case .stats(let st)? = stats else { return XCTFail("no stats") }
+        XCTAssertEqual(st.nonFiniteRowsSkipped, 1)
+    }
 }

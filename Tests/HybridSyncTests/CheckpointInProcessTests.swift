@@ -61,9 +61,11 @@ final class CheckpointInProcessTests: XCTestCase {
         _ = try run(servers: 1, from: 0, to: 1, checkpoint: root)
         let path = root + "/step-1/manifest.json"
         let text = String(decoding: FileManager.default.contents(atPath: path)!, as: UTF8.self)
-        _ = FileManager.default.createFile(atPath: path, contents: Data(text.replacingOccurrences(of: "\"format\" : 1", with: "\"format\" : 2").utf8))
+        let current = "\"format\" : \(CheckpointFormat.version)"
+        XCTAssertTrue(text.contains(current), text)
+        _ = FileManager.default.createFile(atPath: path, contents: Data(text.replacingOccurrences(of: current, with: "\"format\" : 1").utf8))
         XCTAssertThrowsError(try run(servers: 1, from: 1, to: 2, resume: root)) { e in
-            XCTAssertTrue("\(e)".contains("format version 2; this build reads version 1"), "\(e)")
+            XCTAssertTrue("\(e)".contains("format version 1; this build reads version \(CheckpointFormat.version)"), "\(e)")
         }
     }
 

@@ -72,4 +72,21 @@ final class GradientSyncInProcessTests: XCTestCase {
             XCTAssertEqual(e[2], "w=[1.0, 1.0, 1.0, 1.0] steps=0", "nothing applied")
         }
     }
+
+    /// A table declared with `NonFinitePolicy.skipRow`: a step whose gradient has a NaN row applies the
+    /// other rows and leaves that one as it was, on both workers.
+    func testSkipRowTablesLoseOnlyTheNonFiniteRow() throws {
+        let outcome = try TestKit.hybridJob(servers: 1, workers: 2) { runtime -> [Float] in
+            let sync = try GradientSync(runtime: runtime, strategy: .ps, replanAfterSteps: 0)
+            try sync.register([Parameter(.embedding(TableSpec(name: "e", dimension: 2, optimizer: .sgd(learningRate: 1), consistency: .bsp,
+                                                              nonFinite: .skipRow), rows: 8))])
+            try sync.step(dense: [], sparse: [SparseGradient(table: "e", ids: [2, 6], values: [1, 1, .nan, 1])])
+            return try sync.pull("e", ids: [2, 6]).values
+        }
+        for r in outcome.workers {
+            // Row 2: both workers' gradient 1, averaged over two workers, times two: -1 per element with
+            // learning rate 1. Row 6: untouched.
+            XCTAssertEqual(try r.get(), [-1, -1, 0, 0])
+        }
+    }
 }

@@ -148,7 +148,7 @@ public final class GradientSync {
     /// Syncs one step's gradients: dense ones averaged over the ring (or pushed to the servers, per the
     /// plan) and applied; sparse ones pushed (or densified and averaged) and applied. Collective over the
     /// workers. `dense` must hold one gradient per registered dense parameter, with the same name.
-    public func step(dense grads: [Tensor], sparse: [SparseGradient]) throws {
+    public func step(dense grads: [Tensor], sparse given: [SparseGradient]) throws {
         let (ring0, ps0) = (runtime.dense.communicator.bytesSent, runtime.kv.bytesSent + runtime.kv.bytesReceived)
         defer {
             lastStepBytes[.ring] = runtime.dense.communicator.bytesSent - ring0 + (pulledBytesThisStep[.ring] ?? 0)
@@ -165,7 +165,7 @@ public final class GradientSync {
                 throw HybridSyncError.shapeMismatch(what: "gradient of '\(g.name)'", expected: "\(param.count) x \(param.dtype)", got: "\(g.count) x \(g.dtype)")
             }
         }
-        try checkFinite(grads, sparse)
+        let sparse = try checkFinite(grads, given)
         var pushes: [SparseRows] = []
         var ringTensors: [Tensor] = []
         var densified: [(LocalTable, Tensor)] = []
@@ -207,20 +207,32 @@ public final class GradientSync {
     }
 
     /// Throws, before anything is sent or applied, if a gradient holds a NaN or an infinity: naming the
-    /// dense tensor and this worker's rank, or the table, the row id and this rank.
-    private func checkFinite(_ grads: [Tensor], _ sparse: [SparseGradient]) throws {
+    /// dense tensor and this worker's rank, or the table, the row id and this rank. A table declared
+    /// with `NonFinitePolicy.skipRow` loses such rows instead (returned without them), one with `allow`
+    /// keeps them.
+    private func checkFinite(_ grads: [Tensor], _ sparse: [SparseGradient]) throws -> [SparseGradient] {
         let rank = runtime.dense.communicator.rank
         for g in grads where g.dtype == .float32 {
             if let i = try g.withElements(as: Float.self, { $0.firstIndex { !$0.isFinite } }) {
                 throw HybridSyncError.invalidArgument("non-finite gradient of '\(g.name)' at element \(i) on rank \(rank): nothing of this step was applied")
             }
         }
+        var out: [SparseGradient] = []
         for s in sparse {
-            guard let i = s.values.firstIndex(where: { !$0.isFinite }) else { continue }
+            guard let i = s.values.firstIndex(where: { !$0.isFinite }) else { out.append(s); continue }
             let d = max(1, tables[s.table]?.dimension ?? 1)
-            let id = s.keys.indices.contains(i / d) ? "\(s.keys[i / d])" : "?"
-            throw HybridSyncError.invalidArgument("non-finite gradient in table '\(s.table)', row \(id) on rank \(rank): nothing of this step was applied")
+            switch tables[s.table]?.nonFinite ?? .reject {
+            case .allow:
+                out.append(s)
+            case .skipRow where s.values.count == s.keys.count * d:
+                let kept = s.keys.indices.filter { r in s.values[(r * d)..<((r + 1) * d)].allSatisfy(\.isFinite) }
+                out.append(SparseRows(table: s.table, keys: kept.map { s.keys[$0] }, values: kept.flatMap { s.values[($0 * d)..<(($0 + 1) * d)] }))
+            default:
+                let id = s.keys.indices.contains(i / d) ? "\(s.keys[i / d])" : "?"
+                throw HybridSyncError.invalidArgument("non-finite gradient in table '\(s.table)', row \(id) on rank \(rank): nothing of this step was applied")
+            }
         }
+        return out
     }
 
     private func applyDense(_ name: String, _ g: Tensor) {

@@ -1,7 +1,8 @@
 /// Constants of the checkpoint format (see `Docs/Reliability.md`).
 package enum CheckpointFormat {
     /// The format version this build writes and reads; a checkpoint of another is refused.
-    package static let version: UInt32 = 1
+    /// (2: table specs carry their non-finite policy.)
+    package static let version: UInt32 = 2
     /// First bytes of every binary checkpoint file ("HSCK" read little-endian).
     package static let magic: UInt32 = 0x4B43_5348
     /// File kinds.

@@ -87,6 +87,16 @@ public enum Consistency: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// What a table does with a gradient row holding a NaN or an infinity.
+public enum NonFinitePolicy: UInt8, Sendable, Equatable {
+    /// Refuse the whole push (or step) with an error naming the table and the row. The default.
+    case reject = 0
+    /// Drop such rows and apply the rest; dropped rows are counted and logged.
+    case skipRow = 1
+    /// Apply them: the table may then hold non-finite values.
+    case allow = 2
+}
+
 /// An embedding table as a worker declares it to the servers.
 public struct TableSpec: Sendable, Equatable {
     public var name: String
@@ -99,14 +109,17 @@ public struct TableSpec: Sendable, Equatable {
     public var consistency: Consistency
     /// Rows longer than this are cut into pieces placed on different servers (set by the client).
     public var pieceLength: Int
+    /// What to do with non-finite gradient rows (default: refuse them).
+    public var nonFinite: NonFinitePolicy
 
     /// Default longest piece: 64 Ki floats (256 KiB).
     package static let defaultPieceLength = 65_536 // the default of `init(pieceLength:)`: 256 KiB of float32
 
     public init(name: String, dimension: Int, dtype: DType = .float32, initializer: RowInitializer = .zeros,
                 optimizer: OptimizerSpec = .sgd(learningRate: 0.01), consistency: Consistency = .asp,
-                pieceLength: Int = 65_536) {
+                pieceLength: Int = 65_536, nonFinite: NonFinitePolicy = .reject) {
         self.name = name
+        self.nonFinite = nonFinite
         self.dimension = dimension
         self.dtype = dtype
         self.initializer = initializer

@@ -21,6 +21,7 @@ extension TableSpec {
         case .ssp(let s): w.u8(1); w.u32(UInt32(s))
         case .asp: w.u8(2); w.u32(0)
         }
+        w.u8(nonFinite.rawValue)
     }
 
     /// Reads a spec written by `encode`; throws `malformedMessage` or `invalidArgument`.
@@ -56,8 +57,10 @@ extension TableSpec {
         case 2: consistency = .asp
         default: throw HybridSyncError.malformedMessage("table '\(name)': unknown consistency \(ck)")
         }
+        let nf = try r.u8("non-finite policy")
+        guard let nonFinite = NonFinitePolicy(rawValue: nf) else { throw HybridSyncError.malformedMessage("table '\(name)': unknown non-finite policy \(nf)") }
         let spec = TableSpec(name: name, dimension: dim, dtype: dtype, initializer: initializer,
-                             optimizer: optimizer, consistency: consistency, pieceLength: piece)
+                             optimizer: optimizer, consistency: consistency, pieceLength: piece, nonFinite: nonFinite)
         guard spec.pieceLength == piece else { throw HybridSyncError.malformedMessage("table '\(name)': piece length \(piece) invalid for dimension \(dim)") }
         try spec.validate()
         return spec

@@ -23,6 +23,8 @@ final class ServerShard {
     var windows: [Int: ReplyWindow] = [:]
     /// Repeats of handled requests (resends, duplicated messages) answered without applying again.
     private(set) var duplicates = 0
+    /// Gradient rows left out because they held a NaN or an infinity (tables with `skipRow`).
+    private(set) var nonFiniteRowsSkipped = 0
     /// The shard being written, if a checkpoint is in progress (`ServerShard+Checkpoint.swift`).
     var checkpointJob: CheckpointJob?
 
@@ -129,21 +131,21 @@ final class ServerShard {
                 return [reply(peer, header, kind: .reply)]
             case .push:
                 try checkSections(header, needValues: true)
-                try checkFinite(header, frames)
+                let skips = try checkFinite(header, frames)
                 let keys = discardsData ? [] : decodeKeys(header, frames)
                 try checkCapacity(header, keys: keys)
-                applyPush(header, frames, keys: keys)
+                applyPush(header, frames, keys: keys, skipping: skips)
                 return [reply(peer, header, kind: .reply)]
             case .pull, .pushPull:
                 try checkSections(header, needValues: header.kind == .pushPull)
                 let staleness = header.sections.map { tables[$0.table]!.spec.consistency.staleness }.min() ?? Int.max
                 // Refuse before applying anything: a push+pull is applied whole or not at all.
                 try checkAnswerable(clock: Int(header.clock), staleness: staleness)
-                if header.kind == .pushPull { try checkFinite(header, frames) }
+                let skips = header.kind == .pushPull ? try checkFinite(header, frames) : [:]
                 try checkReplySize(header)
                 let keys = decodeKeys(header, frames)
                 if !discardsData { try checkCapacity(header, keys: keys) }
-                if header.kind == .pushPull && applyingPush { applyPush(header, frames, keys: keys) }
+                if header.kind == .pushPull && applyingPush { applyPush(header, frames, keys: keys, skipping: skips) }
                 let answered = answerOrHold(WaitingPull(peer: peer, header: header, keys: keys, staleness: staleness))
                 guard answered.isEmpty else { return answered }
                 return [.log(.trace, "\(id) holds pull \(header.seq) of \(header.sender) at clock \(header.clock) (slowest worker at \(clocks.minClock))"),
@@ -165,7 +167,7 @@ final class ServerShard {
                 let stats = ServerStats(server: id.index, largestAnsweredGap: clocks.largestAnsweredGap, pushes: appliedPushes,
                                         rows: tables.values.reduce(0) { $0 + $1.rowCount }, waitingPulls: waitingPulls.count,
                                         bytesIn: bytesIn, bytesOut: bytesOut, duplicates: duplicates, refused: refused,
-                                        handshakesRefused: handshakesRefused.value)
+                                        handshakesRefused: handshakesRefused.value, nonFiniteRowsSkipped: nonFiniteRowsSkipped)
                 return [reply(peer, header, kind: .reply, body: .stats(stats))]
             default:
                 throw HybridSyncError.malformedMessage("a server does not accept \(header.kind) messages")
@@ -229,10 +231,15 @@ final class ServerShard {
         }
     }
 
-    /// Refuses a push whose values hold a NaN or an infinity, naming the table, the row's key and the
-    /// element, before anything of it is applied: a server never stores a non-finite value.
-    private func checkFinite(_ header: MessageHeader, _ frames: [any ByteFrame]) throws {
+    /// Checks a push's values for NaN and infinity, per its table's `NonFinitePolicy`, before anything
+    /// of it is applied: `reject` refuses the push naming the table, the row's key and the element;
+    /// `skipRow` returns, by section, the rows to leave out; `allow` lets them in. So a server never
+    /// stores a non-finite value unless the table allows it.
+    private func checkFinite(_ header: MessageHeader, _ frames: [any ByteFrame]) throws -> [Int: Set<Int>] {
+        var skips: [Int: Set<Int>] = [:]
         for (i, s) in header.sections.enumerated() where s.hasValues && s.dtype == .float32 {
+            let policy = tables[s.table]?.spec.nonFinite ?? .reject
+            if policy == .allow { continue }
             let bad: Int? = frames[3 + 2 * i].withUnsafeBytes { raw in
                 let f = raw.bindMemory(to: Float.self)
                 // x - x is 0 for every finite x and NaN for NaN and the infinities; eight lanes at a
@@ -250,12 +257,20 @@ final class ServerShard {
                 return f.firstIndex { !$0.isFinite }
             }
             guard let bad else { continue }
+            if policy == .skipRow {
+                skips[i] = frames[3 + 2 * i].withUnsafeBytes { raw in
+                    let f = raw.bindMemory(to: Float.self), n = Swift.max(1, s.rowLength)
+                    return Set((0..<(f.count / n)).filter { r in !f[(r * n)..<((r + 1) * n)].allSatisfy(\.isFinite) })
+                }
+                continue
+            }
             let row = bad / Swift.max(1, s.rowLength)
             let key: UInt64 = frames[2 + 2 * i].withUnsafeBytes { raw in
                 raw.count >= (row + 1) * 8 ? UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: row * 8, as: UInt64.self)) : 0
             }
             throw HybridSyncError.invalidArgument("non-finite gradient in table '\(s.table)', row \(key), element \(s.piece * (tables[s.table]?.spec.pieceLength ?? 0) + bad % Swift.max(1, s.rowLength)): nothing of this push was applied")
         }
+        return skips
     }
 
     /// Refuses a request that would take this server past its row or byte limit, or that holds too many
@@ -319,12 +334,32 @@ final class ServerShard {
         header.sections.indices.map { i in frames[2 + 2 * i].withUnsafeBytes { readKeys($0) } }
     }
 
-    private func applyPush(_ header: MessageHeader, _ frames: [any ByteFrame], keys sectionKeys: [[UInt64]]) {
+    private func applyPush(_ header: MessageHeader, _ frames: [any ByteFrame], keys sectionKeys: [[UInt64]],
+                           skipping skips: [Int: Set<Int>] = [:]) {
         appliedPushes += 1
         if discardsData { return }
         let worker = header.sender.index
         for (i, s) in header.sections.enumerated() {
             let store = tables[s.table]!
+            if let skip = skips[i] {
+                // Rows holding a NaN or an infinity of a `skipRow` table are left out; the rest applied.
+                nonFiniteRowsSkipped += skip.count
+                let n = s.rowLength
+                let kept = sectionKeys[i].indices.filter { !skip.contains($0) }
+                let keys = kept.map { sectionKeys[i][$0] }
+                let grads: [Float] = frames[3 + 2 * i].withUnsafeBytes { raw in
+                    let f = raw.bindMemory(to: Float.self)
+                    return kept.flatMap { f[($0 * n)..<(($0 + 1) * n)] }
+                }
+                if store.spec.consistency == .bsp {
+                    heldPushes[Int(header.clock), default: []].append(HeldPush(worker: worker, seq: header.seq, section: s, keys: keys, grads: grads))
+                } else {
+                    grads.withUnsafeBufferPointer { g in
+                        if let base = g.baseAddress { apply(store, piece: s.piece, keys: keys, grads: base, rowLength: n) }
+                    }
+                }
+                continue
+            }
             let keys = sectionKeys[i]
             if store.spec.consistency == .bsp {
                 let grads = frames[3 + 2 * i].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }

@@ -56,7 +56,7 @@ package enum MessageBody: Sendable {
         case .restore(let clock): w.i64(clock)
         case .stats(let s):
             w.i64(Int64(s.largestAnsweredGap))
-            for v in [s.pushes, s.rows, s.waitingPulls, s.bytesIn, s.bytesOut, s.duplicates, s.refused, s.handshakesRefused] { w.u64(UInt64(v)) }
+            for v in [s.pushes, s.rows, s.waitingPulls, s.bytesIn, s.bytesOut, s.duplicates, s.refused, s.handshakesRefused, s.nonFiniteRowsSkipped] { w.u64(UInt64(v)) }
         }
         return w.bytes
     }
@@ -129,7 +129,8 @@ package enum MessageBody: Sendable {
                                bytesIn: Int(truncatingIfNeeded: try r.u64("bytes in")), bytesOut: Int(truncatingIfNeeded: try r.u64("bytes out")),
                                duplicates: Int(truncatingIfNeeded: try r.u64("duplicates")),
                                refused: Int(truncatingIfNeeded: try r.u64("refused")),
-                               handshakesRefused: Int(truncatingIfNeeded: try r.u64("handshakes refused")))
+                               handshakesRefused: Int(truncatingIfNeeded: try r.u64("handshakes refused")),
+                               nonFiniteRowsSkipped: Int(truncatingIfNeeded: try r.u64("non-finite rows skipped")))
         }
     }
 }

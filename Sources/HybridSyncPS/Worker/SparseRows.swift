@@ -64,4 +64,6 @@ public struct ServerStats: Sendable {
     public let refused: Int
     /// Connections refused at the CURVE handshake (a key that is not the job's).
     public let handshakesRefused: Int
+    /// Gradient rows left out for holding a NaN or an infinity (tables with `NonFinitePolicy.skipRow`).
+    public let nonFiniteRowsSkipped: Int
 }

@@ -62,6 +62,9 @@ package struct WorkerMachine: NodeMachine {
     private var registered = false
     private var servers: [String] = []
     private var dead: [Int: String] = [:]
+    /// The first node the scheduler reported dead: the job has failed, and every later request fails
+    /// at once naming it (so every worker raises the same error, whatever it does next).
+    private var lostNode: HybridSyncError?
     private var pending: [UInt64: Pending] = [:]
     private var nextSeq: UInt64 = 2
     private var startedAt = 0.0, lastHeard = 0.0, lastBeat = 0.0
@@ -110,6 +113,9 @@ package struct WorkerMachine: NodeMachine {
             out.append(.stop(nil))
             return out
         case .request(let r):
+            if let lostNode {
+                return r.parts.map { .resolve(request: r.id, part: $0.0.part, .failure(lostNode)) }
+            }
             var out: [NodeDirective] = []
             for (target, message) in r.parts {
                 if case .server(let s) = target {
@@ -184,6 +190,7 @@ package struct WorkerMachine: NodeMachine {
             let name = node.role == .server && servers.indices.contains(node.index) ? "\(node) at \(servers[node.index])" : "\(node)"
             var out: [NodeDirective] = [.log(.error, "the scheduler reports \(node) dead: \(reason)"),
                                         .fault(.peerDied(peer: name, reason: reason))]
+            if lostNode == nil { lostNode = .peerDied(peer: name, reason: reason) }
             if node.role == .server {
                 dead[node.index] = reason
                 let e = HybridSyncError.peerDied(peer: "\(node) at \(servers.indices.contains(node.index) ? servers[node.index] : "?")", reason: reason)

@@ -80,11 +80,20 @@ struct PSLocal: ParsableCommand {
         for i in 0..<servers { try spawn("server \(i)", exe, ["ps", "server"], index: i) }
         for i in 0..<workers { try spawn("worker \(i)", workerExe, workerArgs, index: i) }
         let deadline = Deadline.after(seconds: timeout)
-        while children.contains(where: { $0.1.isRunning }) && !deadline.hasPassed { usleep(20_000) }
+        // Once the scheduler has failed (a node died), the job is over: what still runs after a grace
+        // (a stopped or hung node) is killed and named, rather than waited for until the timeout.
+        var failedAt: Double?
+        let grace = heartbeatTimeout + 5
+        while children.contains(where: { $0.1.isRunning }) && !deadline.hasPassed {
+            if failedAt == nil, failure.current != nil { failedAt = monotonicSeconds() }
+            if let f = failedAt, monotonicSeconds() - f > grace { break }
+            usleep(20_000)
+        }
         var problems: [String] = []
         for (name, p) in children where p.isRunning {
             kill(p.processIdentifier, SIGKILL)
-            problems.append("\(name) still running after \(Int(timeout)) s: killed")
+            problems.append(failedAt != nil ? "\(name) still running \(Int(grace)) s after the job failed: killed"
+                                            : "\(name) still running after \(Int(timeout)) s: killed")
         }
         for (name, p) in children {
             p.waitUntilExit()
