@@ -63,6 +63,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // libFuzzer target over the wire decoder and the nodes' message handling (`Launch/fuzz`); an
+        // ordinary build writes its seed corpus instead.
+        .executableTarget(name: "hybridsync-fuzz", dependencies: ["HybridSyncCore", "HybridSyncPS"]),
         .testTarget(name: "HybridSyncCoreTests", dependencies: ["HybridSyncCore"]),
         .testTarget(name: "HybridSyncCollectivesTests", dependencies: ["HybridSyncCore", "HybridSyncCollectives", "HybridSyncTestKit"]),
         .testTarget(name: "HybridSyncPSTests", dependencies: ["HybridSyncPS", "HybridSyncCore", "HybridSyncTestKit", "HybridSyncZMQ",

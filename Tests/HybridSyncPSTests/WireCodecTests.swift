@@ -75,4 +75,14 @@ final class WireCodecTests: XCTestCase {
         XCTAssertEqual(specs[0].pieceCount, 5)
         XCTAssertEqual(specs[0].length(ofPiece: 4), 300_000 - 4 * 65_536)
     }
+
+    /// Found by the fuzzer (`Launch/fuzz`): an error reply declaring an oversize message of more than
+    /// Int.max bytes trapped converting the count. Now the counts are clamped.
+    func testAnErrorReplyWithHugeCountsDoesNotTrap() {
+        var bytes: [UInt8] = [4]
+        bytes += [UInt8](repeating: 0xFF, count: 16)
+        guard case let .oversizeMessage(b, limit) = ErrorCodec.decode(bytes, from: "server 0") else { return XCTFail("not decoded") }
+        XCTAssertEqual(b, Int.max)
+        XCTAssertEqual(limit, Int.max)
+    }
 }

@@ -25,7 +25,7 @@ package enum ErrorCodec {
             case 1: return .unknownTable(try r.string("table"))
             case 2: return .shapeMismatch(what: try r.string("what"), expected: try r.string("expected"), got: try r.string("got"))
             case 3: return .malformedMessage(try r.string("text", maxLength: 65536))
-            case 4: return .oversizeMessage(bytes: Int(try r.u64("bytes")), limit: Int(try r.u64("limit")))
+            case 4: return .oversizeMessage(bytes: Int(clamping: try r.u64("bytes")), limit: Int(clamping: try r.u64("limit")))
             case 5: return .peerDied(peer: try r.string("peer"), reason: try r.string("reason"))
             case 6: return .invalidArgument(try r.string("text", maxLength: 65536))
             case 7: return .checkpoint(file: try r.string("file"), reason: try r.string("reason", maxLength: 65536))
