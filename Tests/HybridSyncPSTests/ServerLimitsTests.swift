@@ -90,4 +90,26 @@ final class ServerLimitsTests: XCTestCase {
         let conflict = try send(&s, .declare, .declare([TableSpec(name: "t", dimension: 3, optimizer: .adagrad(learningRate: 0.5, epsilon: 1e-8, initialAccumulator: 0.1))]))
         XCTAssertEqual(conflict, "invalid argument: table 't' is already declared with another dimension, optimizer, piece length")
     }
+
+    /// A push to a BSP table stamped far ahead of the slowest worker is refused instead of held for the
+    /// whole job; one within the lead is held as usual.
+    func testFarFutureBSPPushesAreRefused() throws {
+        var limits = ServerLimits()
+        limits.maxClockLead = 16
+        var s = try server(limits)
+        XCTAssertNil(try send(&s, .declare, .declare([TableSpec(name: "t", dimension: 2, optimizer: .accumulate, consistency: .bsp)])))
+        seq += 1
+        let far = OutboundMessage(MessageHeader(kind: .push, sender: NodeID(.worker, 0), seq: seq, clock: 1_000_000,
+                                                sections: [SectionInfo(table: "t", piece: 0, rowLength: 2, keyCount: 1, hasValues: true)]),
+                                  .empty, payload: [.bytes(withUnsafeBytes(of: UInt64(1).littleEndian) { Array($0) }), .bytes([UInt8](repeating: 0, count: 8))])
+        let sent = s.onMessage(try TestKit.envelope(from: worker, far), now: 1).compactMap(\.sent).map(\.message)
+        guard case .error(let e)? = sent.first?.body else { return XCTFail("held a push a million steps ahead") }
+        XCTAssertTrue("\(e)".contains("1000000 steps ahead of the slowest worker; this server holds at most 16 (HYBRIDSYNC_MAX_CLOCK_LEAD)"), "\(e)")
+        seq += 1
+        let near = OutboundMessage(MessageHeader(kind: .push, sender: NodeID(.worker, 0), seq: seq, clock: 16,
+                                                 sections: [SectionInfo(table: "t", piece: 0, rowLength: 2, keyCount: 1, hasValues: true)]),
+                                   .empty, payload: [.bytes(withUnsafeBytes(of: UInt64(1).littleEndian) { Array($0) }), .bytes([UInt8](repeating: 0, count: 8))])
+        let ok = s.onMessage(try TestKit.envelope(from: worker, near), now: 1).compactMap(\.sent).map(\.message)
+        if case .error(let e)? = ok.first?.body { XCTFail("refused a push within the lead: \(e)") }
+    }
 }

@@ -84,6 +84,8 @@ package final class FaultSwitch: Sendable {
 package final class FaultCounters: Sendable {
     private let counts = Mutex<[String: Int]>([:])
     package init() {}
+    /// This process's counters: every faulty transport made without its own counts here.
+    package static let process = FaultCounters()
     func add(_ what: String) { counts.withLock { $0[what, default: 0] += 1 } }
     /// Faults injected, by kind ("dropped", "duplicated", "delayed", "reordered", "cut").
     package var snapshot: [String: Int] { counts.withLock { $0 } }

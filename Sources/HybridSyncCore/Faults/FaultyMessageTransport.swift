@@ -15,7 +15,7 @@ package final class FaultyMessageTransport: MessageTransport {
     private var held: [(due: Double, peer: Peer, frames: [OutgoingFrame], untilNextSend: Bool)] = []
 
     package init(_ inner: any MessageTransport, plan: FaultPlan, faults: FaultSwitch = FaultSwitch(),
-                 counters: FaultCounters = FaultCounters(), applies: @escaping @Sendable (Peer) -> Bool = { _ in true }) {
+                 counters: FaultCounters = .process, applies: @escaping @Sendable (Peer) -> Bool = { _ in true }) {
         self.inner = inner
         self.plan = plan
         rng = SplitMix64(seed: plan.seed)

@@ -104,6 +104,7 @@ public struct PSConfig: Sendable {
         if let v = try int("HYBRIDSYNC_MAX_BYTES") { c.limits.maxBytes = v }
         if let v = try int("HYBRIDSYNC_MAX_TABLES") { c.limits.maxTables = v }
         if let v = try int("HYBRIDSYNC_MAX_KEYS") { c.limits.maxKeysPerRequest = v }
+        if let v = try int("HYBRIDSYNC_MAX_CLOCK_LEAD") { c.limits.maxClockLead = v }
         if let dir = env["HYBRIDSYNC_KEYS"] {
             guard let member = env["HYBRIDSYNC_MEMBER"] else {
                 throw HybridSyncError.invalidArgument("HYBRIDSYNC_KEYS=\(dir) needs HYBRIDSYNC_MEMBER (scheduler, server-N or worker-N): which key is this node's")
@@ -127,7 +128,7 @@ public struct PSConfig: Sendable {
             throw HybridSyncError.invalidArgument("resend after \(resendAfter) s must be positive and max attempts \(maxAttempts) within 1...100")
         }
         guard maxMessageBytes >= 4096 else { throw HybridSyncError.invalidArgument("max message bytes \(maxMessageBytes) is below 4096") }
-        guard limits.maxRows >= 1, limits.maxBytes >= 1, limits.maxTables >= 1, limits.maxKeysPerRequest >= 1 else {
+        guard limits.maxRows >= 1, limits.maxBytes >= 1, limits.maxTables >= 1, limits.maxKeysPerRequest >= 1, limits.maxClockLead >= 1 else {
             throw HybridSyncError.invalidArgument("server limits must be positive: \(limits)")
         }
     }

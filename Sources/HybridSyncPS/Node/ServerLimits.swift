@@ -7,7 +7,7 @@ import Foundation
 /// request that would pass a limit gets a clear error and changes nothing.
 ///
 /// From the environment: `HYBRIDSYNC_MAX_ROWS`, `HYBRIDSYNC_MAX_BYTES`, `HYBRIDSYNC_MAX_TABLES`,
-/// `HYBRIDSYNC_MAX_KEYS`.
+/// `HYBRIDSYNC_MAX_KEYS`, `HYBRIDSYNC_MAX_CLOCK_LEAD`.
 public struct ServerLimits: Sendable, Equatable {
     /// Rows (row pieces) one server stores, over all tables. Default 2^30.
     public var maxRows = 1 << 30
@@ -19,6 +19,9 @@ public struct ServerLimits: Sendable, Equatable {
     public var maxTables = 1024
     /// Keys in one request, over all its sections. Default 2^24.
     public var maxKeysPerRequest = 1 << 24
+    /// How many steps ahead of the slowest worker a push to a BSP table may be stamped (such pushes
+    /// are held until every worker gets there). Default 1024.
+    public var maxClockLead = 1024
 
     public init() {}
 }

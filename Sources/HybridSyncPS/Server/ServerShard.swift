@@ -134,6 +134,7 @@ final class ServerShard {
                 let skips = try checkFinite(header, frames)
                 let keys = discardsData ? [] : decodeKeys(header, frames)
                 try checkCapacity(header, keys: keys)
+                try checkClockLead(header)
                 applyPush(header, frames, keys: keys, skipping: skips)
                 return [reply(peer, header, kind: .reply)]
             case .pull, .pushPull:
@@ -145,6 +146,7 @@ final class ServerShard {
                 try checkReplySize(header)
                 let keys = decodeKeys(header, frames)
                 if !discardsData { try checkCapacity(header, keys: keys) }
+                if header.kind == .pushPull { try checkClockLead(header) }
                 if header.kind == .pushPull && applyingPush { applyPush(header, frames, keys: keys, skipping: skips) }
                 let answered = answerOrHold(WaitingPull(peer: peer, header: header, keys: keys, staleness: staleness))
                 guard answered.isEmpty else { return answered }
@@ -299,6 +301,16 @@ final class ServerShard {
         }
         guard bytes + newBytes <= limits.maxBytes else {
             throw HybridSyncError.invalidArgument("\(newRows) new row(s) of \(newBytes) bytes would pass this server's limit of \(limits.maxBytes) bytes (HYBRIDSYNC_MAX_BYTES); nothing was applied")
+        }
+    }
+
+    /// Refuses a push to a BSP table stamped further ahead of the slowest worker than the limit: it would
+    /// be held (and its memory kept) until every worker got there.
+    private func checkClockLead(_ header: MessageHeader) throws {
+        guard header.sections.contains(where: { tables[$0.table]?.spec.consistency == .bsp }) else { return }
+        let lead = Int(header.clock) - clocks.minClock
+        guard lead <= limits.maxClockLead else {
+            throw HybridSyncError.invalidArgument("a push stamped with clock \(header.clock), \(lead) steps ahead of the slowest worker; this server holds at most \(limits.maxClockLead) (HYBRIDSYNC_MAX_CLOCK_LEAD)")
         }
     }
 

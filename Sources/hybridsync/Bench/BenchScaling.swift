@@ -27,12 +27,7 @@ struct BenchScaling: ParsableCommand {
             return
         }
         let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        // The package root: the nearest folder above the binary (or the current one) holding Launch/mpirun.
-        var root = exe.deletingLastPathComponent()
-        while root.path != "/" && !FileManager.default.fileExists(atPath: root.appendingPathComponent("Launch/mpirun").path) {
-            root = root.deletingLastPathComponent()
-        }
-        if root.path == "/" { root = URL(fileURLWithPath: FileManager.default.currentDirectoryPath) }
+        let root = packageRoot()
         var rows: [[String: Any]] = []
         emit("# hybridsync bench scaling: specs \(specs); dedicated servers \(servers) (auto = one per worker)")
         emit([pad("spec", 12), pad("network", 9), pad("workers", 8), pad("servers", 8), pad("strategy", 10), pad("sync ms", 9), pad("dense ms", 9), pad("sparse ms", 10),

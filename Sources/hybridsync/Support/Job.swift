@@ -74,3 +74,12 @@ final class Locked<Value: Sendable>: Sendable {
 
 extension HybridLayout.Placement: ExpressibleByArgument {}
 extension Strategy: ExpressibleByArgument {}
+
+/// The package root: the nearest folder above this binary (or the current one) holding Launch/mpirun.
+func packageRoot() -> URL {
+    var root = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    while root.path != "/" && !FileManager.default.fileExists(atPath: root.appendingPathComponent("Launch/mpirun").path) {
+        root = root.deletingLastPathComponent()
+    }
+    return root.path == "/" ? URL(fileURLWithPath: FileManager.default.currentDirectoryPath) : root
+}

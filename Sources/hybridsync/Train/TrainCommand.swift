@@ -37,6 +37,12 @@ struct TrainCommand: ParsableCommand {
         try HybridRuntime.run(layout: HybridLayout(servers: servers, placement: placement)) { runtime in
             try train(runtime, consistency: cons)
         }
+        // With fault injection (HYBRIDSYNC_FAULTS), every rank says what it injected (`hybridsync soak`).
+        if ProcessInfo.processInfo.environment["HYBRIDSYNC_FAULTS"] != nil {
+            let rank = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_RANK"] ?? "?"
+            let counts = FaultCounters.process.snapshot.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            emit("FAULTS rank \(rank) \(counts)")
+        }
     }
 
     private func train(_ runtime: HybridRuntime, consistency: Consistency) throws {
@@ -107,6 +113,13 @@ struct TrainCommand: ParsableCommand {
         if let dir = checkpointDir, step > firstStep || !resume {
             try sync.checkpoint(to: dir)
             if lead { emit("checkpoint of step \(step) in \(dir)") }
+        }
+        if ProcessInfo.processInfo.environment["HYBRIDSYNC_FAULTS"] != nil {
+            emit("RESENDS worker \(me) \(runtime.kv.resends)")
+            if lead {
+                let stats = try runtime.kv.serverStats()
+                emit("SERVERS duplicates=\(stats.reduce(0) { $0 + $1.duplicates }) refused=\(stats.reduce(0) { $0 + $1.refused })")
+            }
         }
         if checksum {
             let all = try sync.pull("wide", ids: (0..<UInt64(wideRows)).map { $0 })

@@ -1,0 +1,103 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One `Launch/mpirun` run of the soak: its output, how it ended, and what it reported.
+struct SoakJob {
+    let root: URL
+    let np: Int
+    let log: String
+
+    struct Outcome {
+        let status: Int32
+        let text: String
+        let killed: Bool
+        /// Per world rank: RSS (bytes) after warm-up (a quarter of the run) and at the end.
+        let rss: [Int: (Int, Int)]
+
+        var tail: String { String(text.suffix(3000)) }
+        var params: String? { line("PARAMS crc32c ").map { String($0.split(separator: " ")[2]) } }
+        var resends: Int { lines("RESENDS worker ").compactMap { Int($0.split(separator: " ").last ?? "") }.reduce(0, +) }
+        var duplicates: Int { line("SERVERS duplicates=").flatMap { Int($0.split(separator: " ")[1].dropFirst("duplicates=".count)) } ?? 0 }
+        /// Faults injected, summed over ranks ("FAULTS rank R kind=n ...").
+        var faults: [String: Int] {
+            var out: [String: Int] = [:]
+            for l in lines("FAULTS rank ") {
+                for part in l.split(separator: " ").dropFirst(3) {
+                    let kv = part.split(separator: "=")
+                    if kv.count == 2, let n = Int(kv[1]) { out[String(kv[0]), default: 0] += n }
+                }
+            }
+            return out
+        }
+        /// Seconds per `steps` steps, from the run's closing line ("N steps in S s").
+        func seconds(per steps: Int) -> Double? {
+            guard let l = line("test accuracy "), let r = l.range(of: " steps in ") else { return nil }
+            let n = Double(l[..<r.lowerBound].split(separator: " ").last ?? "")
+            let s = Double(l[r.upperBound...].split(separator: " ").first ?? "")
+            guard let n, let s, n > 0 else { return nil }
+            return s / n * Double(steps)
+        }
+        private func lines(_ prefix: String) -> [Substring] {
+            text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).compactMap { l in l.range(of: prefix).map { l[$0.lowerBound...] } }
+        }
+        private func line(_ prefix: String) -> Substring? { lines(prefix).last }
+    }
+
+    /// Runs `hybridsync ARGS` on `np` ranks. `killRank` is killed (SIGKILL) once `when` holds; with
+    /// `sampleRSS` every rank's RSS is read twice a second.
+    func run(_ args: [String], env: [String: String] = [:], killRank: Int? = nil, when: () -> Bool = { false },
+             sampleRSS: Bool = false) throws -> Outcome {
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        defer { try? out.close() }
+        let p = Process()
+        p.executableURL = root.appendingPathComponent("Launch/mpirun")
+        p.arguments = ["-np", "\(np)", URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path] + args
+        p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
+        p.standardOutput = out
+        p.standardError = out
+        let start = Date()
+        try p.run()
+        var killed = false
+        var samples: [(Double, Int, Int)] = []
+        while p.isRunning {
+            if let killRank, !killed, when() {
+                for (pid, rank) in ranks() where rank == killRank { kill(pid, SIGKILL); killed = true }
+            }
+            if sampleRSS { for (pid, rank) in ranks() { if let r = rss(pid) { samples.append((Date().timeIntervalSince(start), rank, r)) } } }
+            Thread.sleep(forTimeInterval: sampleRSS ? 0.5 : 0.02)
+        }
+        p.waitUntilExit()
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        var rssByRank: [Int: (Int, Int)] = [:]
+        let warm = Date().timeIntervalSince(start) / 4
+        for rank in Set(samples.map(\.1)) {
+            let mine = samples.filter { $0.1 == rank }
+            if let s = mine.first(where: { $0.0 >= warm }), let e = mine.last { rssByRank[rank] = (s.2, e.2) }
+        }
+        return Outcome(status: p.terminationStatus, text: text, killed: killed, rss: rssByRank)
+    }
+
+    /// (pid, world rank) of every rank of a running job: `hybridsync` processes with a rank in their environment.
+    private func ranks() -> [(Int32, Int)] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).compactMap { pid in
+            let comm = (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard comm == "hybridsync", let env = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return nil }
+            for entry in env.split(separator: 0) where entry.starts(with: Array("OMPI_COMM_WORLD_RANK=".utf8)) {
+                return Int(String(decoding: entry.dropFirst("OMPI_COMM_WORLD_RANK=".utf8.count), as: UTF8.self)).map { (pid, $0) }
+            }
+            return nil
+        }
+    }
+
+    /// Resident memory of `pid` in bytes (`VmRSS` in /proc/PID/status).
+    private func rss(_ pid: Int32) -> Int? {
+        guard let s = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+              let kb = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") else { return nil }
+        return kb * 1024
+    }
+}

@@ -1,0 +1,28 @@
+import Foundation
+import XCTest
+
+/// The soak's short form: `hybridsync soak --minutes 1.5` (about two minutes with the reference run).
+final class SoakProcessTests: XCTestCase {
+    /// Drops, duplicates and reordering on every worker-server message, a worker killed and the job
+    /// resumed from a checkpoint: the final parameters equal the fault-free run's, faults were really
+    /// injected and repaired (resends, duplicates dropped), and no rank's memory grows more than 10%
+    /// after warm-up.
+    func testTwoMinuteSoak() throws {
+        let dataset = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: dataset), "dataset-fashion-mnist is not installed (Launch/test installs it)")
+        let (status, out) = try HybridProcessTests.run(HybridProcessTests.tool, ["soak", "--minutes", "1.5"])
+        XCTAssertEqual(status, 0, out)
+        XCTAssertTrue(out.contains("SOAK OK"), out)
+        XCTAssertTrue(out.contains(": equal"), out)
+        func number(after label: String) -> Int {
+            guard let r = out.range(of: label) else { return 0 }
+            return Int(out[r.upperBound...].prefix { $0.isNumber }) ?? 0
+        }
+        XCTAssertGreaterThan(number(after: "dropped "), 0, out)
+        XCTAssertGreaterThan(number(after: "duplicated "), 0, out)
+        XCTAssertGreaterThan(number(after: "resends "), 0, out)
+        XCTAssertGreaterThan(number(after: "duplicates dropped by the servers "), 0, out)
+        let rssRows = out.split(separator: "\n").filter { $0.components(separatedBy: " MB").count == 3 }
+        XCTAssertEqual(rssRows.count, 4, "every rank's memory is reported: \(out)")
+    }
+}
