@@ -19,6 +19,9 @@ package final class ZMQMessageTransport: MessageTransport {
     private let maxFrameBytes: Int
     private let curve: CurveSetup?
     private let zap: ZAPHandler?
+    /// Reads the listening socket's failed handshakes (a peer without CURVE never reaches ZAP).
+    private var monitor: ZMQSocket?
+    private let onRefused: (String) -> Void
 
     /// - Parameter onRefused: called on the I/O thread with the address of every peer refused at the
     ///   handshake (not a member of the job).
@@ -28,13 +31,20 @@ package final class ZMQMessageTransport: MessageTransport {
         wakeup = try Wakeup()
         self.maxFrameBytes = maxFrameBytes
         self.curve = curve
+        self.onRefused = onRefused
         zap = try curve.map { try ZAPHandler(context, members: $0.members, onRefused: onRefused) }
     }
 
     package func listen(_ endpoint: String) throws -> String {
         let socket = try ZMQSocket(context, kind: .router)
         try socket.setMaxFrameBytes(maxFrameBytes)
-        if let curve { try socket.serveCurve(curve.server) }
+        if let curve {
+            try socket.serveCurve(curve.server)
+            try socket.monitorHandshakeFailures(on: "inproc://hybridsync.handshakes")
+            let pair = try ZMQSocket(context, kind: .pair)
+            try pair.connect("inproc://hybridsync.handshakes")
+            monitor = pair
+        }
         let bound = try socket.bind(endpoint)
         router = socket
         return bound
@@ -72,6 +82,7 @@ package final class ZMQMessageTransport: MessageTransport {
         var sockets = links
         if let router { sockets.append(router) }
         if let zap { sockets.append(zap.socket) }
+        if let monitor { sockets.append(monitor) }
         let ms = Int((deadline.remainingSeconds * 1000).rounded(.up))
         let ready = try ZMQSocket.poll(sockets, fd: wakeup.fd, timeoutMs: ms)
         if ready.fdReady { wakeup.drain() }
@@ -80,6 +91,13 @@ package final class ZMQMessageTransport: MessageTransport {
             let socket = sockets[index]
             if let zap, socket === zap.socket {
                 try zap.serve()
+                continue
+            }
+            if let monitor, socket === monitor {
+                // Each event: a frame of (u16 event, u32 value), then the peer's address.
+                while let event = try monitor.receive() {
+                    onRefused("a client without CURVE on " + (event.count >= 2 ? String(decoding: event[1].bytes, as: UTF8.self) : "the listening socket"))
+                }
                 continue
             }
             let routed = index == links.count
@@ -104,7 +122,7 @@ package final class ZMQMessageTransport: MessageTransport {
 
     package func close(lingerSeconds: Double) {
         let ms = Int32(Swift.max(0, Swift.min(lingerSeconds, 60)) * 1000)
-        for s in [router, zap?.socket].compactMap({ $0 }) + links {
+        for s in [router, zap?.socket, monitor].compactMap({ $0 }) + links {
             try? s.setLinger(milliseconds: ms)
             s.close()
         }

@@ -9,13 +9,14 @@ import Glibc
 package final class ZMQSocket {
     /// Socket kinds HybridSync uses.
     package enum Kind: Sendable {
-        case router, dealer, rep
+        case router, dealer, rep, pair
 
         var raw: Int32 {
             switch self {
             case .router: return ZMQ_ROUTER
             case .dealer: return ZMQ_DEALER
             case .rep: return ZMQ_REP
+            case .pair: return ZMQ_PAIR
             }
         }
     }
@@ -154,6 +155,14 @@ package final class ZMQSocket {
         }
         if sent == nil { zmq_msg_close(&msg) }
         return sent
+    }
+
+    /// Publishes this socket's handshake failures (protocol and unspecified: a peer speaking another
+    /// security mechanism) on the inproc endpoint `address`, for a PAIR socket to read.
+    package func monitorHandshakeFailures(on address: String) throws {
+        _ = try zmqCall("zmq_socket_monitor") {
+            zmq_socket_monitor(handle, address, ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+        }
     }
 
     /// The identity the context's ZAP handler gave the connection `frame` came over (`User-Id`), if any.
