@@ -34,19 +34,27 @@ final class ParameterServerProcessTests: XCTestCase {
         try PSJob.expectOK("barrier", servers: 2, workers: 3)
     }
 
+    /// Runs `ps-check --case CASE` on 2 servers and 3 workers whose last worker dies or stops (heartbeat
+    /// timeout 2 s); checks that the job failed naming worker 2 on the scheduler and that both other
+    /// workers ended with the case's expected error. Returns their result lines and the job's output.
+    private func loseWorker2(_ name: String, timeout: Int) throws -> ([String], String) {
+        let r = try PSJob.run(["--servers", "2", "--workers", "3", "--heartbeat-timeout", "2", "--expect-killed", "2",
+                               "--timeout", "\(timeout)", "--", PSJob.testJobs, "ps-check", "--case", name])
+        XCTAssertNotEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("LOCAL JOB FAILED: scheduler: peer worker 2 died"), r.output)
+        let results = r.results(name)
+        XCTAssertEqual(results.count, 2, r.output)
+        for l in results { XCTAssertTrue(l.contains("RESULT \(name) ok") && l.contains("worker 2"), l) }
+        return (results, r.output)
+    }
+
     /// A worker killed with SIGKILL is reported to the others by name within the heartbeat timeout, and
     /// the job (which lost a node) ends non-zero with the servers and the scheduler naming it.
     func testKilledWorkerIsReportedByName() throws {
         let start = Date()
-        let r = try PSJob.run(["--servers", "2", "--workers", "3", "--heartbeat-timeout", "2", "--expect-killed", "2",
-                               "--timeout", "60", "--", PSJob.testJobs, "ps-check", "--case", "kill"])
-        XCTAssertNotEqual(r.status, 0, r.output)
-        XCTAssertTrue(r.output.contains("LOCAL JOB FAILED: scheduler: peer worker 2 died"), r.output)
-        XCTAssertTrue(r.output.contains("LOCAL JOB FAILED: server 0 exited with status"), r.output)
-        let results = r.results("kill")
-        XCTAssertEqual(results.count, 2, r.output)
+        let (results, output) = try loseWorker2("kill", timeout: 60)
+        XCTAssertTrue(output.contains("LOCAL JOB FAILED: server 0 exited with status"), output)
         for l in results {
-            XCTAssertTrue(l.contains("RESULT kill ok") && l.contains("worker 2"), l)
             // "... after N ms": within the heartbeat timeout (2 s) plus two seconds of slack for a loaded machine.
             if let ms = l.split(separator: " ").reversed().dropFirst().first.flatMap({ Int($0) }) { XCTAssertLessThan(ms, 4000, l) }
         }
@@ -58,14 +66,8 @@ final class ParameterServerProcessTests: XCTestCase {
     /// kills the stopped process and names it instead of waiting for the job's timeout.
     func testStoppedWorkerDoesNotStopTheServersUntilItsDeadline() throws {
         let start = Date()
-        let r = try PSJob.run(["--servers", "2", "--workers", "3", "--heartbeat-timeout", "2", "--expect-killed", "2",
-                               "--timeout", "120", "--", PSJob.testJobs, "ps-check", "--case", "stop"])
-        XCTAssertNotEqual(r.status, 0, r.output)
-        XCTAssertTrue(r.output.contains("LOCAL JOB FAILED: scheduler: peer worker 2 died"), r.output)
-        XCTAssertTrue(r.output.contains("worker 2 still running 7 s after the job failed: killed"), r.output)
-        let results = r.results("stop")
-        XCTAssertEqual(results.count, 2, r.output)
-        for l in results { XCTAssertTrue(l.contains("RESULT stop ok") && l.contains("worker 2"), l) }
+        let (_, output) = try loseWorker2("stop", timeout: 120)
+        XCTAssertTrue(output.contains("worker 2 still running 7 s after the job failed: killed"), output)
         XCTAssertLessThan(Date().timeIntervalSince(start), 60, "ended long before the job's timeout")
     }
 
