@@ -34,20 +34,23 @@ struct SoakCommand: ParsableCommand {
         }
         let job = SoakJob(root: root, np: workers + servers, log: dir + "/job.log")
 
-        // A probe epoch sizes the runs: the reference takes about a third of the time, the faulty run
-        // (slower by its resends) the rest.
-        let probe = try job.run(args(1))
+        // A probe epoch of each kind sizes the runs: the reference and the faulty run (slower by its
+        // resends) share the time.
+        let env = ["HYBRIDSYNC_FAULTS": faults, "HYBRIDSYNC_RESEND_AFTER": "0.02", "HYBRIDSYNC_MAX_ATTEMPTS": "40", "HYBRIDSYNC_HEARTBEAT_TIMEOUT": "3"]
+        let probe = try job.run(args(1)), faultyProbe = try job.run(args(1), env: env)
         guard probe.status == 0, let perEpoch = probe.seconds(per: stepsPerEpoch) else { throw SoakFailure("the probe run failed:\n\(probe.tail)") }
-        let epochs = Swift.max(3, Int(minutes * 60 / (3.5 * perEpoch)))
+        guard faultyProbe.status == 0, let faultyPerEpoch = faultyProbe.seconds(per: stepsPerEpoch) else {
+            throw SoakFailure("the faulty probe run failed:\n\(faultyProbe.tail)")
+        }
+        let epochs = Swift.max(3, Int(minutes * 60 / (perEpoch + faultyPerEpoch)))
         let steps = epochs * stepsPerEpoch
-        emit(String(format: "soak: %d steps (%d epochs of %d; %.2f s per epoch fault-free), %d workers, %d dedicated servers, BSP, faults %@",
-                    steps, epochs, stepsPerEpoch, perEpoch, workers, servers, faults))
+        emit(String(format: "soak: %d steps (%d epochs of %d; %.2f s per epoch fault-free, %.2f s with faults), %d workers, %d dedicated servers, BSP, faults %@",
+                    steps, epochs, stepsPerEpoch, perEpoch, faultyPerEpoch, workers, servers, faults))
         let reference = try job.run(args(epochs))
         guard reference.status == 0, let want = reference.params else { throw SoakFailure("the reference run failed:\n\(reference.tail)") }
 
         // The faulty run, checkpointing; the last worker is killed once a checkpoint a fifth of the way in exists.
-        let env = ["HYBRIDSYNC_FAULTS": faults, "HYBRIDSYNC_RESEND_AFTER": "0.02", "HYBRIDSYNC_MAX_ATTEMPTS": "40", "HYBRIDSYNC_HEARTBEAT_TIMEOUT": "3"]
-        let ckpt = dir + "/ckpt", every = stepsPerEpoch / 2
+        let ckpt = dir + "/ckpt", every = Swift.max(stepsPerEpoch / 2, steps / 20 / stepsPerEpoch * stepsPerEpoch)
         let killAt = Swift.max(every, (steps / 5) / every * every)
         let victim = workers + servers - 1
         let first = try job.run(args(epochs) + ["--checkpoint-dir", ckpt, "--checkpoint-every", "\(every)"], env: env,
