@@ -25,9 +25,15 @@ final class ZAPHandler {
     /// Answers every waiting request.
     func serve() throws {
         while let request = try socket.receive() {
-            // version, request id, domain, address, routing id, mechanism, then the credentials.
-            guard request.count >= 6 else { continue }
+            // version, request id, domain, address, routing id, mechanism, then the credentials. A REP
+            // socket must answer every request, so a short one is refused rather than skipped.
             let f = request.map { $0.bytes }
+            guard f.count >= 6 else {
+                onRefused("a malformed authentication request")
+                try socket.send([.bytes(Array("1.0".utf8)), .bytes(f.count > 1 ? f[1] : []), .bytes(Array("500".utf8)),
+                                 .bytes(Array("malformed ZAP request".utf8)), .bytes([]), .bytes([])])
+                continue
+            }
             let address = String(decoding: f[3], as: UTF8.self)
             let mechanism = String(decoding: f[5], as: UTF8.self)
             var identity: String?
