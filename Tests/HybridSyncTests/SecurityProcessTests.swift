@@ -7,7 +7,7 @@ final class SecurityProcessTests: XCTestCase {
     /// prints its endpoints, lets the job go on, and returns the job's status and output and the client's
     /// JSON line.
     private func runRogue(env: [String: String], clientArgs: [String]) throws -> (Int32, String, [String: Any]) {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-rogue-\(getpid())-\(env.count)").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-rogue-\(getpid())-\(env.keys.sorted().joined())").path
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -80,6 +80,23 @@ final class SecurityProcessTests: XCTestCase {
         let replies = result["replies"] as? [String: Int] ?? [:]
         XCTAssertGreaterThan(replies.filter { $0.key.contains("plain") }.values.reduce(0, +), 0, "\(result)")
         XCTAssertTrue(text.contains("HYBRIDSYNC_INSECURE=1: parameter-server links are plain TCP"), text)
+    }
+
+    /// Keys given to an mpirun job (`hybridsync keys --ranks 4`, `HYBRIDSYNC_KEYS=DIR`) are the ones it
+    /// uses: its servers serve with the directory's server key, the rogue client still gets nothing,
+    /// and the job's result is exact.
+    func testGivenKeysAreUsedUnderMpirun() throws {
+        try XCTSkipUnless(pythonHasZMQ(), "pyzmq is not installed (Launch/test installs it)")
+        let keys = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-given-keys-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: keys) }
+        let (made, text) = try HybridProcessTests.run(HybridProcessTests.tool, ["keys", "--out", keys, "--ranks", "4"])
+        XCTAssertEqual(made, 0, text)
+        let serverKey = String((try String(contentsOfFile: keys + "/server.key", encoding: .utf8)).prefix(40))
+        let (status, out, result) = try runRogue(env: ["HYBRIDSYNC_KEYS": keys], clientArgs: [])
+        XCTAssertEqual(status, 0, out)
+        XCTAssertTrue(out.contains("serverkey=\(serverKey)"), "the job served with the given key: \(out)")
+        for (target, n) in result["replies"] as? [String: Int] ?? [:] { XCTAssertEqual(n, 0, "\(target) answered the rogue client") }
+        XCTAssertEqual(out.split(separator: "\n").filter { $0.contains("RESULT rogue ok") && $0.contains("wrong=0") }.count, 2, out)
     }
 
     private func pythonHasZMQ() -> Bool {

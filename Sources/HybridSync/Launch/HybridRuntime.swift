@@ -58,7 +58,8 @@ public final class HybridRuntime {
         let bootstrap = DenseSync(communicator: world, config: denseConfig)
         // The timeouts users set where they launch (HYBRIDSYNC_HEARTBEAT_TIMEOUT, _REQUEST_TIMEOUT,
         // _RESEND_AFTER, _MAX_ATTEMPTS, ...) apply under mpirun too.
-        var config = try PSConfig.fromEnvironment(ProcessInfo.processInfo.environment, base: base)
+        // HYBRIDSYNC_KEYS means per-rank keys here (read below), not a standalone node's.
+        var config = try PSConfig.fromEnvironment(ProcessInfo.processInfo.environment.filter { $0.key != "HYBRIDSYNC_KEYS" }, base: base)
         config.servers = layout.servers
         config.workers = layout.workers(worldSize: world.size)
         config.bindHost = try bindAddress(world: world, bootstrap: bootstrap)
@@ -66,6 +67,10 @@ public final class HybridRuntime {
         if env["HYBRIDSYNC_INSECURE"] == "1" {
             if world.rank == 0 {
                 rankLogger("hybridsync.runtime", world).warning("HYBRIDSYNC_INSECURE=1: parameter-server links are plain TCP, unauthenticated and unencrypted; anyone who reaches the ports can read and change the model")
+            }
+        } else if let dir = env["HYBRIDSYNC_KEYS"] {
+            config.curve = try KeyDirectory.loadRank(dir, rank: world.rank) { r in
+                roles.indices.contains(r) ? Membership.identity(nodes(of: roles[r])) : nil
             }
         } else {
             config.curve = try makeKeys(me, world: world, bootstrap: bootstrap)
@@ -174,17 +179,22 @@ public final class HybridRuntime {
         guard parts.count == 2 else { throw HybridSyncError.invalidArgument("rank 0 sent no CURVE key pair") }
         let server = try CurveKeyPair(publicKey: parts[0], secretKey: parts[1])
         let client = try CurveKeyPair.generate()
-        var nodes: [NodeID] = []
-        if me.scheduler { nodes.append(.scheduler) }
-        if let s = me.server { nodes.append(NodeID(.server, s)) }
-        if let w = me.worker { nodes.append(NodeID(.worker, w)) }
         var members: [String: String] = [:]
-        for entry in try allgatherString("\(client.publicKey) \(Membership.identity(nodes))", bootstrap: bootstrap) {
+        for entry in try allgatherString("\(client.publicKey) \(Membership.identity(nodes(of: me)))", bootstrap: bootstrap) {
             let kv = entry.split(separator: " ", maxSplits: 1).map(String.init)
             guard kv.count == 2 else { continue }
             members[kv[0]] = kv[1]
         }
         return CurveSetup(server: server, client: client, members: members)
+    }
+
+    /// The parameter-server nodes a rank of `role` holds.
+    private static func nodes(of role: HybridLayout.RankRole) -> [NodeID] {
+        var nodes: [NodeID] = []
+        if role.scheduler { nodes.append(.scheduler) }
+        if let s = role.server { nodes.append(NodeID(.server, s)) }
+        if let w = role.worker { nodes.append(NodeID(.worker, w)) }
+        return nodes
     }
 
     /// Whether the parameter server's links are CURVE-encrypted and members-only.

@@ -21,10 +21,15 @@ struct KeysCommand: ParsableCommand {
     @Option(help: "Directory to write (created, mode 0700).") var out: String
     @Option(help: "Servers of the job.") var servers = 1
     @Option(help: "Workers of the job.") var workers = 1
+    @Option(help: "Keys per rank for an mpirun job of this many ranks (run it with HYBRIDSYNC_KEYS=DIR) instead of per node.") var ranks: Int?
 
     func run() throws {
-        try KeyDirectory.write(to: out, servers: servers, workers: workers)
-        emit("wrote CURVE keys for the scheduler, \(servers) server(s) and \(workers) worker(s) to \(out); give each node HYBRIDSYNC_KEYS=\(out) and HYBRIDSYNC_MEMBER=<its name>")
+        try KeyDirectory.write(to: out, servers: servers, workers: workers, ranks: ranks)
+        if let ranks {
+            emit("wrote CURVE keys for \(ranks) ranks to \(out); run the mpirun job with HYBRIDSYNC_KEYS=\(out) (-x HYBRIDSYNC_KEYS across hosts)")
+        } else {
+            emit("wrote CURVE keys for the scheduler, \(servers) server(s) and \(workers) worker(s) to \(out); give each node HYBRIDSYNC_KEYS=\(out) and HYBRIDSYNC_MEMBER=<its name>")
+        }
     }
 }
 

@@ -27,6 +27,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Write a checkpoint every this many steps (0: only at the end).") var checkpointEvery = 0
     @Flag(help: "Continue from the newest complete checkpoint in --checkpoint-dir, up to --epochs.") var resume = false
     @Flag(help: "Print a CRC-32C of every parameter at the end (compares runs bit for bit).") var checksum = false
+    @Option(help: "CURVE keys written by `hybridsync keys --ranks N` (default: fresh keys for this job, made over MPI).") var keys: String?
     @Flag(inversion: .prefixedNo, help: "Probe both paths at start-up for the planner's cost model (runs that must route alike: --no-calibrate).")
     var calibrate = true
 
@@ -34,6 +35,7 @@ struct TrainCommand: ParsableCommand {
         guard let cons = Consistency(name: consistency) else { throw ValidationError("bad consistency \(consistency)") }
         guard wideRows > 0, wideRows & (wideRows - 1) == 0 else { throw ValidationError("--wide-rows must be a power of two") }
         if resume && checkpointDir == nil { throw ValidationError("--resume needs --checkpoint-dir") }
+        if let keys { setenv("HYBRIDSYNC_KEYS", keys, 1) }
         try HybridRuntime.run(layout: HybridLayout(servers: servers, placement: placement)) { runtime in
             try train(runtime, consistency: cons)
         }
