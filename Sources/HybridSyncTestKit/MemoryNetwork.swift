@@ -80,7 +80,8 @@ package final class MemoryMessageTransport: MessageTransport {
     init(network: MemoryNetwork) { self.network = network }
 
     package func listen(_ endpoint: String) throws -> String {
-        let name = endpoint.hasSuffix(":0") || endpoint.isEmpty ? "memory://node-\(UInt(bitPattern: ObjectIdentifier(self).hashValue))" : endpoint
+        // A TCP endpoint on any port, or a same-host ipc:// endpoint, gets a fresh name of its own.
+        let name = endpoint.hasSuffix(":0") || endpoint.hasPrefix("ipc://") || endpoint.isEmpty ? "memory://node-\(UInt(bitPattern: ObjectIdentifier(self).hashValue))" : endpoint
         try network.registry.withLock { r in
             guard r.listeners[name] == nil else { throw HybridSyncError.invalidArgument("\(name) is already bound") }
             r.listeners[name] = inbox

@@ -1,5 +1,8 @@
 import CZeroMQ
 import HybridSyncCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `MessageTransport` over ZeroMQ: a ROUTER for the listening endpoint, a DEALER per connection, and a
 /// wakeup pipe polled with them. The only place the parameter server's nodes touch ZeroMQ.
@@ -22,6 +25,8 @@ package final class ZMQMessageTransport: MessageTransport {
     /// Reads the listening socket's failed handshakes (a peer without CURVE never reaches ZAP).
     private var monitor: ZMQSocket?
     private let onRefused: (String) -> Void
+    /// The Unix socket file of an `ipc://` listening endpoint, removed on close.
+    private var ipcPath: String?
 
     /// - Parameter onRefused: called on the I/O thread with the address of every peer refused at the
     ///   handshake (not a member of the job).
@@ -47,6 +52,7 @@ package final class ZMQMessageTransport: MessageTransport {
         }
         let bound = try socket.bind(endpoint)
         router = socket
+        if bound.hasPrefix("ipc://") { ipcPath = String(bound.dropFirst("ipc://".count)) }
         return bound
     }
 
@@ -129,5 +135,7 @@ package final class ZMQMessageTransport: MessageTransport {
         router = nil
         links = []
         context.terminate()
+        if let ipcPath { unlink(ipcPath) }
+        ipcPath = nil
     }
 }

@@ -53,9 +53,10 @@ final class ParameterServerInProcessTests: XCTestCase {
         try dropFivePercent(.memory, endpointPrefix: "memory://")
     }
 
-    /// The same fault injection wrapped around real ZeroMQ sockets (loopback TCP, in this process).
+    /// The same fault injection wrapped around real ZeroMQ sockets in this process (every node on one
+    /// host: the servers listen on Unix sockets, `ipc://`).
     func testDroppedMessagesOverZeroMQ() throws {
-        try dropFivePercent(.zeroMQ, endpointPrefix: "tcp://127.0.0.1:")
+        try dropFivePercent(.zeroMQ, endpointPrefix: "ipc://")
     }
 
     func dropFivePercent(_ network: JobNetwork, endpointPrefix: String) throws {

@@ -112,4 +112,19 @@ final class ServerLimitsTests: XCTestCase {
         let ok = s.onMessage(try TestKit.envelope(from: worker, near), now: 1).compactMap(\.sent).map(\.message)
         if case .error(let e)? = ok.first?.body { XCTFail("refused a push within the lead: \(e)") }
     }
+
+    /// A server in benchmark mode (rows not kept) answers pushes and pulls with the limits in place (it
+    /// once indexed keys it had not decoded).
+    func testBenchmarkModeServersAnswer() throws {
+        var config = PSConfig()
+        config.workers = 1
+        config.discardData = true
+        var s = ServerMachine(config: config, endpoint: "memory://s0")
+        _ = s.start(now: 0)
+        _ = s.onMessage(try TestKit.envelope(from: .link(0), OutboundMessage(MessageHeader(kind: .addressBook, sender: .scheduler, seq: 1),
+                                                                          .addressBook(id: NodeID(.server, 0), servers: ["memory://s0"], workers: 1))), now: 0)
+        XCTAssertNil(try send(&s, .declare, .declare([TableSpec(name: "t", dimension: 2, optimizer: .accumulate)])))
+        XCTAssertNil(try send(&s, .push, keys: [1, 2], values: true))
+        XCTAssertNil(try send(&s, .pull, keys: [1, 2]))
+    }
 }

@@ -1,4 +1,6 @@
+import Foundation
 import HybridSyncCore
+import Synchronization
 @_exported import struct HybridSyncZMQ.CurveKeyPair
 @_exported import struct HybridSyncZMQ.CurveSetup
 #if canImport(Glibc)
@@ -64,8 +66,18 @@ public struct PSConfig: Sendable {
     public var schedulerEndpoint: String { schedulerAddress ?? "tcp://\(schedulerHost):\(schedulerPort)" }
     /// The endpoint the scheduler binds.
     package var schedulerListenEndpoint: String { schedulerAddress ?? "tcp://\(bindHost):\(schedulerPort)" }
-    /// The endpoint a server binds (any free port).
-    package var serverListenEndpoint: String { "tcp://\(bindHost):0" }
+    /// How a server listens when its bind address is a loopback one (every peer is on this host):
+    /// ZeroMQ's `ipc://` (a Unix socket: no TCP stack) unless `HYBRIDSYNC_TRANSPORT=tcp`.
+    public var sameHostIPC = true
+
+    /// The endpoint a server binds: a Unix socket in the temporary directory when every peer is on this
+    /// host (a loopback bind address) and `sameHostIPC`, else TCP on any free port.
+    package var serverListenEndpoint: String {
+        guard sameHostIPC, bindHost.hasPrefix("127.") || bindHost == "localhost" else { return "tcp://\(bindHost):0" }
+        let dir = ProcessInfo.processInfo.environment["TMPDIR"].map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? "/tmp"
+        return "ipc://\(dir)/hybridsync-\(getpid())-\(Self.nextSocket.wrappingAdd(1, ordering: .relaxed).newValue).sock"
+    }
+    private static let nextSocket = Atomic<Int>(0)
 
     /// Reads the `HYBRIDSYNC_*` variables over `base` (the defaults unless given); throws
     /// `invalidArgument` naming a bad one.
@@ -94,6 +106,10 @@ public struct PSConfig: Sendable {
         if let v = try int("HYBRIDSYNC_INDEX") { c.preferredIndex = v }
         if let v = try int("HYBRIDSYNC_MAX_MESSAGE_BYTES") { c.maxMessageBytes = v }
         if let v = env["HYBRIDSYNC_BIND"] { c.bindHost = v }
+        if let v = env["HYBRIDSYNC_TRANSPORT"] {
+            guard v == "tcp" || v == "ipc" else { throw HybridSyncError.invalidArgument("HYBRIDSYNC_TRANSPORT=\(v) is not tcp or ipc") }
+            c.sameHostIPC = v == "ipc"
+        }
         c.discardData = env["HYBRIDSYNC_DISCARD_DATA"] == "1"
         if let f = env["HYBRIDSYNC_FAULTS"] { c.faults = try FaultPlan(parsing: f) }
         if let v = try double("HYBRIDSYNC_HEARTBEAT_TIMEOUT") { c.heartbeatTimeout = v; c.heartbeatInterval = min(c.heartbeatInterval, v / 4) }
