@@ -75,7 +75,9 @@ public struct PSConfig: Sendable {
     package var serverListenEndpoint: String {
         guard sameHostIPC, bindHost.hasPrefix("127.") || bindHost == "localhost" else { return "tcp://\(bindHost):0" }
         let dir = ProcessInfo.processInfo.environment["TMPDIR"].map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? "/tmp"
-        return "ipc://\(dir)/hybridsync-\(getpid())-\(Self.nextSocket.wrappingAdd(1, ordering: .relaxed).newValue).sock"
+        let path = "\(dir)/hybridsync-\(getpid())-\(Self.nextSocket.wrappingAdd(1, ordering: .relaxed).newValue).sock"
+        // A Unix socket's path has room for 107 bytes; a longer temporary directory means TCP.
+        return path.utf8.count <= 100 ? "ipc://" + path : "tcp://\(bindHost):0"
     }
     private static let nextSocket = Atomic<Int>(0)
 
