@@ -12,6 +12,8 @@ final class ServerShard {
     let workers: Int
     /// BSP pushes held until every worker has finished their step: step -> pushes in arrival order.
     var heldPushes: [Int: [HeldPush]] = [:]
+    /// Keys in `heldPushes` (rows they may create once released; the capacity check counts them).
+    private var heldKeys = 0
     var waitingPulls: [WaitingPull] = []
     private(set) var appliedPushes = 0
     /// Bytes received from and sent to workers.
@@ -284,9 +286,8 @@ final class ServerShard {
         guard total <= limits.maxKeysPerRequest else {
             throw HybridSyncError.invalidArgument("\(total) keys in one request; this server takes at most \(limits.maxKeysPerRequest) (HYBRIDSYNC_MAX_KEYS)")
         }
-        let held = heldPushes.values.reduce(0) { $0 + $1.reduce(0) { $0 + $1.keys.count } }
-        let rows = tables.values.reduce(0) { $0 + $1.rowCount } + held
-        let bytes = tables.values.reduce(0) { $0 + $1.bytes } + held * (heldPushes.isEmpty ? 0 : (tables.values.map(\.bytesPerRow).max() ?? 0))
+        let rows = tables.values.reduce(0) { $0 + $1.rowCount } + heldKeys
+        let bytes = tables.values.reduce(0) { $0 + $1.bytes } + heldKeys * (heldKeys == 0 ? 0 : (tables.values.map(\.bytesPerRow).max() ?? 0))
         var newRows = total, newBytes = 0
         for (i, s) in header.sections.enumerated() { newBytes += keys[i].count * tables[s.table]!.bytesPerRow }
         if rows + newRows <= limits.maxRows && bytes + newBytes <= limits.maxBytes { return }
@@ -354,32 +355,31 @@ final class ServerShard {
         let worker = header.sender.index
         for (i, s) in header.sections.enumerated() {
             let store = tables[s.table]!
+            let n = s.rowLength
+            var keys = sectionKeys[i]
+            // Rows of a `skipRow` table holding a NaN or an infinity are left out (a copy without them);
+            // otherwise the frame's values are used in place.
+            var kept: [Float]?
             if let skip = skips[i] {
-                // Rows holding a NaN or an infinity of a `skipRow` table are left out; the rest applied.
                 nonFiniteRowsSkipped += skip.count
-                let n = s.rowLength
-                let kept = sectionKeys[i].indices.filter { !skip.contains($0) }
-                let keys = kept.map { sectionKeys[i][$0] }
-                let grads: [Float] = frames[3 + 2 * i].withUnsafeBytes { raw in
+                let rows = keys.indices.filter { !skip.contains($0) }
+                keys = rows.map { keys[$0] }
+                kept = frames[3 + 2 * i].withUnsafeBytes { raw in
                     let f = raw.bindMemory(to: Float.self)
-                    return kept.flatMap { f[($0 * n)..<(($0 + 1) * n)] }
+                    return rows.flatMap { f[($0 * n)..<(($0 + 1) * n)] }
                 }
-                if store.spec.consistency == .bsp {
-                    heldPushes[Int(header.clock), default: []].append(HeldPush(worker: worker, seq: header.seq, section: s, keys: keys, grads: grads))
-                } else {
-                    grads.withUnsafeBufferPointer { g in
-                        if let base = g.baseAddress { apply(store, piece: s.piece, keys: keys, grads: base, rowLength: n) }
-                    }
-                }
-                continue
             }
-            let keys = sectionKeys[i]
             if store.spec.consistency == .bsp {
-                let grads = frames[3 + 2 * i].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+                let grads = kept ?? frames[3 + 2 * i].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
                 heldPushes[Int(header.clock), default: []].append(HeldPush(worker: worker, seq: header.seq, section: s, keys: keys, grads: grads))
+                heldKeys += keys.count
+            } else if let kept {
+                kept.withUnsafeBufferPointer { g in
+                    if let base = g.baseAddress { apply(store, piece: s.piece, keys: keys, grads: base, rowLength: n) }
+                }
             } else {
                 frames[3 + 2 * i].withUnsafeBytes { raw in
-                    apply(store, piece: s.piece, keys: keys, grads: raw.bindMemory(to: Float.self).baseAddress!, rowLength: s.rowLength)
+                    apply(store, piece: s.piece, keys: keys, grads: raw.bindMemory(to: Float.self).baseAddress!, rowLength: n)
                 }
             }
         }
@@ -426,7 +426,9 @@ final class ServerShard {
     private func releaseHeldPushes() {
         let done = clocks.minClock
         for step in heldPushes.keys.sorted() where step < done {
-            let pushes = heldPushes.removeValue(forKey: step)!.enumerated()
+            let held = heldPushes.removeValue(forKey: step)!
+            heldKeys -= held.reduce(0) { $0 + $1.keys.count }
+            let pushes = held.enumerated()
                 .sorted { ($0.element.worker, $0.element.seq, $0.offset) < ($1.element.worker, $1.element.seq, $1.offset) }.map(\.element)
             var sums: [String: [RowStore.RowKey: [Float]]] = [:]
             var order: [String: [RowStore.RowKey]] = [:]

@@ -21,7 +21,8 @@ extension KVWorker {
     /// server to `clock`. Returns at once; the handle's `wait` tells when every server has them, so a
     /// caller can read the next rows meanwhile.
     package func startRestore(table spec: TableSpec, rows: CheckpointRows, clock: Int, timeout: Double? = nil) throws -> PSHandle {
-        let width = { (piece: Int) in 1 + spec.length(ofPiece: piece) * (1 + OptimizerKernel(spec: spec.optimizer).stateSlots) }
+        let slots = OptimizerKernel(spec: spec.optimizer).stateSlots
+        let width = { (piece: Int) in 1 + spec.length(ofPiece: piece) * (1 + slots) }
         // Rows by (server, piece), in file order.
         var groups: [Int: [Int: [Int]]] = [:]
         for i in 0..<rows.count {
