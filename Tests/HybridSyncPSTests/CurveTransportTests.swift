@@ -1,3 +1,4 @@
+import Foundation
 import HybridSyncCore
 import HybridSyncPS
 import HybridSyncZMQ
@@ -67,5 +68,21 @@ final class CurveTransportTests: XCTestCase {
         XCTAssertThrowsError(try register(4), "registering as another worker")
         XCTAssertThrowsError(try Membership.check(identity: identity, header: MessageHeader(kind: .heartbeat, sender: NodeID(.server, 1), seq: 1),
                                                   body: .empty), "a heartbeat for another server")
+    }
+
+    /// A same-host server's Unix socket file is there while it listens and gone once it closes.
+    func testAnIPCListenerRemovesItsSocketFile() throws {
+        var config = PSConfig()
+        config.bindHost = "127.0.0.1"
+        let endpoint = config.serverListenEndpoint
+        XCTAssertTrue(endpoint.hasPrefix("ipc://"), endpoint)
+        let transport = try ZMQMessageTransport(maxFrameBytes: 1 << 20)
+        let bound = try transport.listen(endpoint)
+        let path = String(bound.dropFirst("ipc://".count))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path), path)
+        transport.close(lingerSeconds: 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path), "left behind: \(path)")
+        config.sameHostIPC = false
+        XCTAssertTrue(config.serverListenEndpoint.hasPrefix("tcp://127.0.0.1:"), "HYBRIDSYNC_TRANSPORT=tcp")
     }
 }
