@@ -42,8 +42,12 @@ enum FuzzNodes {
         var s = ServerMachine(config: config, endpoint: "memory://s0")
         _ = s.start(now: 0)
         let book = OutboundMessage(MessageHeader(kind: .addressBook, sender: .scheduler, seq: 1),
-                                   .addressBook(id: NodeID(.server, 0), servers: ["memory://s0"], workers: 2))
+                                   .addressBook(id: NodeID(.server, 0), servers: ["memory://s0", "memory://s1"], workers: 2))
         deliver(book, from: .link(0)) { s.onMessage($0, now: 0) }
+        // Primary of shard 0 (forwarding to server 1) and backup of shard 1: both replication paths.
+        let view = OutboundMessage(MessageHeader(kind: .view, sender: .scheduler, seq: 0),
+                                   .view(.initial(servers: 2, replication: 1), note: ""))
+        deliver(view, from: .link(0)) { s.onMessage($0, now: 0) }
         let declare = OutboundMessage(MessageHeader(kind: .declare, sender: NodeID(.worker, 0), seq: 1),
                                       .declare(FuzzSeeds.tables))
         deliver(declare, from: .routed([7])) { s.onMessage($0, now: 0) }

@@ -20,7 +20,7 @@ final class HostileInputTests: XCTestCase {
     /// Offsets of the header's numeric fields in `validPush` (the layout in `WireCodec`): fixed part,
     /// then the one section after its name ("t": a u32 length and one byte).
     enum Field: CaseIterable {
-        case magic, version, kind, flags, sender, incarnation, seq, clock, sections, nameLength, piece, rowLength, dtype, hasValues, keyCount
+        case magic, version, kind, flags, sender, incarnation, shard, epoch, logIndex, seq, clock, sections, nameLength, piece, rowLength, dtype, hasValues, keyCount
         var range: Range<Int> {
             switch self {
             case .magic: return 0..<4
@@ -29,15 +29,18 @@ final class HostileInputTests: XCTestCase {
             case .flags: return 6..<8
             case .sender: return 8..<12
             case .incarnation: return 12..<16
-            case .seq: return 16..<24
-            case .clock: return 24..<32
-            case .sections: return 32..<36
-            case .nameLength: return 36..<40
-            case .piece: return 41..<45
-            case .rowLength: return 45..<49
-            case .dtype: return 49..<50
-            case .hasValues: return 50..<51
-            case .keyCount: return 51..<59
+            case .shard: return 16..<20
+            case .epoch: return 20..<24
+            case .logIndex: return 24..<32
+            case .seq: return 32..<40
+            case .clock: return 40..<48
+            case .sections: return 48..<52
+            case .nameLength: return 52..<56
+            case .piece: return 57..<61
+            case .rowLength: return 61..<65
+            case .dtype: return 65..<66
+            case .hasValues: return 66..<67
+            case .keyCount: return 67..<75
             }
         }
     }
@@ -52,8 +55,7 @@ final class HostileInputTests: XCTestCase {
         config.workers = 1
         var s = ServerMachine(config: config, endpoint: "memory://s0")
         _ = s.start(now: 0)
-        _ = s.onMessage(try TestKit.envelope(from: .link(0), OutboundMessage(MessageHeader(kind: .addressBook, sender: .scheduler, seq: 1),
-                                                                          .addressBook(id: NodeID(.server, 0), servers: ["memory://s0"], workers: 1))), now: 0)
+        try TestKit.join(&s, workers: 1)
         let declare = OutboundMessage(MessageHeader(kind: .declare, sender: NodeID(.worker, 0), seq: 1), .declare([TableSpec(name: "t", dimension: 2, optimizer: .accumulate)]))
         _ = s.onMessage(try TestKit.envelope(from: Self.worker, declare), now: 1)
         let first = feed(&s, Self.validPush(seq: 2))
@@ -93,7 +95,8 @@ final class HostileInputTests: XCTestCase {
 
     /// Every numeric header field at 0, -1 (all ones), Int64.min, Int64.max and UInt32.max (truncated to
     /// the field's width) on an otherwise valid push: no trap, and a typed refusal, except where any
-    /// value is legal (a sequence number, an incarnation).
+    /// value is legal (a sequence number, an incarnation, the view a request was routed by: a server
+    /// that leads the shard serves it whatever view the worker had).
     func testEveryHeaderFieldAtItsExtremesIsRefusedWithoutATrap() throws {
         var s = try preparedServer()
         let before = try state(&s, seq: 1_000)
@@ -110,8 +113,8 @@ final class HostileInputTests: XCTestCase {
                 if case .accepted = feed(&s, frames) { accepted.append("\(field)=\(value)") }
             }
         }
-        // A sequence number and an incarnation may be anything; those pushes are valid and applied once.
-        XCTAssertEqual(Set(accepted.map { $0.split(separator: "=")[0] }), ["seq", "incarnation"], "\(accepted)")
+        // A sequence number, an incarnation and an epoch may be anything; those pushes are valid and applied once.
+        XCTAssertEqual(Set(accepted.map { $0.split(separator: "=")[0] }), ["seq", "incarnation", "epoch"], "\(accepted)")
         let after = try state(&s, seq: 2_000)
         XCTAssertEqual(after.2 - before.2, accepted.count, "exactly the accepted pushes were applied")
         XCTAssertEqual(after.1, before.1, "no row was created")
@@ -137,9 +140,9 @@ final class HostileInputTests: XCTestCase {
             case 0: // random frames
                 return (0..<Int(r % 6)).map { _ in (0..<Int(rng.next() % 64)).map { _ in UInt8(truncatingIfNeeded: rng.next()) } }
             case 1: f[0] = Array(f[0].prefix(Int(r % UInt64(f[0].count)))) // truncated header
-            case 2: Self.patch(&f[0], .version, 2 + r % 254)
+            case 2: Self.patch(&f[0], .version, r % 2 == 0 ? r % 2 : 3 + r % 253)
             case 3: f[0][Int(r % 4)] ^= UInt8(1) << UInt8((r >> 8) % 8) // magic
-            case 4: Self.patch(&f[0], .kind, [0, 9, 19, 28, 39, 42 + r % 200][Int(r % 6)] & 0xFF)
+            case 4: Self.patch(&f[0], .kind, [0, 9, 19, 28, 39, 42 + r % 200, 43][Int(r % 7)] & 0xFF)
             case 5: if r % 2 == 0 { f.removeLast() } else { f.append([]) } // frame count
             case 6: Self.patch(&f[0], .keyCount, [0, 1, 3, UInt64.max, UInt64(Int32.max) + 1, 3 + r % 1_000_000][Int(r % 6)])
             case 7: Self.patch(&f[0], .rowLength, [0, 1, 3, UInt64(UInt32.max), 3 + r % 1_000_000][Int(r % 5)])
@@ -148,7 +151,7 @@ final class HostileInputTests: XCTestCase {
             case 10: Self.patch(&f[0], .piece, 1 + r % UInt64(UInt32.max))
             case 11: Self.patch(&f[0], .sender, r % 2 == 0 ? UInt64((4 + r % 252) << 24) : UInt64(3 << 24 | (1 + r % 0xFFFFFE)))
             case 12: Self.patch(&f[0], .clock, [UInt64(bitPattern: Int64.min), UInt64.max, UInt64(Int64.max), UInt64(Int32.max) + 1 + r % 1000][Int(r % 4)])
-            case 13: f[0][40] = UInt8(ascii: "a") + UInt8(r % 19) // another (unknown) table name
+            case 13: f[0][56] = UInt8(ascii: "a") + UInt8(r % 19) // another (unknown) table name
             case 14: f[3] = oversize // past the limit
             case 15: f = Self.validPush(seq: seq, values: [1, [Float.nan, .infinity, -.infinity][Int(r % 3)], 2, 3])
             case 16: Self.patch(&f[0], .dtype, 8 + r % 248)

@@ -201,8 +201,10 @@ final class ExactlyOnceInProcessTests: XCTestCase {
 /// The fault switch: a node killed while the job runs is declared dead and named to the workers; a
 /// partition between a worker and a server makes that worker's requests to it time out, naming it.
 final class FaultSwitchInProcessTests: XCTestCase {
+    /// Without replication (with it, see `FailoverInProcessTests`).
     func testAKilledServerIsNamedToTheWorkers() throws {
         var config = PSConfig()
+        config.replication = 0
         config.heartbeatTimeout = 1
         config.heartbeatInterval = 0.2
         let victim = FaultSwitch()

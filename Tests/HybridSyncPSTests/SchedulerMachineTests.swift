@@ -21,8 +21,10 @@ final class SchedulerMachineTests: XCTestCase {
         let w1 = Peer.routed([1]), sv = Peer.routed([2]), w0 = Peer.routed([3])
         XCTAssertTrue(try register(&s, w1, .worker).compactMap(\.sent).isEmpty)
         XCTAssertTrue(try register(&s, sv, .server, address: "tcp://x:1").compactMap(\.sent).isEmpty)
-        let book = try register(&s, w0, .worker, preferred: 0).compactMap(\.sent)
+        let sent = try register(&s, w0, .worker, preferred: 0).compactMap(\.sent)
+        let book = sent.filter { $0.message.header.kind == .addressBook }
         XCTAssertEqual(book.count, 3, "everyone gets the address book once all registered")
+        XCTAssertEqual(sent.filter { $0.message.header.kind == .view }.count, 3, "and the first view")
         let toW0 = book.first { $0.peer == w0 }
         guard case let .addressBook(id, servers, workers)? = toW0?.message.body else { return XCTFail("no book for w0") }
         XCTAssertEqual(id, NodeID(.worker, 0), "preferred index honoured")

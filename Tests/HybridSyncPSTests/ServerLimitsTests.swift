@@ -16,8 +16,7 @@ final class ServerLimitsTests: XCTestCase {
         config.maxMessageBytes = maxMessageBytes
         var s = ServerMachine(config: config, endpoint: "memory://s0")
         _ = s.start(now: 0)
-        _ = s.onMessage(try TestKit.envelope(from: .link(0), OutboundMessage(MessageHeader(kind: .addressBook, sender: .scheduler, seq: 1),
-                                                                          .addressBook(id: NodeID(.server, 0), servers: ["memory://s0"], workers: 1))), now: 0)
+        try TestKit.join(&s, workers: 1)
         return s
     }
 
@@ -121,8 +120,7 @@ final class ServerLimitsTests: XCTestCase {
         config.discardData = true
         var s = ServerMachine(config: config, endpoint: "memory://s0")
         _ = s.start(now: 0)
-        _ = s.onMessage(try TestKit.envelope(from: .link(0), OutboundMessage(MessageHeader(kind: .addressBook, sender: .scheduler, seq: 1),
-                                                                          .addressBook(id: NodeID(.server, 0), servers: ["memory://s0"], workers: 1))), now: 0)
+        try TestKit.join(&s, workers: 1)
         XCTAssertNil(try send(&s, .declare, .declare([TableSpec(name: "t", dimension: 2, optimizer: .accumulate)])))
         XCTAssertNil(try send(&s, .push, keys: [1, 2], values: true))
         XCTAssertNil(try send(&s, .pull, keys: [1, 2]))

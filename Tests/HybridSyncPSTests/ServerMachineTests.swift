@@ -11,9 +11,7 @@ final class ServerMachineTests: XCTestCase {
         config.workers = workers
         var s = ServerMachine(config: config, endpoint: "memory://s0")
         _ = s.start(now: 0)
-        let book = OutboundMessage(MessageHeader(kind: .addressBook, sender: .scheduler, seq: 1),
-                                   .addressBook(id: NodeID(.server, 0), servers: ["memory://s0"], workers: workers))
-        _ = s.onMessage(try TestKit.envelope(from: .link(0), book), now: 0)
+        try TestKit.join(&s, workers: workers)
         return s
     }
 

@@ -68,14 +68,15 @@ final class HybridProcessTests: XCTestCase {
         }
     }
 
-    /// A server stopped with SIGSTOP (never resumed) under mpirun: every worker ends with a typed error
-    /// naming it, the other server rank too, and the job exits non-zero within the heartbeat timeout
-    /// (set through HYBRIDSYNC_HEARTBEAT_TIMEOUT, so the variable takes effect under mpirun) plus 30 s.
+    /// A server stopped with SIGSTOP (never resumed) under mpirun, without replication: every worker
+    /// ends with a typed error naming it, the other server rank too, and the job exits non-zero within
+    /// the heartbeat timeout (set through HYBRIDSYNC_HEARTBEAT_TIMEOUT, so the variable takes effect
+    /// under mpirun) plus 30 s. (With replication the job goes on: `FailoverProcessTests`.)
     func testStoppedServerEndsTheJobNamingIt() throws {
         let start = Date()
         let (status, out) = try Self.mpirun(4, ["self-test-hybrid", "--case", "stop-rank", "--placement", "dedicated",
                                                 "--servers", "2", "--victim", "1", "--stop-after", "1"],
-                                            env: ["HYBRIDSYNC_HEARTBEAT_TIMEOUT": "2"])
+                                            env: ["HYBRIDSYNC_HEARTBEAT_TIMEOUT": "2", "HYBRIDSYNC_REPLICATION": "0"])
         XCTAssertNotEqual(status, 0, out)
         XCTAssertLessThan(Date().timeIntervalSince(start), 2 + 30, out)
         // Each rank names the stopped server as soon as the scheduler reports it, and Launch/mpirun ends

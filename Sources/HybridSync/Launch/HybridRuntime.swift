@@ -55,6 +55,11 @@ public final class HybridRuntime {
         denseConfig.logger[metadataKey: "rank"] = "\(world.rank)"
         let roles = try layout.roles(worldSize: world.size)
         let me = roles[world.rank]
+        if ProcessInfo.processInfo.environment["HYBRIDSYNC_SUPERVISED"] == "1" {
+            // Launch/mpirun tells a killed rank whose servers the job absorbed from a failed one.
+            let line = "hybridsync-rank-nodes rank=\(world.rank) pid=\(getpid()) nodes=\(Membership.identity(nodes(of: me)))\n"
+            FileHandle.standardError.write(Data(line.utf8))
+        }
         let bootstrap = DenseSync(communicator: world, config: denseConfig)
         // The timeouts users set where they launch (HYBRIDSYNC_HEARTBEAT_TIMEOUT, _REQUEST_TIMEOUT,
         // _RESEND_AFTER, _MAX_ATTEMPTS, ...) apply under mpirun too.
@@ -99,6 +104,7 @@ public final class HybridRuntime {
             var sc = config
             sc.preferredIndex = s
             let server = try ServerNode(config: sc, logger: rankLogger("hybridsync.server", world))
+            server.onAbsorbed = { rankDied.store(true, ordering: .relaxed) }
             if me.worker == nil {
                 try server.run()
                 for b in background {
@@ -125,13 +131,16 @@ public final class HybridRuntime {
     /// scheduler end too). Throws the first failure (of `body`, of launching, or of this rank's
     /// background nodes) after everything is shut down.
     ///
-    /// MPI is finalised when the rank succeeded. When it failed, it is not: finalising waits for every
-    /// rank, and a failed job may have a rank that will never come (killed, stopped, hung). The caller
-    /// must then end the process (the `hybridsync` tool exits non-zero), and mpirun ends the others.
+    /// MPI is finalised when the rank succeeded and no rank of the job died. When it failed, it is not:
+    /// finalising waits for every rank, and a failed job may have a rank that will never come (killed,
+    /// stopped, hung). The caller must then end the process (the `hybridsync` tool exits non-zero), and
+    /// mpirun ends the others. Nor is it when a server rank died and the job went on without it
+    /// (replicated shards): `MPI_Finalize` would wait for the dead rank forever; the process just exits,
+    /// and `Launch/mpirun` reports the dead rank as absorbed.
     public static func run(layout: HybridLayout, base: PSConfig = PSConfig(), dense: DenseSyncConfig = DenseSyncConfig(),
                            _ body: (HybridRuntime) throws -> Void) throws {
         var succeeded = false
-        defer { if succeeded { MPIRuntime.finalize() } }
+        defer { if succeeded && !rankDied.load(ordering: .relaxed) { MPIRuntime.finalize() } }
         guard let runtime = try launch(layout: layout, base: base, dense: dense) else {
             succeeded = true
             return
@@ -151,9 +160,14 @@ public final class HybridRuntime {
             dense.logger.error("worker could not finish cleanly", metadata: ["rank": "\(runtime.world.rank)", "error": "\(error)"])
             if failure == nil { failure = error }
         }
+        if runtime.kv.absorbedServerDeaths > 0 { rankDied.store(true, ordering: .relaxed) }
         if let failure { throw failure }
         succeeded = true
     }
+
+    /// Whether a rank of this process's job died while the job went on (a server whose shards moved to
+    /// their backups). MPI is per process, and so is this.
+    private static let rankDied = Atomic<Bool>(false)
 
     /// Ends this worker: tells the scheduler, then waits for this rank's server and scheduler threads.
     /// Throws if one of them failed.

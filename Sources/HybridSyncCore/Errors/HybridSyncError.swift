@@ -33,6 +33,10 @@ public enum HybridSyncError: Error, Sendable, Equatable, CustomStringConvertible
     /// A message that its authenticated sender may not send (it claims another node's id); `member` is
     /// who the connection was authenticated as.
     case forgedSender(member: String, claimed: String)
+    /// Every copy of some rows is gone (each server holding them died): `shards` names the consistent
+    /// hash's partitions lost, `reason` the deaths. Training cannot go on without them; resume from the
+    /// last checkpoint.
+    case dataLost(shards: [Int], reason: String)
 
     public var description: String {
         switch self {
@@ -54,6 +58,8 @@ public enum HybridSyncError: Error, Sendable, Equatable, CustomStringConvertible
         case let .remote(peer, message): return "\(peer) reported: \(message)"
         case let .checkpoint(file, reason): return "checkpoint file \(file): \(reason)"
         case let .forgedSender(member, claimed): return "a message from member '\(member)' claims to come from \(claimed)"
+        case let .dataLost(shards, reason):
+            return "rows lost: every copy of shard(s) \(shards.map(String.init).joined(separator: ", ")) is gone (\(reason)); restart the job with --resume from its last checkpoint"
         }
     }
 }

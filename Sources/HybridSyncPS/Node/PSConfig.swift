@@ -14,7 +14,7 @@ import Glibc
 /// `HYBRIDSYNC_BIND` (address to bind and advertise), `HYBRIDSYNC_INDEX` (preferred index within the
 /// role), `HYBRIDSYNC_HEARTBEAT_TIMEOUT` (seconds), `HYBRIDSYNC_REQUEST_TIMEOUT` (seconds),
 /// `HYBRIDSYNC_RESEND_AFTER` (seconds), `HYBRIDSYNC_MAX_ATTEMPTS`, `HYBRIDSYNC_MAX_MESSAGE_BYTES`,
-/// `HYBRIDSYNC_MAX_ROWS`, `HYBRIDSYNC_MAX_BYTES`, `HYBRIDSYNC_MAX_TABLES`, `HYBRIDSYNC_MAX_KEYS` (`ServerLimits`),
+/// `HYBRIDSYNC_REPLICATION`, `HYBRIDSYNC_MAX_ROWS`, `HYBRIDSYNC_MAX_BYTES`, `HYBRIDSYNC_MAX_TABLES`, `HYBRIDSYNC_MAX_KEYS` (`ServerLimits`),
 /// `HYBRIDSYNC_KEYS` (a `hybridsync keys` directory: CURVE on) with `HYBRIDSYNC_MEMBER` (this node's name
 /// in it: `scheduler`, `server-N`, `worker-N`).
 public struct PSConfig: Sendable {
@@ -53,6 +53,15 @@ public struct PSConfig: Sendable {
     /// checked against the nodes its member holds. Nil: plain TCP (`HybridRuntime.launch` makes keys
     /// for every job unless `HYBRIDSYNC_INSECURE=1`).
     public var curve: CurveSetup?
+
+    /// Extra copies of every shard, kept on the next servers in index order (`ShardView`): a server can
+    /// die without losing an acknowledged update as long as one copy of each of its shards lives. Nil
+    /// (the default): 1 when there are at least 2 servers, else 0. Only 0 and 1 are supported.
+    /// `HYBRIDSYNC_REPLICATION`; the scheduler's value decides.
+    public var replication: Int?
+
+    /// The replication factor in effect: `replication`, or its default for `servers`.
+    public var effectiveReplication: Int { replication ?? (servers >= 2 ? 1 : 0) }
 
     /// Servers validate and answer requests but keep no rows (benchmarks: `HYBRIDSYNC_DISCARD_DATA=1`).
     package var discardData = false
@@ -118,6 +127,7 @@ public struct PSConfig: Sendable {
         if let v = try double("HYBRIDSYNC_REQUEST_TIMEOUT") { c.requestTimeout = v }
         if let v = try double("HYBRIDSYNC_RESEND_AFTER") { c.resendAfter = v }
         if let v = try int("HYBRIDSYNC_MAX_ATTEMPTS") { c.maxAttempts = v }
+        if let v = try int("HYBRIDSYNC_REPLICATION") { c.replication = v }
         if let v = try int("HYBRIDSYNC_MAX_ROWS") { c.limits.maxRows = v }
         if let v = try int("HYBRIDSYNC_MAX_BYTES") { c.limits.maxBytes = v }
         if let v = try int("HYBRIDSYNC_MAX_TABLES") { c.limits.maxTables = v }
@@ -144,6 +154,9 @@ public struct PSConfig: Sendable {
         }
         guard resendAfter > 0, (1...100).contains(maxAttempts) else {
             throw HybridSyncError.invalidArgument("resend after \(resendAfter) s must be positive and max attempts \(maxAttempts) within 1...100")
+        }
+        if let r = replication, !(0...1).contains(r) {
+            throw HybridSyncError.invalidArgument("replication \(r) is not supported: use 0 (no copies) or 1 (one extra copy of each shard; a job of one server keeps none)")
         }
         guard maxMessageBytes >= 4096 else { throw HybridSyncError.invalidArgument("max message bytes \(maxMessageBytes) is below 4096") }
         guard limits.maxRows >= 1, limits.maxBytes >= 1, limits.maxTables >= 1, limits.maxKeysPerRequest >= 1, limits.maxClockLead >= 1 else {

@@ -1,7 +1,14 @@
 import HybridSyncCore
 
 /// The scheduler's protocol logic, without I/O or clocks: rendezvous, barriers by group, heartbeats,
-/// and the end of the job. Events in (with the time passed in), directives out.
+/// the shard map (`ShardView`) and failover, and the end of the job. Events in (with the time passed
+/// in), directives out.
+///
+/// Failover: a server that misses its heartbeats while every shard it holds has another live copy is
+/// absorbed. The scheduler moves to the next view, where each shard it led is led by its backup, and
+/// sends it to every live node; the job goes on and can still end cleanly. A death that leaves a shard
+/// without a copy (or any death without replication, or a worker's) fails the job, naming the node and,
+/// for lost shards, the rows gone (`dataLost`).
 ///
 /// A message from a node that has not registered, of a kind the scheduler does not take, or that fails
 /// the wire checks is answered with an error, logged, and counted (`rejected`); nothing else changes.
@@ -29,6 +36,12 @@ package struct SchedulerMachine: NodeMachine {
     let workers: Int
     let heartbeatTimeout: Double
     let startTimeout: Double
+    /// Extra copies of each shard (0: a server's death ends the job).
+    let replication: Int
+    /// The shard map every node routes by.
+    package private(set) var view: ShardView
+    /// Servers whose death the job survived (their shards' backups took over).
+    package private(set) var absorbed: Set<NodeID> = []
     private(set) var nodes: [NodeID: Node] = [:]
     private var byPeer: [Peer: NodeID] = [:]
     private var pending: [Registration] = []
@@ -39,7 +52,9 @@ package struct SchedulerMachine: NodeMachine {
     /// Messages refused (malformed, unregistered sender, wrong kind).
     package private(set) var rejected = 0
 
-    package init(servers: Int, workers: Int, heartbeatTimeout: Double, startTimeout: Double) {
+    package init(servers: Int, workers: Int, heartbeatTimeout: Double, startTimeout: Double, replication: Int = 0) {
+        self.replication = replication
+        view = .initial(servers: servers, replication: replication)
         self.servers = servers
         self.workers = workers
         self.heartbeatTimeout = heartbeatTimeout
@@ -127,6 +142,7 @@ package struct SchedulerMachine: NodeMachine {
         for node in nodes.values.sorted(by: { $0.id.raw < $1.id.raw }) {
             let seq = pending.first { $0.peer == node.peer }?.seq ?? 0
             out.append(.send(node.peer, message(.addressBook, seq: seq, .addressBook(id: node.id, servers: addresses, workers: workers))))
+            out.append(.send(node.peer, message(.view, seq: 0, .view(view, note: ""))))
         }
         pending.removeAll()
         return out
@@ -136,7 +152,7 @@ package struct SchedulerMachine: NodeMachine {
     /// fails the barrier for everyone, naming it.
     private mutating func onBarrier(_ id: NodeID, group: BarrierGroup, seq: UInt64) -> [NodeDirective] {
         guard let me = nodes[id] else { return [] }
-        if let dead = nodes.values.first(where: { !$0.alive && group.includes($0.id.role) }) {
+        if let dead = nodes.values.first(where: { !$0.alive && group.includes($0.id.role) && !absorbed.contains($0.id) }) {
             return [.send(me.peer, message(.error, seq: seq, .error(.peerDied(peer: "\(dead.id)", reason: "missed its heartbeats; barrier of \(group) cannot complete"))))]
         }
         barrierWaiters[group, default: []].append((id, seq))
@@ -155,7 +171,7 @@ package struct SchedulerMachine: NodeMachine {
             .map { .send($0.peer, message(.shutdown, seq: 0)) }
         out.append(.log(.debug, "every worker finished; servers told to shut down"))
         // A job that lost a node ends in failure, naming it.
-        let dead = nodes.values.filter { !$0.alive }.sorted { $0.id.raw < $1.id.raw }.first
+        let dead = nodes.values.filter { !$0.alive && !absorbed.contains($0.id) }.sorted { $0.id.raw < $1.id.raw }.first
         out.append(.stop(dead.map { .peerDied(peer: "\($0.id)", reason: "missed its heartbeats during the job") }))
         return out
     }
@@ -175,7 +191,12 @@ package struct SchedulerMachine: NodeMachine {
         for (id, node) in nodes.sorted(by: { $0.key.raw < $1.key.raw }) where node.alive && !node.finished && now - node.lastSeen > heartbeatTimeout {
             nodes[id]?.alive = false
             let reason = "no heartbeat for \(Int((now - node.lastSeen) * 1000)) ms (timeout \(Int(heartbeatTimeout * 1000)) ms)"
-            out.append(.log(.error, "\(id) at \(node.address.isEmpty ? "\(node.peer)" : node.address) is dead: \(reason)"))
+            let name = "\(id) at \(node.address.isEmpty ? "\(node.peer)" : node.address)"
+            if id.role == .server, replication > 0, view.holds(id.index) {
+                out += failover(id, name: name, reason: reason)
+                continue
+            }
+            out.append(.log(.error, "\(name) is dead: \(reason)"))
             for other in nodes.values where other.alive && !other.finished {
                 out.append(.send(other.peer, message(.nodeDead, seq: 0, .nodeDead(id, reason: reason))))
             }
@@ -187,6 +208,32 @@ package struct SchedulerMachine: NodeMachine {
             }
         }
         return out + (out.isEmpty ? [] : checkEnd())
+    }
+
+    /// Server `id` died while replication was on: the next view leaves it out. If every shard still has a
+    /// copy the death is absorbed; otherwise the lost shards are named to every node and the job fails.
+    private mutating func failover(_ id: NodeID, name: String, reason: String) -> [NodeDirective] {
+        let before = Set(view.lostShards)
+        let led = view.chains.indices.filter { view.primary(of: $0) == id.index }
+        view = view.removing(id.index)
+        let lost = view.lostShards.filter { !before.contains($0) }
+        var note = "\(name) died (\(reason))"
+        var out: [NodeDirective] = []
+        if lost.isEmpty {
+            absorbed.insert(id)
+            let moves = led.map { "shard \($0) to server \(view.primary(of: $0)!)" }
+            note += moves.isEmpty ? "; its copies are gone, its shards' primaries stay" : "; \(moves.joined(separator: ", ")) (epoch \(view.epoch))"
+            out.append(.log(.warning, "\(note); the job goes on"))
+            // Launch/mpirun reads this line: the rank that held this node ended, and the job survived it.
+            out.append(.log(.warning, "hybridsync-absorbed node=\(Membership.name(of: id))"))
+        } else {
+            note += "; no copy of shard(s) \(lost.map(String.init).joined(separator: ", ")) is left"
+            out.append(.log(.error, "\(note): the job cannot go on"))
+        }
+        for other in nodes.values where other.alive && !other.finished {
+            out.append(.send(other.peer, message(.view, seq: 0, .view(view, note: note))))
+        }
+        return out
     }
 
     package mutating func onCommand(_ command: Never, now: Double) -> [NodeDirective] {}

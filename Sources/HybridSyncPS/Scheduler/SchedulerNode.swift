@@ -35,7 +35,8 @@ public final class SchedulerNode {
     /// Serves until the job ends. Throws `timeout` naming the missing roles if registration stalls.
     public func run() throws {
         let machine = SchedulerMachine(servers: config.servers, workers: config.workers,
-                                       heartbeatTimeout: config.heartbeatTimeout, startTimeout: config.startTimeout)
+                                       heartbeatTimeout: config.heartbeatTimeout, startTimeout: config.startTimeout,
+                                       replication: config.effectiveReplication)
         try NodeShell(machine: machine, transport: transport, commands: CommandQueue(), maxMessageBytes: 1 << 20,
                       tickSeconds: Swift.min(0.02, config.heartbeatInterval / 2), logger: logger).run()
     }

@@ -1,15 +1,16 @@
 import HybridSyncCore
 
 /// A server's protocol logic, without I/O or clocks: it registers with the scheduler (connection 0),
-/// sends heartbeats, learns its id from the address book, hands workers' requests to its
-/// `ServerShard`, fails pulls held for a worker the scheduler declares dead, and stops when told to
-/// shut down or when the scheduler goes silent.
+/// sends heartbeats, learns its id from the address book and its shards from the scheduler's views,
+/// hands workers' requests, other servers' forwarded changes and their acknowledgements to its
+/// `ShardHost`, fails pulls held for a worker the scheduler declares dead, and stops when told to shut
+/// down or when the scheduler goes silent.
 package struct ServerMachine: NodeMachine {
     package typealias Command = Never
 
     private let config: PSConfig
     private let endpoint: String
-    private(set) var shard: ServerShard?
+    private(set) var host: ShardHost?
     private var startedAt = 0.0
     private var lastHeard = 0.0
     private var lastBeat = 0.0
@@ -31,7 +32,7 @@ package struct ServerMachine: NodeMachine {
         self.handshakesRefused = handshakesRefused
     }
 
-    private var id: NodeID { shard?.id ?? .unassigned(.server) }
+    private var id: NodeID { host.map { NodeID(.server, $0.me) } ?? .unassigned(.server) }
 
     package mutating func start(now: Double) -> [NodeDirective] {
         startedAt = now
@@ -43,7 +44,7 @@ package struct ServerMachine: NodeMachine {
     }
 
     package mutating func onTick(now: Double) -> [NodeDirective] {
-        guard shard != nil else {
+        guard let host else {
             guard now - startedAt > config.startTimeout else { return [] }
             let e = HybridSyncError.timeout(operation: "server registration", waitingFor: "the scheduler at \(config.schedulerEndpoint)", seconds: config.startTimeout)
             return [.log(.error, "\(e)"), .stop(e)]
@@ -52,14 +53,15 @@ package struct ServerMachine: NodeMachine {
             let e = HybridSyncError.peerDied(peer: "scheduler at \(config.schedulerEndpoint)", reason: "silent for \(Int(config.heartbeatTimeout * 1000)) ms")
             return [.log(.error, "\(e)"), .stop(e)]
         }
-        guard now - lastBeat >= config.heartbeatInterval else { return [] }
+        let resends = host.onTick(now: now)
+        guard now - lastBeat >= config.heartbeatInterval else { return resends }
         lastBeat = now
-        return [.send(Self.scheduler, OutboundMessage(MessageHeader(kind: .heartbeat, sender: id, seq: 0)))]
+        return resends + [.send(Self.scheduler, OutboundMessage(MessageHeader(kind: .heartbeat, sender: id, seq: 0)))]
     }
 
     package mutating func onMessage(_ m: InboundEnvelope, now: Double) -> [NodeDirective] {
         if m.from == Self.scheduler { return fromScheduler(m, now: now) }
-        guard let shard else {
+        guard let host else {
             guard early.count < Self.maxEarly else {
                 return [.send(m.from, OutboundMessage(MessageHeader(kind: .error, sender: id, seq: m.header.seq),
                                                       .error(.invalidArgument("server has not joined the job yet"))))]
@@ -67,23 +69,44 @@ package struct ServerMachine: NodeMachine {
             early.append(m)
             return []
         }
-        return shard.handle(m)
+        // A connection this server opened goes to a backup: only its acknowledgements come back on it
+        // (anything else is dropped unanswered, so two servers never answer each other's errors).
+        if case .link = m.from {
+            guard m.header.kind == .replicaAck else { return [.log(.debug, "\(id) ignored \(m.header.kind) from \(m.from)")] }
+            return host.onAck(m)
+        }
+        if m.header.flags & MessageFlags.replicated != 0 { return host.onForward(m) }
+        return host.onWorkerRequest(m, now: now)
     }
 
     private mutating func fromScheduler(_ m: InboundEnvelope, now: Double) -> [NodeDirective] {
         lastHeard = now
         switch m.body {
-        case let .addressBook(me, _, workers) where shard == nil:
-            let joined = ServerShard(id: me, workers: workers, discardsData: config.discardData, limits: config.limits,
-                                     maxReplyBytes: config.maxMessageBytes)
-            joined.handshakesRefused = handshakesRefused
-            shard = joined
+        case let .addressBook(me, servers, workers) where host == nil:
+            let (config, refusals) = (config, handshakesRefused)
+            let joined = ShardHost(me: me.index, addresses: servers, resendAfter: config.resendAfter) { s in
+                let shard = ServerShard(id: NodeID(.server, s), workers: workers, discardsData: config.discardData, limits: config.limits,
+                                        maxReplyBytes: config.maxMessageBytes)
+                shard.handshakesRefused = refusals
+                return shard
+            }
+            host = joined
             defer { early.removeAll() }
-            return [.log(.debug, "joined the job as \(me) (\(workers) workers)")] + early.flatMap { joined.handle($0) }
+            // Requests wait in the host until the first view says which shards are here.
+            return [.log(.debug, "joined the job as \(me) (\(workers) workers)")] + early.flatMap { joined.onWorkerRequest($0, now: now) }
+        case let .view(view, note):
+            guard let host else { return [] }
+            var out: [NodeDirective] = note.isEmpty ? [] : [.log(.warning, "view \(view.epoch): \(note)")]
+            if !view.lostShards.isEmpty {
+                if lost == nil { lost = .dataLost(shards: view.lostShards, reason: note) }
+            } else if host.view != nil {
+                out.append(.count("absorbed", 1))
+            }
+            return out + host.install(view, now: now)
         case let .nodeDead(dead, reason):
             var out: [NodeDirective] = [.log(.error, "the scheduler reports \(dead) dead: \(reason)")]
             if lost == nil { lost = .peerDied(peer: "\(dead)", reason: reason) }
-            if dead.role == .worker, let shard { out += shard.workerDied(dead.index, name: "\(dead)") }
+            if dead.role == .worker, let host { out += host.workerDied(dead.index, name: "\(dead)") }
             return out
         case .error(let e):
             return [.log(.error, "the scheduler refused this server: \(e)"), .stop(e)]
@@ -94,7 +117,7 @@ package struct ServerMachine: NodeMachine {
     }
 
     package mutating func onRejected(_ r: Rejection, now: Double) -> [NodeDirective] {
-        shard?.noteRefused()
+        host?.noteRefused()
         let h = MessageHeader(kind: .error, sender: id, seq: r.header?.seq ?? 0)
         var out: [NodeDirective] = [.log(.warning, "\(id) rejected a message from \(r.from): \(r.error)")]
         if r.from != Self.scheduler { out.append(.send(r.from, OutboundMessage(h, .error(r.error)))) }
@@ -103,9 +126,9 @@ package struct ServerMachine: NodeMachine {
 
     package mutating func onCommand(_ command: Never, now: Double) -> [NodeDirective] {}
 
-    package var hasBackgroundWork: Bool { shard?.isWritingCheckpoint ?? false }
+    package var hasBackgroundWork: Bool { host?.isWritingCheckpoint ?? false }
 
-    package mutating func onIdle(now: Double) -> [NodeDirective] { shard?.continueCheckpoint() ?? [] }
+    package mutating func onIdle(now: Double) -> [NodeDirective] { host?.continueCheckpoints() ?? [] }
 
     package mutating func onSendFailed(to peer: Peer, seq: UInt64, error: HybridSyncError, now: Double) -> [NodeDirective] {
         [.log(.warning, "\(id) could not answer request \(seq) of \(peer): \(error)")]

@@ -1,6 +1,7 @@
 import HybridSyncCore
 import HybridSyncZMQ
 import Logging
+import Synchronization
 
 /// A server process: listens for workers, registers with the scheduler, serves its shard until the
 /// scheduler says the job is over. `run` occupies the calling thread (the node shell's).
@@ -29,6 +30,12 @@ public final class ServerNode {
 
     private let handshakesRefused: HandshakeRefusals
 
+    /// Deaths of other servers this server's job went on through (their shards moved to backups).
+    package var absorbed: Int { absorbedDeaths.load(ordering: .relaxed) }
+    private let absorbedDeaths = Atomic<Int>(0)
+    /// Called (on the server's thread) for each such death.
+    package var onAbsorbed: @Sendable () -> Void = {}
+
     /// A server over `transport` (the test kit passes an in-memory one).
     package init(config: PSConfig, transport: any MessageTransport, logger: Logger,
                  handshakesRefused: HandshakeRefusals = HandshakeRefusals()) throws {
@@ -47,6 +54,11 @@ public final class ServerNode {
     public func run() throws {
         try NodeShell(machine: ServerMachine(config: config, endpoint: endpoint, handshakesRefused: handshakesRefused), transport: transport, commands: CommandQueue(),
                       maxMessageBytes: config.maxMessageBytes, tickSeconds: Swift.min(0.02, config.heartbeatInterval / 2),
-                      logger: logger).run()
+                      logger: logger, onCount: { [self] name, n in
+                          if name == "absorbed" {
+                              absorbedDeaths.add(n, ordering: .relaxed)
+                              onAbsorbed()
+                          }
+                      }).run()
     }
 }

@@ -27,6 +27,9 @@ final class ServerShard {
     private(set) var duplicates = 0
     /// Gradient rows left out because they held a NaN or an infinity (tables with `skipRow`).
     private(set) var nonFiniteRowsSkipped = 0
+    /// The server holding this shard, and the live copies of it in that server's view (stats).
+    var host = 0
+    var copies = 1
     /// The shard being written, if a checkpoint is in progress (`ServerShard+Checkpoint.swift`).
     var checkpointJob: CheckpointJob?
 
@@ -171,7 +174,8 @@ final class ServerShard {
                 let stats = ServerStats(server: id.index, largestAnsweredGap: clocks.largestAnsweredGap, pushes: appliedPushes,
                                         rows: tables.values.reduce(0) { $0 + $1.rowCount }, waitingPulls: waitingPulls.count,
                                         bytesIn: bytesIn, bytesOut: bytesOut, duplicates: duplicates, refused: refused,
-                                        handshakesRefused: handshakesRefused.value, nonFiniteRowsSkipped: nonFiniteRowsSkipped)
+                                        handshakesRefused: handshakesRefused.value, nonFiniteRowsSkipped: nonFiniteRowsSkipped,
+                                        host: host, copies: copies)
                 return [reply(peer, header, kind: .reply, body: .stats(stats))]
             default:
                 throw HybridSyncError.malformedMessage("a server does not accept \(header.kind) messages")

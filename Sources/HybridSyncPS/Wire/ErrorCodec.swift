@@ -12,6 +12,8 @@ package enum ErrorCodec {
         case let .peerDied(peer, reason): w.u8(5); w.string(peer); w.string(reason)
         case .invalidArgument(let s): w.u8(6); w.string(s)
         case let .checkpoint(file, reason): w.u8(7); w.string(file); w.string(reason)
+        case let .dataLost(shards, reason):
+            w.u8(8); w.u32(UInt32(shards.count)); for s in shards { w.u32(UInt32(truncatingIfNeeded: s)) }; w.string(reason)
         default: w.u8(0); w.string(e.description)
         }
         return w.bytes
@@ -29,6 +31,10 @@ package enum ErrorCodec {
             case 5: return .peerDied(peer: try r.string("peer"), reason: try r.string("reason"))
             case 6: return .invalidArgument(try r.string("text", maxLength: 65536))
             case 7: return .checkpoint(file: try r.string("file"), reason: try r.string("reason", maxLength: 65536))
+            case 8:
+                let n = Int(try r.u32("shard count"))
+                guard n <= 4096 else { throw HybridSyncError.malformedMessage("\(n) lost shards") }
+                return .dataLost(shards: try (0..<n).map { _ in Int(try r.u32("shard")) }, reason: try r.string("reason", maxLength: 65536))
             default: return .remote(peer: peer, message: try r.string("text", maxLength: 65536))
             }
         }

@@ -39,6 +39,13 @@ package enum Membership {
             }
             return
         }
+        // A primary forwards its workers' requests to its backups under their own sender ids.
+        if header.flags & MessageFlags.replicated != 0 {
+            guard allowed.contains(where: { $0.role == .server }) else {
+                throw HybridSyncError.forgedSender(member: identity, claimed: "a server forwarding \(header.sender)'s request")
+            }
+            return
+        }
         guard allowed.contains(header.sender) else {
             throw HybridSyncError.forgedSender(member: identity, claimed: "\(header.sender)")
         }

@@ -2,6 +2,9 @@ import HybridSyncCore
 /// Kinds of parameter-server messages. The raw value is the wire code.
 package enum MessageKind: UInt8, Sendable, CustomStringConvertible {
     case register = 1, addressBook, barrier, barrierRelease, heartbeat, nodeDead, finished, shutdown
+    /// The scheduler's map of which servers hold each shard (`ShardView`), sent at the start and after
+    /// every server death.
+    case view = 9
     case declare = 20, push, pull, pushPull, clock, stats
     /// Write this server's shard into a checkpoint directory; restore rows from one.
     case checkpoint = 26, restore
@@ -9,6 +12,10 @@ package enum MessageKind: UInt8, Sendable, CustomStringConvertible {
     /// A server holds a pull for its consistency model; the answer follows (the worker stops resending
     /// it at the fast pace).
     case held = 42
+    /// A backup has applied its shard's forwarded changes up to the log index in `seq`.
+    case replicaAck = 43
+    /// The server does not lead the request's shard in its view: ask the scheduler's latest view.
+    case redirect = 44
 
     package var description: String {
         switch self {
@@ -31,6 +38,9 @@ package enum MessageKind: UInt8, Sendable, CustomStringConvertible {
         case .reply: return "reply"
         case .error: return "error"
         case .held: return "held"
+        case .view: return "view"
+        case .replicaAck: return "replica-ack"
+        case .redirect: return "redirect"
         }
     }
 }
@@ -75,6 +85,14 @@ package struct MessageHeader: Sendable, Equatable {
     package var incarnation: UInt32 = 0
     /// The sender's clock (workers: completed steps).
     package var clock: Int64
+    /// The shard a request is for (replies and acknowledgements: the shard they answer for). Shards are
+    /// the consistent hash's partitions; the view says which server leads each.
+    package var shard: Int = 0
+    /// The view (`ShardView.epoch`) the sender routed by.
+    package var epoch: UInt32 = 0
+    /// A change forwarded by a shard's primary to its backups: its place in the shard's log (1, 2, ...);
+    /// 0 otherwise.
+    package var logIndex: UInt64 = 0
     /// Row sections that follow the meta frame.
     package var sections: [SectionInfo]
 
@@ -92,4 +110,7 @@ package struct MessageHeader: Sendable, Equatable {
 package enum MessageFlags {
     /// The keys frames are empty: the receiver knows the keys (a pull reply echoes its request's order).
     package static let keysOmitted: UInt16 = 1
+    /// A worker's request forwarded by the shard's primary to a backup (sender, sequence number and
+    /// incarnation are the worker's; `logIndex` orders it).
+    package static let replicated: UInt16 = 2
 }

@@ -1,9 +1,10 @@
 import HybridSyncCore
-/// The parameter-server wire format, version 1. All integers little-endian.
+/// The parameter-server wire format, version 2. All integers little-endian.
 ///
 /// A message is a multipart ZeroMQ message:
 /// - frame 0, header: magic `u32 0x53505348` ("HSPS"), version `u8`, kind `u8`, flags `u16`, sender
-///   `u32` (`role << 24 | index`), incarnation `u32` (a worker's, new each time it starts; 0 otherwise), seq `u64`, clock `i64`, section count `u32`, then for
+///   `u32` (`role << 24 | index`), incarnation `u32` (a worker's, new each time it starts; 0 otherwise),
+///   shard `u32`, epoch `u32`, log index `u64` (replication), seq `u64`, clock `i64`, section count `u32`, then for
 ///   each section: table name (`u32` length + UTF-8), piece `u32`, row length `u32`, dtype `u8`,
 ///   has-values `u8`, key count `u64`;
 /// - frame 1, meta: kind-specific fields (see `Docs/ParameterServer.md`);
@@ -15,7 +16,7 @@ package enum WireCodec {
     /// The first four bytes of every header ("HSPS" read little-endian).
     package static let magic: UInt32 = 0x5350_5348
     /// The wire version this build speaks; others are rejected.
-    package static let version: UInt8 = 1
+    package static let version: UInt8 = 2
     /// Most sections one message may carry.
     package static let maxSections = 4096
     /// Default upper bound on a whole message: 512 MiB.
@@ -30,6 +31,9 @@ package enum WireCodec {
         w.u16(h.flags)
         w.u32(h.sender.raw)
         w.u32(h.incarnation)
+        w.u32(UInt32(truncatingIfNeeded: h.shard))
+        w.u32(h.epoch)
+        w.u64(h.logIndex)
         w.u64(h.seq)
         w.i64(h.clock)
         w.u32(UInt32(h.sections.count))
@@ -58,6 +62,10 @@ package enum WireCodec {
             let rawSender = try r.u32("sender")
             guard let sender = NodeID(raw: rawSender) else { throw HybridSyncError.malformedMessage("bad sender id 0x\(String(rawSender, radix: 16))") }
             let incarnation = try r.u32("incarnation")
+            let shard = try r.u32("shard")
+            guard shard < 4096 else { throw HybridSyncError.malformedMessage("shard \(shard) is beyond the limit of 4096 servers") }
+            let epoch = try r.u32("epoch")
+            let logIndex = try r.u64("log index")
             let seq = try r.u64("seq")
             let clock = try r.i64("clock")
             let n = Int(try r.u32("section count"))
@@ -79,6 +87,9 @@ package enum WireCodec {
             try r.expectEnd()
             var h = MessageHeader(kind: kind, sender: sender, seq: seq, clock: clock, flags: flags, sections: sections)
             h.incarnation = incarnation
+            h.shard = Int(shard)
+            h.epoch = epoch
+            h.logIndex = logIndex
             return h
         }
     }
@@ -90,6 +101,9 @@ package enum WireCodec {
         guard total <= maxMessageBytes else { throw HybridSyncError.oversizeMessage(bytes: total, limit: maxMessageBytes) }
         guard frames.count >= 2 else { throw HybridSyncError.malformedMessage("\(frames.count) frames; a message has at least a header and a meta frame") }
         let header = try decodeHeader(frames[0])
+        guard (header.logIndex == 0) == (header.flags & MessageFlags.replicated == 0) else {
+            throw HybridSyncError.malformedMessage("log index \(header.logIndex) \(header.logIndex == 0 ? "missing from" : "on") a message \(header.logIndex == 0 ? "" : "not ")forwarded between servers")
+        }
         guard frames.count == 2 + 2 * header.sections.count else {
             throw HybridSyncError.malformedMessage("\(frames.count) frames for \(header.sections.count) sections (expected \(2 + 2 * header.sections.count))")
         }

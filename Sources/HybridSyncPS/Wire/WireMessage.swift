@@ -11,6 +11,8 @@ package enum MessageBody: Sendable {
     case addressBook(id: NodeID, servers: [String], workers: Int)
     /// A barrier (or its release) of a group.
     case barrier(BarrierGroup)
+    /// The scheduler's latest shard map, and why it changed (empty at the start).
+    case view(ShardView, note: String)
     /// The scheduler names a node that missed its heartbeats.
     case nodeDead(NodeID, reason: String)
     /// A request failed; nothing of it was applied.
@@ -41,6 +43,9 @@ package enum MessageBody: Sendable {
             w.u32(UInt32(workers))
             for s in servers { w.string(s) }
         case .barrier(let g): w.u8(g.rawValue)
+        case let .view(v, note):
+            v.encode(into: &w)
+            w.string(note)
         case let .nodeDead(id, reason):
             w.u32(id.raw)
             w.string(reason)
@@ -56,7 +61,7 @@ package enum MessageBody: Sendable {
         case .restore(let clock): w.i64(clock)
         case .stats(let s):
             w.i64(Int64(s.largestAnsweredGap))
-            for v in [s.pushes, s.rows, s.waitingPulls, s.bytesIn, s.bytesOut, s.duplicates, s.refused, s.handshakesRefused, s.nonFiniteRowsSkipped] { w.u64(UInt64(v)) }
+            for v in [s.pushes, s.rows, s.waitingPulls, s.bytesIn, s.bytesOut, s.duplicates, s.refused, s.handshakesRefused, s.nonFiniteRowsSkipped, s.host, s.copies] { w.u64(UInt64(v)) }
         }
         return w.bytes
     }
@@ -86,6 +91,9 @@ package enum MessageBody: Sendable {
                     throw HybridSyncError.malformedMessage("\(kind) from \(peer): unknown group")
                 }
                 body = .barrier(g)
+            case .view:
+                let v = try ShardView.decode(from: &r)
+                body = .view(v, note: try r.string("note", maxLength: 4096))
             case .nodeDead:
                 guard let id = NodeID(raw: try r.u32("id")) else { throw HybridSyncError.malformedMessage("node-dead: bad id") }
                 body = .nodeDead(id, reason: try r.string("reason"))
@@ -123,7 +131,7 @@ package enum MessageBody: Sendable {
     package static func stats(_ frame: any ByteFrame, server: Int) throws -> ServerStats {
         try frame.withUnsafeBytes { raw in
             var r = ByteReader(raw, context: "stats from server \(server)")
-            return ServerStats(server: server, largestAnsweredGap: Int(truncatingIfNeeded: try r.i64("gap")),
+            var stats = ServerStats(server: server, largestAnsweredGap: Int(truncatingIfNeeded: try r.i64("gap")),
                                pushes: Int(truncatingIfNeeded: try r.u64("pushes")), rows: Int(truncatingIfNeeded: try r.u64("rows")),
                                waitingPulls: Int(truncatingIfNeeded: try r.u64("waiting")),
                                bytesIn: Int(truncatingIfNeeded: try r.u64("bytes in")), bytesOut: Int(truncatingIfNeeded: try r.u64("bytes out")),
@@ -131,6 +139,9 @@ package enum MessageBody: Sendable {
                                refused: Int(truncatingIfNeeded: try r.u64("refused")),
                                handshakesRefused: Int(truncatingIfNeeded: try r.u64("handshakes refused")),
                                nonFiniteRowsSkipped: Int(truncatingIfNeeded: try r.u64("non-finite rows skipped")))
+            stats.host = Int(truncatingIfNeeded: try r.u64("host"))
+            stats.copies = Int(truncatingIfNeeded: try r.u64("copies"))
+            return stats
         }
     }
 }

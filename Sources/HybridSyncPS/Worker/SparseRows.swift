@@ -49,6 +49,7 @@ public struct PulledRows: Sendable {
 
 /// What a server reports about itself (`KVWorker.serverStats`).
 public struct ServerStats: Sendable {
+    /// The shard reported on (shard s is server s's at the start; see `host`).
     public let server: Int
     /// Largest clock gap (requesting worker's clock minus the slowest worker's) when a BSP/SSP pull was answered.
     public let largestAnsweredGap: Int
@@ -66,4 +67,8 @@ public struct ServerStats: Sendable {
     public let handshakesRefused: Int
     /// Gradient rows left out for holding a NaN or an infinity (tables with `NonFinitePolicy.skipRow`).
     public let nonFiniteRowsSkipped: Int
+    /// The server that leads this shard now (`server` unless a failover moved it).
+    public var host: Int = 0
+    /// Live copies of this shard in its leader's view: 1 plus its backups (`PSConfig.replication`).
+    public var copies: Int = 1
 }

@@ -18,6 +18,8 @@ final class WorkerLink: Sendable {
     let bytesReceived = Atomic<Int>(0)
     /// Requests sent again because their reply was late.
     let resends = Atomic<Int>(0)
+    /// Server deaths the job went on through (views that moved shards to their backups).
+    let absorbed = Atomic<Int>(0)
     /// The first node loss the scheduler reported (or the scheduler's own silence).
     let fault = Mutex<HybridSyncError?>(nil)
 
@@ -32,7 +34,10 @@ final class WorkerLink: Sendable {
                 let shell = NodeShell(machine: WorkerMachine(config: config), transport: transport, commands: commands,
                                       maxMessageBytes: config.maxMessageBytes, tickSeconds: Swift.min(0.01, config.resendAfter / 2), logger: logger,
                                       onResolve: { [self] in resolve($0, $1, $2) },
-                                      onCount: { [self] name, n in if name == "resends" { resends.add(n, ordering: .relaxed) } },
+                                      onCount: { [self] name, n in
+                                          if name == "resends" { resends.add(n, ordering: .relaxed) }
+                                          if name == "absorbed" { absorbed.add(n, ordering: .relaxed) }
+                                      },
                                       onFault: { [self] e in fault.withLock { if $0 == nil { $0 = e } } })
                 try shell.run()
             } catch {

@@ -32,6 +32,11 @@ package struct WorkerRequest: Sendable {
 /// connection 1 + s is server s), heartbeats, sequence numbers, matching replies to requests, every
 /// request's deadline, and failing requests that wait on a node the scheduler declared dead.
 ///
+/// Shards: `Target.server(s)` names shard s, sent to the server the scheduler's latest `ShardView` says
+/// leads it, stamped with the view's epoch. A new view sends every request still waiting on a shard
+/// whose leader changed to the new one at once (same sequence number); a `redirect` waits for the
+/// next view. A view in which a shard has no copy left fails every request with `dataLost`.
+///
 /// Exactly once: every message carries (worker, incarnation, sequence). A request to a server that is
 /// not answered within `resendAfter` is sent again, unchanged, with the wait doubling each time, up to
 /// `maxAttempts` sends; servers apply each sequence number once and answer a repeat with the original
@@ -61,6 +66,10 @@ package struct WorkerMachine: NodeMachine {
     private var id: NodeID = .unassigned(.worker)
     private var registered = false
     private var servers: [String] = []
+    /// The scheduler's latest shard map (before the first: shard s on server s).
+    private var view: ShardView?
+    /// Connections to servers, by server index (link 0 is the scheduler).
+    private var links: [Int: Peer] = [:]
     private var dead: [Int: String] = [:]
     /// The first node the scheduler reported dead: the job has failed, and every later request fails
     /// at once naming it (so every worker raises the same error, whatever it does next).
@@ -79,18 +88,33 @@ package struct WorkerMachine: NodeMachine {
         self.incarnation = incarnation
     }
 
+    /// The server leading shard `s`, nil if it has no copy left.
+    private func leader(_ s: Int) -> Int? { view.map { $0.primary(of: s) } ?? s }
+
     private func peer(_ t: WorkerRequest.Target) -> Peer {
         switch t {
         case .scheduler: return Self.scheduler
-        case .server(let s): return .link(1 + s)
+        case .server(let s): return leader(s).flatMap { links[$0] } ?? .link(1 + s)
         }
     }
 
     private func describe(_ t: WorkerRequest.Target) -> String {
         switch t {
         case .scheduler: return "the scheduler at \(config.schedulerEndpoint)"
-        case .server(let s): return "server \(s) at \(servers.indices.contains(s) ? servers[s] : "?")"
+        case .server(let s):
+            let at = leader(s) ?? s
+            let name = "server \(at) at \(servers.indices.contains(at) ? servers[at] : "?")"
+            return at == s ? name : "\(name) (leading shard \(s))"
         }
+    }
+
+    /// `message` stamped for its target: the shard and the view it is routed by.
+    private func stamped(_ message: OutboundMessage, _ t: WorkerRequest.Target) -> OutboundMessage {
+        guard case .server(let s) = t else { return message }
+        var m = message
+        m.header.shard = s
+        m.header.epoch = view?.epoch ?? 0
+        return m
     }
 
     package mutating func start(now: Double) -> [NodeDirective] {
@@ -145,7 +169,7 @@ package struct WorkerMachine: NodeMachine {
                     p.nextResend = now + config.resendAfter
                 }
                 pending[nextSeq] = p
-                out.append(.send(peer(target), m))
+                out.append(.send(peer(target), stamped(m, target)))
             }
             return out
         }
@@ -154,10 +178,17 @@ package struct WorkerMachine: NodeMachine {
     package mutating func onMessage(_ m: InboundEnvelope, now: Double) -> [NodeDirective] {
         if m.from == Self.scheduler {
             lastHeard = now
-            return fromScheduler(m)
+            return fromScheduler(m, now: now)
         }
         guard case .link(let l) = m.from, l >= 1 else { return [.log(.warning, "message from an unknown peer \(m.from)")] }
-        let server = l - 1
+        if m.header.kind == .redirect {
+            // The server does not lead the shard in its view: the scheduler's newer view will resend it.
+            if var p = pending[m.header.seq] {
+                p.nextResend = now + config.resendAfter
+                pending[m.header.seq] = p
+            }
+            return [.log(.debug, "request \(m.header.seq) redirected by server \(m.header.sender.index) (its view \(m.header.epoch))")]
+        }
         if m.header.kind == .held {
             if var p = pending[m.header.seq], !p.held {
                 p.held = true
@@ -167,21 +198,25 @@ package struct WorkerMachine: NodeMachine {
             return []
         }
         guard let p = pending.removeValue(forKey: m.header.seq) else {
-            return [.log(.debug, "late reply \(m.header.seq) from server \(server) dropped")]
+            return [.log(.debug, "late reply \(m.header.seq) from link \(l) dropped")]
         }
         if case .error(let e) = m.body {
-            return [.resolve(request: p.request, part: server, .failure(e))]
+            return [.resolve(request: p.request, part: p.target.part, .failure(e))]
         }
-        return [.resolve(request: p.request, part: server, .success(m.frames))]
+        return [.resolve(request: p.request, part: p.target.part, .success(m.frames))]
     }
 
-    private mutating func fromScheduler(_ m: InboundEnvelope) -> [NodeDirective] {
+    private mutating func fromScheduler(_ m: InboundEnvelope, now: Double) -> [NodeDirective] {
         switch m.body {
+        case let .view(next, note):
+            guard next.epoch > view?.epoch ?? 0, next.chains.count == servers.count || !registered else { return [] }
+            return install(next, note: note, now: now)
         case let .addressBook(me, addresses, _) where !registered:
             registered = true
             id = me
             servers = addresses
             pending.removeValue(forKey: 1)
+            for s in addresses.indices { links[s] = .link(1 + s) }
             var out: [NodeDirective] = addresses.map { .connect($0) }
             out.append(.log(.debug, "joined the job as \(me) with \(addresses.count) server(s)"))
             out.append(.resolve(request: 0, part: -1, .success(m.frames)))
@@ -209,6 +244,36 @@ package struct WorkerMachine: NodeMachine {
             guard m.header.kind != .heartbeat, let p = pending.removeValue(forKey: m.header.seq) else { return [] }
             return [.resolve(request: p.request, part: -1, .success(m.frames))]
         }
+    }
+
+    /// Moves to the scheduler's view `next`: requests waiting on a shard whose leader changed go to the
+    /// new leader now, unchanged (a change the old leader forwarded before it died is answered, not
+    /// applied again); lost shards fail the job.
+    private mutating func install(_ next: ShardView, note: String, now: Double) -> [NodeDirective] {
+        let before = view
+        view = next
+        var out: [NodeDirective] = note.isEmpty ? [] : [.log(.warning, "view \(next.epoch): \(note)")]
+        let lost = next.lostShards
+        if !lost.isEmpty {
+            let e = HybridSyncError.dataLost(shards: lost, reason: note)
+            if lostNode == nil { lostNode = e }
+            out.append(.log(.error, "\(e)"))
+            out.append(.fault(e))
+            out += failAll(e)
+            return out
+        }
+        if before != nil { out.append(.count("absorbed", 1)) }
+        for (seq, p) in pending.sorted(by: { $0.key < $1.key }) {
+            guard case .server(let s) = p.target, let message = p.message else { continue }
+            guard before.map({ $0.primary(of: s) }) ?? s != next.primary(of: s) else { continue }
+            var q = p
+            q.attempts = 1
+            q.held = false
+            q.nextResend = now + config.resendAfter
+            pending[seq] = q
+            out.append(.send(peer(p.target), stamped(message, p.target)))
+        }
+        return out
     }
 
     package mutating func onRejected(_ r: Rejection, now: Double) -> [NodeDirective] {
@@ -253,7 +318,7 @@ package struct WorkerMachine: NodeMachine {
                 var q = p
                 q.nextResend = now + config.resendAfter * Self.slowFactor
                 pending[seq] = q
-                out.append(.send(peer(p.target), message))
+                out.append(.send(peer(p.target), stamped(message, p.target)))
                 continue
             }
             if p.attempts >= config.maxAttempts {
@@ -271,7 +336,7 @@ package struct WorkerMachine: NodeMachine {
             pending[seq] = q
             out.append(.count("resends", 1))
             out.append(.log(.debug, "resending request \(seq) (\(message.header.kind)) to \(describe(p.target)), send \(q.attempts) of \(config.maxAttempts)"))
-            out.append(.send(peer(p.target), message))
+            out.append(.send(peer(p.target), stamped(message, p.target)))
         }
         return out
     }

@@ -15,6 +15,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "dedicated (servers on their own ranks) or colocated.") var placement: HybridLayout.Placement = .dedicated
     @Option(help: "hybrid, allreduce (embeddings densified) or ps.") var strategy: Strategy = .hybrid
     @Option(help: "Consistency of the wide table: bsp, asp or ssp:N.") var consistency = "bsp"
+    @Option(help: "Extra copies of every parameter-server shard: 1 (default with 2+ servers) survives a server's death, 0 turns copies off.")
+    var replication: Int?
     @Option(help: "Epochs.") var epochs = 8
     @Option(help: "Batch size per worker.") var batch = 32
     @Option(help: "Hidden units of the MLP.") var hidden = 128
@@ -36,7 +38,10 @@ struct TrainCommand: ParsableCommand {
         guard wideRows > 0, wideRows & (wideRows - 1) == 0 else { throw ValidationError("--wide-rows must be a power of two") }
         if resume && checkpointDir == nil { throw ValidationError("--resume needs --checkpoint-dir") }
         if let keys { setenv("HYBRIDSYNC_KEYS", keys, 1) }
-        try HybridRuntime.run(layout: HybridLayout(servers: servers, placement: placement)) { runtime in
+        if let replication, !(0...1).contains(replication) { throw ValidationError("--replication must be 0 or 1") }
+        var base = PSConfig()
+        base.replication = replication
+        try HybridRuntime.run(layout: HybridLayout(servers: servers, placement: placement), base: base) { runtime in
             try train(runtime, consistency: cons)
         }
         // With fault injection (HYBRIDSYNC_FAULTS), every rank says what it injected (`hybridsync soak`).

@@ -1,0 +1,229 @@
+import HybridSyncCore
+
+/// The shards one server holds under the scheduler's view, and the replication between servers; no
+/// I/O. For a shard it leads, it hands workers' requests to the shard's `ServerShard`, forwards each
+/// change to the backups and holds answers until they have it (`PrimaryLog`). For a shard it backs
+/// up, it applies the primary's changes in order (`BackupLog`) and acknowledges them. When a view makes
+/// it the primary of a shard it backed up, it takes over with the same rows, clocks, held pushes and
+/// exactly-once windows, and workers' resends of what the dead primary never answered are applied
+/// once.
+///
+/// A request for a shard this server does not lead is answered with `redirect` (the worker waits for
+/// the scheduler's newer view); one stamped with a view newer than this server's waits for that view.
+final class ShardHost {
+    /// This server's index.
+    let me: Int
+    /// Servers' endpoints, by index (from the address book).
+    private let addresses: [String]
+    private let makeShard: (Int) -> ServerShard
+    private let resendAfter: Double
+    private(set) var view: ShardView?
+    private(set) var shards: [Int: ServerShard] = [:]
+    private var primaries: [Int: PrimaryLog] = [:]
+    private var backups: [Int: BackupLog] = [:]
+    /// Connections this server opened to other servers (link 0 is the scheduler).
+    private var links: [Int: Peer] = [:]
+    private var nextLink = 1
+    /// Requests stamped with a view this server has not received yet.
+    private var early: [InboundEnvelope] = []
+    private static let maxEarly = 4096
+
+    init(me: Int, addresses: [String], resendAfter: Double, makeShard: @escaping (Int) -> ServerShard) {
+        self.me = me
+        self.addresses = addresses
+        self.resendAfter = resendAfter
+        self.makeShard = makeShard
+    }
+
+    private var name: String { "server \(me)" }
+
+    /// Whether any shard here is writing a checkpoint.
+    var isWritingCheckpoint: Bool { shards.values.contains { $0.isWritingCheckpoint } }
+
+    /// One slice of every checkpoint being written.
+    func continueCheckpoints() -> [NodeDirective] { shards.values.flatMap { $0.isWritingCheckpoint ? $0.continueCheckpoint() : [] } }
+
+    /// A message refused at the wire checks, counted on every shard here.
+    func noteRefused() { for s in shards.values { s.noteRefused() } }
+
+    /// A worker died: every shard here stops waiting for it.
+    func workerDied(_ worker: Int, name: String) -> [NodeDirective] {
+        shards.keys.sorted().flatMap { s -> [NodeDirective] in
+            let out = shards[s]!.workerDied(worker, name: name)
+            return primaries[s] != nil ? out : []
+        }
+    }
+
+    // MARK: - Views
+
+    /// Moves to `next`: shards this server now leads are served (a backup taking over keeps its copy),
+    /// backups that are gone no longer hold answers back, and requests that waited for this view go on.
+    func install(_ next: ShardView, now: Double) -> [NodeDirective] {
+        if let view, next.epoch <= view.epoch { return [] }
+        let first = view == nil
+        view = next
+        var out: [NodeDirective] = []
+        for s in next.chains.indices {
+            let chain = next.chains[s]
+            if chain.first == me {
+                let followers = Array(chain.dropFirst())
+                for b in followers { out += connect(b) }
+                if var log = primaries[s] {
+                    out += log.setBackups(followers)
+                    primaries[s] = log
+                } else if let copy = backups.removeValue(forKey: s) {
+                    primaries[s] = PrimaryLog(last: copy.applied, backups: followers)
+                    out.append(.log(.warning, "\(name) takes over shard \(s) at change \(copy.applied) (epoch \(next.epoch))"))
+                } else if first {
+                    shards[s] = makeShard(s)
+                    primaries[s] = PrimaryLog(last: 0, backups: followers)
+                } else {
+                    out.append(.log(.error, "\(name) is to lead shard \(s) but holds no copy of it"))
+                }
+            } else if chain.contains(me) {
+                if first {
+                    shards[s] = makeShard(s)
+                    backups[s] = BackupLog()
+                }
+            } else if shards.removeValue(forKey: s) != nil {
+                primaries.removeValue(forKey: s)
+                backups.removeValue(forKey: s)
+                out.append(.log(.warning, "\(name) no longer holds shard \(s) (epoch \(next.epoch))"))
+            }
+            if let shard = shards[s] {
+                shard.host = me
+                shard.copies = chain.count
+            }
+        }
+        let waiting = early
+        early.removeAll()
+        for m in waiting { out += onWorkerRequest(m, now: now) }
+        return out
+    }
+
+    private func connect(_ server: Int) -> [NodeDirective] {
+        guard links[server] == nil, addresses.indices.contains(server) else { return [] }
+        links[server] = .link(nextLink)
+        nextLink += 1
+        return [.connect(addresses[server])]
+    }
+
+    // MARK: - Workers' requests
+
+    /// Kinds that change a shard: forwarded to its backups.
+    private static func changesState(_ kind: MessageKind) -> Bool {
+        switch kind {
+        case .push, .pushPull, .clock, .declare, .restore: return true
+        default: return false
+        }
+    }
+
+    /// A worker's request for shard `header.shard`.
+    func onWorkerRequest(_ m: InboundEnvelope, now: Double) -> [NodeDirective] {
+        let h = m.header
+        guard let view, view.primary(of: h.shard) == me, let shard = shards[h.shard], var log = primaries[h.shard] else {
+            if view == nil || h.epoch > view!.epoch {
+                guard early.count < Self.maxEarly else {
+                    return [reply(m, kind: .error, .error(.invalidArgument("\(name) has not received view \(h.epoch) yet")))]
+                }
+                early.append(m)
+                return []
+            }
+            return [reply(m, kind: .redirect)]
+        }
+        let repeats = shard.duplicates
+        let out = shard.handle(m)
+        if log.backups.isEmpty && log.heldCount == 0 { return out }
+        var result: [NodeDirective] = []
+        if shard.duplicates == repeats, Self.changesState(h.kind), !Self.refused(out, m) {
+            var header = h
+            header.flags |= MessageFlags.replicated
+            header.epoch = view.epoch
+            let change = log.append(OutboundMessage(header, m.body, payload: Self.copy(m.frames.dropFirst(2))), now: now)
+            for b in log.backups { if let link = links[b] { result.append(.send(link, change)) } }
+        }
+        for d in out {
+            guard case let .send(peer, message) = d, case .routed = peer else { result.append(d); continue }
+            if let now = log.gate(peer, message) { result.append(now) }
+        }
+        primaries[h.shard] = log
+        return result
+    }
+
+    /// Whether the shard refused the request (answered it with an error: nothing was applied).
+    private static func refused(_ out: [NodeDirective], _ m: InboundEnvelope) -> Bool {
+        out.contains { d in
+            if case let .send(peer, reply) = d, peer == m.from, reply.header.seq == m.header.seq, reply.header.kind == .error { return true }
+            return false
+        }
+    }
+
+    private static func copy(_ frames: ArraySlice<any ByteFrame>) -> [OutgoingFrame] {
+        frames.map { f in
+            f.withUnsafeBytes { raw in
+                let p = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, raw.count), alignment: 16)
+                if raw.count > 0 { p.copyMemory(from: raw.baseAddress!, byteCount: raw.count) }
+                return .shared(SharedBytes(owning: p, count: raw.count))
+            }
+        }
+    }
+
+    private func reply(_ m: InboundEnvelope, kind: MessageKind, _ body: MessageBody = .empty) -> NodeDirective {
+        var h = MessageHeader(kind: kind, sender: NodeID(.server, me), seq: m.header.seq, clock: m.header.clock)
+        h.shard = m.header.shard
+        h.epoch = view?.epoch ?? 0
+        return .send(m.from, OutboundMessage(h, body))
+    }
+
+    // MARK: - Replication
+
+    /// A change forwarded by the primary of `header.shard`: applied in log order if this server backs
+    /// the shard up in the same view, then acknowledged (cumulatively). Anything else is dropped: the
+    /// primary sends it again once the views agree.
+    func onForward(_ m: InboundEnvelope) -> [NodeDirective] {
+        let h = m.header
+        guard let view, h.epoch == view.epoch, view.backups(of: h.shard).contains(me),
+              var copy = backups[h.shard], let shard = shards[h.shard] else {
+            // (A primary whose view differs sends it again once the views agree; it drops this answer.)
+            let e = HybridSyncError.invalidArgument("\(name) does not back up shard \(h.shard) in view \(h.epoch) (its view: \(view?.epoch ?? 0))")
+            return [reply(m, kind: .error, .error(e))]
+        }
+        var out: [NodeDirective] = []
+        for change in copy.receive(m) {
+            // The answers are the primary's to give; a refusal here would mean the copies differ.
+            if Self.refused(shard.handle(change), change) {
+                out.append(.log(.error, "\(name) refused change \(change.header.logIndex) of shard \(h.shard), which its primary applied"))
+            }
+        }
+        backups[h.shard] = copy
+        var ack = MessageHeader(kind: .replicaAck, sender: NodeID(.server, me), seq: copy.applied)
+        ack.shard = h.shard
+        ack.epoch = view.epoch
+        out.append(.send(m.from, OutboundMessage(ack)))
+        return out
+    }
+
+    /// A backup's acknowledgement: answers held for it may go.
+    func onAck(_ m: InboundEnvelope) -> [NodeDirective] {
+        guard var log = primaries[m.header.shard], m.header.sender.role == .server, links[m.header.sender.index] == m.from else { return [] }
+        let out = log.acknowledge(backup: m.header.sender.index, through: m.header.seq)
+        primaries[m.header.shard] = log
+        return out
+    }
+
+    /// Sends again changes a backup has not acknowledged in time, stamped with the current view.
+    func onTick(now: Double) -> [NodeDirective] {
+        guard let view else { return [] }
+        var out: [NodeDirective] = []
+        for s in primaries.keys.sorted() {
+            for (b, changes) in primaries[s]!.due(now: now, after: resendAfter) {
+                guard let link = links[b] else { continue }
+                for var c in changes {
+                    c.header.epoch = view.epoch
+                    out.append(.send(link, c))
+                }
+            }
+        }
+        return out
+    }
+}

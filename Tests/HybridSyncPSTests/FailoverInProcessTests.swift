@@ -1,0 +1,128 @@
+import Foundation
+import HybridSyncCore
+@testable import HybridSyncPS
+import HybridSyncTestKit
+import Synchronization
+import XCTest
+
+/// Replicated shards on the in-memory transport: servers killed mid-training (their transports cut, as
+/// if the process died), with and without lost, duplicated and reordered messages on every worker and
+/// server link. The oracle is the same job without faults: BSP applies each step's pushes in a fixed
+/// order, so the final rows must be bit-identical.
+final class FailoverInProcessTests: XCTestCase {
+    struct Run {
+        var bits: [UInt32] = []
+        var failures: [String] = []
+        var nodes: [JobNode: String?] = [:]
+        var copies: [Int] = []
+        /// Per failed worker: seconds from the last kill to its failure.
+        var failedAfter: [Double] = []
+    }
+
+    /// 3 servers (r = 1) x 3 workers, `steps` BSP Adagrad steps; `kills[s] = t` cuts server s off when
+    /// worker 0 starts step t.
+    static func run(steps: Int = 30, kills: [Int: Int] = [:], plan: FaultPlan? = nil, seed: UInt64 = 1) throws -> Run {
+        var config = PSConfig()
+        config.replication = 1
+        config.heartbeatTimeout = 1
+        config.heartbeatInterval = 0.1
+        config.resendAfter = 0.01
+        config.maxAttempts = 60
+        config.requestTimeout = 30
+        let switches = Dictionary(uniqueKeysWithValues: (0..<3).map { ($0, FaultSwitch()) })
+        let lastKill = Mutex<ContinuousClock.Instant?>(nil)
+        let outcome = try TestKit.psJob(servers: 3, workers: 3, config: config, wrap: { node, t in
+            var p = plan ?? FaultPlan()
+            switch node {
+            case .worker(let w):
+                p.seed = seed &* 100 &+ UInt64(w)
+                return FaultyMessageTransport(t, plan: p) { if case .link(let l) = $0 { return l >= 1 }; return false }
+            case .server(let s):
+                p.seed = seed &* 100 &+ 50 &+ UInt64(s)
+                // Replies to workers, forwards to backups and their acknowledgements; not the scheduler.
+                return FaultyMessageTransport(t, plan: p, faults: switches[s]!) { $0 != .link(0) }
+            case .scheduler:
+                return t
+            }
+        }) { kv -> Result<([UInt32], [Int]), Failure> in
+            do {
+                let bits = try PSChecks.bspAdagradBits(kv, steps: steps) { t in
+                    guard kv.index == 0 else { return }
+                    for (s, at) in kills where at == t {
+                        switches[s]!.kill()
+                        lastKill.withLock { $0 = .now }
+                    }
+                }
+                return .success((bits, kv.index == 0 ? try kv.serverStats().map(\.copies) : []))
+            } catch let e as HybridSyncError {
+                return .failure(Failure(error: e, afterKill: lastKill.withLock { $0.map(secondsSince) } ?? -1))
+            }
+        }
+        var run = Run(nodes: outcome.nodes)
+        for w in outcome.workers {
+            switch try w.get() {
+            case .success(let (bits, copies)):
+                if run.bits.isEmpty { run.bits = bits }
+                XCTAssertEqual(bits, run.bits, "every worker pulls the same final rows")
+                if !copies.isEmpty { run.copies = copies }
+            case .failure(let f):
+                run.failures.append("\(f.error)")
+                run.failedAfter.append(f.afterKill)
+            }
+        }
+        return run
+    }
+
+    struct Failure: Error {
+        let error: HybridSyncError
+        let afterKill: Double
+    }
+
+    func testAKilledServerLosesNoUpdate() throws {
+        let clean = try Self.run()
+        XCTAssertEqual(clean.failures, [])
+        XCTAssertEqual(clean.copies, [2, 2, 2], "every shard has a primary and a backup")
+        let killed = try Self.run(kills: [1: 12])
+        XCTAssertEqual(killed.failures, [])
+        XCTAssertEqual(killed.bits, clean.bits, "bit-identical to the run without the death")
+        XCTAssertNil(killed.nodes[.scheduler] ?? nil, "the job survived the death: the scheduler ends cleanly")
+        XCTAssertNotNil(killed.nodes[.server(1)] ?? nil, "the killed server noticed it was cut off")
+        XCTAssertEqual(killed.copies, [1, 1, 2], "shard 0 lost its backup, shard 1 its primary (now on server 2); shard 2 kept both")
+    }
+
+    /// Deaths at several steps under 5% drops, duplicates and reordering on every server and worker
+    /// link, forwards and acknowledgements included.
+    func testKillsUnderMessageFaultsAcrossSeeds() throws {
+        let clean = try Self.run()
+        let plan = FaultPlan(drop: 0.05, duplicate: 0.05, reorder: 0.05)
+        for (seed, (victim, step)) in [(0, 3), (2, 17), (1, 25)].enumerated() {
+            let r = try Self.run(kills: [victim: step], plan: plan, seed: UInt64(seed + 7))
+            XCTAssertEqual(r.failures, [], "seed \(seed)")
+            XCTAssertEqual(r.bits, clean.bits, "seed \(seed): server \(victim) killed at step \(step)")
+        }
+    }
+
+    /// Server 1 dies, then server 2, which now holds the only copy of shard 1: every worker fails with
+    /// `dataLost` naming the shard, within the heartbeat timeout plus 5 s, and the job ends in failure.
+    func testLosingBothCopiesFailsEveryWorkerNamingTheShards() throws {
+        let r = try Self.run(steps: 60, kills: [1: 5, 2: 25])
+        XCTAssertEqual(r.failures.count, 3, "\(r.failures)")
+        for f in r.failures {
+            XCTAssertTrue(f.hasPrefix("rows lost: every copy of shard(s) 1") && f.contains("--resume"), f)
+        }
+        for t in r.failedAfter { XCTAssertLessThan(t, 1 + 5, "named within the heartbeat timeout plus 5 s of the second death") }
+        XCTAssertNotNil(r.nodes[.scheduler] ?? nil, "the job ends in failure")
+    }
+
+    func testViewsMoveEachShardToItsBackup() {
+        let v = ShardView.initial(servers: 3, replication: 1)
+        XCTAssertEqual(v.chains, [[0, 1], [1, 2], [2, 0]])
+        let w = v.removing(1)
+        XCTAssertEqual(w.epoch, v.epoch + 1)
+        XCTAssertEqual(w.chains, [[0], [2], [2, 0]])
+        XCTAssertEqual(w.lostShards, [])
+        XCTAssertEqual(w.removing(2).lostShards, [1])
+        XCTAssertEqual(ShardView.initial(servers: 1, replication: 1).chains, [[0]])
+        XCTAssertEqual(ShardView.initial(servers: 2, replication: 0).chains, [[0], [1]])
+    }
+}

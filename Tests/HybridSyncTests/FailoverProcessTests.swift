@@ -1,0 +1,114 @@
+import Foundation
+import Synchronization
+import XCTest
+
+/// Replicated shards under real mpirun, ZeroMQ and Open MPI: the demo's hybrid job (3 dedicated
+/// servers, r = 1, BSP Adagrad table on the parameter server, Adam dense layers on the ring) with server
+/// ranks killed by SIGKILL mid-training.
+final class FailoverProcessTests: XCTestCase {
+    static let common = ["train", "--servers", "3", "--placement", "dedicated", "--replication", "1", "--train-limit", "6400",
+                         "--test-limit", "100", "--hidden", "16", "--wide-rows", "4096", "--batch", "16", "--checksum",
+                         "--no-calibrate", "--epochs", "2"]
+
+    static func params(_ text: String) -> String {
+        guard let r = text.range(of: "PARAMS crc32c") else { return "none: \(text.suffix(2000))" }
+        return String(text[r.lowerBound...].prefix { $0 != "\n" })
+    }
+
+    /// Starts the job checkpointing every 50 steps (the checkpoints say how far it got); kills world
+    /// rank `rank` once step `step`'s checkpoint exists, for each pair in turn. Returns the exit status,
+    /// the output, and when each kill happened.
+    static func runKilling(_ kills: [(rank: Int, step: Int)], dir: String) throws -> (Int32, String, [Date]) {
+        let ckpt = dir + "/ckpt"
+        let p = Process()
+        p.executableURL = HybridProcessTests.root.appendingPathComponent("Launch/mpirun")
+        p.arguments = ["-np", "5", HybridProcessTests.tool] + common + ["--out", dir + "/out", "--checkpoint-dir", ckpt, "--checkpoint-every", "50"]
+        p.environment = ProcessInfo.processInfo.environment.merging(["HYBRIDSYNC_HEARTBEAT_TIMEOUT": "3"]) { $1 }
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        // Read while the job runs, so a full pipe never blocks it.
+        let output = OutputCollector(pipe.fileHandleForReading)
+        try p.run()
+        var killedAt: [Date] = []
+        for (rank, step) in kills {
+            let deadline = Date().addingTimeInterval(120)
+            while !FileManager.default.fileExists(atPath: "\(ckpt)/step-\(step)/manifest.json") && Date() < deadline && p.isRunning {
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+            for pid in DemoProcessTests.pids(named: "hybridsync") where DemoProcessTests.environment(of: pid)["OMPI_COMM_WORLD_RANK"] == "\(rank)" {
+                kill(pid, SIGKILL)
+                killedAt.append(Date())
+            }
+        }
+        p.waitUntilExit()
+        return (p.terminationStatus, output.text(), killedAt)
+    }
+
+    /// A server killed mid-training: the job finishes with exit 0 and parameters bit-identical to a run
+    /// in which nothing died; its shard moved to its backup and Launch/mpirun names the dead rank as
+    /// absorbed.
+    func testAKilledServerLosesNoUpdateAndTheJobExitsZero() throws {
+        let dataset = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: dataset), "dataset-fashion-mnist is not installed (Launch/test installs it)")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-failover-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (s0, straight) = try HybridProcessTests.mpirun(5, Self.common + ["--out", dir + "/straight"], program: HybridProcessTests.tool)
+        XCTAssertEqual(s0, 0, straight)
+
+        let (status, text, killed) = try Self.runKilling([(1, 100)], dir: dir)
+        XCTAssertEqual(killed.count, 1, "found server 1's rank")
+        XCTAssertEqual(status, 0, String(text.suffix(3000)))
+        XCTAssertEqual(Self.params(text), Self.params(straight), "bit-identical to the run without the death")
+        XCTAssertTrue(text.contains("shard 1 to server 2 (epoch 2); the job goes on"), String(text.suffix(3000)))
+        XCTAssertTrue(text.contains("server 2 takes over shard 1 at change"), String(text.suffix(3000)))
+        XCTAssertTrue(text.contains("hybridsync: rank 1 (pid") && text.contains("the job went on without it"), String(text.suffix(3000)))
+    }
+
+    /// Server 1 killed, then server 2, which by then held the only copy of shard 1: every worker ends
+    /// with `rows lost` naming the shard and pointing at --resume, within the heartbeat timeout plus
+    /// 5 s of the second death, and the job exits non-zero.
+    func testLosingBothCopiesOfAShardEndsTheJobNamingIt() throws {
+        let dataset = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: dataset), "dataset-fashion-mnist is not installed (Launch/test installs it)")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-lost-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (status, text, killed) = try Self.runKilling([(1, 100), (2, 200)], dir: dir)
+        XCTAssertEqual(killed.count, 2)
+        XCTAssertNotEqual(status, 0, String(text.suffix(3000)))
+        let errors = text.split(separator: "\n").filter { $0.contains("[HybridSyncPS] rows lost: every copy of shard(s) 1 is gone") }
+        for worker in ["worker 0", "worker 1"] {
+            let line = errors.first { $0.contains("node=\(worker) ") }
+            XCTAssertNotNil(line, "\(worker) names the lost shard: \(text.suffix(3000))")
+            guard let line, let second = killed.last else { continue }
+            XCTAssertTrue(line.contains("--resume"), String(line))
+            // Log lines carry their time to the second (rounded down).
+            let stamp = ISO8601DateFormatter().date(from: String(line.prefix(24))) ?? .distantFuture
+            XCTAssertLessThan(stamp.timeIntervalSince(second), 3 + 5, String(line))
+        }
+        XCTAssertFalse(text.contains("PARAMS crc32c"), "the job did not finish")
+    }
+}
+
+/// Collects a pipe's output on a thread of its own.
+final class OutputCollector: Sendable {
+    private let data = Mutex(Data())
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ handle: FileHandle) {
+        Thread.detachNewThread { [self] in
+            while true {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                data.withLock { $0.append(chunk) }
+            }
+            done.signal()
+        }
+    }
+
+    /// Everything, once the writer has closed the pipe.
+    func text() -> String {
+        done.wait()
+        return data.withLock { String(decoding: $0, as: UTF8.self) }
+    }
+}
