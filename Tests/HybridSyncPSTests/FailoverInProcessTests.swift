@@ -21,7 +21,20 @@ final class FailoverInProcessTests: XCTestCase {
 
     /// 3 servers (r = 1) x 3 workers, `steps` BSP Adagrad steps; `kills[s] = t` cuts server s off when
     /// worker 0 starts step t.
-    static func run(steps: Int = 30, kills: [Int: Int] = [:], plan: FaultPlan? = nil, seed: UInt64 = 1) throws -> Run {
+    /// Waits (up to 20 s) until every shard has `count` complete copies, as the servers report them.
+    static func awaitCopies(_ kv: KVWorker, _ count: Int) throws -> [Int] {
+        let deadline = Deadline.after(seconds: 20)
+        var copies = try kv.serverStats().map(\.copies)
+        while copies.contains(where: { $0 != count }) && !deadline.hasPassed {
+            Thread.sleep(forTimeInterval: 0.05)
+            copies = try kv.serverStats().map(\.copies)
+        }
+        return copies
+    }
+
+    /// `copiesBefore`: before a kill at this step, worker 0 waits until every shard is back to two
+    /// complete copies (re-replication finished).
+    static func run(steps: Int = 30, kills: [Int: Int] = [:], copiesBefore: Set<Int> = [], plan: FaultPlan? = nil, seed: UInt64 = 1) throws -> Run {
         var config = PSConfig()
         config.replication = 1
         config.heartbeatTimeout = 1
@@ -48,6 +61,7 @@ final class FailoverInProcessTests: XCTestCase {
             do {
                 let bits = try PSChecks.bspAdagradBits(kv, steps: steps) { t in
                     guard kv.index == 0 else { return }
+                    if copiesBefore.contains(t) { XCTAssertEqual(try? awaitCopies(kv, 2), [2, 2, 2], "re-replication finished before step \(t)") }
                     for (s, at) in kills where at == t {
                         switches[s]!.kill()
                         lastKill.withLock { $0 = .now }
@@ -87,7 +101,19 @@ final class FailoverInProcessTests: XCTestCase {
         XCTAssertEqual(killed.bits, clean.bits, "bit-identical to the run without the death")
         XCTAssertNil(killed.nodes[.scheduler] ?? nil, "the job survived the death: the scheduler ends cleanly")
         XCTAssertNotNil(killed.nodes[.server(1)] ?? nil, "the killed server noticed it was cut off")
-        XCTAssertEqual(killed.copies, [1, 1, 2], "shard 0 lost its backup, shard 1 its primary (now on server 2); shard 2 kept both")
+        XCTAssertTrue(killed.copies.allSatisfy { (1...2).contains($0) }, "\(killed.copies)")
+    }
+
+    /// Server 1 dies; shards 0 and 1, left with one copy each, get new backups streamed a copy while
+    /// training goes on (server stats report two complete copies of every shard again); then server 2
+    /// dies too, and still no update is lost.
+    func testReReplicationLetsASecondDeathLoseNothing() throws {
+        let clean = try Self.run(steps: 40)
+        let r = try Self.run(steps: 40, kills: [1: 5, 2: 25], copiesBefore: [25])
+        XCTAssertEqual(r.failures, [])
+        XCTAssertEqual(r.bits, clean.bits, "bit-identical after two deaths")
+        XCTAssertNil(r.nodes[.scheduler] ?? nil, "the job survived both")
+        XCTAssertEqual(r.copies, [1, 1, 1], "one server is left: one copy of each shard")
     }
 
     /// Deaths at several steps under 5% drops, duplicates and reordering on every server and worker
@@ -100,17 +126,23 @@ final class FailoverInProcessTests: XCTestCase {
             XCTAssertEqual(r.failures, [], "seed \(seed)")
             XCTAssertEqual(r.bits, clean.bits, "seed \(seed): server \(victim) killed at step \(step)")
         }
+        // Two deaths, the second once the copies are made again (copy parts and their
+        // acknowledgements cross the same faulty links).
+        let twice = try Self.run(kills: [1: 4, 0: 20], copiesBefore: [20], plan: plan, seed: 11)
+        XCTAssertEqual(twice.failures, [])
+        XCTAssertEqual(twice.bits, clean.bits, "servers 1 and 0 killed, re-replication between")
     }
 
-    /// Server 1 dies, then server 2, which now holds the only copy of shard 1: every worker fails with
-    /// `dataLost` naming the shard, within the heartbeat timeout plus 5 s, and the job ends in failure.
+    /// Servers 1 and 2 die together, both copies of shard 1 (before any new copy could be made):
+    /// every worker fails with `dataLost` naming the shard, within the heartbeat timeout plus 5 s, and
+    /// the job ends in failure.
     func testLosingBothCopiesFailsEveryWorkerNamingTheShards() throws {
-        let r = try Self.run(steps: 60, kills: [1: 5, 2: 25])
+        let r = try Self.run(steps: 60, kills: [1: 5, 2: 5])
         XCTAssertEqual(r.failures.count, 3, "\(r.failures)")
         for f in r.failures {
-            XCTAssertTrue(f.hasPrefix("rows lost: every copy of shard(s) 1") && f.contains("--resume"), f)
+            XCTAssertTrue(f.hasPrefix("rows lost: every copy of shard(s) 1 is gone") && f.contains("--resume"), f)
         }
-        for t in r.failedAfter { XCTAssertLessThan(t, 1 + 5, "named within the heartbeat timeout plus 5 s of the second death") }
+        for t in r.failedAfter { XCTAssertLessThan(t, 1 + 5, "named within the heartbeat timeout plus 5 s of the deaths") }
         XCTAssertNotNil(r.nodes[.scheduler] ?? nil, "the job ends in failure")
     }
 
@@ -122,6 +154,15 @@ final class FailoverInProcessTests: XCTestCase {
         XCTAssertEqual(w.chains, [[0], [2], [2, 0]])
         XCTAssertEqual(w.lostShards, [])
         XCTAssertEqual(w.removing(2).lostShards, [1])
+        // Re-replication: each shard left with one copy gets the least loaded live server not holding it.
+        let refilled = w.replenished(replication: 1, live: [0, 2])
+        XCTAssertEqual(refilled.chains, [[0, 2], [2, 0], [2, 0]])
+        XCTAssertEqual(refilled.complete, [1, 1, 2], "the new copies are not complete yet")
+        XCTAssertEqual(refilled.removing(0).chains, [[], [2], [2]], "a primary dying before its new backup has the copy loses the shard")
+        let done = refilled.completing(2, of: 0)
+        XCTAssertEqual(done?.complete, [2, 1, 2])
+        XCTAssertNil(refilled.completing(0, of: 2), "already complete")
+        XCTAssertEqual(done?.removing(0).chains, [[2], [2], [2]])
         XCTAssertEqual(ShardView.initial(servers: 1, replication: 1).chains, [[0]])
         XCTAssertEqual(ShardView.initial(servers: 2, replication: 0).chains, [[0], [1]])
     }

@@ -13,6 +13,13 @@ package struct ClockTable: Sendable {
 
     package init(workers: Int) { clocks = Array(repeating: 0, count: Swift.max(0, workers)) }
 
+    /// A table with these clocks, dead workers and recorded gap (a copy of another server's).
+    package init(clocks: [Int], dead: Set<Int>, largestAnsweredGap: Int) {
+        self.clocks = clocks
+        self.dead = dead
+        self.largestAnsweredGap = largestAnsweredGap
+    }
+
     /// The slowest clock among live workers (`Int.max` if none).
     package var minClock: Int {
         var m = Int.max

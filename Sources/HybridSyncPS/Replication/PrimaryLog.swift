@@ -22,6 +22,9 @@ struct PrimaryLog {
     private var entries: [(index: UInt64, message: OutboundMessage)] = []
     /// Messages to workers waiting for their changes to be everywhere, ascending by index.
     private var outbox: [(index: UInt64, peer: Peer, message: OutboundMessage)] = []
+    /// Servers being sent a copy of the shard, with the index it was taken at: they hold nothing back
+    /// and get no changes until they have installed it, but the changes after it are kept for them.
+    private(set) var copying: [Int: UInt64] = [:]
 
     /// A log whose changes up to `last` every copy already has, replicated to `backups`.
     init(last: UInt64, backups: [Int]) {
@@ -55,18 +58,32 @@ struct PrimaryLog {
         return nil
     }
 
-    /// `backup` has applied everything up to `index`; returns the messages that may now go.
-    mutating func acknowledge(backup: Int, through index: UInt64) -> [NodeDirective] {
-        guard let known = acked[backup], index > known else { return [] }
+    /// `backup` has applied everything up to `index`; returns the messages that may now go, and whether
+    /// this acknowledgement completed its copy (it is a full backup from now on: answers wait for it).
+    mutating func acknowledge(backup: Int, through index: UInt64) -> (release: [NodeDirective], copied: Bool) {
+        if let taken = copying[backup] {
+            guard index >= taken else { return ([], false) }
+            copying.removeValue(forKey: backup)
+            acked[backup] = Swift.min(index, last)
+            return (release(), true)
+        }
+        guard let known = acked[backup], index > known else { return ([], false) }
         acked[backup] = Swift.min(index, last)
-        return release()
+        return (release(), false)
     }
 
-    /// The view changed the shard's backups: those gone no longer hold anything back (a new one would
-    /// start from a copy of the shard; not built yet).
-    mutating func setBackups(_ backups: [Int]) -> [NodeDirective] {
-        for b in acked.keys where !backups.contains(b) { acked.removeValue(forKey: b); lastSent.removeValue(forKey: b) }
-        for b in backups where acked[b] == nil { acked[b] = last }
+    /// A copy of the shard as it is now is being sent to `backup`; returns the index it is taken at.
+    mutating func startCopy(to backup: Int) -> UInt64 {
+        copying[backup] = last
+        return last
+    }
+
+    /// The view changed the shard's backups: those gone no longer hold anything back, and complete
+    /// backups this log did not know take part from now on. Returns the messages that may now go.
+    mutating func setBackups(_ complete: [Int], all: [Int]) -> [NodeDirective] {
+        for b in acked.keys where !all.contains(b) { acked.removeValue(forKey: b); lastSent.removeValue(forKey: b) }
+        for b in copying.keys where !all.contains(b) { copying.removeValue(forKey: b) }
+        for b in complete where acked[b] == nil && copying[b] == nil { acked[b] = last }
         return release()
     }
 
@@ -83,7 +100,8 @@ struct PrimaryLog {
 
     private mutating func release() -> [NodeDirective] {
         let done = committed
-        entries.removeAll { $0.index <= done }
+        let needed = Swift.min(done, copying.values.min() ?? done)
+        entries.removeAll { $0.index <= needed }
         var out: [NodeDirective] = []
         var kept = 0
         while kept < outbox.count, outbox[kept].index <= done {

@@ -16,26 +16,37 @@ final class ShardHost {
     /// Servers' endpoints, by index (from the address book).
     private let addresses: [String]
     private let makeShard: (Int) -> ServerShard
-    private let resendAfter: Double
+    let resendAfter: Double
     private(set) var view: ShardView?
-    private(set) var shards: [Int: ServerShard] = [:]
-    private var primaries: [Int: PrimaryLog] = [:]
-    private var backups: [Int: BackupLog] = [:]
+    var shards: [Int: ServerShard] = [:]
+    var primaries: [Int: PrimaryLog] = [:]
+    var backups: [Int: BackupLog] = [:]
     /// Connections this server opened to other servers (link 0 is the scheduler).
-    private var links: [Int: Peer] = [:]
+    var links: [Int: Peer] = [:]
     private var nextLink = 1
     /// Requests stamped with a view this server has not received yet.
     private var early: [InboundEnvelope] = []
     private static let maxEarly = 4096
+    /// Copies this server is sending, by shard (`ShardHost+Copy.swift`).
+    var sending: [Int: CopySender] = [:]
+    /// Copies this server is receiving, by shard.
+    var receiving: [Int: CopyReceiver] = [:]
+    /// Makes a shard from the first part of a copy.
+    let shardFromCopy: (Int, any ByteFrame) throws -> ServerShard
+    /// Largest row part of a copy this server sends.
+    let copyPartBytes: Int
 
-    init(me: Int, addresses: [String], resendAfter: Double, makeShard: @escaping (Int) -> ServerShard) {
+    init(me: Int, addresses: [String], resendAfter: Double, copyPartBytes: Int = 32 << 20, makeShard: @escaping (Int) -> ServerShard,
+         shardFromCopy: @escaping (Int, any ByteFrame) throws -> ServerShard) {
         self.me = me
         self.addresses = addresses
         self.resendAfter = resendAfter
+        self.copyPartBytes = copyPartBytes
         self.makeShard = makeShard
+        self.shardFromCopy = shardFromCopy
     }
 
-    private var name: String { "server \(me)" }
+    var name: String { "server \(me)" }
 
     /// Whether any shard here is writing a checkpoint.
     var isWritingCheckpoint: Bool { shards.values.contains { $0.isWritingCheckpoint } }
@@ -67,12 +78,15 @@ final class ShardHost {
             let chain = next.chains[s]
             if chain.first == me {
                 let followers = Array(chain.dropFirst())
+                let complete = followers.filter { next.isComplete($0, of: s) }
                 for b in followers { out += connect(b) }
                 if var log = primaries[s] {
-                    out += log.setBackups(followers)
+                    out += log.setBackups(complete, all: followers)
                     primaries[s] = log
                 } else if let copy = backups.removeValue(forKey: s) {
-                    primaries[s] = PrimaryLog(last: copy.applied, backups: followers)
+                    var log = PrimaryLog(last: copy.applied, backups: [])
+                    out += log.setBackups(complete, all: followers)
+                    primaries[s] = log
                     out.append(.log(.warning, "\(name) takes over shard \(s) at change \(copy.applied) (epoch \(next.epoch))"))
                 } else if first {
                     shards[s] = makeShard(s)
@@ -80,19 +94,30 @@ final class ShardHost {
                 } else {
                     out.append(.log(.error, "\(name) is to lead shard \(s) but holds no copy of it"))
                 }
+                // New backups without a copy get one.
+                if let log = primaries[s] {
+                    for b in followers where !complete.contains(b) && log.acked[b] == nil && log.copying[b] == nil && sending[s] == nil {
+                        out += startCopy(of: s, to: b, now: now)
+                    }
+                }
+                if let sender = sending[s], !followers.contains(sender.target) { sending.removeValue(forKey: s) }
             } else if chain.contains(me) {
                 if first {
                     shards[s] = makeShard(s)
                     backups[s] = BackupLog()
                 }
-            } else if shards.removeValue(forKey: s) != nil {
-                primaries.removeValue(forKey: s)
-                backups.removeValue(forKey: s)
-                out.append(.log(.warning, "\(name) no longer holds shard \(s) (epoch \(next.epoch))"))
+            } else {
+                receiving.removeValue(forKey: s)
+                sending.removeValue(forKey: s)
+                if shards.removeValue(forKey: s) != nil {
+                    primaries.removeValue(forKey: s)
+                    backups.removeValue(forKey: s)
+                    out.append(.log(.warning, "\(name) no longer holds shard \(s) (epoch \(next.epoch))"))
+                }
             }
             if let shard = shards[s] {
                 shard.host = me
-                shard.copies = chain.count
+                shard.copies = next.complete[s]
             }
         }
         let waiting = early
@@ -101,7 +126,7 @@ final class ShardHost {
         return out
     }
 
-    private func connect(_ server: Int) -> [NodeDirective] {
+    func connect(_ server: Int) -> [NodeDirective] {
         guard links[server] == nil, addresses.indices.contains(server) else { return [] }
         links[server] = .link(nextLink)
         nextLink += 1
@@ -133,7 +158,8 @@ final class ShardHost {
         }
         let repeats = shard.duplicates
         let out = shard.handle(m)
-        if log.backups.isEmpty && log.heldCount == 0 { return out }
+        // (No other copy, whole or being made: nothing to forward or hold.)
+        if log.backups.isEmpty && log.copying.isEmpty && log.heldCount == 0 { return out }
         var result: [NodeDirective] = []
         if shard.duplicates == repeats, Self.changesState(h.kind), !Self.refused(out, m) {
             var header = h
@@ -168,7 +194,7 @@ final class ShardHost {
         }
     }
 
-    private func reply(_ m: InboundEnvelope, kind: MessageKind, _ body: MessageBody = .empty) -> NodeDirective {
+    func reply(_ m: InboundEnvelope, kind: MessageKind, _ body: MessageBody = .empty) -> NodeDirective {
         var h = MessageHeader(kind: kind, sender: NodeID(.server, me), seq: m.header.seq, clock: m.header.clock)
         h.shard = m.header.shard
         h.epoch = view?.epoch ?? 0
@@ -203,18 +229,33 @@ final class ShardHost {
         return out
     }
 
-    /// A backup's acknowledgement: answers held for it may go.
+    /// A backup's acknowledgement: answers held for it may go. The first from a server that was sent a
+    /// copy completes it, which the scheduler is told.
     func onAck(_ m: InboundEnvelope) -> [NodeDirective] {
-        guard var log = primaries[m.header.shard], m.header.sender.role == .server, links[m.header.sender.index] == m.from else { return [] }
-        let out = log.acknowledge(backup: m.header.sender.index, through: m.header.seq)
-        primaries[m.header.shard] = log
+        let s = m.header.shard, b = m.header.sender.index
+        guard m.header.sender.role == .server, links[b] == m.from else { return [] }
+        return acknowledged(shard: s, backup: b, through: m.header.seq)
+    }
+
+    /// Server `b` has applied shard `s`'s changes up to `index`.
+    func acknowledged(shard s: Int, backup b: Int, through index: UInt64) -> [NodeDirective] {
+        guard var log = primaries[s] else { return [] }
+        var (out, copied) = log.acknowledge(backup: b, through: index)
+        primaries[s] = log
+        if copied {
+            var h = MessageHeader(kind: .copied, sender: NodeID(.server, me), seq: 0)
+            h.shard = s
+            out.append(.log(.warning, "\(name): server \(b) holds a complete copy of shard \(s)"))
+            out.append(.send(.link(0), OutboundMessage(h, .copied(server: b))))
+        }
         return out
     }
 
-    /// Sends again changes a backup has not acknowledged in time, stamped with the current view.
+    /// Sends again changes a backup has not acknowledged in time, stamped with the current view, and a
+    /// copy's part that was not acknowledged.
     func onTick(now: Double) -> [NodeDirective] {
         guard let view else { return [] }
-        var out: [NodeDirective] = []
+        var out: [NodeDirective] = resendCopies(now: now)
         for s in primaries.keys.sorted() {
             for (b, changes) in primaries[s]!.due(now: now, after: resendAfter) {
                 guard let link = links[b] else { continue }

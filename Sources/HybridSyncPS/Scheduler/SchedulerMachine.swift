@@ -98,6 +98,12 @@ package struct SchedulerMachine: NodeMachine {
         case (.finished, _):
             nodes[id]?.finished = true
             return checkEnd()
+        case (.copied, .copied(let server)):
+            // The primary of a shard reports a new backup's copy complete: the next view counts it.
+            guard id.role == .server, view.primary(of: h.shard) == id.index, let next = view.completing(server, of: h.shard) else { return [] }
+            view = next
+            let note = "server \(server) holds a complete copy of shard \(h.shard) again (epoch \(view.epoch))"
+            return [.log(.warning, note)] + broadcastView(note: note)
         default:
             return refuse(m.from, seq: h.seq, .malformedMessage("the scheduler does not accept \(h.kind) messages"))
         }
@@ -217,12 +223,18 @@ package struct SchedulerMachine: NodeMachine {
         let led = view.chains.indices.filter { view.primary(of: $0) == id.index }
         view = view.removing(id.index)
         let lost = view.lostShards.filter { !before.contains($0) }
+        let refilled = view.replenished(replication: replication,
+                                        live: Set(nodes.values.filter { $0.id.role == .server && $0.alive }.map(\.id.index)))
+        let fresh = lost.isEmpty ? refilled.chains.indices.filter { refilled.chains[$0].count > view.chains[$0].count } : []
+        if lost.isEmpty { view = refilled }
         var note = "\(name) died (\(reason))"
         var out: [NodeDirective] = []
         if lost.isEmpty {
             absorbed.insert(id)
             let moves = led.map { "shard \($0) to server \(view.primary(of: $0)!)" }
-            note += moves.isEmpty ? "; its copies are gone, its shards' primaries stay" : "; \(moves.joined(separator: ", ")) (epoch \(view.epoch))"
+            note += moves.isEmpty ? "; its copies are gone, its shards' primaries stay" : "; \(moves.joined(separator: ", "))"
+            let copies = fresh.map { "shard \($0) to server \(view.chains[$0].last!)" }
+            note += copies.isEmpty ? " (epoch \(view.epoch))" : "; new copies: \(copies.joined(separator: ", ")) (epoch \(view.epoch))"
             out.append(.log(.warning, "\(note); the job goes on"))
             // Launch/mpirun reads this line: the rank that held this node ended, and the job survived it.
             out.append(.log(.warning, "hybridsync-absorbed node=\(Membership.name(of: id))"))
@@ -230,10 +242,13 @@ package struct SchedulerMachine: NodeMachine {
             note += "; no copy of shard(s) \(lost.map(String.init).joined(separator: ", ")) is left"
             out.append(.log(.error, "\(note): the job cannot go on"))
         }
-        for other in nodes.values where other.alive && !other.finished {
-            out.append(.send(other.peer, message(.view, seq: 0, .view(view, note: note))))
-        }
-        return out
+        return out + broadcastView(note: note)
+    }
+
+    /// The current view, to every live node.
+    private func broadcastView(note: String) -> [NodeDirective] {
+        nodes.values.filter { $0.alive && !$0.finished }.sorted { $0.id.raw < $1.id.raw }
+            .map { .send($0.peer, message(.view, seq: 0, .view(view, note: note))) }
     }
 
     package mutating func onCommand(_ command: Never, now: Double) -> [NodeDirective] {}

@@ -19,6 +19,9 @@ struct ReplyWindow {
 
     init(incarnation: UInt32) { self.incarnation = incarnation }
 
+    /// The entries held, oldest first (recording them in this order into a new window rebuilds it).
+    var recorded: [(seq: UInt64, entry: Entry)] { order[oldest...].compactMap { seq in entries[seq].map { (seq, $0) } } }
+
     func entry(_ seq: UInt64) -> Entry? { entries[seq] }
 
     mutating func record(_ seq: UInt64, _ entry: Entry) {

@@ -158,6 +158,22 @@ final class RowStore {
         return (next, written)
     }
 
+    /// Up to `limit` rows from index bucket `fromBucket`, each handed to `body` as its key, piece and
+    /// the restore layout: its step as a float's bits, its values, then each state slot (`1 + n * (1 +
+    /// stateSlots)` floats for a piece of length n). Returns the bucket to continue from (nil: done).
+    func export(fromBucket: Int, limit: Int, _ body: (UInt64, Int, UnsafeBufferPointer<Float>) -> Void) -> Int? {
+        var row = [Float](repeating: 0, count: 1 + width * (1 + kernel.stateSlots))
+        return index.forEach(from: fromBucket, limit: limit) { key, piece, s in
+            let n = spec.length(ofPiece: Int(piece))
+            row.withUnsafeMutableBufferPointer { r in
+                r[0] = Float(bitPattern: UInt32(bitPattern: steps[s]))
+                (r.baseAddress! + 1).update(from: values + s * width, count: n)
+                for j in 0..<kernel.stateSlots { (r.baseAddress! + 1 + (1 + j) * n).update(from: state + s * stateWidth + j * width, count: n) }
+                body(key, Int(piece), UnsafeBufferPointer(rebasing: r[0..<(1 + n * (1 + kernel.stateSlots))]))
+            }
+        }
+    }
+
     /// Sets one row exactly as a checkpoint holds it (values, optimizer state, step), creating it if
     /// needed. `data` holds the values, then each state slot, `length(ofPiece:)` floats each.
     func restore(key: UInt64, piece: Int, step: Int32, data: UnsafePointer<Float>) {

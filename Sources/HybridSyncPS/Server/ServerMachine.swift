@@ -72,10 +72,14 @@ package struct ServerMachine: NodeMachine {
         // A connection this server opened goes to a backup: only its acknowledgements come back on it
         // (anything else is dropped unanswered, so two servers never answer each other's errors).
         if case .link = m.from {
-            guard m.header.kind == .replicaAck else { return [.log(.debug, "\(id) ignored \(m.header.kind) from \(m.from)")] }
-            return host.onAck(m)
+            switch m.header.kind {
+            case .replicaAck: return host.onAck(m)
+            case .copyAck: return host.onCopyAck(m, now: now)
+            default: return [.log(.debug, "\(id) ignored \(m.header.kind) from \(m.from)")]
+            }
         }
         if m.header.flags & MessageFlags.replicated != 0 { return host.onForward(m) }
+        if m.header.kind == .copy { return host.onCopy(m) }
         return host.onWorkerRequest(m, now: now)
     }
 
@@ -84,12 +88,18 @@ package struct ServerMachine: NodeMachine {
         switch m.body {
         case let .addressBook(me, servers, workers) where host == nil:
             let (config, refusals) = (config, handshakesRefused)
-            let joined = ShardHost(me: me.index, addresses: servers, resendAfter: config.resendAfter) { s in
+            let joined = ShardHost(me: me.index, addresses: servers, resendAfter: config.resendAfter, copyPartBytes: Swift.max(1 << 16, config.maxMessageBytes / 4),
+                                   makeShard: { s in
                 let shard = ServerShard(id: NodeID(.server, s), workers: workers, discardsData: config.discardData, limits: config.limits,
                                         maxReplyBytes: config.maxMessageBytes)
                 shard.handshakesRefused = refusals
                 return shard
-            }
+            }, shardFromCopy: { s, state in
+                let shard = try ServerShard.fromCopy(state, id: NodeID(.server, s), discardsData: config.discardData, limits: config.limits,
+                                                     maxReplyBytes: config.maxMessageBytes)
+                shard.handshakesRefused = refusals
+                return shard
+            })
             host = joined
             defer { early.removeAll() }
             // Requests wait in the host until the first view says which shards are here.

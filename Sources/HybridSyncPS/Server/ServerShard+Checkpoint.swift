@@ -90,6 +90,13 @@ extension ServerShard {
     func restore(_ header: MessageHeader, _ frames: [any ByteFrame], clock: Int) throws {
         _ = try workerIndex(header)
         guard clock >= 0, clock < Int(Int32.max) else { throw HybridSyncError.invalidArgument("restore to clock \(clock)") }
+        try checkRowSections(header)
+        setRows(header, frames)
+        for k in 0..<workers { clocks.advance(worker: k, to: clock) }
+    }
+
+    /// Throws unless every section holds rows of a known table in the restore layout.
+    func checkRowSections(_ header: MessageHeader) throws {
         for s in header.sections {
             guard let store = tables[s.table] else { throw HybridSyncError.unknownTable(s.table) }
             guard s.piece < store.spec.pieceCount, s.hasValues, s.dtype == .float32 else {
@@ -101,17 +108,20 @@ extension ServerShard {
                                                     expected: "\(1 + n * (1 + store.stateSlots)) floats", got: "\(s.rowLength)")
             }
         }
+    }
+
+    /// Sets the rows of `frames` (checked: restore layout, known tables) as they are.
+    func setRows(_ header: MessageHeader, _ frames: [any ByteFrame]) {
         let keys = decodeKeys(header, frames)
         for (i, s) in header.sections.enumerated() {
             let store = tables[s.table]!
             frames[3 + 2 * i].withUnsafeBytes { raw in
-                let f = raw.bindMemory(to: Float.self).baseAddress!
+                guard let f = raw.bindMemory(to: Float.self).baseAddress else { return }
                 for (j, k) in keys[i].enumerated() {
                     let row = f + j * s.rowLength
                     store.restore(key: k, piece: s.piece, step: Int32(bitPattern: row[0].bitPattern), data: row + 1)
                 }
             }
         }
-        for k in 0..<workers { clocks.advance(worker: k, to: clock) }
     }
 }

@@ -7,26 +7,26 @@ import HybridSyncCore
 /// and is answered with an `error` message naming what was wrong.
 final class ServerShard {
     let id: NodeID
-    private(set) var tables: [String: RowStore] = [:]
+    var tables: [String: RowStore] = [:]
     var clocks: ClockTable
     let workers: Int
     /// BSP pushes held until every worker has finished their step: step -> pushes in arrival order.
     var heldPushes: [Int: [HeldPush]] = [:]
     /// Keys in `heldPushes` (rows they may create once released; the capacity check counts them).
-    private var heldKeys = 0
+    var heldKeys = 0
     var waitingPulls: [WaitingPull] = []
-    private(set) var appliedPushes = 0
+    var appliedPushes = 0
     /// Bytes received from and sent to workers.
     var bytesIn = 0
     var bytesOut = 0
     /// Requests refused with an error reply.
-    private(set) var refused = 0
+    var refused = 0
     /// Per worker, the requests already handled (see `ReplyWindow`).
     var windows: [Int: ReplyWindow] = [:]
     /// Repeats of handled requests (resends, duplicated messages) answered without applying again.
-    private(set) var duplicates = 0
+    var duplicates = 0
     /// Gradient rows left out because they held a NaN or an infinity (tables with `skipRow`).
-    private(set) var nonFiniteRowsSkipped = 0
+    var nonFiniteRowsSkipped = 0
     /// The server holding this shard, and the live copies of it in that server's view (stats).
     var host = 0
     var copies = 1

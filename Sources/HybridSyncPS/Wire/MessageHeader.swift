@@ -16,6 +16,9 @@ package enum MessageKind: UInt8, Sendable, CustomStringConvertible {
     case replicaAck = 43
     /// The server does not lead the request's shard in its view: ask the scheduler's latest view.
     case redirect = 44
+    /// A part of a primary's copy of its shard for a new backup (`seq` numbers the parts), its
+    /// acknowledgement, and the primary's report to the scheduler that the copy is complete.
+    case copy = 45, copyAck, copied
 
     package var description: String {
         switch self {
@@ -41,6 +44,9 @@ package enum MessageKind: UInt8, Sendable, CustomStringConvertible {
         case .view: return "view"
         case .replicaAck: return "replica-ack"
         case .redirect: return "redirect"
+        case .copy: return "copy"
+        case .copyAck: return "copy-ack"
+        case .copied: return "copied"
         }
     }
 }

@@ -13,6 +13,13 @@ package enum MessageBody: Sendable {
     case barrier(BarrierGroup)
     /// The scheduler's latest shard map, and why it changed (empty at the start).
     case view(ShardView, note: String)
+    /// A part of a shard's copy taken at log index `index`: part 0 carries the state (`state`), the
+    /// others rows in their sections; `last` marks the final part.
+    case copy(index: UInt64, state: [UInt8], last: Bool)
+    /// A primary reports `server`'s copy of its shard complete.
+    case copied(server: Int)
+    /// Meta bytes kept as they were (a reply recorded by another server, carried in a copy).
+    case raw([UInt8])
     /// The scheduler names a node that missed its heartbeats.
     case nodeDead(NodeID, reason: String)
     /// A request failed; nothing of it was applied.
@@ -46,6 +53,12 @@ package enum MessageBody: Sendable {
         case let .view(v, note):
             v.encode(into: &w)
             w.string(note)
+        case let .copy(index, state, last):
+            w.u64(index)
+            w.u8(last ? 1 : 0)
+            state.withUnsafeBytes { w.raw($0) }
+        case .copied(let server): w.u32(UInt32(truncatingIfNeeded: server))
+        case .raw(let bytes): return bytes
         case let .nodeDead(id, reason):
             w.u32(id.raw)
             w.string(reason)
@@ -91,6 +104,13 @@ package enum MessageBody: Sendable {
                     throw HybridSyncError.malformedMessage("\(kind) from \(peer): unknown group")
                 }
                 body = .barrier(g)
+            case .copy:
+                let index = try r.u64("log index")
+                let last = try r.u8("last")
+                guard last <= 1 else { throw HybridSyncError.malformedMessage("copy: bad last flag \(last)") }
+                return .copy(index: index, state: Array(try r.raw(r.remaining, "state")), last: last == 1)
+            case .copied:
+                body = .copied(server: Int(try r.u32("server")))
             case .view:
                 let v = try ShardView.decode(from: &r)
                 body = .view(v, note: try r.string("note", maxLength: 4096))

@@ -16,6 +16,8 @@ struct BenchPS: ParsableCommand {
     @Option(help: "Seconds per shape and operation.") var seconds = 1.0
     @Option(help: "Topologies SERVERSxWORKERS.") var topologies = "1x1,2x2"
     @Option(help: "Append JSON lines to this file.") var json: String?
+    @Option(help: "Extra copies of each shard (0: none, as ps-lite; 1: every change also goes to a backup server). Applies with 2+ servers.")
+    var replication = 0
 
     struct Shape { let keys: Int; let floats: Int }
 
@@ -29,7 +31,8 @@ struct BenchPS: ParsableCommand {
     func run() throws {
         var out = JSONLines(path: json)
         let shapeList = Self.parseShapes(shapes)
-        emit("# hybridsync bench ps: one request in flight per worker, loopback tcp, medians (p50) and p99 in us")
+        guard (0...1).contains(replication) else { throw ValidationError("--replication must be 0 or 1") }
+        emit("# hybridsync bench ps: one request in flight per worker, loopback tcp, medians (p50) and p99 in us; replication \(replication)")
         emit("# raw ZeroMQ ceiling (DEALER/ROUTER, same bytes each way, measured in this run)")
         var ceiling: [String: (Double, Double)] = [:]
         for shape in shapeList {
@@ -62,7 +65,7 @@ struct BenchPS: ParsableCommand {
                           f(stat("pushpull", "p50_us")) + " ", f(stat("pushpull", "p99_us")), pad(String(format: "%.0f", mbps), 10),
                           pad(String(format: "%.2f", pushP50 / (zPush * 1e6)), 9), pad(String(format: "%.2f", pullP50 / (zPull * 1e6)), 9)].joined(separator: " "))
                     for op in ["push", "pull", "pushpull"] {
-                        out.add(["bench": "ps", "kind": "ps", "servers": parts[0], "workers": parts[1], "server_mode": mode,
+                        out.add(["bench": "ps", "kind": "ps", "servers": parts[0], "workers": parts[1], "server_mode": mode, "replication": replication,
                                  "keys": shape.keys, "floats": shape.floats, "op": op, "p50_us": stat(op, "p50_us"), "p99_us": stat(op, "p99_us"),
                                  "value_mb_per_s": Double(shape.keys * shape.floats * 4) / (stat(op, "p50_us") / 1e6) / 1e6,
                                  "zmq_rtt_us": (op == "pull" ? zPull : zPush) * 1e6])
@@ -80,6 +83,7 @@ struct BenchPS: ParsableCommand {
         p.arguments = ["ps", "local", "--servers", "\(servers)", "--workers", "\(workers)", "--timeout", "600"]
             + (mode == "none" ? ["--discard-data"] : [])
             + ["--", "ps", "bench-worker", "--shapes", shapes, "--mode", mode, "--seconds", "\(seconds)"]
+        p.environment = ProcessInfo.processInfo.environment.merging(["HYBRIDSYNC_REPLICATION": "\(replication)"]) { $1 }
         let pipe = Pipe()
         p.standardOutput = pipe
         try p.run()

@@ -44,5 +44,9 @@ struct PSBenchWorker: ParsableCommand {
             }
             try worker.barrier()
         }
+        if worker.index == 0 {
+            // (How many live copies each shard had: replication on or off.)
+            emit("COPIES \(try worker.serverStats().map(\.copies))")
+        }
     }
 }

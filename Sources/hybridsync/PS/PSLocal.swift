@@ -20,6 +20,7 @@ struct PSLocal: ParsableCommand {
     @Option(help: "Worker index that is expected to be killed (the kill check).") var expectKilled: Int?
     @Option(help: "Largest message the servers accept, in bytes.") var maxMessageBytes: Int?
     @Flag(help: "Servers answer without storing rows (benchmark baseline).") var discardData = false
+    @Option(help: "Extra copies of each shard: 0 or 1 (default: HYBRIDSYNC_REPLICATION, else 1 with 2+ servers).") var replication: Int?
     @Option(help: "CURVE keys written by `hybridsync keys` (default: fresh keys for this job, in a temporary directory).") var keys: String?
     @Argument(parsing: .captureForPassthrough,
               help: "The worker: a program path and its arguments (it reads HYBRIDSYNC_* and makes a KVWorker), or a subcommand of this tool (default: ps bench-worker).")
@@ -33,6 +34,11 @@ struct PSLocal: ParsableCommand {
         config.heartbeatTimeout = heartbeatTimeout
         config.heartbeatInterval = min(0.5, heartbeatTimeout / 5)
         var env = ProcessInfo.processInfo.environment
+        config.replication = try replication ?? env["HYBRIDSYNC_REPLICATION"].map {
+            guard let r = Int($0) else { throw ValidationError("HYBRIDSYNC_REPLICATION=\($0) is not an integer") }
+            return r
+        }
+        try config.validate()
         // CURVE unless HYBRIDSYNC_INSECURE=1: the given keys, or fresh ones for this job only.
         var madeKeys: String?
         if env["HYBRIDSYNC_INSECURE"] != "1" {
