@@ -7,12 +7,15 @@ import Logging
 /// Which node of an in-process parameter-server job.
 package enum JobNode: Sendable, Hashable, CustomStringConvertible {
     case scheduler, server(Int), worker(Int)
+    /// A spare server (`PSConfig.spare`), by its order among the spares.
+    case spare(Int)
 
     package var description: String {
         switch self {
         case .scheduler: return "scheduler"
         case .server(let i): return "server \(i)"
         case .worker(let i): return "worker \(i)"
+        case .spare(let i): return "spare \(i)"
         }
     }
 }
@@ -44,7 +47,7 @@ extension TestKit {
     /// with its `KVWorker`; the worker then finishes, which ends the job. `wrap` may decorate any node's
     /// transport (fault injection).
     package static func psJob<R: Sendable>(
-        servers: Int, workers: Int, config base: PSConfig = PSConfig(), network kind: JobNetwork = .memory,
+        servers: Int, workers: Int, spares: Int = 0, config base: PSConfig = PSConfig(), network kind: JobNetwork = .memory,
         logLevel: Logger.Level = .warning,
         wrap: @escaping @Sendable (JobNode, any MessageTransport) -> any MessageTransport = { $1 },
         _ body: @escaping @Sendable (KVWorker) throws -> R
@@ -73,8 +76,17 @@ extension TestKit {
             c.preferredIndex = s
             return Handover(try ServerNode(config: c, transport: wrap(.server(s), try makeTransport()), logger: logger))
         }
+        let spareNodes = try (0..<spares).map { i in
+            var c = config
+            c.spare = true
+            return Handover(try ServerNode(config: c, transport: wrap(.spare(i), try makeTransport()), logger: logger))
+        }
         let (jobConfig, jobLogger) = (config, logger)
-        let runs = runThreads(1 + servers + workers) { i -> JobThreadOutcome<R> in
+        let runs = runThreads(1 + servers + workers + spares) { i -> JobThreadOutcome<R> in
+            if i >= 1 + servers + workers {
+                let k = i - 1 - servers - workers
+                do { try spareNodes[k].take()?.run(); return .node(.spare(k), nil) } catch { return .node(.spare(k), "\(error)") }
+            }
             if i == 0 {
                 do { try scheduler.take()?.run(); return .node(.scheduler, nil) } catch { return .node(.scheduler, "\(error)") }
             }

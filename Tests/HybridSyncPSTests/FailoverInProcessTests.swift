@@ -34,7 +34,8 @@ final class FailoverInProcessTests: XCTestCase {
 
     /// `copiesBefore`: before a kill at this step, worker 0 waits until every shard is back to two
     /// complete copies (re-replication finished).
-    static func run(steps: Int = 30, kills: [Int: Int] = [:], copiesBefore: Set<Int> = [], plan: FaultPlan? = nil, seed: UInt64 = 1) throws -> Run {
+    static func run(servers: Int = 3, spares: Int = 0, steps: Int = 30, kills: [Int: Int] = [:], copiesBefore: Set<Int> = [],
+                    plan: FaultPlan? = nil, seed: UInt64 = 1) throws -> Run {
         var config = PSConfig()
         config.replication = 1
         config.heartbeatTimeout = 1
@@ -42,9 +43,9 @@ final class FailoverInProcessTests: XCTestCase {
         config.resendAfter = 0.01
         config.maxAttempts = 60
         config.requestTimeout = 30
-        let switches = Dictionary(uniqueKeysWithValues: (0..<3).map { ($0, FaultSwitch()) })
+        let switches = Dictionary(uniqueKeysWithValues: (0..<servers).map { ($0, FaultSwitch()) })
         let lastKill = Mutex<ContinuousClock.Instant?>(nil)
-        let outcome = try TestKit.psJob(servers: 3, workers: 3, config: config, wrap: { node, t in
+        let outcome = try TestKit.psJob(servers: servers, workers: 3, spares: spares, config: config, wrap: { node, t in
             var p = plan ?? FaultPlan()
             switch node {
             case .worker(let w):
@@ -54,6 +55,9 @@ final class FailoverInProcessTests: XCTestCase {
                 p.seed = seed &* 100 &+ 50 &+ UInt64(s)
                 // Replies to workers, forwards to backups and their acknowledgements; not the scheduler.
                 return FaultyMessageTransport(t, plan: p, faults: switches[s]!) { $0 != .link(0) }
+            case .spare(let k):
+                p.seed = seed &* 100 &+ 90 &+ UInt64(k)
+                return FaultyMessageTransport(t, plan: p) { $0 != .link(0) }
             case .scheduler:
                 return t
             }
@@ -61,7 +65,9 @@ final class FailoverInProcessTests: XCTestCase {
             do {
                 let bits = try PSChecks.bspAdagradBits(kv, steps: steps) { t in
                     guard kv.index == 0 else { return }
-                    if copiesBefore.contains(t) { XCTAssertEqual(try? awaitCopies(kv, 2), [2, 2, 2], "re-replication finished before step \(t)") }
+                    if copiesBefore.contains(t) {
+                        XCTAssertEqual(try? awaitCopies(kv, 2), Array(repeating: 2, count: servers), "re-replication finished before step \(t)")
+                    }
                     for (s, at) in kills where at == t {
                         switches[s]!.kill()
                         lastKill.withLock { $0 = .now }
@@ -144,6 +150,19 @@ final class FailoverInProcessTests: XCTestCase {
         }
         for t in r.failedAfter { XCTAssertLessThan(t, 1 + 5, "named within the heartbeat timeout plus 5 s of the deaths") }
         XCTAssertNotNil(r.nodes[.scheduler] ?? nil, "the job ends in failure")
+    }
+
+    /// 2 servers and a spare: server 1 dies and the spare takes its place (index 1, its own address),
+    /// the two shards are copied to it until server stats report two complete copies of each again;
+    /// then server 0 dies too, and the spare alone finishes the job with no update lost.
+    func testASpareReplacesADeadServerAndRestoresTheCopies() throws {
+        let clean = try Self.run(servers: 2, steps: 40)
+        let r = try Self.run(servers: 2, spares: 1, steps: 40, kills: [1: 5, 0: 25], copiesBefore: [25])
+        XCTAssertEqual(r.failures, [])
+        XCTAssertEqual(r.bits, clean.bits, "bit-identical after two deaths")
+        XCTAssertNil(r.nodes[.scheduler] ?? nil, "the job survived both")
+        XCTAssertNil(r.nodes[.spare(0)] ?? nil, "the spare served to the end")
+        XCTAssertEqual(r.copies, [1, 1], "one server is left")
     }
 
     func testViewsMoveEachShardToItsBackup() {

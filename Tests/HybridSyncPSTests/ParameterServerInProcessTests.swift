@@ -74,7 +74,7 @@ final class ParameterServerInProcessTests: XCTestCase {
                     if case .routed = peer { return true }
                     return false
                 }
-            case .scheduler:
+            case .scheduler, .spare:
                 return t
             }
         }) { kv -> String in
@@ -164,7 +164,7 @@ final class ExactlyOnceInProcessTests: XCTestCase {
             case .server(let s):
                 plan.seed = 2000 + UInt64(s)
                 return FaultyMessageTransport(t, plan: plan) { if case .routed = $0 { return true }; return false }
-            case .scheduler:
+            case .scheduler, .spare:
                 return t
             }
         }) { kv -> ([UInt32], Int, Int) in

@@ -18,11 +18,12 @@ final class FailoverProcessTests: XCTestCase {
     /// Starts the job checkpointing every 50 steps (the checkpoints say how far it got); kills world
     /// rank `rank` once step `step`'s checkpoint exists, for each pair in turn. Returns the exit status,
     /// the output, and when each kill happened.
-    static func runKilling(_ kills: [(rank: Int, step: Int)], dir: String) throws -> (Int32, String, [Date]) {
+    static func runKilling(_ kills: [(rank: Int, step: Int)], dir: String, args: [String] = common,
+                           before: (Int) -> String? = { _ in nil }) throws -> (Int32, String, [Date]) {
         let ckpt = dir + "/ckpt"
         let p = Process()
         p.executableURL = HybridProcessTests.root.appendingPathComponent("Launch/mpirun")
-        p.arguments = ["-np", "5", HybridProcessTests.tool] + common + ["--out", dir + "/out", "--checkpoint-dir", ckpt, "--checkpoint-every", "50"]
+        p.arguments = ["-np", "5", HybridProcessTests.tool] + args + ["--out", dir + "/out", "--checkpoint-dir", ckpt, "--checkpoint-every", "50"]
         p.environment = ProcessInfo.processInfo.environment.merging(["HYBRIDSYNC_HEARTBEAT_TIMEOUT": "3"]) { $1 }
         let pipe = Pipe()
         p.standardOutput = pipe
@@ -31,10 +32,17 @@ final class FailoverProcessTests: XCTestCase {
         let output = OutputCollector(pipe.fileHandleForReading)
         try p.run()
         var killedAt: [Date] = []
-        for (rank, step) in kills {
+        for (i, (rank, step)) in kills.enumerated() {
             let deadline = Date().addingTimeInterval(120)
             while !FileManager.default.fileExists(atPath: "\(ckpt)/step-\(step)/manifest.json") && Date() < deadline && p.isRunning {
                 Thread.sleep(forTimeInterval: 0.02)
+            }
+            // And, if asked, until the output says so many times (a count of lines with this text).
+            if let text = before(i) {
+                let (needle, count) = (String(text.split(separator: "#")[0]), Int(text.split(separator: "#").last!) ?? 1)
+                while output.current().components(separatedBy: needle).count - 1 < count && Date() < deadline && p.isRunning {
+                    Thread.sleep(forTimeInterval: 0.02)
+                }
             }
             for pid in DemoProcessTests.pids(named: "hybridsync") where DemoProcessTests.environment(of: pid)["OMPI_COMM_WORLD_RANK"] == "\(rank)" {
                 kill(pid, SIGKILL)
@@ -45,10 +53,12 @@ final class FailoverProcessTests: XCTestCase {
         return (p.terminationStatus, output.text(), killedAt)
     }
 
-    /// A server killed mid-training: the job finishes with exit 0 and parameters bit-identical to a run
-    /// in which nothing died; its shard moved to its backup and Launch/mpirun names the dead rank as
-    /// absorbed.
-    func testAKilledServerLosesNoUpdateAndTheJobExitsZero() throws {
+    /// Against one run in which nothing dies:
+    /// - server 1 killed at step 100: the job finishes with exit 0 and bit-identical parameters; its
+    ///   shard moved to its backup, and Launch/mpirun names the dead rank as absorbed;
+    /// - server 1 killed at step 100, then (once the two shards it left with one copy have new
+    ///   backups, which the scheduler logs) server 2 at step 200: the same.
+    func testKilledServersLoseNoUpdateAndTheJobExitsZero() throws {
         let dataset = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
         try XCTSkipUnless(FileManager.default.fileExists(atPath: dataset), "dataset-fashion-mnist is not installed (Launch/test installs it)")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-failover-\(getpid())").path
@@ -56,24 +66,60 @@ final class FailoverProcessTests: XCTestCase {
         let (s0, straight) = try HybridProcessTests.mpirun(5, Self.common + ["--out", dir + "/straight"], program: HybridProcessTests.tool)
         XCTAssertEqual(s0, 0, straight)
 
-        let (status, text, killed) = try Self.runKilling([(1, 100)], dir: dir)
+        let (status, text, killed) = try Self.runKilling([(1, 100)], dir: dir + "/once")
         XCTAssertEqual(killed.count, 1, "found server 1's rank")
         XCTAssertEqual(status, 0, String(text.suffix(3000)))
         XCTAssertEqual(Self.params(text), Self.params(straight), "bit-identical to the run without the death")
-        XCTAssertTrue(text.contains("shard 1 to server 2 (epoch 2); the job goes on"), String(text.suffix(3000)))
+        XCTAssertTrue(text.contains("shard 1 to server 2;") && text.contains("the job goes on"), String(text.suffix(3000)))
         XCTAssertTrue(text.contains("server 2 takes over shard 1 at change"), String(text.suffix(3000)))
         XCTAssertTrue(text.contains("hybridsync: rank 1 (pid") && text.contains("the job went on without it"), String(text.suffix(3000)))
+
+        let (status2, text2, killed2) = try Self.runKilling([(1, 100), (2, 200)], dir: dir + "/twice") { i in
+            i == 1 ? "holds a complete copy of shard#2" : nil
+        }
+        XCTAssertEqual(killed2.count, 2)
+        XCTAssertEqual(status2, 0, String(text2.suffix(3000)))
+        for (server, shard) in [(0, 1), (2, 0)] {
+            XCTAssertEqual(text2.components(separatedBy: "[HybridSyncPS] server \(server) holds a complete copy of shard \(shard) again").count - 1, 1,
+                           String(text2.suffix(3000)))
+        }
+        XCTAssertEqual(Self.params(text2), Self.params(straight), "bit-identical to the run without deaths")
+        for rank in [1, 2] { XCTAssertTrue(text2.contains("hybridsync: rank \(rank) (pid"), String(text2.suffix(3000))) }
     }
 
-    /// Server 1 killed, then server 2, which by then held the only copy of shard 1: every worker ends
-    /// with `rows lost` naming the shard and pointing at --resume, within the heartbeat timeout plus
-    /// 5 s of the second death, and the job exits non-zero.
+    /// 2 servers and a spare rank (the job's last): server 1 killed at step 100; the spare takes its
+    /// place and gets copies of both shards (the scheduler logs each complete); the job finishes with
+    /// exit 0 and the parameters of the same layout's run in which nothing died.
+    func testASpareRankReplacesAKilledServer() throws {
+        let dataset = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: dataset), "dataset-fashion-mnist is not installed (Launch/test installs it)")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-spare-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var args = Self.common
+        args[args.firstIndex(of: "--servers")! + 1] = "2"
+        args[args.firstIndex(of: "--epochs")! + 1] = "1"
+        args += ["--spare-servers", "1"]
+        let (s0, straight) = try HybridProcessTests.mpirun(5, args + ["--out", dir + "/straight"], program: HybridProcessTests.tool)
+        XCTAssertEqual(s0, 0, straight)
+        let (status, text, killed) = try Self.runKilling([(1, 100)], dir: dir, args: args)
+        XCTAssertEqual(killed.count, 1)
+        XCTAssertEqual(status, 0, String(text.suffix(3000)))
+        XCTAssertTrue(text.contains("a spare server at") && text.contains("replaces server 1; new copies of shard(s) 0, 1 to it"), String(text.suffix(3000)))
+        for shard in [0, 1] {
+            XCTAssertTrue(text.contains("[HybridSyncPS] server 1 holds a complete copy of shard \(shard) again"), String(text.suffix(3000)))
+        }
+        XCTAssertEqual(Self.params(text), Self.params(straight), "bit-identical to the run without the death")
+    }
+
+    /// Servers 1 and 2 killed together, both copies of shard 1: every worker ends with `rows lost`
+    /// naming the shard and pointing at --resume, within the heartbeat timeout plus 5 s of the deaths,
+    /// and the job exits non-zero.
     func testLosingBothCopiesOfAShardEndsTheJobNamingIt() throws {
         let dataset = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
         try XCTSkipUnless(FileManager.default.fileExists(atPath: dataset), "dataset-fashion-mnist is not installed (Launch/test installs it)")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-lost-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (status, text, killed) = try Self.runKilling([(1, 100), (2, 200)], dir: dir)
+        let (status, text, killed) = try Self.runKilling([(1, 100), (2, 100)], dir: dir)
         XCTAssertEqual(killed.count, 2)
         XCTAssertNotEqual(status, 0, String(text.suffix(3000)))
         let errors = text.split(separator: "\n").filter { $0.contains("[HybridSyncPS] rows lost: every copy of shard(s) 1 is gone") }
@@ -105,6 +151,9 @@ final class OutputCollector: Sendable {
             done.signal()
         }
     }
+
+    /// What has arrived so far.
+    func current() -> String { data.withLock { String(decoding: $0, as: UTF8.self) } }
 
     /// Everything, once the writer has closed the pipe.
     func text() -> String {

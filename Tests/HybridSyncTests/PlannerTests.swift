@@ -66,5 +66,13 @@ final class PlannerTests: XCTestCase {
         XCTAssertEqual(c.map(\.server), [0, 1, nil])
         XCTAssertThrowsError(try HybridLayout(servers: 2, placement: .dedicated).roles(worldSize: 2))
         XCTAssertThrowsError(try HybridLayout(servers: 0, placement: .colocated).roles(worldSize: 2))
+        // Spare servers are the last ranks, neither workers nor servers until one replaces a dead server.
+        let spare = HybridLayout(servers: 2, placement: .dedicated, spares: 1)
+        let sp = try spare.roles(worldSize: 5)
+        XCTAssertEqual(sp.map(\.spare), [false, false, false, false, true])
+        XCTAssertEqual(sp.map(\.worker), [nil, nil, 0, 1, nil])
+        XCTAssertEqual(spare.workers(worldSize: 5), 2)
+        XCTAssertEqual(HybridLayout(servers: 1, placement: .colocated, spares: 1).workers(worldSize: 3), 2)
+        XCTAssertThrowsError(try HybridLayout(servers: 2, placement: .dedicated, spares: 3).roles(worldSize: 5))
     }
 }

@@ -6,6 +6,9 @@ import HybridSyncCore
 ///   workers. Needs more ranks than servers.
 /// - `colocated`: every rank is a worker; ranks `0 ..< servers` also run a server thread, rank 0 the
 ///   scheduler thread.
+///
+/// In both, the last `spares` ranks are spare servers (`PSConfig.spare`): each waits to replace a
+/// server that dies, which restores the shards' copies.
 public struct HybridLayout: Sendable, Equatable {
     public enum Placement: String, Sendable, CaseIterable {
         case dedicated, colocated
@@ -13,10 +16,13 @@ public struct HybridLayout: Sendable, Equatable {
 
     public var servers: Int
     public var placement: Placement
+    /// Ranks started as spare servers (the job's last ranks).
+    public var spares: Int
 
-    public init(servers: Int, placement: Placement) {
+    public init(servers: Int, placement: Placement, spares: Int = 0) {
         self.servers = servers
         self.placement = placement
+        self.spares = spares
     }
 
     /// What one rank does.
@@ -27,16 +33,25 @@ public struct HybridLayout: Sendable, Equatable {
         package let server: Int?
         /// Whether this rank runs the scheduler.
         package let scheduler: Bool
+        /// Whether this rank is a spare server (it may become any server).
+        package let spare: Bool
 
-        package init(worker: Int?, server: Int?, scheduler: Bool) {
+        package init(worker: Int?, server: Int?, scheduler: Bool, spare: Bool = false) {
             self.worker = worker
             self.server = server
             self.scheduler = scheduler
+            self.spare = spare
         }
     }
 
     /// The role of every rank of a job of `size` ranks; throws `invalidArgument` if the layout cannot fit.
     package func roles(worldSize size: Int) throws -> [RankRole] {
+        guard spares >= 0, spares < size else { throw HybridSyncError.invalidArgument("\(spares) spare servers in a job of \(size) ranks") }
+        let main = try HybridLayout(servers: servers, placement: placement).placed(worldSize: size - spares)
+        return main + (0..<spares).map { _ in RankRole(worker: nil, server: nil, scheduler: false, spare: true) }
+    }
+
+    private func placed(worldSize size: Int) throws -> [RankRole] {
         guard servers >= 1 else { throw HybridSyncError.invalidArgument("a hybrid job needs at least one server, got \(servers)") }
         switch placement {
         case .dedicated:
@@ -55,5 +70,5 @@ public struct HybridLayout: Sendable, Equatable {
     }
 
     /// Workers in a job of `size` ranks.
-    package func workers(worldSize size: Int) -> Int { placement == .dedicated ? size - servers : size }
+    package func workers(worldSize size: Int) -> Int { placement == .dedicated ? size - spares - servers : size - spares }
 }

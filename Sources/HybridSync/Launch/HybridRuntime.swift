@@ -57,7 +57,7 @@ public final class HybridRuntime {
         let me = roles[world.rank]
         if ProcessInfo.processInfo.environment["HYBRIDSYNC_SUPERVISED"] == "1" {
             // Launch/mpirun tells a killed rank whose servers the job absorbed from a failed one.
-            let line = "hybridsync-rank-nodes rank=\(world.rank) pid=\(getpid()) nodes=\(Membership.identity(nodes(of: me)))\n"
+            let line = "hybridsync-rank-nodes rank=\(world.rank) pid=\(getpid()) nodes=\(Membership.identity(nodes(of: me, servers: layout.servers)))\n"
             FileHandle.standardError.write(Data(line.utf8))
         }
         let bootstrap = DenseSync(communicator: world, config: denseConfig)
@@ -75,10 +75,10 @@ public final class HybridRuntime {
             }
         } else if let dir = env["HYBRIDSYNC_KEYS"] {
             config.curve = try KeyDirectory.loadRank(dir, rank: world.rank) { r in
-                roles.indices.contains(r) ? Membership.identity(nodes(of: roles[r])) : nil
+                roles.indices.contains(r) ? Membership.identity(nodes(of: roles[r], servers: layout.servers)) : nil
             }
         } else {
-            config.curve = try makeKeys(me, world: world, bootstrap: bootstrap)
+            config.curve = try makeKeys(me, servers: layout.servers, world: world, bootstrap: bootstrap)
         }
         var background: [BackgroundNode] = []
         var endpoint = ""
@@ -100,6 +100,14 @@ public final class HybridRuntime {
         config.schedulerHost = String(endpoint[..<colon])
         config.schedulerPort = port
         let workers = try world.split(color: me.worker == nil ? 1 : 0, key: world.rank)
+        if me.spare {
+            var sc = config
+            sc.spare = true
+            let server = try ServerNode(config: sc, logger: rankLogger("hybridsync.server", world))
+            server.onAbsorbed = { rankDied.store(true, ordering: .relaxed) }
+            try server.run()
+            return nil
+        }
         if let s = me.server {
             var sc = config
             sc.preferredIndex = s
@@ -186,7 +194,7 @@ public final class HybridRuntime {
     /// job trusts): rank 0 makes the listening key pair and broadcasts it; every rank makes its own
     /// client key pair, whose secret never leaves the process, and all-gathers the public keys with the
     /// nodes each rank holds.
-    private static func makeKeys(_ me: HybridLayout.RankRole, world: Communicator, bootstrap: DenseSync) throws -> CurveSetup {
+    private static func makeKeys(_ me: HybridLayout.RankRole, servers: Int, world: Communicator, bootstrap: DenseSync) throws -> CurveSetup {
         let pair = world.rank == 0 ? try CurveKeyPair.generate() : nil
         let shared = try broadcastString(pair.map { "\($0.publicKey) \($0.secretKey)" } ?? "", root: 0, bootstrap: bootstrap)
         let parts = shared.split(separator: " ").map(String.init)
@@ -194,7 +202,7 @@ public final class HybridRuntime {
         let server = try CurveKeyPair(publicKey: parts[0], secretKey: parts[1])
         let client = try CurveKeyPair.generate()
         var members: [String: String] = [:]
-        for entry in try allgatherString("\(client.publicKey) \(Membership.identity(nodes(of: me)))", bootstrap: bootstrap) {
+        for entry in try allgatherString("\(client.publicKey) \(Membership.identity(nodes(of: me, servers: servers)))", bootstrap: bootstrap) {
             let kv = entry.split(separator: " ", maxSplits: 1).map(String.init)
             guard kv.count == 2 else { continue }
             members[kv[0]] = kv[1]
@@ -203,7 +211,9 @@ public final class HybridRuntime {
     }
 
     /// The parameter-server nodes a rank of `role` holds.
-    private static func nodes(of role: HybridLayout.RankRole) -> [NodeID] {
+    private static func nodes(of role: HybridLayout.RankRole, servers: Int) -> [NodeID] {
+        // A spare may become any server.
+        if role.spare { return (0..<servers).map { NodeID(.server, $0) } }
         var nodes: [NodeID] = []
         if role.scheduler { nodes.append(.scheduler) }
         if let s = role.server { nodes.append(NodeID(.server, s)) }

@@ -54,6 +54,12 @@ public struct PSConfig: Sendable {
     /// for every job unless `HYBRIDSYNC_INSECURE=1`).
     public var curve: CurveSetup?
 
+    /// A server started as a spare (`ps server --join`, a spare rank under mpirun): it does not count
+    /// as one of the job's servers; it waits, and replaces the first server whose death the job absorbs
+    /// (or one that died before it came), taking that server's index and new copies of the shards left
+    /// with too few.
+    public var spare = false
+
     /// Extra copies of every shard, kept on the next servers in index order (`ShardView`): a server can
     /// die without losing an acknowledged update as long as one copy of each of its shards lives. Nil
     /// (the default): 1 when there are at least 2 servers, else 0. Only 0 and 1 are supported.

@@ -13,8 +13,8 @@ import HybridSyncCore
 final class ShardHost {
     /// This server's index.
     let me: Int
-    /// Servers' endpoints, by index (from the address book).
-    private let addresses: [String]
+    /// Servers' endpoints, by index (from the address book, then the views).
+    private var addresses: [String]
     private let makeShard: (Int) -> ServerShard
     let resendAfter: Double
     private(set) var view: ShardView?
@@ -74,6 +74,11 @@ final class ShardHost {
         let first = view == nil
         view = next
         var out: [NodeDirective] = []
+        // A server replaced by a spare has a new endpoint: connect again when it is next needed.
+        if next.addresses.count == addresses.count {
+            for i in addresses.indices where next.addresses[i] != addresses[i] { links.removeValue(forKey: i) }
+            addresses = next.addresses
+        }
         for s in next.chains.indices {
             let chain = next.chains[s]
             if chain.first == me {
@@ -88,7 +93,7 @@ final class ShardHost {
                     out += log.setBackups(complete, all: followers)
                     primaries[s] = log
                     out.append(.log(.warning, "\(name) takes over shard \(s) at change \(copy.applied) (epoch \(next.epoch))"))
-                } else if first {
+                } else if first && next.isComplete(me, of: s) {
                     shards[s] = makeShard(s)
                     primaries[s] = PrimaryLog(last: 0, backups: followers)
                 } else {
@@ -102,7 +107,9 @@ final class ShardHost {
                 }
                 if let sender = sending[s], !followers.contains(sender.target) { sending.removeValue(forKey: s) }
             } else if chain.contains(me) {
-                if first {
+                // (At the start every copy is complete and empty; a spare that joins later waits for
+                // its copies.)
+                if first && next.isComplete(me, of: s) {
                     shards[s] = makeShard(s)
                     backups[s] = BackupLog()
                 }

@@ -22,6 +22,8 @@ package struct ShardView: Sendable, Equatable {
     /// Per shard: how many of the chain's first servers hold a complete copy (the others are being
     /// sent one).
     package var complete: [Int]
+    /// Every server's endpoint, by index (a replacement that joined has its own; empty: unchanged).
+    package var addresses: [String] = []
 
     package init(epoch: UInt32, chains: [[Int]], complete: [Int]? = nil) {
         self.epoch = epoch
@@ -54,7 +56,8 @@ package struct ShardView: Sendable, Equatable {
     /// its first backup. A shard left without a complete copy is lost (its chain empties), even if a
     /// copy of it was being made.
     package func removing(_ server: Int) -> ShardView {
-        var next = ShardView(epoch: epoch &+ 1, chains: chains, complete: complete)
+        var next = self
+        next.epoch &+= 1
         for s in chains.indices {
             guard let at = chains[s].firstIndex(of: server) else { continue }
             next.chains[s].remove(at: at)
@@ -85,7 +88,8 @@ package struct ShardView: Sendable, Equatable {
     /// The next view with `server`'s copy of `shard` complete (it must be the first incomplete one).
     package func completing(_ server: Int, of shard: Int) -> ShardView? {
         guard chains.indices.contains(shard), complete[shard] < chains[shard].count, chains[shard][complete[shard]] == server else { return nil }
-        var next = ShardView(epoch: epoch &+ 1, chains: chains, complete: complete)
+        var next = self
+        next.epoch &+= 1
         next.complete[shard] += 1
         return next
     }
@@ -101,6 +105,8 @@ package struct ShardView: Sendable, Equatable {
             w.u8(UInt8(truncatingIfNeeded: done))
             for s in c { w.u32(UInt32(truncatingIfNeeded: s)) }
         }
+        w.u32(UInt32(addresses.count))
+        for a in addresses { w.string(a) }
     }
 
     static func decode(from r: inout ByteReader) throws -> ShardView {
@@ -121,6 +127,10 @@ package struct ShardView: Sendable, Equatable {
             }
             chains.append(c)
         }
-        return ShardView(epoch: epoch, chains: chains, complete: complete)
+        var view = ShardView(epoch: epoch, chains: chains, complete: complete)
+        let a = Int(try r.u32("addresses"))
+        guard a == 0 || a == n else { throw HybridSyncError.malformedMessage("a view of \(n) shards with \(a) addresses") }
+        view.addresses = try (0..<a).map { _ in try r.string("address") }
+        return view
     }
 }

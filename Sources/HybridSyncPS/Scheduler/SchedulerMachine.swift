@@ -45,6 +45,9 @@ package struct SchedulerMachine: NodeMachine {
     private(set) var nodes: [NodeID: Node] = [:]
     private var byPeer: [Peer: NodeID] = [:]
     private var pending: [Registration] = []
+    /// Servers registered as spares, waiting to replace one that dies.
+    private var spares: [Registration] = []
+    private var lastSpareBeat = 0.0
     private var barrierWaiters: [BarrierGroup: [(NodeID, UInt64)]] = [:]
     private(set) var started = false
     private var shutdownSent = false
@@ -83,6 +86,9 @@ package struct SchedulerMachine: NodeMachine {
     package mutating func onMessage(_ m: InboundEnvelope, now: Double) -> [NodeDirective] {
         let h = m.header
         if case let .register(role, address, preferred) = m.body {
+            if role == .server && h.flags & MessageFlags.spare != 0 {
+                return onSpare(Registration(role: role, peer: m.from, address: address, preferred: preferred, seq: h.seq), now: now)
+            }
             return onRegister(peer: m.from, role: role, address: address, preferredIndex: preferred, seq: h.seq, now: now)
         }
         // Everything else must come from a registered node, over the connection it registered on.
@@ -144,6 +150,7 @@ package struct SchedulerMachine: NodeMachine {
             }
         }
         let addresses = (0..<servers).map { nodes[NodeID(.server, $0)]?.address ?? "" }
+        view.addresses = addresses
         var out: [NodeDirective] = [.log(.debug, "every node registered; the job starts")]
         for node in nodes.values.sorted(by: { $0.id.raw < $1.id.raw }) {
             let seq = pending.first { $0.peer == node.peer }?.seq ?? 0
@@ -175,6 +182,8 @@ package struct SchedulerMachine: NodeMachine {
         shutdownSent = true
         var out: [NodeDirective] = nodes.values.filter { $0.id.role == .server && $0.alive }
             .map { .send($0.peer, message(.shutdown, seq: 0)) }
+        out += spares.map { .send($0.peer, message(.shutdown, seq: 0)) }
+        spares.removeAll()
         out.append(.log(.debug, "every worker finished; servers told to shut down"))
         // A job that lost a node ends in failure, naming it.
         let dead = nodes.values.filter { !$0.alive && !absorbed.contains($0.id) }.sorted { $0.id.raw < $1.id.raw }.first
@@ -194,12 +203,17 @@ package struct SchedulerMachine: NodeMachine {
             return [.log(.error, "\(e)"), .stop(e)]
         }
         var out: [NodeDirective] = []
+        // Spares have no id to send heartbeats with: the scheduler tells them it is alive.
+        if !spares.isEmpty && now - lastSpareBeat >= heartbeatTimeout / 4 {
+            lastSpareBeat = now
+            out += spares.map { .send($0.peer, message(.heartbeat, seq: 0)) }
+        }
         for (id, node) in nodes.sorted(by: { $0.key.raw < $1.key.raw }) where node.alive && !node.finished && now - node.lastSeen > heartbeatTimeout {
             nodes[id]?.alive = false
             let reason = "no heartbeat for \(Int((now - node.lastSeen) * 1000)) ms (timeout \(Int(heartbeatTimeout * 1000)) ms)"
             let name = "\(id) at \(node.address.isEmpty ? "\(node.peer)" : node.address)"
             if id.role == .server, replication > 0, view.holds(id.index) {
-                out += failover(id, name: name, reason: reason)
+                out += failover(id, name: name, reason: reason, now: now)
                 continue
             }
             out.append(.log(.error, "\(name) is dead: \(reason)"))
@@ -213,12 +227,45 @@ package struct SchedulerMachine: NodeMachine {
                 }
             }
         }
-        return out + (out.isEmpty ? [] : checkEnd())
+        return out + (out.contains { if case .send(_, let m) = $0 { return m.header.kind != .heartbeat }; return true } ? checkEnd() : [])
+    }
+
+    /// A spare server registers: it replaces a server whose death the job absorbed, if one is not
+    /// replaced yet, or waits (told so with `held`) for one to die.
+    private mutating func onSpare(_ r: Registration, now: Double) -> [NodeDirective] {
+        guard !spares.contains(where: { $0.peer == r.peer }), byPeer[r.peer] == nil else {
+            return refuse(r.peer, seq: r.seq, .invalidArgument("this connection has already registered"))
+        }
+        if started, let slot = freeSlot() { return replace(slot, with: r, now: now) }
+        spares.append(r)
+        return [.log(.debug, "a spare server at \(r.address) waits"), .send(r.peer, message(.held, seq: r.seq))]
+    }
+
+    /// The lowest server index whose death the job absorbed and that no spare has taken yet.
+    private func freeSlot() -> Int? {
+        (0..<servers).first { i in absorbed.contains(NodeID(.server, i)) && nodes[NodeID(.server, i)]?.alive == false }
+    }
+
+    /// Spare `r` becomes server `slot`: it gets the address book, every node the next view with its
+    /// address, and shards left with too few copies get it as their new backup.
+    private mutating func replace(_ slot: Int, with r: Registration, now: Double) -> [NodeDirective] {
+        let id = NodeID(.server, slot)
+        if let old = nodes[id] { byPeer.removeValue(forKey: old.peer) }
+        nodes[id] = Node(id: id, peer: r.peer, address: r.address, lastSeen: now)
+        byPeer[r.peer] = id
+        view.addresses[slot] = r.address
+        view = view.replenished(replication: replication, live: Set(nodes.values.filter { $0.id.role == .server && $0.alive }.map(\.id.index)))
+        view.epoch &+= 1
+        let added = view.chains.indices.filter { view.chains[$0].contains(slot) }
+        let note = "a spare server at \(r.address) replaces server \(slot)" + (added.isEmpty ? "" : "; new copies of shard(s) \(added.map(String.init).joined(separator: ", ")) to it") + " (epoch \(view.epoch))"
+        return [.log(.warning, note),
+                .send(r.peer, message(.addressBook, seq: r.seq, .addressBook(id: id, servers: view.addresses, workers: workers)))]
+            + broadcastView(note: note)
     }
 
     /// Server `id` died while replication was on: the next view leaves it out. If every shard still has a
     /// copy the death is absorbed; otherwise the lost shards are named to every node and the job fails.
-    private mutating func failover(_ id: NodeID, name: String, reason: String) -> [NodeDirective] {
+    private mutating func failover(_ id: NodeID, name: String, reason: String, now: Double) -> [NodeDirective] {
         let before = Set(view.lostShards)
         let led = view.chains.indices.filter { view.primary(of: $0) == id.index }
         view = view.removing(id.index)
@@ -242,7 +289,10 @@ package struct SchedulerMachine: NodeMachine {
             note += "; no copy of shard(s) \(lost.map(String.init).joined(separator: ", ")) is left"
             out.append(.log(.error, "\(note): the job cannot go on"))
         }
-        return out + broadcastView(note: note)
+        out += broadcastView(note: note)
+        // A spare waiting takes the dead server's place at once.
+        if lost.isEmpty && !spares.isEmpty { out += replace(id.index, with: spares.removeFirst(), now: now) }
+        return out
     }
 
     /// The current view, to every live node.

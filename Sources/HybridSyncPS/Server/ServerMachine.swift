@@ -14,6 +14,8 @@ package struct ServerMachine: NodeMachine {
     private var startedAt = 0.0
     private var lastHeard = 0.0
     private var lastBeat = 0.0
+    /// A spare the scheduler told to wait for a server to replace.
+    private var waitingAsSpare = false
     /// Requests that arrived before this server's own address book (a worker can learn the book first):
     /// served, in order, once the server has joined; at most `maxEarly`, refused beyond.
     private var early: [InboundEnvelope] = []
@@ -37,7 +39,7 @@ package struct ServerMachine: NodeMachine {
     package mutating func start(now: Double) -> [NodeDirective] {
         startedAt = now
         lastHeard = now
-        let h = MessageHeader(kind: .register, sender: .unassigned(.server), seq: 1)
+        let h = MessageHeader(kind: .register, sender: .unassigned(.server), seq: 1, flags: config.spare ? MessageFlags.spare : 0)
         return [.connect(config.schedulerEndpoint),
                 .send(Self.scheduler, OutboundMessage(h, .register(role: .server, address: endpoint, preferredIndex: config.preferredIndex))),
                 .log(.debug, "server at \(endpoint) registering with the scheduler at \(config.schedulerEndpoint)")]
@@ -45,6 +47,12 @@ package struct ServerMachine: NodeMachine {
 
     package mutating func onTick(now: Double) -> [NodeDirective] {
         guard let host else {
+            if waitingAsSpare {
+                // A spare waits as long as the scheduler is alive (it sends the spare heartbeats).
+                guard now - lastHeard > config.heartbeatTimeout else { return [] }
+                let e = HybridSyncError.peerDied(peer: "scheduler at \(config.schedulerEndpoint)", reason: "silent for \(Int(config.heartbeatTimeout * 1000)) ms while this spare waited")
+                return [.log(.error, "\(e)"), .stop(e)]
+            }
             guard now - startedAt > config.startTimeout else { return [] }
             let e = HybridSyncError.timeout(operation: "server registration", waitingFor: "the scheduler at \(config.schedulerEndpoint)", seconds: config.startTimeout)
             return [.log(.error, "\(e)"), .stop(e)]
@@ -121,6 +129,10 @@ package struct ServerMachine: NodeMachine {
         case .error(let e):
             return [.log(.error, "the scheduler refused this server: \(e)"), .stop(e)]
         default:
+            if m.header.kind == .held && host == nil && config.spare {
+                waitingAsSpare = true
+                return [.log(.info, "spare server at \(endpoint) waits for a server to replace")]
+            }
             if m.header.kind == .shutdown { return [.log(.debug, "\(id) shutting down"), .stop(lost)] }
             return []
         }

@@ -33,6 +33,13 @@ package enum Membership {
     /// Throws `forgedSender` unless `identity` may send a message with `header` and `body`.
     package static func check(identity: String, header: MessageHeader, body: MessageBody) throws {
         let allowed = nodes(of: identity)
+        if case .register(.server, _, _) = body, header.flags & MessageFlags.spare != 0 {
+            // A spare takes whichever server's place falls free: its member holds the servers.
+            guard allowed.contains(where: { $0.role == .server }) else {
+                throw HybridSyncError.forgedSender(member: identity, claimed: "a spare server")
+            }
+            return
+        }
         if case let .register(role, _, preferred) = body, header.sender == .unassigned(role) {
             guard allowed.contains(NodeID(role, preferred)) else {
                 throw HybridSyncError.forgedSender(member: identity, claimed: "\(role) \(preferred) (registering)")

@@ -119,4 +119,7 @@ package enum MessageFlags {
     /// A worker's request forwarded by the shard's primary to a backup (sender, sequence number and
     /// incarnation are the worker's; `logIndex` orders it).
     package static let replicated: UInt16 = 2
+    /// A server's registration as a spare: it waits, and replaces the first server that dies (or one
+    /// that died before it came) instead of counting as one of the job's servers.
+    package static let spare: UInt16 = 4
 }

@@ -70,6 +70,7 @@ package struct WorkerMachine: NodeMachine {
     private var view: ShardView?
     /// Connections to servers, by server index (link 0 is the scheduler).
     private var links: [Int: Peer] = [:]
+    private var nextLink = 1
     private var dead: [Int: String] = [:]
     /// The first node the scheduler reported dead: the job has failed, and every later request fails
     /// at once naming it (so every worker raises the same error, whatever it does next).
@@ -217,6 +218,7 @@ package struct WorkerMachine: NodeMachine {
             servers = addresses
             pending.removeValue(forKey: 1)
             for s in addresses.indices { links[s] = .link(1 + s) }
+            nextLink = 1 + addresses.count
             var out: [NodeDirective] = addresses.map { .connect($0) }
             out.append(.log(.debug, "joined the job as \(me) with \(addresses.count) server(s)"))
             out.append(.resolve(request: 0, part: -1, .success(m.frames)))
@@ -253,6 +255,15 @@ package struct WorkerMachine: NodeMachine {
         let before = view
         view = next
         var out: [NodeDirective] = note.isEmpty ? [] : [.log(.warning, "view \(next.epoch): \(note)")]
+        // A spare that replaced a server listens elsewhere: connect to it.
+        if next.addresses.count == servers.count {
+            for i in servers.indices where next.addresses[i] != servers[i] {
+                servers[i] = next.addresses[i]
+                links[i] = .link(nextLink)
+                nextLink += 1
+                out.append(.connect(next.addresses[i]))
+            }
+        }
         let lost = next.lostShards
         if !lost.isEmpty {
             let e = HybridSyncError.dataLost(shards: lost, reason: note)

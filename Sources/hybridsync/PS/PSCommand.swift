@@ -77,8 +77,12 @@ struct PSScheduler: ParsableCommand {
 struct PSServer: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "server", abstract: "Run a server until the scheduler ends the job.")
     @OptionGroup var options: PSOptions
+    @Flag(help: "Join a running job as a spare: replace a server that died (or the next one to die) and take copies of its shards.")
+    var join = false
 
     func run() throws {
-        try ServerNode(config: try options.config()).run()
+        var config = try options.config()
+        config.spare = join
+        try ServerNode(config: config).run()
     }
 }

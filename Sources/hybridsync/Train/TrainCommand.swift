@@ -17,6 +17,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Consistency of the wide table: bsp, asp or ssp:N.") var consistency = "bsp"
     @Option(help: "Extra copies of every parameter-server shard: 1 (default with 2+ servers) survives a server's death, 0 turns copies off.")
     var replication: Int?
+    @Option(help: "Ranks started as spare servers (the job's last ranks): each replaces a server that dies and takes copies of its shards.")
+    var spareServers = 0
     @Option(help: "Epochs.") var epochs = 8
     @Option(help: "Batch size per worker.") var batch = 32
     @Option(help: "Hidden units of the MLP.") var hidden = 128
@@ -41,7 +43,7 @@ struct TrainCommand: ParsableCommand {
         if let replication, !(0...1).contains(replication) { throw ValidationError("--replication must be 0 or 1") }
         var base = PSConfig()
         base.replication = replication
-        try HybridRuntime.run(layout: HybridLayout(servers: servers, placement: placement), base: base) { runtime in
+        try HybridRuntime.run(layout: HybridLayout(servers: servers, placement: placement, spares: spareServers), base: base) { runtime in
             try train(runtime, consistency: cons)
         }
         // With fault injection (HYBRIDSYNC_FAULTS), every rank says what it injected (`hybridsync soak`).
