@@ -15,7 +15,8 @@ import Glibc
 /// - `mismatch-shape`, `mismatch-extra`: the last worker registers a different shape (or an extra
 ///   table); every worker must report the same error, and the job must still end cleanly.
 /// - `stop-rank`: a rank stops itself; the workers report the error they got.
-/// - `checkpoint-loop`: fills a table and checkpoints after every step until killed.
+/// - `checkpoint-loop`: fills a table and checkpoints after every step until killed; `fill-loop` only
+///   steps (re-replication measurements).
 /// - `rogue`: worker 0 prints the job's endpoints and server public key, every worker waits until
 ///   `--directory/go` exists (a rogue client has had its go), then runs `exact` and worker 0 prints the
 ///   servers' refusal counts.
@@ -30,6 +31,9 @@ struct SelfTestHybrid: ParsableCommand {
         /// Fills a table of `--rows` rows, then checkpoints into `--directory` after every step, forever
         /// (the test kills a rank while a checkpoint is being written).
         case checkpointLoop = "checkpoint-loop"
+        /// Like `checkpoint-loop`, but the loop only steps (every 10 ms): a quiet job holding `--rows`
+        /// rows, for measuring what happens when a server dies (re-replication).
+        case fillLoop = "fill-loop"
         case rogue
     }
 
@@ -75,7 +79,7 @@ struct SelfTestHybrid: ParsableCommand {
                     }
                 case .mismatchShape, .mismatchExtra:
                     (ok, details) = try HybridChecks.mismatch(runtime, strategy: strategy, extraTable: `case` == .mismatchExtra)
-                case .checkpointLoop:
+                case .checkpointLoop, .fillLoop:
                     let sync = try GradientSync(runtime: runtime, strategy: .ps, replanAfterSteps: 0)
                     let spec = TableSpec(name: "big", dimension: 16, optimizer: .adagrad(learningRate: 0.01, epsilon: 1e-8, initialAccumulator: 0.1))
                     try sync.register([Parameter(.embedding(spec, rows: rows))])
@@ -85,8 +89,13 @@ struct SelfTestHybrid: ParsableCommand {
                         let keys = Array(mine[start..<min(mine.count, start + 65_536)])
                         try runtime.kv.push([SparseRows(table: "big", keys: keys, values: [Float](repeating: 0.25, count: keys.count * 16))])
                     }
+                    if `case` == .fillLoop && comm.rank == 0 { emit("FILLED \(rows) rows") }
                     while true {
                         try sync.step(dense: [], sparse: [])
+                        if `case` == .fillLoop {
+                            Thread.sleep(forTimeInterval: 0.01)
+                            continue
+                        }
                         try sync.checkpoint(to: directory)
                         if comm.rank == 0 { emit("CHECKPOINT step \(sync.stepCount)") }
                     }

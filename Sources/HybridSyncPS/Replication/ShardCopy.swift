@@ -72,21 +72,23 @@ extension ServerShard {
         }
         for name in tables.keys.sorted() {
             let store = tables[name]!
-            var keys: [Int: [UInt64]] = [:], data: [Int: [Float]] = [:]
+            let pieces = store.spec.pieceCount
+            var keys = [[UInt64]](repeating: [], count: pieces), data = [[Float]](repeating: [], count: pieces)
             func emitSections() {
-                for piece in keys.keys.sorted() {
-                    let k = keys[piece]!, d = data[piece]!
+                for piece in 0..<pieces where !keys[piece].isEmpty {
+                    let k = keys[piece], d = data[piece]
                     sections.append(SectionInfo(table: name, piece: piece, rowLength: d.count / k.count, keyCount: k.count, hasValues: true))
-                    payload.append(.bytes(k.flatMap { key in withUnsafeBytes(of: key.littleEndian) { Array($0) } }))
-                    payload.append(.bytes(d.withUnsafeBytes { Array($0) }))
+                    payload.append(Self.frame(k.map(\.littleEndian)))
+                    payload.append(Self.frame(d))
+                    keys[piece].removeAll(keepingCapacity: true)
+                    data[piece].removeAll(keepingCapacity: true)
                 }
-                keys.removeAll(); data.removeAll()
             }
             var bucket: Int? = 0
             while let from = bucket {
                 bucket = store.export(fromBucket: from, limit: 4096) { key, piece, row in
-                    keys[piece, default: []].append(key)
-                    data[piece, default: []].append(contentsOf: row)
+                    keys[piece].append(key)
+                    data[piece].append(contentsOf: row)
                     bytes += 8 + row.count * 4
                 }
                 if bytes >= maxBytes {
@@ -98,6 +100,15 @@ extension ServerShard {
         }
         flush()
         return parts
+    }
+
+    /// `values`' bytes in a frame of their own (sent without another copy).
+    private static func frame<T>(_ values: [T]) -> OutgoingFrame {
+        values.withUnsafeBytes { raw in
+            let p = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, raw.count), alignment: 16)
+            if raw.count > 0 { p.copyMemory(from: raw.baseAddress!, byteCount: raw.count) }
+            return .shared(SharedBytes(owning: p, count: raw.count))
+        }
     }
 
     /// A shard rebuilt from part 0 of another server's copy (its rows follow in the other parts:

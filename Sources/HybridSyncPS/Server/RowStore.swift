@@ -72,12 +72,14 @@ final class RowStore {
         return create(key: key, piece: piece)
     }
 
-    private func create(key: UInt64, piece: Int) -> Int {
+    /// A new row for (key, piece): initialised, unless its contents are about to be set (`restore`).
+    private func create(key: UInt64, piece: Int, initialize: Bool = true) -> Int {
         if rowCount == capacity { grow() }
         let s = rowCount
         rowCount += 1
         index.insert(key, UInt32(piece), slot: s)
         steps[s] = 0
+        guard initialize else { return s }
         let row = values + s * width
         let base = piece * width
         for e in 0..<width { row[e] = spec.initializer.value(tableSalt: salt, key: key, element: base + e) }
@@ -177,7 +179,7 @@ final class RowStore {
     /// Sets one row exactly as a checkpoint holds it (values, optimizer state, step), creating it if
     /// needed. `data` holds the values, then each state slot, `length(ofPiece:)` floats each.
     func restore(key: UInt64, piece: Int, step: Int32, data: UnsafePointer<Float>) {
-        let s = slot(key: key, piece: piece)
+        let s = index.find(key, UInt32(piece)) ?? create(key: key, piece: piece, initialize: false)
         let n = spec.length(ofPiece: piece)
         steps[s] = step
         (values + s * width).update(from: data, count: n)
