@@ -30,8 +30,38 @@ enum FuzzSeeds {
                                           sections: [SectionInfo(table: "t", piece: 0, rowLength: 4, keyCount: 2, hasValues: true)]),
                             .empty, payload: [.bytes([]), .bytes(rows(8))]),
             OutboundMessage(MessageHeader(kind: .nodeDead, sender: .scheduler, seq: 2), .nodeDead(NodeID(.server, 0), reason: "silent")),
+            OutboundMessage(MessageHeader(kind: .view, sender: .scheduler, seq: 0), .view(.initial(servers: 2, replication: 1), note: "")),
+            forwarded, ack(.replicaAck), ack(.copyAck), ack(.redirect),
+            OutboundMessage(copyHeader, .copy(index: 3, state: [], last: true)),
+            OutboundMessage(MessageHeader(kind: .copied, sender: NodeID(.server, 0), seq: 0), .copied(server: 1)),
         ]
         return messages.map { m in FuzzInput.encode(m.frames().map { f in f.withUnsafeBytes { Array($0) } }) }
+    }
+
+    /// A push forwarded by shard 1's primary to its backup (the fuzzed server backs shard 1 up).
+    static var forwarded: OutboundMessage {
+        let keys = [UInt64(1), 9].flatMap { k in withUnsafeBytes(of: k.littleEndian) { Array($0) } }
+        var h = MessageHeader(kind: .push, sender: NodeID(.worker, 1), seq: 2, flags: MessageFlags.replicated,
+                              sections: [SectionInfo(table: "t", piece: 0, rowLength: 4, keyCount: 2, hasValues: true)])
+        h.shard = 1
+        h.epoch = 1
+        h.logIndex = 1
+        return OutboundMessage(h, .empty, payload: [.bytes(keys), .bytes([Float](repeating: 0.5, count: 8).withUnsafeBytes { Array($0) })])
+    }
+
+    /// A server's acknowledgement (of a change, of a copy's part) or redirect, for shard 0.
+    static func ack(_ kind: MessageKind) -> OutboundMessage {
+        var h = MessageHeader(kind: kind, sender: NodeID(.server, 1), seq: 1)
+        h.epoch = 1
+        return OutboundMessage(h)
+    }
+
+    /// A copy's last part for shard 1.
+    static var copyHeader: MessageHeader {
+        var h = MessageHeader(kind: .copy, sender: NodeID(.server, 1), seq: 1)
+        h.shard = 1
+        h.epoch = 1
+        return h
     }
 
     static func write(to dir: String) throws {
