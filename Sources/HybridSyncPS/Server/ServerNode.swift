@@ -1,7 +1,6 @@
 import HybridSyncCore
 import HybridSyncZMQ
 import Logging
-import Synchronization
 
 /// A server process: listens for workers, registers with the scheduler, serves its shard until the
 /// scheduler says the job is over. `run` occupies the calling thread (the node shell's).
@@ -30,10 +29,8 @@ public final class ServerNode {
 
     private let handshakesRefused: HandshakeRefusals
 
-    /// Deaths of other servers this server's job went on through (their shards moved to backups).
-    package var absorbed: Int { absorbedDeaths.load(ordering: .relaxed) }
-    private let absorbedDeaths = Atomic<Int>(0)
-    /// Called (on the server's thread) for each such death.
+    /// Called (on the server's thread) for each death of another server this server's job went on
+    /// through (its shards moved to their backups).
     package var onAbsorbed: @Sendable () -> Void = {}
 
     /// A server over `transport` (the test kit passes an in-memory one).
@@ -54,11 +51,8 @@ public final class ServerNode {
     public func run() throws {
         try NodeShell(machine: ServerMachine(config: config, endpoint: endpoint, handshakesRefused: handshakesRefused), transport: transport, commands: CommandQueue(),
                       maxMessageBytes: config.maxMessageBytes, tickSeconds: Swift.min(0.02, config.heartbeatInterval / 2),
-                      logger: logger, onCount: { [self] name, n in
-                          if name == "absorbed" {
-                              absorbedDeaths.add(n, ordering: .relaxed)
-                              onAbsorbed()
-                          }
+                      logger: logger, onCount: { [self] name, _ in
+                          if name == "absorbed" { onAbsorbed() }
                       }).run()
     }
 }

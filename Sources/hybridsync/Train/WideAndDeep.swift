@@ -64,26 +64,40 @@ struct WideAndDeep {
                   w2: try Tensor(name: "deep.w2", dtype: .float32, count: w2.count), b2: try Tensor(name: "deep.b2", dtype: .float32, count: 10))
     }
 
-    /// Logits of one image. `wideRows` maps a feature id to its 10 wide logits (pulled rows).
+    /// Logits of one image. `wide` holds the sum of the image's pulled wide rows (10 logits).
+    ///
+    /// Written the way a fast step is: every loop runs over raw buffer pointers (no per-element array
+    /// uniqueness or bounds checks), and the inner loops are plain `a[j] += v * b[j]` over contiguous
+    /// rows, which the compiler vectorises. The arithmetic and its order are the scalar version's, so
+    /// results are bit-for-bit the same.
     func forward(_ x: UnsafeBufferPointer<UInt8>, wide: [Float], h: inout [Float]) throws -> [Float] {
         var logits = wide
+        let n = hidden
         try w1.withElements(as: Float.self) { w in
             try b1.withElements(as: Float.self) { b in
-                for j in 0..<hidden { h[j] = b[j] }
-                for i in 0..<784 where x[i] != 0 {
-                    let v = Float(x[i]) / 255
-                    let row = w.baseAddress! + i * hidden
-                    for j in 0..<hidden { h[j] += v * row[j] }
+                h.withUnsafeMutableBufferPointer { hb in
+                    let hp = hb.baseAddress!, wp = w.baseAddress!
+                    hp.update(from: b.baseAddress!, count: n)
+                    for i in 0..<784 where x[i] != 0 {
+                        let v = Float(x[i]) / 255
+                        let row = wp + i * n
+                        for j in 0..<n { hp[j] += v * row[j] }
+                    }
+                    for j in 0..<n where hp[j] < 0 { hp[j] = 0 }
                 }
-                for j in 0..<hidden where h[j] < 0 { h[j] = 0 }
             }
         }
         try w2.withElements(as: Float.self) { w in
             try b2.withElements(as: Float.self) { b in
-                for k in 0..<10 {
-                    var s = b[k]
-                    for j in 0..<hidden { s += h[j] * w[j * 10 + k] }
-                    logits[k] += s
+                h.withUnsafeBufferPointer { hb in
+                    logits.withUnsafeMutableBufferPointer { lb in
+                        let hp = hb.baseAddress!, wp = w.baseAddress!
+                        for k in 0..<10 {
+                            var s = b[k]
+                            for j in 0..<n { s += hp[j] * wp[j * 10 + k] }
+                            lb[k] += s
+                        }
+                    }
                 }
             }
         }
@@ -99,31 +113,43 @@ struct WideAndDeep {
         return (p, -logf(max(p[label], 1e-12)))
     }
 
-    /// Accumulates the gradient of one sample (scaled by `scale`) into `g`; returns d(logits).
+    /// Accumulates the gradient of one sample (scaled by `scale`) into `g`; returns d(logits). Raw
+    /// pointers throughout, as in `forward`, with the same arithmetic in the same order.
     func backward(_ x: UnsafeBufferPointer<UInt8>, h: [Float], dlogits: [Float], scale: Float, into g: Gradients) throws {
-        var dh = [Float](repeating: 0, count: hidden)
-        try w2.withElements(as: Float.self) { w in
-            try g.w2.withElements(as: Float.self) { gw in
-                try g.b2.withElements(as: Float.self) { gb in
-                    for k in 0..<10 { gb[k] += dlogits[k] * scale }
-                    for j in 0..<hidden where h[j] > 0 {
-                        var d: Float = 0
-                        for k in 0..<10 {
-                            gw[j * 10 + k] += h[j] * dlogits[k] * scale
-                            d += w[j * 10 + k] * dlogits[k]
+        let n = hidden
+        var dh = [Float](repeating: 0, count: n)
+        try dh.withUnsafeMutableBufferPointer { dhb in
+            let dp = dhb.baseAddress!
+            try h.withUnsafeBufferPointer { hb in
+                try dlogits.withUnsafeBufferPointer { db in
+                    let hp = hb.baseAddress!, dl = db.baseAddress!
+                    try w2.withElements(as: Float.self) { w in
+                        try g.w2.withElements(as: Float.self) { gw in
+                            try g.b2.withElements(as: Float.self) { gb in
+                                let wp = w.baseAddress!, gwp = gw.baseAddress!
+                                for k in 0..<10 { gb[k] += dl[k] * scale }
+                                for j in 0..<n where hp[j] > 0 {
+                                    var d: Float = 0
+                                    for k in 0..<10 {
+                                        gwp[j * 10 + k] += hp[j] * dl[k] * scale
+                                        d += wp[j * 10 + k] * dl[k]
+                                    }
+                                    dp[j] = d * scale
+                                }
+                            }
                         }
-                        dh[j] = d * scale
                     }
                 }
             }
-        }
-        try g.w1.withElements(as: Float.self) { gw in
-            try g.b1.withElements(as: Float.self) { gb in
-                for j in 0..<hidden { gb[j] += dh[j] }
-                for i in 0..<784 where x[i] != 0 {
-                    let v = Float(x[i]) / 255
-                    let row = gw.baseAddress! + i * hidden
-                    for j in 0..<hidden { row[j] += v * dh[j] }
+            try g.w1.withElements(as: Float.self) { gw in
+                try g.b1.withElements(as: Float.self) { gb in
+                    let gbp = gb.baseAddress!, gwp = gw.baseAddress!
+                    for j in 0..<n { gbp[j] += dp[j] }
+                    for i in 0..<784 where x[i] != 0 {
+                        let v = Float(x[i]) / 255
+                        let row = gwp + i * n
+                        for j in 0..<n { row[j] += v * dp[j] }
+                    }
                 }
             }
         }
