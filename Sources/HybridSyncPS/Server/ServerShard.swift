@@ -426,7 +426,9 @@ final class ServerShard {
     }
 
     /// Applies BSP pushes of every step all live workers have finished, in step order, and within a step
-    /// in worker order (so float sums are the same every run).
+    /// in worker order (so float sums are the same every run). Per (table, piece), the rows of all the
+    /// step's pushes are sorted by key and then by push order, and each key's gradients are summed in
+    /// that order: a sort, not a hash map per row.
     private func releaseHeldPushes() {
         let done = clocks.minClock
         for step in heldPushes.keys.sorted() where step < done {
@@ -434,33 +436,34 @@ final class ServerShard {
             heldKeys -= held.reduce(0) { $0 + $1.keys.count }
             let pushes = held.enumerated()
                 .sorted { ($0.element.worker, $0.element.seq, $0.offset) < ($1.element.worker, $1.element.seq, $1.offset) }.map(\.element)
-            var sums: [String: [RowStore.RowKey: [Float]]] = [:]
-            var order: [String: [RowStore.RowKey]] = [:]
-            for p in pushes {
-                let n = p.section.rowLength
-                for (i, k) in p.keys.enumerated() {
-                    let rk = RowStore.RowKey(key: k, piece: UInt32(p.section.piece))
-                    if var acc = sums[p.section.table]?[rk] {
-                        for e in 0..<n { acc[e] += p.grads[i * n + e] }
-                        sums[p.section.table]![rk] = acc
-                    } else {
-                        sums[p.section.table, default: [:]][rk] = Array(p.grads[(i * n)..<((i + 1) * n)])
-                        order[p.section.table, default: []].append(rk)
-                    }
-                }
-            }
-            // Each (table, piece) goes through the same batched update as an ASP push, keys ascending.
-            for (table, keys) in order {
+            var groups: [String: [Int: [Int]]] = [:]
+            for (i, p) in pushes.enumerated() { groups[p.section.table, default: [:]][p.section.piece, default: []].append(i) }
+            for (table, pieces) in groups {
                 let store = tables[table]!
-                for piece in Set(keys.map(\.piece)).sorted() {
-                    let rows = keys.filter { $0.piece == piece }.sorted { $0.key < $1.key }
-                    let n = sums[table]![rows[0]]!.count
-                    var flat: [Float] = []
+                for (piece, members) in pieces {
+                    let n = pushes[members[0]].section.rowLength
+                    var rows: [(key: UInt64, push: Int32, row: Int32)] = []
+                    rows.reserveCapacity(members.reduce(0) { $0 + pushes[$1].keys.count })
+                    for m in members { for (r, k) in pushes[m].keys.enumerated() { rows.append((k, Int32(m), Int32(r))) } }
+                    rows.sort { ($0.key, $0.push, $0.row) < ($1.key, $1.push, $1.row) }
+                    var keys: [UInt64] = []
+                    var flat = [Float]()
                     flat.reserveCapacity(rows.count * n)
-                    for rk in rows { flat += sums[table]![rk]! }
-                    flat.withUnsafeBufferPointer {
-                        store.apply(keys: rows.map(\.key), piece: Int(piece), gradients: $0.baseAddress!, rowLength: n)
+                    for e in rows {
+                        pushes[Int(e.push)].grads.withUnsafeBufferPointer { g in
+                            let src = g.baseAddress! + Int(e.row) * n
+                            if keys.last == e.key {
+                                flat.withUnsafeMutableBufferPointer { f in
+                                    let dst = f.baseAddress! + (keys.count - 1) * n
+                                    for x in 0..<n { dst[x] += src[x] }
+                                }
+                            } else {
+                                keys.append(e.key)
+                                flat.append(contentsOf: UnsafeBufferPointer(start: src, count: n))
+                            }
+                        }
                     }
+                    flat.withUnsafeBufferPointer { store.apply(keys: keys, piece: piece, gradients: $0.baseAddress!, rowLength: n) }
                 }
             }
         }
