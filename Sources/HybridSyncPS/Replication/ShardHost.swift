@@ -99,13 +99,14 @@ final class ShardHost {
                 } else {
                     out.append(.log(.error, "\(name) is to lead shard \(s) but holds no copy of it"))
                 }
-                // New backups without a copy get one.
+                // A copy to a server that left the chain stops; new backups without a copy get one
+                // (one copy of a shard at a time).
+                if let sender = sending[s], !followers.contains(sender.target) { sending.removeValue(forKey: s) }
                 if let log = primaries[s] {
                     for b in followers where !complete.contains(b) && log.acked[b] == nil && log.copying[b] == nil && sending[s] == nil {
                         out += startCopy(of: s, to: b, now: now)
                     }
                 }
-                if let sender = sending[s], !followers.contains(sender.target) { sending.removeValue(forKey: s) }
             } else if chain.contains(me) {
                 // (At the start every copy is complete and empty; a spare that joins later waits for
                 // its copies.)
