@@ -155,19 +155,24 @@ struct TrainCommand: ParsableCommand {
 
     private func trainStep(_ model: WideAndDeep, _ sync: GradientSync, _ set: FashionMNIST, _ idx: [Int], _ g: WideAndDeep.Gradients, _ h: inout [Float]) throws -> Double {
         for t in [g.w1, g.b1, g.w2, g.b2] { memset(t.rawPointer, 0, t.byteCount) }
-        var feats: [[UInt64]] = []
+        // Every sample's wide feature ids, one after another (sample b's are at starts[b] ..< starts[b + 1]).
         var all: [UInt64] = []
+        var starts = [0]
         set.images.withUnsafeBufferPointer { img in
             for i in idx {
-                let f = model.features(UnsafeBufferPointer(rebasing: img[(i * 784)..<((i + 1) * 784)]))
-                feats.append(f)
-                all += f
+                all += model.features(UnsafeBufferPointer(rebasing: img[(i * 784)..<((i + 1) * 784)]))
+                starts.append(all.count)
             }
         }
-        let unique = Array(Set(all)).sorted()
+        // The distinct ids, ascending, and each feature's row among them: one sort, no hashing.
+        let order = all.indices.sorted { all[$0] < all[$1] }
+        var unique: [UInt64] = []
+        var slot = [Int](repeating: 0, count: all.count)
+        for j in order {
+            if unique.last != all[j] { unique.append(all[j]) }
+            slot[j] = unique.count - 1
+        }
         let rows = try sync.pull("wide", ids: unique)
-        var pos: [UInt64: Int] = [:]
-        for (i, k) in unique.enumerated() { pos[k] = i }
         var wideGrad = [Float](repeating: 0, count: unique.count * 10)
         var loss = 0.0
         let scale = 1 / Float(idx.count)
@@ -175,13 +180,13 @@ struct TrainCommand: ParsableCommand {
             for (b, i) in idx.enumerated() {
                 let x = UnsafeBufferPointer(rebasing: img[(i * 784)..<((i + 1) * 784)])
                 var wide = [Float](repeating: 0, count: 10)
-                for f in feats[b] { let r = pos[f]! * 10; for k in 0..<10 { wide[k] += rows.values[r + k] } }
+                for j in starts[b]..<starts[b + 1] { let r = slot[j] * 10; for k in 0..<10 { wide[k] += rows.values[r + k] } }
                 let logits = try model.forward(x, wide: wide, h: &h)
                 var (prob, l) = WideAndDeep.softmax(logits, label: Int(set.labels[i]))
                 loss += Double(l)
                 prob[Int(set.labels[i])] -= 1
                 try model.backward(x, h: h, dlogits: prob, scale: scale, into: g)
-                for f in feats[b] { let r = pos[f]! * 10; for k in 0..<10 { wideGrad[r + k] += prob[k] * scale } }
+                for j in starts[b]..<starts[b + 1] { let r = slot[j] * 10; for k in 0..<10 { wideGrad[r + k] += prob[k] * scale } }
             }
         }
         try sync.step(dense: [g.w1, g.b1, g.w2, g.b2], sparse: [SparseGradient(table: "wide", ids: unique, values: wideGrad)])
