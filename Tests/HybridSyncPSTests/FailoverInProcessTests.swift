@@ -175,6 +175,36 @@ final class FailoverInProcessTests: XCTestCase {
         XCTAssertEqual(r.copies, [1, 1], "one server is left")
     }
 
+    /// A shard's copy (part 0) rebuilds the same state, and a damaged one is refused, never trapped on:
+    /// every truncation throws, every single flipped byte either throws or reads.
+    func testACopysStateRoundTripsAndDamageIsRefused() throws {
+        let shard = ServerShard(id: NodeID(.server, 0), workers: 2)
+        let spec = TableSpec(name: "t", dimension: 2, optimizer: .adagrad(learningRate: 0.1, epsilon: 1e-8, initialAccumulator: 0.1), consistency: .bsp)
+        let peer = Peer.routed([1])
+        _ = shard.handle(try TestKit.envelope(from: peer, OutboundMessage(MessageHeader(kind: .declare, sender: NodeID(.worker, 0), seq: 1), .declare([spec]))))
+        let keys = [UInt64(3), 7].flatMap { k in withUnsafeBytes(of: k.littleEndian) { Array($0) } }
+        let push = OutboundMessage(MessageHeader(kind: .push, sender: NodeID(.worker, 0), seq: 2, sections: [SectionInfo(table: "t", piece: 0, rowLength: 2, keyCount: 2, hasValues: true)]),
+                                   .empty, payload: [.bytes(keys), .bytes([Float](repeating: 0.5, count: 4).withUnsafeBytes { Array($0) })])
+        _ = shard.handle(try TestKit.envelope(from: peer, push))
+        XCTAssertEqual(shard.heldPushes.count, 1, "a BSP push held for worker 1's clock")
+        let state = shard.copyState()
+        let copy = try ServerShard.fromCopy(state, id: NodeID(.server, 0), discardsData: false, limits: ServerLimits(), maxReplyBytes: 1 << 20)
+        XCTAssertEqual(copy.copyState(), state, "the copy holds the same state")
+        XCTAssertEqual(copy.heldKeys, 2)
+        XCTAssertNotNil(copy.windows[0]?.entry(2), "the exactly-once window came along")
+        for n in 0..<state.count {
+            XCTAssertThrowsError(try ServerShard.fromCopy(Array(state.prefix(n)), id: NodeID(.server, 0), discardsData: false,
+                                                          limits: ServerLimits(), maxReplyBytes: 1 << 20), "truncated at \(n)")
+        }
+        for i in state.indices {
+            for bit in [0, 7] {
+                var bad = state
+                bad[i] ^= UInt8(1 << bit)
+                _ = try? ServerShard.fromCopy(bad, id: NodeID(.server, 0), discardsData: false, limits: ServerLimits(), maxReplyBytes: 1 << 20)
+            }
+        }
+    }
+
     func testViewsMoveEachShardToItsBackup() {
         let v = ShardView.initial(servers: 3, replication: 1)
         XCTAssertEqual(v.chains, [[0, 1], [1, 2], [2, 0]])

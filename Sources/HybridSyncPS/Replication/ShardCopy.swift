@@ -125,10 +125,10 @@ extension ServerShard {
             guard deadCount <= workers else { throw HybridSyncError.malformedMessage("copy: \(deadCount) dead workers") }
             let dead = Set(try (0..<deadCount).map { _ in Int(try r.u32("dead worker")) })
             shard.clocks = ClockTable(clocks: clocks, dead: dead, largestAnsweredGap: Int(try r.i64("gap")))
-            shard.appliedPushes = Int(try r.u64("pushes"))
-            shard.duplicates = Int(try r.u64("duplicates"))
-            shard.refused = Int(try r.u64("refused"))
-            shard.nonFiniteRowsSkipped = Int(try r.u64("skipped rows"))
+            shard.appliedPushes = Int(clamping: try r.u64("pushes"))
+            shard.duplicates = Int(clamping: try r.u64("duplicates"))
+            shard.refused = Int(clamping: try r.u64("refused"))
+            shard.nonFiniteRowsSkipped = Int(clamping: try r.u64("skipped rows"))
             let tableCount = Int(try r.u32("tables"))
             guard tableCount <= 4096 else { throw HybridSyncError.malformedMessage("copy: \(tableCount) tables") }
             for _ in 0..<tableCount {
@@ -148,6 +148,11 @@ extension ServerShard {
                     guard keyCount <= r.remaining / 8 else { throw HybridSyncError.malformedMessage("copy: \(keyCount) held keys") }
                     let keys = try (0..<keyCount).map { _ in try r.u64("key") }
                     let gradCount = Int(try r.u32("gradients"))
+                    // A held push must fit its table, as the push it was once did.
+                    guard let spec = shard.tables[table]?.spec, piece < spec.pieceCount, rowLength == spec.length(ofPiece: piece),
+                          rowLength >= 1, gradCount == keyCount * rowLength else {
+                        throw HybridSyncError.malformedMessage("copy of shard \(id.index): a held push of '\(table)' that does not fit the table")
+                    }
                     let g = try r.raw(gradCount * 4, "gradients")
                     let grads = (0..<gradCount).map { Float(bitPattern: g.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)) }
                     let section = SectionInfo(table: table, piece: piece, rowLength: rowLength, keyCount: keyCount, hasValues: true)
