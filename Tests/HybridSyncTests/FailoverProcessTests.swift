@@ -19,7 +19,7 @@ final class FailoverProcessTests: XCTestCase {
     /// rank `rank` once step `step`'s checkpoint exists, for each pair in turn. Returns the exit status,
     /// the output, and when each kill happened.
     static func runKilling(_ kills: [(rank: Int, step: Int)], dir: String, args: [String] = common,
-                           before: (Int) -> String? = { _ in nil }) throws -> (Int32, String, [Date]) {
+                           before: (Int) -> [String] = { _ in [] }) throws -> (Int32, String, [Date]) {
         let ckpt = dir + "/ckpt"
         let p = Process()
         p.executableURL = HybridProcessTests.root.appendingPathComponent("Launch/mpirun")
@@ -37,12 +37,10 @@ final class FailoverProcessTests: XCTestCase {
             while !FileManager.default.fileExists(atPath: "\(ckpt)/step-\(step)/manifest.json") && Date() < deadline && p.isRunning {
                 Thread.sleep(forTimeInterval: 0.02)
             }
-            // And, if asked, until the output says so many times (a count of lines with this text).
-            if let text = before(i) {
-                let (needle, count) = (String(text.split(separator: "#")[0]), Int(text.split(separator: "#").last!) ?? 1)
-                while output.current().components(separatedBy: needle).count - 1 < count && Date() < deadline && p.isRunning {
-                    Thread.sleep(forTimeInterval: 0.02)
-                }
+            // And, if asked, until the output holds every one of these lines.
+            let needles = before(i)
+            while !needles.allSatisfy(output.current().contains) && Date() < deadline && p.isRunning {
+                Thread.sleep(forTimeInterval: 0.02)
             }
             for pid in DemoProcessTests.pids(named: "hybridsync") where DemoProcessTests.environment(of: pid)["OMPI_COMM_WORLD_RANK"] == "\(rank)" {
                 kill(pid, SIGKILL)
@@ -75,7 +73,9 @@ final class FailoverProcessTests: XCTestCase {
         XCTAssertTrue(text.contains("hybridsync: rank 1 (pid") && text.contains("the job went on without it"), String(text.suffix(3000)))
 
         let (status2, text2, killed2) = try Self.runKilling([(1, 100), (2, 200)], dir: dir + "/twice") { i in
-            i == 1 ? "holds a complete copy of shard#2" : nil
+            // (The scheduler's lines: both new copies complete.)
+            i == 1 ? ["node=scheduler rank=0 [HybridSyncPS] server 0 holds a complete copy of shard 1 again",
+                      "node=scheduler rank=0 [HybridSyncPS] server 2 holds a complete copy of shard 0 again"] : []
         }
         XCTAssertEqual(killed2.count, 2)
         XCTAssertEqual(status2, 0, String(text2.suffix(3000)))

@@ -168,7 +168,7 @@ public final class HybridRuntime {
             dense.logger.error("worker could not finish cleanly", metadata: ["rank": "\(runtime.world.rank)", "error": "\(error)"])
             if failure == nil { failure = error }
         }
-        if runtime.kv.absorbedServerDeaths > 0 { rankDied.store(true, ordering: .relaxed) }
+        if runtime.kv.viewChanges > 0 { rankDied.store(true, ordering: .relaxed) }
         if let failure { throw failure }
         succeeded = true
     }

@@ -109,5 +109,12 @@ package final class SharedBytes: @unchecked Sendable {
         self.count = count
     }
 
+    /// A copy of `bytes`.
+    package convenience init(copying bytes: UnsafeRawBufferPointer) {
+        let p = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, bytes.count), alignment: 16)
+        if let base = bytes.baseAddress, bytes.count > 0 { p.copyMemory(from: base, byteCount: bytes.count) }
+        self.init(owning: p, count: bytes.count)
+    }
+
     deinit { pointer.deallocate() }
 }

@@ -32,14 +32,12 @@ struct PrimaryLog {
         acked = Dictionary(uniqueKeysWithValues: backups.map { ($0, last) })
     }
 
-    /// The backup servers, ascending.
-    var backups: [Int] { acked.keys.sorted() }
-
     /// Every change up to this index is on every live copy.
     var committed: UInt64 { acked.values.min() ?? last }
 
-    /// Messages still held (stats, tests).
-    var heldCount: Int { outbox.count }
+    /// Whether there is another copy (whole or being made) or a message still held: without, requests
+    /// need nothing from this log.
+    var isReplicating: Bool { !acked.isEmpty || !copying.isEmpty || !outbox.isEmpty }
 
     /// Records a change; returns its index (stamped in `message`).
     mutating func append(_ message: OutboundMessage, now: Double) -> OutboundMessage {
@@ -137,7 +135,7 @@ struct BackupLog {
             ready.append(next)
             applied += 1
         }
-        waiting = waiting.filter { $0.key > applied }
+        if !waiting.isEmpty { waiting = waiting.filter { $0.key > applied } }
         return ready
     }
 }

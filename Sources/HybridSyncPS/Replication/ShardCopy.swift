@@ -104,11 +104,7 @@ extension ServerShard {
 
     /// `values`' bytes in a frame of their own (sent without another copy).
     private static func frame<T>(_ values: [T]) -> OutgoingFrame {
-        values.withUnsafeBytes { raw in
-            let p = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, raw.count), alignment: 16)
-            if raw.count > 0 { p.copyMemory(from: raw.baseAddress!, byteCount: raw.count) }
-            return .shared(SharedBytes(owning: p, count: raw.count))
-        }
+        values.withUnsafeBytes { .shared(SharedBytes(copying: $0)) }
     }
 
     /// A shard rebuilt from part 0 of another server's copy (its rows follow in the other parts:

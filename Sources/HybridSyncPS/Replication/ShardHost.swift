@@ -154,7 +154,7 @@ final class ShardHost {
     /// A worker's request for shard `header.shard`.
     func onWorkerRequest(_ m: InboundEnvelope, now: Double) -> [NodeDirective] {
         let h = m.header
-        guard let view, view.primary(of: h.shard) == me, let shard = shards[h.shard], var log = primaries[h.shard] else {
+        guard let view, view.primary(of: h.shard) == me, let shard = shards[h.shard], primaries[h.shard] != nil else {
             if view == nil || h.epoch > view!.epoch {
                 guard early.count < Self.maxEarly else {
                     return [reply(m, kind: .error, .error(.invalidArgument("\(name) has not received view \(h.epoch) yet")))]
@@ -167,38 +167,35 @@ final class ShardHost {
         let repeats = shard.duplicates
         let out = shard.handle(m)
         // (No other copy, whole or being made: nothing to forward or hold.)
-        if log.backups.isEmpty && log.copying.isEmpty && log.heldCount == 0 { return out }
-        var result: [NodeDirective] = []
-        if shard.duplicates == repeats, Self.changesState(h.kind), !Self.refused(out, m) {
-            var header = h
-            header.flags |= MessageFlags.replicated
-            header.epoch = view.epoch
-            let change = log.append(OutboundMessage(header, m.body, payload: Self.copy(m.frames.dropFirst(2))), now: now)
-            for b in log.backups { if let link = links[b] { result.append(.send(link, change)) } }
+        guard primaries[h.shard]!.isReplicating else { return out }
+        let fresh = shard.duplicates == repeats && Self.changesState(h.kind) && !Self.refused(out, m)
+        // The log is changed in place (no copy of its entries per request).
+        return withLog(h.shard) { log in
+            var result: [NodeDirective] = []
+            if fresh {
+                var header = h
+                header.flags |= MessageFlags.replicated
+                header.epoch = view.epoch
+                let payload = m.frames.dropFirst(2).map { f in f.withUnsafeBytes { OutgoingFrame.shared(SharedBytes(copying: $0)) } }
+                let change = log.append(OutboundMessage(header, m.body, payload: payload), now: now)
+                for b in log.acked.keys { if let link = links[b] { result.append(.send(link, change)) } }
+            }
+            for d in out {
+                guard case let .send(peer, message) = d, case .routed = peer else { result.append(d); continue }
+                if let now = log.gate(peer, message) { result.append(now) }
+            }
+            return result
         }
-        for d in out {
-            guard case let .send(peer, message) = d, case .routed = peer else { result.append(d); continue }
-            if let now = log.gate(peer, message) { result.append(now) }
-        }
-        primaries[h.shard] = log
-        return result
     }
+
+    /// `body` on shard `s`'s log, in place (it must exist).
+    private func withLog<R>(_ s: Int, _ body: (inout PrimaryLog) -> R) -> R { body(&primaries[s]!) }
 
     /// Whether the shard refused the request (answered it with an error: nothing was applied).
     private static func refused(_ out: [NodeDirective], _ m: InboundEnvelope) -> Bool {
         out.contains { d in
             if case let .send(peer, reply) = d, peer == m.from, reply.header.seq == m.header.seq, reply.header.kind == .error { return true }
             return false
-        }
-    }
-
-    private static func copy(_ frames: ArraySlice<any ByteFrame>) -> [OutgoingFrame] {
-        frames.map { f in
-            f.withUnsafeBytes { raw in
-                let p = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, raw.count), alignment: 16)
-                if raw.count > 0 { p.copyMemory(from: raw.baseAddress!, byteCount: raw.count) }
-                return .shared(SharedBytes(owning: p, count: raw.count))
-            }
         }
     }
 
@@ -247,9 +244,8 @@ final class ShardHost {
 
     /// Server `b` has applied shard `s`'s changes up to `index`.
     func acknowledged(shard s: Int, backup b: Int, through index: UInt64) -> [NodeDirective] {
-        guard var log = primaries[s] else { return [] }
-        var (out, copied) = log.acknowledge(backup: b, through: index)
-        primaries[s] = log
+        guard primaries[s] != nil else { return [] }
+        var (out, copied) = withLog(s) { $0.acknowledge(backup: b, through: index) }
         if copied {
             var h = MessageHeader(kind: .copied, sender: NodeID(.server, me), seq: 0)
             h.shard = s

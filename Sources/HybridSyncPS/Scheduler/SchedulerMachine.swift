@@ -203,11 +203,6 @@ package struct SchedulerMachine: NodeMachine {
             return [.log(.error, "\(e)"), .stop(e)]
         }
         var out: [NodeDirective] = []
-        // Spares have no id to send heartbeats with: the scheduler tells them it is alive.
-        if !spares.isEmpty && now - lastSpareBeat >= heartbeatTimeout / 4 {
-            lastSpareBeat = now
-            out += spares.map { .send($0.peer, message(.heartbeat, seq: 0)) }
-        }
         for (id, node) in nodes.sorted(by: { $0.key.raw < $1.key.raw }) where node.alive && !node.finished && now - node.lastSeen > heartbeatTimeout {
             nodes[id]?.alive = false
             let reason = "no heartbeat for \(Int((now - node.lastSeen) * 1000)) ms (timeout \(Int(heartbeatTimeout * 1000)) ms)"
@@ -227,7 +222,13 @@ package struct SchedulerMachine: NodeMachine {
                 }
             }
         }
-        return out + (out.contains { if case .send(_, let m) = $0 { return m.header.kind != .heartbeat }; return true } ? checkEnd() : [])
+        // Spares have no id to send heartbeats with: the scheduler tells them it is alive.
+        var beats: [NodeDirective] = []
+        if !spares.isEmpty && now - lastSpareBeat >= heartbeatTimeout / 4 {
+            lastSpareBeat = now
+            beats = spares.map { .send($0.peer, message(.heartbeat, seq: 0)) }
+        }
+        return out + (out.isEmpty ? [] : checkEnd()) + beats
     }
 
     /// A spare server registers: it replaces a server whose death the job absorbed, if one is not

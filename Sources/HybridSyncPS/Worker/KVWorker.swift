@@ -80,8 +80,9 @@ public final class KVWorker: Sendable {
     /// Requests this worker sent again because their reply was late (exactly-once keeps them harmless).
     package var resends: Int { link.resends.load(ordering: .relaxed) }
 
-    /// Server deaths the job went on through: their shards' backups took over (`PSConfig.replication`).
-    package var absorbedServerDeaths: Int { link.absorbed.load(ordering: .relaxed) }
+    /// Views received after the first: nonzero once a server died and the job went on without it (its
+    /// shards' backups took over, `PSConfig.replication`), since only that changes the view.
+    package var viewChanges: Int { link.absorbed.load(ordering: .relaxed) }
 
     /// The first node the job lost (as the scheduler reported it), if any: a job that lost a node
     /// cannot finish its collective steps.

@@ -11,7 +11,7 @@ import Glibc
 /// and a worker killed (SIGKILL) after a checkpoint and the job resumed from it. Prints steps, faults
 /// injected, resends, duplicates the servers dropped, and every rank's memory (RSS) after warm-up and
 /// at the end of the resumed job; fails if the final parameters differ from the reference's or a rank's
-/// RSS grows more than 10% after warm-up. (Killing a server needs replication, not built yet.)
+/// RSS grows more than 10% after warm-up. (Killed servers are `FailoverProcessTests`' business.)
 struct SoakCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "soak", abstract: "Fault-injected hybrid job against a fault-free reference, with memory checks.")
 
