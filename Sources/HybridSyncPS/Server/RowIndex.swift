@@ -1,12 +1,18 @@
 /// An open-addressing hash index from (key, piece) to a row slot, linear probing, power-of-two capacity.
 ///
 /// Faster than `Dictionary` on this hot path (no per-lookup SipHash, no bounds checks) and never
-/// allocates per row: the tables double when the load passes 1/2. Used by one thread (the server's).
+/// allocates per row: the table doubles when the load passes 1/2. A bucket's key, piece and slot sit
+/// together in one 16-byte entry, so a lookup of a cold key costs one cache miss, not one per field
+/// (a quarter of a cache line: four buckets of a probe run share a line). Used by one thread (the server's).
 final class RowIndex {
-    private var keys: UnsafeMutablePointer<UInt64>
-    private var pieces: UnsafeMutablePointer<UInt32>
-    /// Slot + 1; 0 marks an empty bucket.
-    private var slots: UnsafeMutablePointer<Int32>
+    /// One bucket; `slotPlusOne == 0` marks it empty.
+    private struct Entry {
+        var key: UInt64
+        var piece: UInt32
+        var slotPlusOne: Int32
+    }
+
+    private var entries: UnsafeMutablePointer<Entry>
     private var capacity: Int
     private var mask: Int
     private(set) var count = 0
@@ -16,16 +22,15 @@ final class RowIndex {
         while c < requested * 2 { c <<= 1 }
         capacity = c
         mask = c - 1
-        keys = .allocate(capacity: c)
-        pieces = .allocate(capacity: c)
-        slots = .allocate(capacity: c)
-        slots.initialize(repeating: 0, count: c)
+        entries = Self.emptyTable(c)
     }
 
-    deinit {
-        keys.deallocate()
-        pieces.deallocate()
-        slots.deallocate()
+    deinit { entries.deallocate() }
+
+    private static func emptyTable(_ capacity: Int) -> UnsafeMutablePointer<Entry> {
+        let p = UnsafeMutablePointer<Entry>.allocate(capacity: capacity)
+        p.initialize(repeating: Entry(key: 0, piece: 0, slotPlusOne: 0), count: capacity)
+        return p
     }
 
     @inline(__always)
@@ -38,9 +43,9 @@ final class RowIndex {
     func find(_ key: UInt64, _ piece: UInt32) -> Int? {
         var b = Self.bucket(key, piece, mask)
         while true {
-            let s = slots[b]
-            if s == 0 { return nil }
-            if keys[b] == key && pieces[b] == piece { return Int(s - 1) }
+            let e = entries[b]
+            if e.slotPlusOne == 0 { return nil }
+            if e.key == key && e.piece == piece { return Int(e.slotPlusOne - 1) }
             b = (b + 1) & mask
         }
     }
@@ -49,10 +54,8 @@ final class RowIndex {
     func insert(_ key: UInt64, _ piece: UInt32, slot: Int) {
         if (count + 1) * 2 > capacity { grow() }
         var b = Self.bucket(key, piece, mask)
-        while slots[b] != 0 { b = (b + 1) & mask }
-        keys[b] = key
-        pieces[b] = piece
-        slots[b] = Int32(slot + 1)
+        while entries[b].slotPlusOne != 0 { b = (b + 1) & mask }
+        entries[b] = Entry(key: key, piece: piece, slotPlusOne: Int32(slot + 1))
         count += 1
     }
 
@@ -61,9 +64,10 @@ final class RowIndex {
     func forEach(from: Int, limit: Int, _ body: (UInt64, UInt32, Int) throws -> Void) rethrows -> Int? {
         var done = 0, i = from
         while i < capacity {
-            if slots[i] != 0 {
+            let e = entries[i]
+            if e.slotPlusOne != 0 {
                 if done == limit { return i }
-                try body(keys[i], pieces[i], Int(slots[i] - 1))
+                try body(e.key, e.piece, Int(e.slotPlusOne - 1))
                 done += 1
             }
             i += 1
@@ -72,17 +76,12 @@ final class RowIndex {
     }
 
     private func grow() {
-        let (oldKeys, oldPieces, oldSlots, oldCapacity) = (keys, pieces, slots, capacity)
+        let (old, oldCapacity) = (entries, capacity)
         capacity *= 2
         mask = capacity - 1
-        keys = .allocate(capacity: capacity)
-        pieces = .allocate(capacity: capacity)
-        slots = .allocate(capacity: capacity)
-        slots.initialize(repeating: 0, count: capacity)
+        entries = Self.emptyTable(capacity)
         count = 0
-        for i in 0..<oldCapacity where oldSlots[i] != 0 { insert(oldKeys[i], oldPieces[i], slot: Int(oldSlots[i] - 1)) }
-        oldKeys.deallocate()
-        oldPieces.deallocate()
-        oldSlots.deallocate()
+        for i in 0..<oldCapacity where old[i].slotPlusOne != 0 { insert(old[i].key, old[i].piece, slot: Int(old[i].slotPlusOne - 1)) }
+        old.deallocate()
     }
 }
