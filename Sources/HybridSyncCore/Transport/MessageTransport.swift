@@ -93,28 +93,3 @@ package protocol MessageTransport: AnyObject {
     /// Closes every socket; `lingerSeconds` lets queued messages leave first.
     func close(lingerSeconds: Double)
 }
-
-/// Immutable bytes shared between a pending request (kept for resending) and the transport sending it
-/// without a copy: released when the last holder lets go. (`@unchecked Sendable`: the memory is never
-/// written after `init`, so sharing its pointer is safe.)
-package final class SharedBytes: @unchecked Sendable {
-    /// The bytes' start (valid for the life of this object).
-    package let pointer: UnsafeMutableRawPointer
-    /// How many bytes.
-    package let count: Int
-
-    /// Takes ownership of `pointer` (from `allocate`), which must hold `count` initialised bytes.
-    package init(owning pointer: UnsafeMutableRawPointer, count: Int) {
-        self.pointer = pointer
-        self.count = count
-    }
-
-    /// A copy of `bytes`.
-    package convenience init(copying bytes: UnsafeRawBufferPointer) {
-        let p = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, bytes.count), alignment: 16)
-        if let base = bytes.baseAddress, bytes.count > 0 { p.copyMemory(from: base, byteCount: bytes.count) }
-        self.init(owning: p, count: bytes.count)
-    }
-
-    deinit { pointer.deallocate() }
-}
