@@ -29,6 +29,15 @@ final class ParameterServerInProcessTests: XCTestCase {
         }
     }
 
+    /// Over real ZeroMQ (where frames leave without a copy): rows sent straight from the caller's array
+    /// (one server) and rows gathered into pooled buffers (two servers, rows cut into pieces) arrive as
+    /// they were when the push started, though the caller overwrites its array at once.
+    func testPushedRowsAreTheCallersAtTheTimeOfThePush() throws {
+        for (s, w) in [(1, 2), (2, 2)] {
+            try expectOK(servers: s, workers: w, network: .zeroMQ) { try PSChecks.rowsInFlight($0) }
+        }
+    }
+
     func testBSPIsExactWithThreeServersAndFourWorkers() throws {
         try expectOK(servers: 3, workers: 4) { try PSChecks.bsp($0, steps: 10) }
         try expectOK(servers: 3, workers: 4, network: .zeroMQ) { try PSChecks.bsp($0, steps: 10) }

@@ -57,6 +57,8 @@ final class ServerShard {
     /// Benchmark mode: requests are validated and answered but rows are neither stored nor updated
     /// (pulls return zeros), like the do-nothing handler ps-lite is usually measured with.
     let discardsData: Bool
+    /// The zeros a discarding server answers pulls with, grown as needed.
+    private var zeroBuffer = SharedBytes(copying: UnsafeRawBufferPointer(start: nil, count: 0))
 
     /// Connections the transport refused at the handshake (shared with the node's transport).
     var handshakesRefused = HandshakeRefusals()
@@ -414,7 +416,16 @@ final class ServerShard {
     }
 
     private func readKeys(_ raw: UnsafeRawBufferPointer) -> [UInt64] {
-        (0..<(raw.count / 8)).map { UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)) }
+        [UInt64](unsafeUninitializedCapacity: raw.count / 8) { keys, initialized in
+            #if _endian(little)
+            if let base = keys.baseAddress, let source = raw.baseAddress {
+                UnsafeMutableRawPointer(base).copyMemory(from: source, byteCount: keys.count * 8)
+            }
+            #else
+            for i in keys.indices { keys[i] = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) }
+            #endif
+            initialized = keys.count
+        }
     }
 
     // MARK: - Clocks and pulls
@@ -502,24 +513,37 @@ final class ServerShard {
             let store = tables[s.table]!
             let keys = pull.keys[i]
             let n = s.rowLength
-            let bytes = Swift.max(1, keys.count * n * 4)
-            let out = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 16)
-            let floats = out.bindMemory(to: Float.self, capacity: keys.count * n)
-            if discardsData { floats.initialize(repeating: 0, count: keys.count * n) }
-            for (j, k) in keys.enumerated() where !discardsData {
-                store.read(slot: store.slot(key: k, piece: s.piece), into: floats + j * n, count: n)
-            }
             var info = s
             info.hasValues = true
             sections.append(info)
             payload.append(.bytes([]))
-            payload.append(.owned(out, count: keys.count * n * 4))
+            if discardsData {
+                // A benchmark's server: zeros, from one buffer shared by every answer (as ps-lite's do).
+                payload.append(.shared(zeros(bytes: keys.count * n * 4)))
+                continue
+            }
+            payload.append(.shared(SharedBytes.pooled(count: keys.count * n * 4) { out in
+                let floats = out.bindMemory(to: Float.self, capacity: keys.count * n)
+                for (j, k) in keys.enumerated() {
+                    store.read(slot: store.slot(key: k, piece: s.piece), into: floats + j * n, count: n)
+                }
+            }))
         }
         let h = MessageHeader(kind: .reply, sender: id, seq: pull.header.seq, clock: pull.header.clock,
                               flags: MessageFlags.keysOmitted, sections: sections)
         let message = OutboundMessage(h, payload: payload)
         bytesOut += message.payload.reduce(0) { $0 + $1.count }
         return .send(pull.peer, message)
+    }
+
+    /// `bytes` zero bytes, shared.
+    private func zeros(bytes: Int) -> SharedBytes {
+        if zeroBuffer.count < bytes {
+            let p = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, bytes), alignment: 16)
+            p.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+            zeroBuffer = SharedBytes(owning: p, count: bytes)
+        }
+        return zeroBuffer.prefix(bytes)
     }
 
     // MARK: - Replies

@@ -75,35 +75,68 @@ struct RequestPlan: Sendable {
             let n = table.spec.length(ofPiece: s.piece)
             infos.append(SectionInfo(table: table.spec.name, piece: s.piece, rowLength: n, dtype: .float32,
                                      keyCount: s.positions.count, hasValues: gradients != nil))
-            let keyBuffer = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, s.positions.count * 8), alignment: 16)
-            if s.positions.count == table.unique.count {
-                table.unique.withUnsafeBytes { keyBuffer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-            } else {
-                for (j, p) in s.positions.enumerated() {
-                    keyBuffer.storeBytes(of: table.unique[p].littleEndian, toByteOffset: j * 8, as: UInt64.self)
-                }
-            }
-            payload.append(.shared(SharedBytes(owning: keyBuffer, count: s.positions.count * 8)))
+            let whole = s.positions.count == table.unique.count
+            payload.append(.shared(whole ? Self.wireView(table.unique) : Self.gather(table.unique, s.positions)))
             if let gradients {
                 let dim = table.spec.dimension, offset = s.piece * table.spec.pieceLength
-                let bytes = s.positions.count * n * 4
-                let values = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, bytes), alignment: 16)
-                let floats = values.bindMemory(to: Float.self, capacity: s.positions.count * n)
-                gradients[s.table].withUnsafeBufferPointer { g in
-                    if n == dim && s.positions.count == table.unique.count {
-                        floats.update(from: g.baseAddress!, count: s.positions.count * n)
-                    } else {
+                if n == dim && whole {
+                    // The rows as they are (the caller's array when it came sorted and unique): no copy.
+                    payload.append(.shared(Self.wireView(gradients[s.table])))
+                    continue
+                }
+                payload.append(.shared(SharedBytes.pooled(count: s.positions.count * n * 4) { values in
+                    let floats = values.bindMemory(to: Float.self, capacity: s.positions.count * n)
+                    gradients[s.table].withUnsafeBufferPointer { g in
                         for (j, p) in s.positions.enumerated() {
                             (floats + j * n).update(from: g.baseAddress! + p * dim + offset, count: n)
                         }
                     }
-                }
-                payload.append(.shared(SharedBytes(owning: values, count: bytes)))
+                }))
             } else {
                 payload.append(.bytes([]))
             }
         }
         return (infos, payload)
+    }
+
+    /// Copies one reply section's rows to their places among the table's unique rows.
+    private func place(_ frame: any ByteFrame, of s: Section, from server: Int, into u: UnsafeMutableBufferPointer<Float>) throws {
+        let table = tables[s.table]
+        let dim = table.spec.dimension, n = table.spec.length(ofPiece: s.piece), offset = s.piece * table.spec.pieceLength
+        guard frame.count == s.positions.count * n * 4 else {
+            throw HybridSyncError.malformedMessage("server \(server) sent \(frame.count) bytes for \(s.positions.count) rows of '\(table.spec.name)'")
+        }
+        frame.withUnsafeBytes { raw in
+            guard let source = raw.baseAddress, let base = u.baseAddress else { return }
+            if n == dim && s.positions.count == table.unique.count {
+                UnsafeMutableRawPointer(base).copyMemory(from: source, byteCount: raw.count)
+                return
+            }
+            for (j, p) in s.positions.enumerated() {
+                UnsafeMutableRawPointer(base + p * dim + offset).copyMemory(from: source + j * n * 4, byteCount: n * 4)
+            }
+        }
+    }
+
+    /// `keys` in wire order (little-endian): shared without a copy where that is the host's order.
+    static func wireView(_ keys: [UInt64]) -> SharedBytes {
+        #if _endian(little)
+        return SharedBytes.viewing(keys)
+        #else
+        return gather(keys, Array(keys.indices))
+        #endif
+    }
+
+    /// Values go as the host holds them (as they always have), shared without a copy.
+    static func wireView(_ values: [Float]) -> SharedBytes { SharedBytes.viewing(values) }
+
+    /// `keys[p]` for each of `positions`, little-endian, in a buffer of their own.
+    static func gather(_ keys: [UInt64], _ positions: [Int]) -> SharedBytes {
+        SharedBytes.pooled(count: positions.count * 8) { buffer in
+            keys.withUnsafeBufferPointer { k in
+                for (j, p) in positions.enumerated() { buffer.storeBytes(of: k[p].littleEndian, toByteOffset: j * 8, as: UInt64.self) }
+            }
+        }
     }
 
     /// Sums each table's rows onto its unique keys (duplicates added). Throws `shapeMismatch` if a
@@ -131,30 +164,21 @@ struct RequestPlan: Sendable {
 
     /// Puts the servers' replies back in the order of the query.
     func assemble(replies: [Int: [any ByteFrame]]) throws -> [PulledRows] {
-        var unique = tables.map { [Float](repeating: 0, count: $0.unique.count * $0.spec.dimension) }
         for (server, sections) in perServer.enumerated() where !sections.isEmpty {
             guard let frames = replies[server], frames.count == 2 + 2 * sections.count else {
                 throw HybridSyncError.malformedMessage("reply of server \(server) has the wrong number of sections")
             }
-            for (i, s) in sections.enumerated() {
-                let table = tables[s.table]
-                let dim = table.spec.dimension, n = table.spec.length(ofPiece: s.piece), offset = s.piece * table.spec.pieceLength
-                let frame = frames[3 + 2 * i]
-                guard frame.count == s.positions.count * n * 4 else {
-                    throw HybridSyncError.malformedMessage("server \(server) sent \(frame.count) bytes for \(s.positions.count) rows of '\(table.spec.name)'")
-                }
-                frame.withUnsafeBytes { raw in
-                    unique[s.table].withUnsafeMutableBufferPointer { u in
-                        if n == dim && s.positions.count == table.unique.count {
-                            UnsafeMutableRawPointer(u.baseAddress!).copyMemory(from: raw.baseAddress!, byteCount: raw.count)
-                            return
-                        }
-                        for (j, p) in s.positions.enumerated() {
-                            let dst = UnsafeMutableRawPointer(u.baseAddress! + p * dim + offset)
-                            dst.copyMemory(from: raw.baseAddress! + j * n * 4, byteCount: n * 4)
-                        }
+        }
+        // Every (row, piece) of every table is in exactly one section of one server, so each table's
+        // rows are all written below and need no zeroing first.
+        let unique = try tables.indices.map { t in
+            try [Float](unsafeUninitializedCapacity: tables[t].unique.count * tables[t].spec.dimension) { u, initialized in
+                for (server, sections) in perServer.enumerated() {
+                    for (i, s) in sections.enumerated() where s.table == t {
+                        try place(replies[server]![3 + 2 * i], of: s, from: server, into: u)
                     }
                 }
+                initialized = u.count
             }
         }
         return tables.enumerated().map { t, table in

@@ -43,6 +43,39 @@ package enum PSChecks {
         return (wrong == 0 && spread, "wrong=\(wrong) pieces of one wide row on \(piecesOn.count) of \(worker.serverCount) servers")
     }
 
+    /// Pushes of sorted, unique keys (sent straight from the caller's arrays on one server; gathered
+    /// into reused buffers of 64 KiB and more on several), each pushed twice while the caller's own
+    /// array is overwritten as soon as the push has started: after a barrier the rows must be exactly
+    /// twice the sum of every worker's original values (integers, so float sums are exact).
+    package static func rowsInFlight(_ worker: KVWorker) throws -> (Bool, String) {
+        let flat = TableSpec(name: "flat", dimension: 8, optimizer: .accumulate, consistency: .asp)
+        let long = TableSpec(name: "long", dimension: 3000, optimizer: .accumulate, consistency: .asp, pieceLength: 1024)
+        try worker.declare([flat, long])
+        let n = worker.workerCount, me = worker.id.index
+        let shapes = [(flat, (0..<5000).map { UInt64($0 * 3) }), (long, (0..<30).map { UInt64($0) })]
+        for _ in 0..<2 {
+            for (spec, keys) in shapes {
+                var values = keys.flatMap { key in (0..<spec.dimension).map { grad(me, key, $0, 0) } }
+                let handle = try worker.pushAsync([SparseRows(table: spec.name, keys: keys, values: values)])
+                for i in values.indices { values[i] = 1e6 }  // the caller's array, changed while the push is out
+                try handle.wait()
+            }
+        }
+        try worker.barrier()
+        var wrong = 0
+        for (spec, keys) in shapes {
+            let pulled = try worker.pull([RowQuery(table: spec.name, keys: keys)])[0]
+            for (i, key) in keys.enumerated() {
+                for e in 0..<spec.dimension {
+                    let expected = 2 * (0..<n).reduce(Float(0)) { $0 + grad($1, key, e, 0) }
+                    if pulled.values[i * spec.dimension + e] != expected { wrong += 1 }
+                }
+            }
+        }
+        try worker.barrier()
+        return (wrong == 0, "wrong=\(wrong)")
+    }
+
     /// BSP with SGD (lr 1, w -= g) on integer gradients: at every step the pulled rows must equal the
     /// serial result of all workers' pushes of the earlier steps, exactly. Worker 0 is slow.
     package static func bsp(_ worker: KVWorker, steps: Int = 12) throws -> (Bool, String) {
