@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Dependency direction (one way, top to bottom):
-//   hybridsync (executable)
+//   hybridsync (executable; also CMalloc: glibc's malloc tunables for its own processes)
 //     -> HybridSync (umbrella: planner, unified gradient-sync API, mpirun launch)
 //     -> HybridSyncCollectives (dense path, the only module that imports MPI) -> CMPI
 //     -> HybridSyncPS (parameter server) -> HybridSyncZMQ (the only module that imports libzmq) -> CZeroMQ
@@ -31,6 +31,8 @@ let package = Package(
             pkgConfig: "ompi-c",
             providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]
         ),
+        // glibc's malloc.h (mallopt), for the executable's own processes only.
+        .systemLibrary(name: "CMalloc"),
         .target(name: "HybridSyncCore"),
         .target(
             name: "HybridSyncCollectives",
@@ -50,6 +52,7 @@ let package = Package(
                 "HybridSyncPS",
                 "HybridSyncZMQ",
                 "HybridSync",
+                "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -2,6 +2,7 @@ import ArgumentParser
 import HybridSync
 
 // `--log-level LEVEL` (trace, debug, info, notice, warning, error, critical) may stand anywhere.
+tuneMallocForLargeMessages()
 do {
     HybridSyncCommand.main(Array(try bootstrapLogging(Array(CommandLine.arguments.dropFirst()))))
 } catch {
