@@ -18,6 +18,7 @@ struct BenchPS: ParsableCommand {
     @Option(help: "Append JSON lines to this file.") var json: String?
     @Option(help: "Extra copies of each shard (0: none, as ps-lite; 1: every change also goes to a backup server). Applies with 2+ servers.")
     var replication = 0
+    @Option(help: "Requests in flight per worker for the throughput table (1: skip it).") var inFlight = 4
 
     struct Shape { let keys: Int; let floats: Int }
 
@@ -32,19 +33,22 @@ struct BenchPS: ParsableCommand {
         var out = JSONLines(path: json)
         let shapeList = Self.parseShapes(shapes)
         guard (0...1).contains(replication) else { throw ValidationError("--replication must be 0 or 1") }
-        emit("# hybridsync bench ps: one request in flight per worker, loopback tcp, medians (p50) and p99 in us; replication \(replication)")
-        emit("# raw ZeroMQ ceiling (DEALER/ROUTER, same bytes each way, measured in this run)")
+        let config = try PSConfig.fromEnvironment(ProcessInfo.processInfo.environment)
+        let transport = config.serverListenEndpoint.hasPrefix("ipc://") ? "ipc (same host)" : "tcp"
+        emit("# hybridsync bench ps: one request in flight per worker, loopback \(transport), medians (p50) and p99 in us; replication \(replication)")
+        emit("# raw ZeroMQ ceiling (the library's transport and frame layout, no protocol; same bytes each way, measured in this run)")
         var ceiling: [String: (Double, Double)] = [:]
         for shape in shapeList {
-            let pushBytes = shape.keys * 8 + shape.keys * shape.floats * 4
-            let push = try RawZMQ.roundTrip(requestBytes: pushBytes, replyBytes: 0, seconds: seconds / 2)
-            let pull = try RawZMQ.roundTrip(requestBytes: shape.keys * 8, replyBytes: shape.keys * shape.floats * 4, seconds: seconds / 2)
+            let keyBytes = shape.keys * 8, valueBytes = shape.keys * shape.floats * 4
+            let push = try RawZMQ.roundTrip(keyBytes: keyBytes, valueBytes: valueBytes, replyBytes: 0, seconds: seconds / 2, config: config)
+            let pull = try RawZMQ.roundTrip(keyBytes: keyBytes, valueBytes: 0, replyBytes: valueBytes, seconds: seconds / 2, config: config)
             ceiling["\(shape.keys)x\(shape.floats)"] = (push, pull)
             emit("#   \(shape.keys) x \(shape.floats): push-sized \(String(format: "%.0f", push * 1e6)) us, pull-sized \(String(format: "%.0f", pull * 1e6)) us")
             out.add(["bench": "ps", "kind": "zmq", "keys": shape.keys, "floats": shape.floats, "push_rtt_us": push * 1e6, "pull_rtt_us": pull * 1e6])
         }
         emit([pad("keys x floats", 16), pad("S+W", 4), pad("server", 8), pad("push p50", 10), pad("p99", 9), pad("pull p50", 10), pad("p99", 9),
               pad("pp p50", 10), pad("p99", 9), pad("push MB/s", 10), pad("push/zmq", 9), pad("pull/zmq", 9)].joined(separator: " "))
+        var pipelinedLines: [String] = []
         for topo in topologies.split(separator: ",") {
             let parts = topo.split(separator: "x").compactMap { Int($0) }
             guard parts.count == 2 else { throw ValidationError("bad topology \(topo)") }
@@ -64,6 +68,20 @@ struct BenchPS: ParsableCommand {
                           f(pushP50) + " ", f(stat("push", "p99_us")), f(pullP50) + " ", f(stat("pull", "p99_us")),
                           f(stat("pushpull", "p50_us")) + " ", f(stat("pushpull", "p99_us")), pad(String(format: "%.0f", mbps), 10),
                           pad(String(format: "%.2f", pushP50 / (zPush * 1e6)), 9), pad(String(format: "%.2f", pullP50 / (zPull * 1e6)), 9)].joined(separator: " "))
+                    if inFlight > 1 {
+                        var cells = [pad("\(shape.keys) x \(shape.floats)", 16), pad("\(parts[0])+\(parts[1])", 4), pad(mode, 8)]
+                        for op in ["push", "pull"] {
+                            // Requests per second over all workers: one in flight (1 / p50 each) and `inFlight`.
+                            let one = rows.filter { $0["keys"] as? Int == shape.keys && $0["floats"] as? Int == shape.floats && $0["op"] as? String == op }
+                                .compactMap { $0["p50_us"] as? Double }.reduce(0) { $0 + 1e6 / $1 }
+                            let many = rows.filter { $0["keys"] as? Int == shape.keys && $0["floats"] as? Int == shape.floats && $0["op"] as? String == op + "-pipelined" }
+                                .compactMap { $0["ops_per_s"] as? Double }.reduce(0, +)
+                            cells += [pad(String(format: "%.0f", one), 10), pad(String(format: "%.0f", many), 10), pad(String(format: "%.2f", many / one), 8)]
+                            out.add(["bench": "ps", "kind": "pipelined", "servers": parts[0], "workers": parts[1], "server_mode": mode, "replication": replication,
+                                     "keys": shape.keys, "floats": shape.floats, "op": op, "in_flight": inFlight, "ops_per_s": many, "one_in_flight_ops_per_s": one])
+                        }
+                        pipelinedLines.append(cells.joined(separator: " "))
+                    }
                     for op in ["push", "pull", "pushpull"] {
                         out.add(["bench": "ps", "kind": "ps", "servers": parts[0], "workers": parts[1], "server_mode": mode, "replication": replication,
                                  "keys": shape.keys, "floats": shape.floats, "op": op, "p50_us": stat(op, "p50_us"), "p99_us": stat(op, "p99_us"),
@@ -72,6 +90,12 @@ struct BenchPS: ParsableCommand {
                     }
                 }
             }
+        }
+        if inFlight > 1 {
+            emit("# throughput, requests per second over all workers: 1 in flight against \(inFlight) in flight per worker")
+            emit([pad("keys x floats", 16), pad("S+W", 4), pad("server", 8), pad("push 1", 10), pad("push \(inFlight)", 10), pad("gain", 8),
+                  pad("pull 1", 10), pad("pull \(inFlight)", 10), pad("gain", 8)].joined(separator: " "))
+            pipelinedLines.forEach { emit($0) }
         }
         try out.write()
     }
@@ -82,7 +106,7 @@ struct BenchPS: ParsableCommand {
         p.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         p.arguments = ["ps", "local", "--servers", "\(servers)", "--workers", "\(workers)", "--timeout", "600"]
             + (mode == "none" ? ["--discard-data"] : [])
-            + ["--", "ps", "bench-worker", "--shapes", shapes, "--mode", mode, "--seconds", "\(seconds)"]
+            + ["--", "ps", "bench-worker", "--shapes", shapes, "--mode", mode, "--seconds", "\(seconds)", "--in-flight", "\(inFlight)"]
         p.environment = ProcessInfo.processInfo.environment.merging(["HYBRIDSYNC_REPLICATION": "\(replication)"]) { $1 }
         let pipe = Pipe()
         p.standardOutput = pipe

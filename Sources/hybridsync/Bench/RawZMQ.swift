@@ -1,38 +1,50 @@
 import Foundation
 import HybridSyncCore
+import HybridSyncPS
 import HybridSyncZMQ
 
-/// Raw ZeroMQ request/reply over loopback tcp, no HybridSync protocol: the ceiling `bench ps` compares with.
+/// The ceiling `bench ps` compares with: request/reply through the library's own ZeroMQ transport
+/// (a ROUTER listening where a server would, on `ipc://` or TCP as `PSConfig` chooses; a DEALER
+/// connecting; the same socket options and poll loop), with a PS message's frame layout (a header
+/// frame, a keys frame and a values frame, sent without a copy), but no protocol: no codec, no
+/// placement, no server logic.
 enum RawZMQ {
-    /// Median round trip of a request of `requestBytes` answered by `replyBytes`.
-    static func roundTrip(requestBytes: Int, replyBytes: Int, seconds: Double) throws -> Double {
-        let routerContext = try ZMQContext()
-        let router = try ZMQSocket(routerContext, kind: .router)
-        let endpoint = try router.bind("tcp://127.0.0.1:0")
+    /// Median round trip of a request carrying `keyBytes` of keys and `valueBytes` of values, answered
+    /// with `replyBytes` of values.
+    static func roundTrip(keyBytes: Int, valueBytes: Int, replyBytes: Int, seconds: Double, config: PSConfig) throws -> Double {
+        let limit = Swift.max(config.maxMessageBytes, keyBytes + valueBytes + replyBytes + 4096)
+        let server = try ZMQMessageTransport(maxFrameBytes: limit)
+        let endpoint = try server.listen(config.serverListenEndpoint)
         let stop = Locked(false)
-        let reply = [UInt8](repeating: 7, count: replyBytes)
-        let box = Handover((routerContext, router))
+        let box = Handover(server)
         let echo = Thread {
-            guard let (_, router) = box.take() else { return }
+            guard let server = box.take() else { return }
+            defer { server.close(lingerSeconds: 0) }
+            let reply = SharedBytes.viewing([UInt8](repeating: 7, count: replyBytes))
+            let header = [UInt8](repeating: 2, count: 48)
             while !stop.current {
-                guard let ready = try? ZMQSocket.poll([router], fd: nil, timeoutMs: 5), !ready.ready.isEmpty else { continue }
-                while let msg = try? router.receive() { try? router.send([.bytes(msg[0].bytes), .bytes(reply)]) }
+                guard let messages = try? server.receive(until: .after(seconds: 0.05)) else { continue }
+                for m in messages { try? server.send([.bytes(header), .bytes([]), .shared(reply)], to: m.from) }
             }
         }
         echo.start()
         defer { stop.current = true; while echo.isExecuting { usleep(1000) } }
-        let context = try ZMQContext()
-        let dealer = try ZMQSocket(context, kind: .dealer)
-        try dealer.connect(endpoint)
+        let client = try ZMQMessageTransport(maxFrameBytes: limit)
+        defer { client.close(lingerSeconds: 0) }
+        let link = try client.connect(endpoint)
+        let header = [UInt8](repeating: 1, count: 48)
+        let keys = SharedBytes.viewing([UInt8](repeating: 1, count: keyBytes))
+        let values = SharedBytes.viewing([UInt8](repeating: 1, count: valueBytes))
         var times: [Double] = []
         let deadline = Deadline.after(seconds: seconds)
         var it = 0
         while it < 5 || (!deadline.hasPassed && it < 5000) {
-            let payload = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, requestBytes), alignment: 16)
-            payload.initializeMemory(as: UInt8.self, repeating: 1, count: Swift.max(1, requestBytes))
             let t0 = ContinuousClock.now
-            try dealer.send([.owned(payload, count: requestBytes)])
-            while try dealer.receive() == nil { _ = try ZMQSocket.poll([dealer], fd: nil, timeoutMs: 100) }
+            try client.send([.bytes(header), .shared(keys), .shared(values)], to: .link(link))
+            let answerBy = Deadline.after(seconds: 30)
+            while try client.receive(until: answerBy).isEmpty {
+                guard !answerBy.hasPassed else { throw HybridSyncError.timeout(operation: "raw ZeroMQ round trip", waitingFor: endpoint, seconds: 30) }
+            }
             if it > 0 { times.append(secondsSince(t0)) }
             it += 1
         }

@@ -12,6 +12,7 @@ struct PSBenchWorker: ParsableCommand {
     @Option(help: "Comma-separated shapes KEYSxFLOATS.") var shapes = BenchPS.defaultShapes
     @Option(help: "Optimizer on the servers: none (servers discard data) or adagrad.") var mode = "adagrad"
     @Option(help: "Seconds per shape and operation.") var seconds = 1.0
+    @Option(help: "Requests kept in flight for the throughput runs (1: none).") var inFlight = 1
 
     func run() throws {
         let worker = try KVWorker(config: try PSConfig.fromEnvironment(ProcessInfo.processInfo.environment))
@@ -42,11 +43,37 @@ struct PSBenchWorker: ParsableCommand {
                 let p50 = times[times.count / 2], p99 = times[min(times.count - 1, Int(Double(times.count) * 0.99))]
                 emit("BENCH {\"worker\":\(worker.id.index),\"keys\":\(shape.keys),\"floats\":\(shape.floats),\"op\":\"\(op)\",\"p50_us\":\(p50 * 1e6),\"p99_us\":\(p99 * 1e6),\"iters\":\(times.count)}")
             }
+            if inFlight > 1 {
+                for op in ["push", "pull"] {
+                    let rate = try pipelined(worker, op: op, rows: rows, query: query)
+                    emit("BENCH {\"worker\":\(worker.id.index),\"keys\":\(shape.keys),\"floats\":\(shape.floats),\"op\":\"\(op)-pipelined\",\"in_flight\":\(inFlight),\"ops_per_s\":\(rate)}")
+                }
+            }
             try worker.barrier()
         }
         if worker.index == 0 {
             // (How many live copies each shard had: replication on or off.)
             emit("COPIES \(try worker.serverStats().map(\.copies))")
         }
+    }
+
+    /// Requests per second with `inFlight` of them outstanding at any time (ps-lite's timestamps and
+    /// `Wait`): a new one starts as soon as the oldest completes.
+    private func pipelined(_ worker: KVWorker, op: String, rows: SparseRows, query: RowQuery) throws -> Double {
+        func start() throws -> PSHandle { op == "push" ? try worker.pushAsync([rows]) : try worker.pullAsync([query]) }
+        var pending: [PSHandle] = try (0..<inFlight).map { _ in try start() }
+        for h in pending { try h.wait() }  // warm-up
+        pending = try (0..<inFlight).map { _ in try start() }
+        let t0 = ContinuousClock.now, budget = Deadline.after(seconds: seconds)
+        var done = 0, next = 0
+        while done < 20 || (!budget.hasPassed && done < 20_000) {
+            try pending[next].wait()
+            done += 1
+            pending[next] = try start()
+            next = (next + 1) % inFlight
+        }
+        let elapsed = secondsSince(t0)
+        for h in pending { try h.wait() }
+        return Double(done) / elapsed
     }
 }
