@@ -50,6 +50,27 @@ final class RowIndex {
         }
     }
 
+    /// The slot of each of `keys` (piece `piece`) into `slots`, -1 where there is none.
+    ///
+    /// Looked up in groups of 16: the group's buckets are loaded first, 16 independent loads the memory
+    /// system serves at once, then each key is resolved from cache. One key at a time, a cold table
+    /// costs a full memory latency per key; the loop around the lookup is too long for the processor to
+    /// run far enough ahead on its own.
+    func find(_ keys: UnsafeBufferPointer<UInt64>, _ piece: UInt32, into slots: UnsafeMutablePointer<Int32>) {
+        var touched: UInt64 = 0
+        var start = 0
+        while start < keys.count {
+            let end = Swift.min(start + 16, keys.count)
+            for i in start..<end { touched &+= entries[Self.bucket(keys[i], piece, mask)].key }
+            for i in start..<end { slots[i] = find(keys[i], piece).map { Int32($0) } ?? -1 }
+            start = end
+        }
+        warmed = touched
+    }
+
+    /// Where `find(_:_:into:)` leaves what its first loads read, so they are not optimised away.
+    private var warmed: UInt64 = 0
+
     /// Records (key, piece) -> slot; the pair must not be present.
     func insert(_ key: UInt64, _ piece: UInt32, slot: Int) {
         if (count + 1) * 2 > capacity { grow() }

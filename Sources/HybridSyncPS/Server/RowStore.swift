@@ -97,40 +97,52 @@ final class RowStore {
         dst.update(from: values + slot * width, count: n)
     }
 
-    /// Applies one gradient row per key (`keys[i]`'s row at `g + i * n`); keys must be unique. Rows are
-    /// created on first touch. The optimizer's branch is taken once per call and each row is updated
-    /// right after its lookup (while its index entry is in cache), with `OptimizerKernel`'s row
-    /// arithmetic: the same code the workers' local tables and dense parameters run.
-    func apply(keys: [UInt64], piece: Int, gradients g: UnsafePointer<Float>, rowLength n: Int) {
-        switch kernel.spec {
-        case .accumulate:
-            for (i, k) in keys.enumerated() {
-                let s = touch(key: k, piece: piece)
-                OptimizerKernel.accumulate(values + s * width, g + i * n, n)
+    /// The slots of `keys`' rows (piece `piece`), in order, each created and initialised on first touch
+    /// (in the order of `keys`, as one lookup at a time would).
+    func slots(keys: [UInt64], piece: Int) -> [Int32] {
+        [Int32](unsafeUninitializedCapacity: keys.count) { slots, initialized in
+            keys.withUnsafeBufferPointer { k in
+                guard let base = slots.baseAddress else { return }
+                index.find(k, UInt32(piece), into: base)
+                for i in k.indices where base[i] < 0 { base[i] = Int32(slot(key: k[i], piece: piece)) }
             }
-        case .sgd(let lr):
-            let a = Float(lr)
-            for (i, k) in keys.enumerated() {
-                let s = touch(key: k, piece: piece)
-                OptimizerKernel.sgd(values + s * width, g + i * n, n, a)
-            }
-        case let .adagrad(lr, eps, _):
-            let a = Float(lr), ep = Float(eps)
-            for (i, k) in keys.enumerated() {
-                let s = touch(key: k, piece: piece)
-                OptimizerKernel.adagrad(values + s * width, state + s * stateWidth, g + i * n, n, a, ep)
-            }
-        case .adam:
-            for (i, k) in keys.enumerated() { apply(slot: slot(key: k, piece: piece), gradient: g + i * n, count: n) }
+            initialized = keys.count
         }
     }
 
-    /// The slot of (key, piece), its step count advanced for an update.
-    @inline(__always)
-    private func touch(key: UInt64, piece: Int) -> Int {
-        let s = slot(key: key, piece: piece)
-        steps[s] += 1
-        return s
+    /// Copies the first `n` floats of each of `keys`' rows (piece `piece`) to `dst`, one row after another.
+    func read(keys: [UInt64], piece: Int, into dst: UnsafeMutablePointer<Float>, count n: Int) {
+        for (j, s) in slots(keys: keys, piece: piece).enumerated() { read(slot: Int(s), into: dst + j * n, count: n) }
+    }
+
+    /// Applies one gradient row per key (`keys[i]`'s row at `g + i * n`); keys must be unique. Rows are
+    /// created on first touch. The slots are looked up first, a group at a time; the optimizer's branch
+    /// is taken once per call, with `OptimizerKernel`'s row arithmetic: the same code the workers'
+    /// local tables and dense parameters run.
+    func apply(keys: [UInt64], piece: Int, gradients g: UnsafePointer<Float>, rowLength n: Int) {
+        let slots = slots(keys: keys, piece: piece)
+        switch kernel.spec {
+        case .accumulate:
+            for (i, s) in slots.enumerated() {
+                steps[Int(s)] += 1
+                OptimizerKernel.accumulate(values + Int(s) * width, g + i * n, n)
+            }
+        case .sgd(let lr):
+            let a = Float(lr)
+            for (i, s) in slots.enumerated() {
+                steps[Int(s)] += 1
+                OptimizerKernel.sgd(values + Int(s) * width, g + i * n, n, a)
+            }
+        case let .adagrad(lr, eps, _):
+            let a = Float(lr), ep = Float(eps)
+            for (i, s) in slots.enumerated() {
+                steps[Int(s)] += 1
+                OptimizerKernel.adagrad(values + Int(s) * width, state + Int(s) * stateWidth, g + i * n, n, a, ep)
+            }
+        case .adam:
+            // (`apply(slot:)` counts the step: Adam's bias correction reads it.)
+            for (i, s) in slots.enumerated() { apply(slot: Int(s), gradient: g + i * n, count: n) }
+        }
     }
 
     /// Applies gradient `g` (`n` floats) to `slot` with the table's optimizer.

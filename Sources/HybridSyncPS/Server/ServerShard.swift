@@ -523,10 +523,7 @@ final class ServerShard {
                 continue
             }
             payload.append(.shared(SharedBytes.pooled(count: keys.count * n * 4) { out in
-                let floats = out.bindMemory(to: Float.self, capacity: keys.count * n)
-                for (j, k) in keys.enumerated() {
-                    store.read(slot: store.slot(key: k, piece: s.piece), into: floats + j * n, count: n)
-                }
+                store.read(keys: keys, piece: s.piece, into: out.bindMemory(to: Float.self, capacity: keys.count * n), count: n)
             }))
         }
         let h = MessageHeader(kind: .reply, sender: id, seq: pull.header.seq, clock: pull.header.clock,
