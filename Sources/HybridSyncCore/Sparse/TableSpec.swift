@@ -48,6 +48,29 @@ public enum OptimizerSpec: Sendable, Equatable {
     case adam(learningRate: Double, beta1: Double, beta2: Double, epsilon: Double)
     /// `w += g`: the server stores the running sum of what was pushed (tests, counters).
     case accumulate
+
+    /// Throws `invalidArgument` naming the table and the setting when a hyperparameter is not finite or
+    /// out of its range (a negative accumulator or epsilon, a beta outside [0, 1)).
+    func validate(table: String) throws {
+        func check(_ ok: Bool, _ what: String, _ value: Double) throws {
+            guard ok, value.isFinite else { throw HybridSyncError.invalidArgument("table '\(table)': \(what) \(value) is out of range") }
+        }
+        switch self {
+        case .sgd(let lr):
+            try check(true, "learning rate", lr)
+        case let .adagrad(lr, eps, h0):
+            try check(true, "learning rate", lr)
+            try check(eps >= 0, "Adagrad epsilon", eps)
+            try check(h0 >= 0, "Adagrad initial accumulator", h0)
+        case let .adam(lr, b1, b2, eps):
+            try check(true, "learning rate", lr)
+            try check((0..<1).contains(b1), "Adam beta1", b1)
+            try check((0..<1).contains(b2), "Adam beta2", b2)
+            try check(eps >= 0, "Adam epsilon", eps)
+        case .accumulate:
+            break
+        }
+    }
 }
 
 /// The consistency model a table's pulls obey, enforced by the servers with per-worker clocks.
@@ -146,5 +169,6 @@ public struct TableSpec: Sendable, Equatable {
         if case .ssp(let s) = consistency, s < 0 {
             throw HybridSyncError.invalidArgument("table '\(name)': negative staleness \(s)")
         }
+        try optimizer.validate(table: name)
     }
 }
