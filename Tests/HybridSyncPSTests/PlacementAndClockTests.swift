@@ -20,6 +20,27 @@ final class PlacementAndClockTests: XCTestCase {
         XCTAssertGreaterThan(Double(moved) / Double(n), 0.1)
     }
 
+    /// Placement is the textbook rule: the first of the servers' 160 points each at or after the
+    /// piece's hash, wrapping round (a plain linear search over the sorted points is the oracle for the
+    /// lookup tables that make it fast). Hashes are drawn everywhere, and also right on the points and
+    /// next to them, where the tables' buckets are not direct.
+    func testPlacementIsTheFirstPointAtOrAfterTheHash() {
+        for servers in 1...5 {
+            let ring = ConsistentHash(servers: servers)
+            var points: [(UInt64, Int)] = []
+            for s in 0..<servers {
+                for v in 0..<160 { points.append((mix64(UInt64(s) << 32 | UInt64(v) ^ 0x5EED_0000_0000), s)) }
+            }
+            points.sort { $0.0 < $1.0 }
+            func oracle(_ h: UInt64) -> Int { points.first { $0.0 >= h }?.1 ?? points[0].1 }
+            var hashes = (0..<20_000).map { mix64(UInt64($0) &* 0x9E37_79B9) }
+            for (p, _) in points { hashes += [p, p &- 1, p &+ 1] }
+            hashes += [0, UInt64.max]
+            let wrong = hashes.filter { ring.serverFor(hash: $0) != oracle($0) }.count
+            XCTAssertEqual(wrong, 0, "\(servers) servers")
+        }
+    }
+
     /// Consecutive ids (a hot range) do not land on one server.
     func testHotRangeSpreads() {
         let ring = ConsistentHash(servers: 3)

@@ -19,7 +19,26 @@ struct RequestPlan: Sendable {
         let table: Int
         let piece: Int
         /// Positions in the table's `unique` keys.
-        let positions: [Int]
+        let positions: Positions
+    }
+
+    /// Positions of a section's keys in its table's unique keys: every one of them in order (one server
+    /// holds them all: nothing to list), or a slice of the counting sort's array.
+    struct Positions: Sendable {
+        private let list: ArraySlice<Int>?
+        let count: Int
+
+        static func all(_ count: Int) -> Positions { Positions(list: nil, count: count) }
+        init(_ list: ArraySlice<Int>) { self.init(list: list, count: list.count) }
+        private init(list: ArraySlice<Int>?, count: Int) {
+            self.list = list
+            self.count = count
+        }
+
+        /// The `j`-th position.
+        @inline(__always)
+        subscript(j: Int) -> Int { list.map { $0[$0.startIndex + j] } ?? j }
+        var isEmpty: Bool { count == 0 }
     }
 
     let tables: [Table]
@@ -35,18 +54,45 @@ struct RequestPlan: Sendable {
             let salt = tableSalt(spec.name)
             for piece in 0..<spec.pieceCount {
                 if placement.servers == 1 {
-                    if !unique.isEmpty { perServer[0].append(Section(table: t, piece: piece, positions: Array(unique.indices))) }
+                    if !unique.isEmpty { perServer[0].append(Section(table: t, piece: piece, positions: .all(unique.count))) }
                     continue
                 }
-                var buckets = Array(repeating: [Int](), count: placement.servers)
-                for (i, k) in unique.enumerated() { buckets[placement.server(key: k, piece: piece, tableSalt: salt)].append(i) }
-                for (s, positions) in buckets.enumerated() where !positions.isEmpty {
-                    perServer[s].append(Section(table: t, piece: piece, positions: positions))
+                for (s, positions) in Self.split(unique, piece: piece, salt: salt, placement: placement).enumerated() where !positions.isEmpty {
+                    perServer[s].append(Section(table: t, piece: piece, positions: Positions(positions)))
                 }
             }
         }
         self.tables = tables
         self.perServer = perServer
+    }
+
+    /// The positions of `keys` each server holds (for piece `piece`), in key order: slices of one array,
+    /// made by a counting sort (each key's server and the count per server, then every position
+    /// written at its server's next place). No growing arrays, and no branch on the server, which
+    /// hashing makes a coin toss the processor mispredicts half the time.
+    static func split(_ keys: [UInt64], piece: Int, salt: UInt64, placement: ConsistentHash) -> [ArraySlice<Int>] {
+        var counts = [Int](repeating: 0, count: placement.servers)
+        let owners = [Int32](unsafeUninitializedCapacity: keys.count) { owners, initialized in
+            for (i, k) in keys.enumerated() {
+                let s = placement.server(key: k, piece: piece, tableSalt: salt)
+                owners[i] = Int32(s)
+                counts[s] += 1
+            }
+            initialized = keys.count
+        }
+        var starts = [0]
+        for c in counts.dropLast() { starts.append(starts[starts.count - 1] + c) }
+        var next = starts
+        let sorted = [Int](unsafeUninitializedCapacity: keys.count) { positions, initialized in
+            next.withUnsafeMutableBufferPointer { next in
+                for (i, o) in owners.enumerated() {
+                    positions[next[Int(o)]] = i
+                    next[Int(o)] += 1
+                }
+            }
+            initialized = keys.count
+        }
+        return counts.indices.map { s in sorted[starts[s]..<(starts[s] + counts[s])] }
     }
 
     /// Sorted unique keys and, unless the input already was sorted and unique, each input key's position.
@@ -87,8 +133,8 @@ struct RequestPlan: Sendable {
                 payload.append(.shared(SharedBytes.pooled(count: s.positions.count * n * 4) { values in
                     let floats = values.bindMemory(to: Float.self, capacity: s.positions.count * n)
                     gradients[s.table].withUnsafeBufferPointer { g in
-                        for (j, p) in s.positions.enumerated() {
-                            (floats + j * n).update(from: g.baseAddress! + p * dim + offset, count: n)
+                        for j in 0..<s.positions.count {
+                            (floats + j * n).update(from: g.baseAddress! + s.positions[j] * dim + offset, count: n)
                         }
                     }
                 }))
@@ -112,8 +158,8 @@ struct RequestPlan: Sendable {
                 UnsafeMutableRawPointer(base).copyMemory(from: source, byteCount: raw.count)
                 return
             }
-            for (j, p) in s.positions.enumerated() {
-                UnsafeMutableRawPointer(base + p * dim + offset).copyMemory(from: source + j * n * 4, byteCount: n * 4)
+            for j in 0..<s.positions.count {
+                UnsafeMutableRawPointer(base + s.positions[j] * dim + offset).copyMemory(from: source + j * n * 4, byteCount: n * 4)
             }
         }
     }
@@ -123,7 +169,7 @@ struct RequestPlan: Sendable {
         #if _endian(little)
         return SharedBytes.viewing(keys)
         #else
-        return gather(keys, Array(keys.indices))
+        return gather(keys, .all(keys.count))
         #endif
     }
 
@@ -131,10 +177,10 @@ struct RequestPlan: Sendable {
     static func wireView(_ values: [Float]) -> SharedBytes { SharedBytes.viewing(values) }
 
     /// `keys[p]` for each of `positions`, little-endian, in a buffer of their own.
-    static func gather(_ keys: [UInt64], _ positions: [Int]) -> SharedBytes {
+    static func gather(_ keys: [UInt64], _ positions: Positions) -> SharedBytes {
         SharedBytes.pooled(count: positions.count * 8) { buffer in
             keys.withUnsafeBufferPointer { k in
-                for (j, p) in positions.enumerated() { buffer.storeBytes(of: k[p].littleEndian, toByteOffset: j * 8, as: UInt64.self) }
+                for j in 0..<positions.count { buffer.storeBytes(of: k[positions[j]].littleEndian, toByteOffset: j * 8, as: UInt64.self) }
             }
         }
     }
