@@ -22,7 +22,9 @@ struct PSBenchWorker: ParsableCommand {
             let optimizer: OptimizerSpec = mode == "adagrad" ? .adagrad(learningRate: 0.01, epsilon: 1e-8, initialAccumulator: 0.1) : .sgd(learningRate: 0.01)
             try worker.declare([TableSpec(name: name, dimension: shape.floats, optimizer: optimizer, consistency: .asp)])
             let base = UInt64(worker.id.index) << 40
-            let keys = (0..<UInt64(shape.keys)).map { base | ($0 &* 2_654_435_761) }  // sorted and unique, as ps-lite requires of its callers
+            // Sorted and unique, as ps-lite requires of its callers, on every worker: spread over the
+            // 40 bits below the worker's own (up to 1,000,000 keys).
+            let keys = (0..<UInt64(shape.keys)).map { base | ($0 &* 1_000_003) }
             let rows = SparseRows(table: name, keys: keys, values: [Float](repeating: 0.001, count: shape.keys * shape.floats))
             let query = RowQuery(table: name, keys: keys)
             for op in ["push", "pull", "pushpull"] {
