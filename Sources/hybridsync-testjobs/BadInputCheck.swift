@@ -24,15 +24,15 @@ struct BadInputCheck {
             let row = try worker.pull([RowQuery(table: "good", keys: [1])])[0].values
             if row != [1, 2, 3, 4] { ok = false; results.append("after \(label): row \(row)") }
         }
-        func request(_ table: String, rowLength: Int, dtype: DType = .float32, keys: Int = 1, valueBytes: Int? = nil) -> [[UInt8]] {
-            let s = SectionInfo(table: table, piece: 0, rowLength: rowLength, dtype: dtype, keyCount: keys, hasValues: true)
+        func request(_ table: String, rowLength: Int, encoding: RowEncoding = .float32, keys: Int = 1, valueBytes: Int? = nil) -> [[UInt8]] {
+            let s = SectionInfo(table: table, piece: 0, rowLength: rowLength, encoding: encoding, keyCount: keys, hasValues: true)
             let h = MessageHeader(kind: .push, sender: worker.id, seq: 77, sections: [s])
             return [WireCodec.encodeHeader(h), [], [UInt8](repeating: 0, count: keys * 8),
-                    [UInt8](repeating: 0, count: valueBytes ?? keys * rowLength * dtype.byteWidth)]
+                    [UInt8](repeating: 0, count: valueBytes ?? keys * rowLength * encoding.byteWidth)]
         }
         try expect("unknown-table", request("nope", rowLength: 4)) { if case .unknownTable("nope") = $0 { return true }; return false }
         try expect("row-length", request("good", rowLength: 5)) { if case .shapeMismatch(let w, "4", "5") = $0 { return w.contains("row length") }; return false }
-        try expect("dtype", request("good", rowLength: 4, dtype: .float64)) { if case .shapeMismatch(let w, "float32", "float64") = $0 { return w.contains("element type") }; return false }
+        try expect("dtype", request("good", rowLength: 4, encoding: .float16)) { if case .shapeMismatch(let w, "float32", "float16") = $0 { return w.contains("element type") }; return false }
         try expect("values-frame", request("good", rowLength: 4, valueBytes: 3)) { if case .malformedMessage = $0 { return true }; return false }
         try expect("garbage", [[1, 2, 3], [], [9]]) { if case .malformedMessage = $0 { return true }; return false }
         var truncated = request("good", rowLength: 4)

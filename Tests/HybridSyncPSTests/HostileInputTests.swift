@@ -140,7 +140,7 @@ final class HostileInputTests: XCTestCase {
             case 0: // random frames
                 return (0..<Int(r % 6)).map { _ in (0..<Int(rng.next() % 64)).map { _ in UInt8(truncatingIfNeeded: rng.next()) } }
             case 1: f[0] = Array(f[0].prefix(Int(r % UInt64(f[0].count)))) // truncated header
-            case 2: Self.patch(&f[0], .version, r % 2 == 0 ? r % 2 : 3 + r % 253)
+            case 2: Self.patch(&f[0], .version, r % 2 == 0 ? r % 3 : 4 + r % 252)  // any version but this build's (3)
             case 3: f[0][Int(r % 4)] ^= UInt8(1) << UInt8((r >> 8) % 8) // magic
             case 4: Self.patch(&f[0], .kind, [0, 9, 19, 28, 39, 42 + r % 200, 43][Int(r % 7)] & 0xFF)
             case 5: if r % 2 == 0 { f.removeLast() } else { f.append([]) } // frame count

@@ -38,6 +38,14 @@ final class ParameterServerInProcessTests: XCTestCase {
         }
     }
 
+    /// Rows sent as float16 and bfloat16: exact for small integers, rounded once each way otherwise,
+    /// half the bytes of float32, with one and three servers.
+    func testSixteenBitRowsOnTheWire() throws {
+        for (s, w) in [(1, 2), (3, 2)] {
+            try expectOK(servers: s, workers: w) { try PSChecks.rowEncodings($0) }
+        }
+    }
+
     func testBSPIsExactWithThreeServersAndFourWorkers() throws {
         try expectOK(servers: 3, workers: 4) { try PSChecks.bsp($0, steps: 10) }
         try expectOK(servers: 3, workers: 4, network: .zeroMQ) { try PSChecks.bsp($0, steps: 10) }

@@ -4,7 +4,7 @@ import XCTest
 
 final class WireCodecTests: XCTestCase {
     let sections = [SectionInfo(table: "emb", piece: 0, rowLength: 4, keyCount: 3, hasValues: true),
-                    SectionInfo(table: "wide/é", piece: 2, rowLength: 100, dtype: .float32, keyCount: 0, hasValues: false)]
+                    SectionInfo(table: "wide/é", piece: 2, rowLength: 100, encoding: .float32, keyCount: 0, hasValues: false)]
 
     func frames() -> [[UInt8]] {
         let h = MessageHeader(kind: .pushPull, sender: NodeID(.worker, 7), seq: 123_456_789_012, clock: -3, sections: sections)

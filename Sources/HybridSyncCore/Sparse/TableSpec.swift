@@ -134,15 +134,19 @@ public struct TableSpec: Sendable, Equatable {
     public var pieceLength: Int
     /// What to do with non-finite gradient rows (default: refuse them).
     public var nonFinite: NonFinitePolicy
+    /// How rows travel to and from the servers (default float32; `float16` and `bfloat16` halve the
+    /// bytes). Servers store float32 whatever this says.
+    public var rowEncoding: RowEncoding
 
     /// Default longest piece: 64 Ki floats (256 KiB).
     package static let defaultPieceLength = 65_536 // the default of `init(pieceLength:)`: 256 KiB of float32
 
     public init(name: String, dimension: Int, dtype: DType = .float32, initializer: RowInitializer = .zeros,
                 optimizer: OptimizerSpec = .sgd(learningRate: 0.01), consistency: Consistency = .asp,
-                pieceLength: Int = 65_536, nonFinite: NonFinitePolicy = .reject) {
+                pieceLength: Int = 65_536, nonFinite: NonFinitePolicy = .reject, rowEncoding: RowEncoding = .float32) {
         self.name = name
         self.nonFinite = nonFinite
+        self.rowEncoding = rowEncoding
         self.dimension = dimension
         self.dtype = dtype
         self.initializer = initializer

@@ -22,6 +22,7 @@ extension TableSpec {
         case .asp: w.u8(2); w.u32(0)
         }
         w.u8(nonFinite.rawValue)
+        w.u8(rowEncoding.rawValue)
     }
 
     /// Reads a spec written by `encode`; throws `malformedMessage` or `invalidArgument`.
@@ -59,8 +60,12 @@ extension TableSpec {
         }
         let nf = try r.u8("non-finite policy")
         guard let nonFinite = NonFinitePolicy(rawValue: nf) else { throw HybridSyncError.malformedMessage("table '\(name)': unknown non-finite policy \(nf)") }
+        // (Specs in checkpoints written before row encodings existed end here: float32.)
+        let re = r.remaining > 0 ? try r.u8("row encoding") : RowEncoding.float32.rawValue
+        guard let rowEncoding = RowEncoding(rawValue: re) else { throw HybridSyncError.malformedMessage("table '\(name)': unknown row encoding \(re)") }
         let spec = TableSpec(name: name, dimension: dim, dtype: dtype, initializer: initializer,
-                             optimizer: optimizer, consistency: consistency, pieceLength: piece, nonFinite: nonFinite)
+                             optimizer: optimizer, consistency: consistency, pieceLength: piece, nonFinite: nonFinite,
+                             rowEncoding: rowEncoding)
         guard spec.pieceLength == piece else { throw HybridSyncError.malformedMessage("table '\(name)': piece length \(piece) invalid for dimension \(dim)") }
         try spec.validate()
         return spec

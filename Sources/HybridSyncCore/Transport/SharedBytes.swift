@@ -1,7 +1,7 @@
 /// Immutable bytes shared between a pending request (kept for resending) and the transport sending it
 /// without a copy: released when the last holder lets go. (`@unchecked Sendable`: the memory is never
 /// written after it is handed over, so sharing its pointer is safe.)
-package final class SharedBytes: @unchecked Sendable {
+package final class SharedBytes: ByteFrame, @unchecked Sendable {
     /// Where the bytes live and who gives them back.
     private enum Storage {
         /// From `allocate`; freed with this object.
@@ -58,6 +58,11 @@ package final class SharedBytes: @unchecked Sendable {
     /// The first `count` bytes of `self`, without a copy (they keep `self` alive).
     package func prefix(_ count: Int) -> SharedBytes {
         SharedBytes(pointer: pointer, count: Swift.min(count, self.count), storage: .borrowed(self))
+    }
+
+    /// Calls `body` with the bytes (a `ByteFrame`, as a decoded copy of a received frame).
+    package func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeRawBufferPointer(start: pointer, count: count))
     }
 
     deinit {

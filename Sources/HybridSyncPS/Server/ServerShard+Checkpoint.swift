@@ -99,7 +99,7 @@ extension ServerShard {
     func checkRowSections(_ header: MessageHeader) throws {
         for s in header.sections {
             guard let store = tables[s.table] else { throw HybridSyncError.unknownTable(s.table) }
-            guard s.piece < store.spec.pieceCount, s.hasValues, s.dtype == .float32 else {
+            guard s.piece < store.spec.pieceCount, s.hasValues, s.encoding == .float32 else {
                 throw HybridSyncError.malformedMessage("restore of '\(s.table)': bad section (piece \(s.piece))")
             }
             let n = store.spec.length(ofPiece: s.piece)

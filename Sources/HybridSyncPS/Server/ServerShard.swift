@@ -138,6 +138,7 @@ final class ServerShard {
                 return [reply(peer, header, kind: .reply)]
             case .push:
                 try checkSections(header, needValues: true)
+                let frames = floatRows(header, frames)
                 let skips = try checkFinite(header, frames)
                 let keys = discardsData ? [] : decodeKeys(header, frames)
                 if !discardsData { try checkCapacity(header, keys: keys) }
@@ -149,6 +150,7 @@ final class ServerShard {
                 let staleness = header.sections.map { tables[$0.table]!.spec.consistency.staleness }.min() ?? Int.max
                 // Refuse before applying anything: a push+pull is applied whole or not at all.
                 try checkAnswerable(clock: Int(header.clock), staleness: staleness)
+                let frames = floatRows(header, frames)
                 let skips = header.kind == .pushPull ? try checkFinite(header, frames) : [:]
                 try checkReplySize(header)
                 let keys = decodeKeys(header, frames)
@@ -208,6 +210,7 @@ final class ServerShard {
                 var differ: [String] = []
                 if existing.dimension != spec.dimension { differ.append("dimension") }
                 if existing.dtype != spec.dtype { differ.append("element type") }
+                if existing.rowEncoding != spec.rowEncoding { differ.append("row encoding") }
                 if existing.optimizer != spec.optimizer { differ.append("optimizer") }
                 if existing.consistency != spec.consistency { differ.append("consistency") }
                 if existing.pieceLength != spec.pieceLength { differ.append("piece length") }
@@ -225,8 +228,8 @@ final class ServerShard {
         _ = try workerIndex(header)
         for s in header.sections {
             guard let spec = tables[s.table]?.spec else { throw HybridSyncError.unknownTable(s.table) }
-            guard s.dtype == spec.dtype else {
-                throw HybridSyncError.shapeMismatch(what: "element type of table '\(s.table)'", expected: "\(spec.dtype)", got: "\(s.dtype)")
+            guard s.encoding == spec.rowEncoding else {
+                throw HybridSyncError.shapeMismatch(what: "element type (row encoding) of table '\(s.table)'", expected: "\(spec.rowEncoding)", got: "\(s.encoding)")
             }
             guard s.piece < spec.pieceCount else {
                 throw HybridSyncError.shapeMismatch(what: "piece of table '\(s.table)'", expected: "below \(spec.pieceCount)", got: "\(s.piece)")
@@ -241,13 +244,30 @@ final class ServerShard {
         }
     }
 
+    /// The request's frames with every values frame as float32: 16-bit rows (a table's `rowEncoding`)
+    /// are widened once here, so everything after (the non-finite check, the optimizer, held BSP
+    /// pushes) reads float32. Sizes were checked by the codec.
+    private func floatRows(_ header: MessageHeader, _ frames: [any ByteFrame]) -> [any ByteFrame] {
+        guard header.sections.contains(where: { $0.hasValues && $0.encoding != .float32 }) else { return frames }
+        var out = frames
+        for (i, s) in header.sections.enumerated() where s.hasValues && s.encoding != .float32 {
+            let count = s.keyCount * s.rowLength
+            out[3 + 2 * i] = frames[3 + 2 * i].withUnsafeBytes { raw in
+                SharedBytes.pooled(count: count * 4) { p in
+                    if let source = raw.baseAddress { s.encoding.decode(source, count: count, into: p.bindMemory(to: Float.self, capacity: count)) }
+                }
+            }
+        }
+        return out
+    }
+
     /// Checks a push's values for NaN and infinity, per its table's `NonFinitePolicy`, before anything
     /// of it is applied: `reject` refuses the push naming the table, the row's key and the element;
     /// `skipRow` returns, by section, the rows to leave out; `allow` lets them in. So a server never
     /// stores a non-finite value unless the table allows it.
     private func checkFinite(_ header: MessageHeader, _ frames: [any ByteFrame]) throws -> [Int: Set<Int>] {
         var skips: [Int: Set<Int>] = [:]
-        for (i, s) in header.sections.enumerated() where s.hasValues && s.dtype == .float32 {
+        for (i, s) in header.sections.enumerated() where s.hasValues {
             let policy = tables[s.table]?.spec.nonFinite ?? .reject
             if policy == .allow { continue }
             let bad: Int? = frames[3 + 2 * i].withUnsafeBytes { raw in
@@ -326,7 +346,7 @@ final class ServerShard {
     private func checkReplySize(_ header: MessageHeader) throws {
         var bytes = 64
         for s in header.sections {
-            let (rowBytes, o1) = s.rowLength.multipliedReportingOverflow(by: 4)
+            let (rowBytes, o1) = s.rowLength.multipliedReportingOverflow(by: s.encoding.byteWidth)
             let (b, o2) = s.keyCount.multipliedReportingOverflow(by: rowBytes)
             guard !o1, !o2 else { throw HybridSyncError.invalidArgument("the answer to this pull would overflow") }
             bytes += b + 64 + s.table.utf8.count
@@ -519,11 +539,25 @@ final class ServerShard {
             payload.append(.bytes([]))
             if discardsData {
                 // A benchmark's server: zeros, from one buffer shared by every answer (as ps-lite's do).
-                payload.append(.shared(zeros(bytes: keys.count * n * 4)))
+                payload.append(.shared(zeros(bytes: keys.count * n * s.encoding.byteWidth)))
                 continue
             }
-            payload.append(.shared(SharedBytes.pooled(count: keys.count * n * 4) { out in
-                store.read(keys: keys, piece: s.piece, into: out.bindMemory(to: Float.self, capacity: keys.count * n), count: n)
+            if s.encoding == .float32 {
+                payload.append(.shared(SharedBytes.pooled(count: keys.count * n * 4) { out in
+                    store.read(keys: keys, piece: s.piece, into: out.bindMemory(to: Float.self, capacity: keys.count * n), count: n)
+                }))
+                continue
+            }
+            // 16-bit rows: read as float32 a row at a time, then narrowed into the reply.
+            var row = [Float](repeating: 0, count: n)
+            let width = s.encoding.byteWidth
+            payload.append(.shared(SharedBytes.pooled(count: keys.count * n * width) { out in
+                row.withUnsafeMutableBufferPointer { r in
+                    for (j, slot) in store.slots(keys: keys, piece: s.piece).enumerated() {
+                        store.read(slot: Int(slot), into: r.baseAddress!, count: n)
+                        s.encoding.encode(r.baseAddress!, count: n, into: out + j * n * width)
+                    }
+                }
             }))
         }
         let h = MessageHeader(kind: .reply, sender: id, seq: pull.header.seq, clock: pull.header.clock,

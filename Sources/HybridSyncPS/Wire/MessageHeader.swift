@@ -58,16 +58,17 @@ package struct SectionInfo: Sendable, Equatable {
     /// Which piece of each row (0 unless rows are longer than the table's piece length).
     package var piece: Int
     package var rowLength: Int
-    package var dtype: DType
+    /// How the values frame holds the rows (the table's `rowEncoding`; float32 for checkpoint restores).
+    package var encoding: RowEncoding
     package var keyCount: Int
     /// Whether the values frame carries `keyCount * rowLength` elements (false for pull requests).
     package var hasValues: Bool
 
-    package init(table: String, piece: Int, rowLength: Int, dtype: DType = .float32, keyCount: Int, hasValues: Bool) {
+    package init(table: String, piece: Int, rowLength: Int, encoding: RowEncoding = .float32, keyCount: Int, hasValues: Bool) {
         self.table = table
         self.piece = piece
         self.rowLength = rowLength
-        self.dtype = dtype
+        self.encoding = encoding
         self.keyCount = keyCount
         self.hasValues = hasValues
     }
@@ -75,7 +76,7 @@ package struct SectionInfo: Sendable, Equatable {
     /// Bytes of the keys frame.
     package var keyBytes: Int { keyCount * 8 }
     /// Bytes of the values frame.
-    package var valueBytes: Int { hasValues ? keyCount * rowLength * dtype.byteWidth : 0 }
+    package var valueBytes: Int { hasValues ? keyCount * rowLength * encoding.byteWidth : 0 }
 }
 
 /// The fixed part of every message: who sent it, its sequence number, the sender's clock and the

@@ -1,11 +1,11 @@
 import HybridSyncCore
-/// The parameter-server wire format, version 2. All integers little-endian.
+/// The parameter-server wire format, version 3. All integers little-endian.
 ///
 /// A message is a multipart ZeroMQ message:
 /// - frame 0, header: magic `u32 0x53505348` ("HSPS"), version `u8`, kind `u8`, flags `u16`, sender
 ///   `u32` (`role << 24 | index`), incarnation `u32` (a worker's, new each time it starts; 0 otherwise),
 ///   shard `u32`, epoch `u32`, log index `u64` (replication), seq `u64`, clock `i64`, section count `u32`, then for
-///   each section: table name (`u32` length + UTF-8), piece `u32`, row length `u32`, dtype `u8`,
+///   each section: table name (`u32` length + UTF-8), piece `u32`, row length `u32`, row encoding `u8` (1 float32, 3 float16, 6 bfloat16),
 ///   has-values `u8`, key count `u64`;
 /// - frame 1, meta: kind-specific fields (see `Docs/ParameterServer.md`);
 /// - then for each section a keys frame (`u64` per key) and a values frame (row-major elements, empty
@@ -16,7 +16,7 @@ package enum WireCodec {
     /// The first four bytes of every header ("HSPS" read little-endian).
     package static let magic: UInt32 = 0x5350_5348
     /// The wire version this build speaks; others are rejected.
-    package static let version: UInt8 = 2
+    package static let version: UInt8 = 3
     /// Most sections one message may carry.
     package static let maxSections = 4096
     /// Default upper bound on a whole message: 512 MiB.
@@ -41,7 +41,7 @@ package enum WireCodec {
             w.string(s.table)
             w.u32(UInt32(s.piece))
             w.u32(UInt32(s.rowLength))
-            w.u8(s.dtype.rawValue)
+            w.u8(s.encoding.rawValue)
             w.u8(s.hasValues ? 1 : 0)
             w.u64(UInt64(s.keyCount))
         }
@@ -76,13 +76,13 @@ package enum WireCodec {
                 let table = try r.string("table name", maxLength: 256)
                 let piece = Int(try r.u32("piece"))
                 let rowLength = Int(try r.u32("row length"))
-                let d = try r.u8("dtype")
-                guard let dtype = DType(rawValue: d) else { throw HybridSyncError.malformedMessage("table '\(table)': unknown dtype code \(d)") }
+                let d = try r.u8("row encoding")
+                guard let encoding = RowEncoding(rawValue: d) else { throw HybridSyncError.malformedMessage("table '\(table)': unknown row encoding code \(d)") }
                 let hv = try r.u8("has values")
                 guard hv <= 1 else { throw HybridSyncError.malformedMessage("table '\(table)': bad has-values flag \(hv)") }
                 let keys = try r.u64("key count")
                 guard keys <= UInt64(Int32.max) else { throw HybridSyncError.malformedMessage("table '\(table)': key count \(keys) too large") }
-                sections.append(SectionInfo(table: table, piece: piece, rowLength: rowLength, dtype: dtype, keyCount: Int(keys), hasValues: hv == 1))
+                sections.append(SectionInfo(table: table, piece: piece, rowLength: rowLength, encoding: encoding, keyCount: Int(keys), hasValues: hv == 1))
             }
             try r.expectEnd()
             var h = MessageHeader(kind: kind, sender: sender, seq: seq, clock: clock, flags: flags, sections: sections)
@@ -108,7 +108,7 @@ package enum WireCodec {
             throw HybridSyncError.malformedMessage("\(frames.count) frames for \(header.sections.count) sections (expected \(2 + 2 * header.sections.count))")
         }
         for (i, s) in header.sections.enumerated() {
-            let (rowBytes, overflow) = s.rowLength.multipliedReportingOverflow(by: s.dtype.byteWidth)
+            let (rowBytes, overflow) = s.rowLength.multipliedReportingOverflow(by: s.encoding.byteWidth)
             guard !overflow, s.rowLength >= 1 || s.keyCount == 0 else {
                 throw HybridSyncError.malformedMessage("table '\(s.table)': bad row length \(s.rowLength)")
             }
@@ -118,7 +118,7 @@ package enum WireCodec {
             }
             let expected = s.hasValues ? s.keyCount.multipliedReportingOverflow(by: rowBytes) : (partialValue: 0, overflow: false)
             guard !expected.overflow, frames[3 + 2 * i].count == expected.partialValue else {
-                throw HybridSyncError.malformedMessage("table '\(s.table)': values frame has \(frames[3 + 2 * i].count) bytes, header says \(s.keyCount) rows x \(s.rowLength) \(s.dtype)")
+                throw HybridSyncError.malformedMessage("table '\(s.table)': values frame has \(frames[3 + 2 * i].count) bytes, header says \(s.keyCount) rows x \(s.rowLength) \(s.encoding)")
             }
         }
         return header

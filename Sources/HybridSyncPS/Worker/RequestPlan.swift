@@ -119,22 +119,23 @@ struct RequestPlan: Sendable {
         for s in perServer[server] {
             let table = tables[s.table]
             let n = table.spec.length(ofPiece: s.piece)
-            infos.append(SectionInfo(table: table.spec.name, piece: s.piece, rowLength: n, dtype: .float32,
+            let encoding = table.spec.rowEncoding
+            infos.append(SectionInfo(table: table.spec.name, piece: s.piece, rowLength: n, encoding: encoding,
                                      keyCount: s.positions.count, hasValues: gradients != nil))
             let whole = s.positions.count == table.unique.count
             payload.append(.shared(whole ? Self.wireView(table.unique) : Self.gather(table.unique, s.positions)))
             if let gradients {
                 let dim = table.spec.dimension, offset = s.piece * table.spec.pieceLength
-                if n == dim && whole {
+                if n == dim && whole && encoding == .float32 {
                     // The rows as they are (the caller's array when it came sorted and unique): no copy.
                     payload.append(.shared(Self.wireView(gradients[s.table])))
                     continue
                 }
-                payload.append(.shared(SharedBytes.pooled(count: s.positions.count * n * 4) { values in
-                    let floats = values.bindMemory(to: Float.self, capacity: s.positions.count * n)
+                let width = encoding.byteWidth
+                payload.append(.shared(SharedBytes.pooled(count: s.positions.count * n * width) { values in
                     gradients[s.table].withUnsafeBufferPointer { g in
                         for j in 0..<s.positions.count {
-                            (floats + j * n).update(from: g.baseAddress! + s.positions[j] * dim + offset, count: n)
+                            encoding.encode(g.baseAddress! + s.positions[j] * dim + offset, count: n, into: values + j * n * width)
                         }
                     }
                 }))
@@ -149,17 +150,18 @@ struct RequestPlan: Sendable {
     private func place(_ frame: any ByteFrame, of s: Section, from server: Int, into u: UnsafeMutableBufferPointer<Float>) throws {
         let table = tables[s.table]
         let dim = table.spec.dimension, n = table.spec.length(ofPiece: s.piece), offset = s.piece * table.spec.pieceLength
-        guard frame.count == s.positions.count * n * 4 else {
+        let encoding = table.spec.rowEncoding, width = encoding.byteWidth
+        guard frame.count == s.positions.count * n * width else {
             throw HybridSyncError.malformedMessage("server \(server) sent \(frame.count) bytes for \(s.positions.count) rows of '\(table.spec.name)'")
         }
         frame.withUnsafeBytes { raw in
             guard let source = raw.baseAddress, let base = u.baseAddress else { return }
             if n == dim && s.positions.count == table.unique.count {
-                UnsafeMutableRawPointer(base).copyMemory(from: source, byteCount: raw.count)
+                encoding.decode(source, count: s.positions.count * n, into: base)
                 return
             }
             for j in 0..<s.positions.count {
-                UnsafeMutableRawPointer(base + s.positions[j] * dim + offset).copyMemory(from: source + j * n * 4, byteCount: n * 4)
+                encoding.decode(source + j * n * width, count: n, into: base + s.positions[j] * dim + offset)
             }
         }
     }

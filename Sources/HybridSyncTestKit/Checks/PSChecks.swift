@@ -76,6 +76,53 @@ package enum PSChecks {
         return (wrong == 0, "wrong=\(wrong)")
     }
 
+    /// Tables whose rows travel as float16 and bfloat16 (one cut into pieces): small integers arrive
+    /// and return exactly; a push of 0.1 is stored as 0.1 rounded to 16 bits (Swift's `Float16`, or
+    /// bfloat16's 8-bit significand, computed here by hand) and pulled back rounded again; and a
+    /// push's bytes are little more than half those of the same push in float32.
+    package static func rowEncodings(_ worker: KVWorker) throws -> (Bool, String) {
+        let encodings: [RowEncoding] = [.float32, .float16, .bfloat16]
+        let flat = encodings.map { TableSpec(name: "flat-\($0)", dimension: 64, optimizer: .accumulate, consistency: .asp, rowEncoding: $0) }
+        let long = TableSpec(name: "long", dimension: 3000, optimizer: .accumulate, consistency: .asp, pieceLength: 1024, rowEncoding: .bfloat16)
+        let tenths = encodings.map { TableSpec(name: "tenth-\($0)", dimension: 4, optimizer: .accumulate, consistency: .asp, rowEncoding: $0) }
+        try worker.declare(flat + [long] + tenths)
+        let n = worker.workerCount, me = worker.id.index
+        let keys = (0..<500).map { UInt64($0 * 3) }
+        var bytes: [Int] = []
+        for spec in flat + [long] {
+            let before = worker.bytesSent
+            try worker.push([SparseRows(table: spec.name, keys: keys, values: keys.flatMap { key in (0..<spec.dimension).map { grad(me, key, $0, 0) } })])
+            bytes.append(worker.bytesSent - before)
+        }
+        for spec in tenths { try worker.push([SparseRows(table: spec.name, keys: [7], values: [Float](repeating: 0.1, count: 4))]) }
+        try worker.barrier()
+        var wrong = 0
+        for spec in flat + [long] {
+            let pulled = try worker.pull([RowQuery(table: spec.name, keys: keys)])[0]
+            for (i, key) in keys.enumerated() {
+                for e in 0..<spec.dimension {
+                    let expected = (0..<n).reduce(Float(0)) { $0 + grad($1, key, e, 0) }
+                    if pulled.values[i * spec.dimension + e] != expected { wrong += 1 }
+                }
+            }
+        }
+        func bfloat16(_ x: Float) -> Float {
+            // The nearest of the two bfloat16 values around x, ties to the even one.
+            let low = Float(bitPattern: x.bitPattern & 0xFFFF_0000), high = Float(bitPattern: (x.bitPattern & 0xFFFF_0000) + 0x1_0000)
+            let dl = Double(x) - Double(low), dh = Double(high) - Double(x)
+            return dl < dh || (dl == dh && (low.bitPattern >> 16) & 1 == 0) ? low : high
+        }
+        let rounders: [(Float) -> Float] = [{ $0 }, { Float(Float16($0)) }, bfloat16]
+        for (spec, round) in zip(tenths, rounders) {
+            let stored = Float(n) * round(0.1)
+            let got = try worker.pull([RowQuery(table: spec.name, keys: [7])])[0].values
+            if got != [Float](repeating: round(stored), count: 4) { wrong += 1 }
+        }
+        let halved = bytes[1] * 100 <= bytes[0] * 55 && bytes[2] * 100 <= bytes[0] * 55
+        try worker.barrier()
+        return (wrong == 0 && halved, "wrong=\(wrong) push bytes float32/float16/bfloat16/long=\(bytes)")
+    }
+
     /// BSP with SGD (lr 1, w -= g) on integer gradients: at every step the pulled rows must equal the
     /// serial result of all workers' pushes of the earlier steps, exactly. Worker 0 is slow.
     package static func bsp(_ worker: KVWorker, steps: Int = 12) throws -> (Bool, String) {

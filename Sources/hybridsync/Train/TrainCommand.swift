@@ -15,6 +15,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "dedicated (servers on their own ranks) or colocated.") var placement: HybridLayout.Placement = .dedicated
     @Option(help: "hybrid, allreduce (embeddings densified) or ps.") var strategy: Strategy = .hybrid
     @Option(help: "Consistency of the wide table: bsp, asp or ssp:N.") var consistency = "bsp"
+    @Option(help: "How the wide table's rows travel to and from the servers: float32, float16 or bfloat16 (servers keep float32).")
+    var rowEncoding = "float32"
     @Option(help: "Extra copies of every parameter-server shard: 1 (default with 2+ servers) survives a server's death, 0 turns copies off.")
     var replication: Int?
     @Option(help: "Ranks started as spare servers (the job's last ranks): each replaces a server that dies and takes copies of its shards.")
@@ -37,6 +39,7 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         guard let cons = Consistency(name: consistency) else { throw ValidationError("bad consistency \(consistency)") }
+        guard let encoding = RowEncoding(name: rowEncoding) else { throw ValidationError("--row-encoding must be float32, float16 or bfloat16") }
         guard wideRows > 0, wideRows & (wideRows - 1) == 0 else { throw ValidationError("--wide-rows must be a power of two") }
         if resume && checkpointDir == nil { throw ValidationError("--resume needs --checkpoint-dir") }
         if let keys { setenv("HYBRIDSYNC_KEYS", keys, 1) }
@@ -44,7 +47,7 @@ struct TrainCommand: ParsableCommand {
         var base = PSConfig()
         base.replication = replication
         try HybridRuntime.run(layout: HybridLayout(servers: servers, placement: placement, spares: spareServers), base: base) { runtime in
-            try train(runtime, consistency: cons)
+            try train(runtime, consistency: cons, encoding: encoding)
         }
         // With fault injection (HYBRIDSYNC_FAULTS), every rank says what it injected (`hybridsync soak`).
         if ProcessInfo.processInfo.environment["HYBRIDSYNC_FAULTS"] != nil {
@@ -54,7 +57,7 @@ struct TrainCommand: ParsableCommand {
         }
     }
 
-    private func train(_ runtime: HybridRuntime, consistency: Consistency) throws {
+    private func train(_ runtime: HybridRuntime, consistency: Consistency, encoding: RowEncoding) throws {
         let comm = runtime.dense.communicator
         let me = comm.rank, p = comm.size
         let lead = me == 0
@@ -66,7 +69,7 @@ struct TrainCommand: ParsableCommand {
         let sync = try GradientSync(runtime: runtime, strategy: strategy, calibrate: calibrate)
         let adam = OptimizerSpec.adam(learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8)
         let wideSpec = TableSpec(name: "wide", dimension: 10, optimizer: .adagrad(learningRate: 0.05, epsilon: 1e-8, initialAccumulator: 0.1),
-                                 consistency: consistency)
+                                 consistency: consistency, rowEncoding: encoding)
         try sync.register([Parameter(.dense(model.w1, optimizer: adam)), Parameter(.dense(model.b1, optimizer: adam)),
                            Parameter(.dense(model.w2, optimizer: adam)), Parameter(.dense(model.b2, optimizer: adam)),
                            Parameter(.embedding(wideSpec, rows: wideRows))])
