@@ -19,6 +19,7 @@ struct BenchPS: ParsableCommand {
     @Option(help: "Extra copies of each shard (0: none, as ps-lite; 1: every change also goes to a backup server). Applies with 2+ servers.")
     var replication = 0
     @Option(help: "Requests in flight per worker for the throughput table (1: skip it).") var inFlight = 4
+    @Option(help: "Transports, each measured in turn: ipc (Unix sockets, servers on this host) and/or tcp.") var transports = "ipc,tcp"
 
     struct Shape { let keys: Int; let floats: Int }
 
@@ -31,10 +32,19 @@ struct BenchPS: ParsableCommand {
 
     func run() throws {
         var out = JSONLines(path: json)
-        let shapeList = Self.parseShapes(shapes)
         guard (0...1).contains(replication) else { throw ValidationError("--replication must be 0 or 1") }
-        let config = try PSConfig.fromEnvironment(ProcessInfo.processInfo.environment)
-        let transport = config.serverListenEndpoint.hasPrefix("ipc://") ? "ipc (same host)" : "tcp"
+        let kinds = transports.split(separator: ",").map(String.init)
+        guard !kinds.isEmpty, kinds.allSatisfy({ $0 == "ipc" || $0 == "tcp" }) else { throw ValidationError("--transports takes ipc, tcp or both") }
+        for transport in kinds { try measure(transport: transport, out: &out) }
+        try out.write()
+    }
+
+    /// Every table of the run over one transport: `ipc` (Unix sockets, what servers on this host use)
+    /// or `tcp` (loopback TCP, what servers on other hosts use).
+    private func measure(transport: String, out: inout JSONLines) throws {
+        let shapeList = Self.parseShapes(shapes)
+        var config = try PSConfig.fromEnvironment(ProcessInfo.processInfo.environment)
+        config.sameHostIPC = transport == "ipc"
         emit("# hybridsync bench ps: one request in flight per worker, loopback \(transport), medians (p50) and p99 in us; replication \(replication)")
         emit("# raw ZeroMQ ceiling (the library's transport and frame layout, no protocol; same bytes each way, measured in this run)")
         var ceiling: [String: (Double, Double)] = [:]
@@ -44,7 +54,7 @@ struct BenchPS: ParsableCommand {
             let pull = try RawZMQ.roundTrip(keyBytes: keyBytes, valueBytes: 0, replyBytes: valueBytes, seconds: seconds / 2, config: config)
             ceiling["\(shape.keys)x\(shape.floats)"] = (push, pull)
             emit("#   \(shape.keys) x \(shape.floats): push-sized \(String(format: "%.0f", push * 1e6)) us, pull-sized \(String(format: "%.0f", pull * 1e6)) us")
-            out.add(["bench": "ps", "kind": "zmq", "keys": shape.keys, "floats": shape.floats, "push_rtt_us": push * 1e6, "pull_rtt_us": pull * 1e6])
+            out.add(["bench": "ps", "kind": "zmq", "transport": transport, "keys": shape.keys, "floats": shape.floats, "push_rtt_us": push * 1e6, "pull_rtt_us": pull * 1e6])
         }
         emit([pad("keys x floats", 16), pad("S+W", 4), pad("server", 8), pad("push p50", 10), pad("p99", 9), pad("pull p50", 10), pad("p99", 9),
               pad("pp p50", 10), pad("p99", 9), pad("push MB/s", 10), pad("push/zmq", 9), pad("pull/zmq", 9)].joined(separator: " "))
@@ -53,7 +63,7 @@ struct BenchPS: ParsableCommand {
             let parts = topo.split(separator: "x").compactMap { Int($0) }
             guard parts.count == 2 else { throw ValidationError("bad topology \(topo)") }
             for mode in ["none", "adagrad"] {
-                let rows = try runJob(servers: parts[0], workers: parts[1], mode: mode)
+                let rows = try runJob(servers: parts[0], workers: parts[1], mode: mode, transport: transport)
                 for shape in shapeList {
                     func stat(_ op: String, _ key: String) -> Double {
                         let xs = rows.filter { $0["keys"] as? Int == shape.keys && $0["floats"] as? Int == shape.floats && $0["op"] as? String == op }
@@ -77,13 +87,13 @@ struct BenchPS: ParsableCommand {
                             let many = rows.filter { $0["keys"] as? Int == shape.keys && $0["floats"] as? Int == shape.floats && $0["op"] as? String == op + "-pipelined" }
                                 .compactMap { $0["ops_per_s"] as? Double }.reduce(0, +)
                             cells += [pad(String(format: "%.0f", one), 10), pad(String(format: "%.0f", many), 10), pad(String(format: "%.2f", many / one), 8)]
-                            out.add(["bench": "ps", "kind": "pipelined", "servers": parts[0], "workers": parts[1], "server_mode": mode, "replication": replication,
+                            out.add(["bench": "ps", "kind": "pipelined", "transport": transport, "servers": parts[0], "workers": parts[1], "server_mode": mode, "replication": replication,
                                      "keys": shape.keys, "floats": shape.floats, "op": op, "in_flight": inFlight, "ops_per_s": many, "one_in_flight_ops_per_s": one])
                         }
                         pipelinedLines.append(cells.joined(separator: " "))
                     }
                     for op in ["push", "pull", "pushpull"] {
-                        out.add(["bench": "ps", "kind": "ps", "servers": parts[0], "workers": parts[1], "server_mode": mode, "replication": replication,
+                        out.add(["bench": "ps", "kind": "ps", "transport": transport, "servers": parts[0], "workers": parts[1], "server_mode": mode, "replication": replication,
                                  "keys": shape.keys, "floats": shape.floats, "op": op, "p50_us": stat(op, "p50_us"), "p99_us": stat(op, "p99_us"),
                                  "value_mb_per_s": Double(shape.keys * shape.floats * 4) / (stat(op, "p50_us") / 1e6) / 1e6,
                                  "zmq_rtt_us": (op == "pull" ? zPull : zPush) * 1e6])
@@ -97,17 +107,16 @@ struct BenchPS: ParsableCommand {
                   pad("pull 1", 10), pad("pull \(inFlight)", 10), pad("gain", 8)].joined(separator: " "))
             pipelinedLines.forEach { emit($0) }
         }
-        try out.write()
     }
 
     /// Runs `ps local` with bench workers and returns their BENCH records.
-    private func runJob(servers: Int, workers: Int, mode: String) throws -> [[String: Any]] {
+    private func runJob(servers: Int, workers: Int, mode: String, transport: String) throws -> [[String: Any]] {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         p.arguments = ["ps", "local", "--servers", "\(servers)", "--workers", "\(workers)", "--timeout", "600"]
             + (mode == "none" ? ["--discard-data"] : [])
             + ["--", "ps", "bench-worker", "--shapes", shapes, "--mode", mode, "--seconds", "\(seconds)", "--in-flight", "\(inFlight)"]
-        p.environment = ProcessInfo.processInfo.environment.merging(["HYBRIDSYNC_REPLICATION": "\(replication)"]) { $1 }
+        p.environment = ProcessInfo.processInfo.environment.merging(["HYBRIDSYNC_REPLICATION": "\(replication)", "HYBRIDSYNC_TRANSPORT": transport]) { $1 }
         let pipe = Pipe()
         p.standardOutput = pipe
         try p.run()
