@@ -56,6 +56,24 @@ final class ServerLimitsTests: XCTestCase {
         XCTAssertEqual(try rows(&s), 10)
     }
 
+    /// Held BSP pushes count toward the byte limit at their own table's row size: 100 held keys of a
+    /// narrow table beside a table of 65,536-float rows (a dense layer through the servers, as the
+    /// `ps` strategy of `bench hybrid` does) leave room for the next wide row, and the limit still
+    /// refuses wide rows past it.
+    func testHeldPushesCountAtTheirOwnTablesRowSize() throws {
+        var limits = ServerLimits()
+        limits.maxBytes = 2_000_000
+        var s = try server(limits, maxMessageBytes: 4 << 20)
+        XCTAssertNil(try send(&s, .declare, .declare([TableSpec(name: "t", dimension: 2, optimizer: .accumulate, consistency: .bsp),
+                                                      TableSpec(name: "wide", dimension: 65_536, optimizer: .accumulate, consistency: .bsp)])))
+        XCTAssertNil(try send(&s, .pull, table: "wide", keys: [1], rowLength: 65_536))
+        XCTAssertNil(try send(&s, .push, keys: Array(0..<100), values: true), "held until the step ends")
+        // Counted at the wide table's row size, the 100 held keys were 26 MB and this pull was refused.
+        XCTAssertNil(try send(&s, .pull, table: "wide", keys: [2], rowLength: 65_536))
+        let refused = try send(&s, .pull, table: "wide", keys: Array(3..<10), rowLength: 65_536)
+        XCTAssertTrue(refused?.contains("HYBRIDSYNC_MAX_BYTES") == true, refused ?? "accepted: 9 wide rows are past 2 MB")
+    }
+
     /// The attack from the security issue, scaled: a table of wide rows (65,536 floats, one piece),
     /// then a pull of many keys. The byte limit refuses it before a row is made, and a reply past the
     /// worker's message limit is refused up front.

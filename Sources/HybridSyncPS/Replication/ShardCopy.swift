@@ -153,9 +153,8 @@ extension ServerShard {
                     let grads = (0..<gradCount).map { Float(bitPattern: g.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)) }
                     let section = SectionInfo(table: table, piece: piece, rowLength: rowLength, keyCount: keyCount, hasValues: true)
                     pushes.append(HeldPush(worker: worker, seq: seq, section: section, keys: keys, grads: grads))
-                    shard.heldKeys += keys.count
                 }
-                shard.heldPushes[step] = pushes
+                for push in pushes { shard.hold(push, step: step) }
             }
             let windowCount = Int(try r.u32("windows"))
             for _ in 0..<windowCount {

@@ -14,6 +14,8 @@ final class ServerShard {
     var heldPushes: [Int: [HeldPush]] = [:]
     /// Keys in `heldPushes` (rows they may create once released; the capacity check counts them).
     var heldKeys = 0
+    /// Bytes of the rows `heldPushes` may create once released, each at its own table's row size.
+    var heldRowBytes = 0
     var waitingPulls: [WaitingPull] = []
     var appliedPushes = 0
     /// Bytes received from and sent to workers.
@@ -313,7 +315,7 @@ final class ServerShard {
             throw HybridSyncError.invalidArgument("\(total) keys in one request; this server takes at most \(limits.maxKeysPerRequest) (HYBRIDSYNC_MAX_KEYS)")
         }
         let rows = tables.values.reduce(0) { $0 + $1.rowCount } + heldKeys
-        let bytes = tables.values.reduce(0) { $0 + $1.bytes } + heldKeys * (heldKeys == 0 ? 0 : (tables.values.map(\.bytesPerRow).max() ?? 0))
+        let bytes = tables.values.reduce(0) { $0 + $1.bytes } + heldRowBytes
         var newRows = total, newBytes = 0
         for (i, s) in header.sections.enumerated() { newBytes += keys[i].count * tables[s.table]!.bytesPerRow }
         if rows + newRows <= limits.maxRows && bytes + newBytes <= limits.maxBytes { return }
@@ -397,8 +399,7 @@ final class ServerShard {
             }
             if store.spec.consistency == .bsp {
                 let grads = kept ?? frames[3 + 2 * i].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-                heldPushes[Int(header.clock), default: []].append(HeldPush(worker: worker, seq: header.seq, section: s, keys: keys, grads: grads))
-                heldKeys += keys.count
+                hold(HeldPush(worker: worker, seq: header.seq, section: s, keys: keys, grads: grads), step: Int(header.clock))
             } else if let kept {
                 kept.withUnsafeBufferPointer { g in
                     if let base = g.baseAddress { apply(store, piece: s.piece, keys: keys, grads: base, rowLength: n) }
@@ -410,6 +411,18 @@ final class ServerShard {
             }
         }
     }
+
+    /// Keeps a BSP push until every worker has finished step `step`, counted for the capacity check.
+    func hold(_ push: HeldPush, step: Int) {
+        heldPushes[step, default: []].append(push)
+        heldKeys += push.keys.count
+        heldRowBytes += rowBytes(of: push)
+    }
+
+    /// Bytes of the rows a held push may create: one row of its table per key. (Until this counted
+    /// every held key at the largest row of any table, so a job with one table of long rows, a dense
+    /// layer through the servers, refused ordinary pulls as soon as a step's embedding pushes were held.)
+    private func rowBytes(of push: HeldPush) -> Int { push.keys.count * (tables[push.section.table]?.bytesPerRow ?? 0) }
 
     /// Applies rows; duplicate keys are summed first so the optimizer sees one gradient per row.
     private func apply(_ store: RowStore, piece: Int, keys: [UInt64], grads: UnsafePointer<Float>, rowLength n: Int) {
@@ -465,6 +478,7 @@ final class ServerShard {
         for step in heldPushes.keys.sorted() where step < done {
             let held = heldPushes.removeValue(forKey: step)!
             heldKeys -= held.reduce(0) { $0 + $1.keys.count }
+            heldRowBytes -= held.reduce(0) { $0 + rowBytes(of: $1) }
             let pushes = held.enumerated()
                 .sorted { ($0.element.worker, $0.element.seq, $0.offset) < ($1.element.worker, $1.element.seq, $1.offset) }.map(\.element)
             var groups: [String: [Int: [Int]]] = [:]
