@@ -34,7 +34,7 @@ public enum RowEncoding: UInt8, Sendable, Equatable, CaseIterable, CustomStringC
     }
 
     /// Writes `count` floats from `source` to `destination` in this encoding (`count * byteWidth` bytes).
-    public func encode(_ source: UnsafePointer<Float>, count: Int, into destination: UnsafeMutableRawPointer) {
+    package func encode(_ source: UnsafePointer<Float>, count: Int, into destination: UnsafeMutableRawPointer) {
         switch self {
         case .float32:
             destination.copyMemory(from: source, byteCount: count * 4)
@@ -48,7 +48,7 @@ public enum RowEncoding: UInt8, Sendable, Equatable, CaseIterable, CustomStringC
     }
 
     /// Reads `count` elements of this encoding from `source` (any alignment) into floats.
-    public func decode(_ source: UnsafeRawPointer, count: Int, into destination: UnsafeMutablePointer<Float>) {
+    package func decode(_ source: UnsafeRawPointer, count: Int, into destination: UnsafeMutablePointer<Float>) {
         switch self {
         case .float32:
             UnsafeMutableRawPointer(destination).copyMemory(from: source, byteCount: count * 4)
