@@ -42,17 +42,21 @@ final class SharedBytesTests: XCTestCase {
         XCTAssertEqual(pool.idleBytes, 2 * 131_072)
     }
 
-    /// Bytes written into a pooled buffer read back whole, and the buffer returns to the shared pool
-    /// when the last holder lets go.
-    func testPooledBytesReturnToTheSharedPool() {
-        let before = BufferPool.shared.idleBytes
+    /// Bytes written into a pooled buffer read back whole, and the buffer returns to its pool when
+    /// the last holder lets go (and is the one handed out next).
+    func testPooledBytesReturnToTheirPool() {
+        let pool = BufferPool()
+        var address: UnsafeMutableRawPointer?
         do {
-            let bytes = SharedBytes.pooled(count: 200_000) { p in
+            let bytes = SharedBytes.pooled(count: 200_000, from: pool) { p in
                 for i in 0..<200_000 { p.storeBytes(of: UInt8(truncatingIfNeeded: i * 7), toByteOffset: i, as: UInt8.self) }
             }
             let raw = UnsafeRawBufferPointer(start: bytes.pointer, count: bytes.count)
             XCTAssertTrue(raw.indices.allSatisfy { raw[$0] == UInt8(truncatingIfNeeded: $0 * 7) })
+            address = bytes.pointer
+            XCTAssertEqual(pool.idleBytes, 0)
         }
-        XCTAssertEqual(BufferPool.shared.idleBytes, before + 262_144)
+        XCTAssertEqual(pool.idleBytes, 262_144)
+        XCTAssertEqual(SharedBytes.pooled(count: 150_000, from: pool) { _ in }.pointer, address)
     }
 }

@@ -8,8 +8,8 @@ package final class SharedBytes: ByteFrame, @unchecked Sendable {
         case owned
         /// Another object's (an array's buffer, a larger `SharedBytes`), kept alive by this reference.
         case borrowed(Any)
-        /// A buffer of `BufferPool.shared` with this capacity, given back to it.
-        case pooled(capacity: Int)
+        /// A buffer of `pool` with this capacity, given back to it.
+        case pooled(capacity: Int, pool: BufferPool)
     }
 
     /// The bytes' start (valid for the life of this object).
@@ -36,13 +36,13 @@ package final class SharedBytes: ByteFrame, @unchecked Sendable {
         self.init(owning: p, count: bytes.count)
     }
 
-    /// `count` bytes written by `fill` into a buffer from `BufferPool.shared`: a large message's
-    /// buffer is reused, its pages already mapped, instead of being allocated, faulted in and zeroed by
-    /// the kernel on every call. `fill` must write all `count` bytes.
-    package static func pooled(count: Int, _ fill: (UnsafeMutableRawPointer) -> Void) -> SharedBytes {
-        let (p, capacity) = BufferPool.shared.take(bytes: count)
+    /// `count` bytes written by `fill` into a buffer from `pool` (the process's by default): a large
+    /// message's buffer is reused, its pages already mapped, instead of being allocated, faulted in and
+    /// zeroed by the kernel on every call. `fill` must write all `count` bytes.
+    package static func pooled(count: Int, from pool: BufferPool = .shared, _ fill: (UnsafeMutableRawPointer) -> Void) -> SharedBytes {
+        let (p, capacity) = pool.take(bytes: count)
         fill(p)
-        return SharedBytes(pointer: p, count: count, storage: capacity > 0 ? .pooled(capacity: capacity) : .owned)
+        return SharedBytes(pointer: p, count: count, storage: capacity > 0 ? .pooled(capacity: capacity, pool: pool) : .owned)
     }
 
     /// The elements of `array` as they lie in memory, without a copy. The array's buffer is held for
@@ -69,7 +69,7 @@ package final class SharedBytes: ByteFrame, @unchecked Sendable {
         switch storage {
         case .owned: pointer.deallocate()
         case .borrowed: break
-        case .pooled(let capacity): BufferPool.shared.give(pointer, capacity: capacity)
+        case let .pooled(capacity, pool): pool.give(pointer, capacity: capacity)
         }
     }
 }
