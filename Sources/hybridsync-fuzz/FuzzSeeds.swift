@@ -6,7 +6,8 @@ import HybridSyncPS
 /// magic and the version and mutates real structure.
 enum FuzzSeeds {
     static let tables = [TableSpec(name: "t", dimension: 4, optimizer: .adagrad(learningRate: 0.1, epsilon: 1e-8, initialAccumulator: 0.1)),
-                         TableSpec(name: "b", dimension: 2, optimizer: .sgd(learningRate: 1), consistency: .bsp, nonFinite: .skipRow)]
+                         TableSpec(name: "b", dimension: 2, optimizer: .sgd(learningRate: 1), consistency: .bsp, nonFinite: .skipRow),
+                         TableSpec(name: "h", dimension: 4, optimizer: .accumulate, rowEncoding: .float16)]
 
     static func all() -> [[UInt8]] {
         let keys = [UInt64(1), 9].flatMap { k in withUnsafeBytes(of: k.littleEndian) { Array($0) } }
@@ -20,6 +21,8 @@ enum FuzzSeeds {
             OutboundMessage(MessageHeader(kind: .pushPull, sender: w0, seq: 4, sections: [SectionInfo(table: "b", piece: 0, rowLength: 2, keyCount: 2, hasValues: true)]),
                             .empty, payload: [.bytes(keys), .bytes(rows(4))]),
             OutboundMessage(MessageHeader(kind: .declare, sender: w0, seq: 5), .declare(tables)),
+            OutboundMessage(MessageHeader(kind: .push, sender: w0, seq: 11, sections: [SectionInfo(table: "h", piece: 0, rowLength: 4, encoding: .float16, keyCount: 2, hasValues: true)]),
+                            .empty, payload: [.bytes(keys), .bytes([UInt8](repeating: 0x3C, count: 16))]),
             OutboundMessage(MessageHeader(kind: .clock, sender: w0, seq: 6, clock: 1), .empty),
             OutboundMessage(MessageHeader(kind: .stats, sender: w0, seq: 7), .empty),
             OutboundMessage(MessageHeader(kind: .heartbeat, sender: w0, seq: 8), .empty),
