@@ -91,12 +91,6 @@ final class RowStore {
         return s
     }
 
-    /// Copies the first `n` floats of `slot` to `dst`.
-    @inline(__always)
-    func read(slot: Int, into dst: UnsafeMutablePointer<Float>, count n: Int) {
-        dst.update(from: values + slot * width, count: n)
-    }
-
     /// The slots of `keys`' rows (piece `piece`), in order, each created and initialised on first touch
     /// (in the order of `keys`, as one lookup at a time would).
     func slots(keys: [UInt64], piece: Int) -> [Int32] {
@@ -110,9 +104,13 @@ final class RowStore {
         }
     }
 
-    /// Copies the first `n` floats of each of `keys`' rows (piece `piece`) to `dst`, one row after another.
-    func read(keys: [UInt64], piece: Int, into dst: UnsafeMutablePointer<Float>, count n: Int) {
-        for (j, s) in slots(keys: keys, piece: piece).enumerated() { read(slot: Int(s), into: dst + j * n, count: n) }
+    /// Writes the first `n` floats of each of `keys`' rows (piece `piece`) to `dst` in `encoding`, one
+    /// row after another (`n * encoding.byteWidth` bytes a row), straight from the store.
+    func read(keys: [UInt64], piece: Int, as encoding: RowEncoding, into dst: UnsafeMutableRawPointer, count n: Int) {
+        let rowBytes = n * encoding.byteWidth
+        for (j, s) in slots(keys: keys, piece: piece).enumerated() {
+            encoding.encode(values + Int(s) * width, count: n, into: dst + j * rowBytes)
+        }
     }
 
     /// Applies one gradient row per key (`keys[i]`'s row at `g + i * n`); keys must be unique. Rows are

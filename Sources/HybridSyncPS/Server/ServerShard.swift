@@ -390,22 +390,8 @@ final class ServerShard {
                 payload.append(.shared(zeros(bytes: keys.count * n * s.encoding.byteWidth)))
                 continue
             }
-            if s.encoding == .float32 {
-                payload.append(.shared(SharedBytes.pooled(count: keys.count * n * 4) { out in
-                    store.read(keys: keys, piece: s.piece, into: out.bindMemory(to: Float.self, capacity: keys.count * n), count: n)
-                }))
-                continue
-            }
-            // 16-bit rows: read as float32 a row at a time, then narrowed into the reply.
-            var row = [Float](repeating: 0, count: n)
-            let width = s.encoding.byteWidth
-            payload.append(.shared(SharedBytes.pooled(count: keys.count * n * width) { out in
-                row.withUnsafeMutableBufferPointer { r in
-                    for (j, slot) in store.slots(keys: keys, piece: s.piece).enumerated() {
-                        store.read(slot: Int(slot), into: r.baseAddress!, count: n)
-                        s.encoding.encode(r.baseAddress!, count: n, into: out + j * n * width)
-                    }
-                }
+            payload.append(.shared(SharedBytes.pooled(count: keys.count * n * s.encoding.byteWidth) { out in
+                store.read(keys: keys, piece: s.piece, as: s.encoding, into: out, count: n)
             }))
         }
         let h = MessageHeader(kind: .reply, sender: id, seq: pull.header.seq, clock: pull.header.clock,
