@@ -20,6 +20,7 @@ struct BenchPS: ParsableCommand {
     var replication = 0
     @Option(help: "Requests in flight per worker for the throughput table (1: skip it).") var inFlight = 4
     @Option(help: "Transports, each measured in turn: ipc (Unix sockets, servers on this host) and/or tcp.") var transports = "ipc,tcp"
+    @Option(help: "Server modes, each a job: none (rows not kept), adagrad, sgd, adam.") var serverModes = "none,adagrad"
 
     struct Shape { let keys: Int; let floats: Int }
 
@@ -35,6 +36,9 @@ struct BenchPS: ParsableCommand {
         guard (0...1).contains(replication) else { throw ValidationError("--replication must be 0 or 1") }
         let kinds = transports.split(separator: ",").map(String.init)
         guard !kinds.isEmpty, kinds.allSatisfy({ $0 == "ipc" || $0 == "tcp" }) else { throw ValidationError("--transports takes ipc, tcp or both") }
+        guard serverModes.split(separator: ",").allSatisfy({ ["none", "adagrad", "sgd", "adam"].contains($0) }) else {
+            throw ValidationError("--server-modes takes none, adagrad, sgd, adam")
+        }
         for transport in kinds { try measure(transport: transport, out: &out) }
         try out.write()
     }
@@ -62,7 +66,7 @@ struct BenchPS: ParsableCommand {
         for topo in topologies.split(separator: ",") {
             let parts = topo.split(separator: "x").compactMap { Int($0) }
             guard parts.count == 2 else { throw ValidationError("bad topology \(topo)") }
-            for mode in ["none", "adagrad"] {
+            for mode in serverModes.split(separator: ",").map(String.init) {
                 let rows = try runJob(servers: parts[0], workers: parts[1], mode: mode, transport: transport)
                 for shape in shapeList {
                     func stat(_ op: String, _ key: String) -> Double {

@@ -10,7 +10,7 @@ struct PSBenchWorker: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench-worker", abstract: "Worker side of `bench ps`.")
 
     @Option(help: "Comma-separated shapes KEYSxFLOATS.") var shapes = BenchPS.defaultShapes
-    @Option(help: "Optimizer on the servers: none (servers discard data) or adagrad.") var mode = "adagrad"
+    @Option(help: "Optimizer on the servers: none (servers discard data), adagrad, sgd or adam.") var mode = "adagrad"
     @Option(help: "Seconds per shape and operation.") var seconds = 1.0
     @Option(help: "Requests kept in flight for the throughput runs (1: none).") var inFlight = 1
 
@@ -19,7 +19,12 @@ struct PSBenchWorker: ParsableCommand {
         defer { worker.finish() }
         for shape in BenchPS.parseShapes(shapes) {
             let name = "t\(shape.keys)x\(shape.floats)"
-            let optimizer: OptimizerSpec = mode == "adagrad" ? .adagrad(learningRate: 0.01, epsilon: 1e-8, initialAccumulator: 0.1) : .sgd(learningRate: 0.01)
+            let optimizer: OptimizerSpec
+            switch mode {
+            case "adagrad": optimizer = .adagrad(learningRate: 0.01, epsilon: 1e-8, initialAccumulator: 0.1)
+            case "adam": optimizer = .adam(learningRate: 0.001, beta1: 0.9, beta2: 0.999, epsilon: 1e-8)
+            default: optimizer = .sgd(learningRate: 0.01)
+            }
             try worker.declare([TableSpec(name: name, dimension: shape.floats, optimizer: optimizer, consistency: .asp)])
             let base = UInt64(worker.id.index) << 40
             // Sorted and unique, as ps-lite requires of its callers, on every worker: spread over the
