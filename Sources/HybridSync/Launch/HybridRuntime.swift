@@ -106,6 +106,7 @@ public final class HybridRuntime {
             let server = try ServerNode(config: sc, logger: rankLogger("hybridsync.server", world))
             server.onAbsorbed = { rankDied.store(true, ordering: .relaxed) }
             try server.run()
+            try finishTimeline(world)
             return nil
         }
         if let s = me.server {
@@ -119,6 +120,7 @@ public final class HybridRuntime {
                     _ = b.wait(until: .after(seconds: sc.startTimeout + sc.heartbeatTimeout))
                     if let failure = b.failure { throw HybridSyncError.remote(peer: "rank \(world.rank) \(b.name)", message: failure) }
                 }
+                try finishTimeline(world)
                 return nil
             }
             background.append(BackgroundNode(name: "server \(s)", Handover(server)) { try $0.run() })
@@ -170,7 +172,15 @@ public final class HybridRuntime {
         }
         if runtime.kv.viewChanges > 0 { rankDied.store(true, ordering: .relaxed) }
         if let failure { throw failure }
+        try finishTimeline(runtime.world)
         succeeded = true
+    }
+
+    /// Writes this rank's part of the timeline, if one is recording; rank 0 merges the job's parts
+    /// and warns naming the ranks whose part did not come.
+    private static func finishTimeline(_ world: Communicator) throws {
+        guard let missing = try TimelineFile.finish(rank: world.rank, ranks: world.size), !missing.isEmpty else { return }
+        rankLogger("hybridsync.runtime", world).warning("timeline: no part from ranks \(missing); their rows are missing")
     }
 
     /// Whether a rank of this process's job died while the job went on (a server whose shards moved to

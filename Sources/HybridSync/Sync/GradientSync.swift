@@ -139,11 +139,18 @@ public final class GradientSync {
         touched[table, default: []].formUnion(ids)
         if let local = localTables[table] { return try local.rows(ids) }
         let before = runtime.kv.bytesSent + runtime.kv.bytesReceived
-        defer { pulledBytesThisStep[.ps, default: 0] += runtime.kv.bytesSent + runtime.kv.bytesReceived - before }
+        let t = Timeline.begin()
+        defer {
+            Timeline.end(t, "pull", row: row, detail: "\(table): \(ids.count) rows")
+            pulledBytesThisStep[.ps, default: 0] += runtime.kv.bytesSent + runtime.kv.bytesReceived - before
+        }
         return try runtime.kv.pull([RowQuery(table: spec.name, keys: ids)])[0]
     }
 
     private var pulledBytesThisStep: [Route: Int] = [:]
+
+    /// This worker's row in the timeline.
+    private var row: String { "worker \(runtime.dense.communicator.rank)" }
 
     /// Syncs one step's gradients: dense ones averaged over the ring (or pushed to the servers, per the
     /// plan) and applied; sparse ones pushed (or densified and averaged) and applied. Collective over the
@@ -193,12 +200,16 @@ public final class GradientSync {
             }
         }
         // Sparse pushes start first and travel while the ring runs.
-        let handle = pushes.isEmpty ? nil : try runtime.kv.pushAsync(pushes)
-        try runtime.dense.allreduce(ringTensors, op: .average)
-        try handle?.wait()
-        for name in denseOrder where routes[name] == .ring { applyDense(name, byName[name]!) }
-        for (local, g) in densified { local.apply(g) }
-        try runtime.kv.advanceClock()
+        let handle = try Timeline.span("push sent", row: row, detail: "\(pushes.reduce(0) { $0 + $1.keys.count }) rows") {
+            pushes.isEmpty ? nil : try runtime.kv.pushAsync(pushes)
+        }
+        try Timeline.span("all-reduce", row: row, detail: "\(ringTensors.count) tensors") { try runtime.dense.allreduce(ringTensors, op: .average) }
+        try Timeline.span("push acknowledged", row: row) { try handle?.wait() }
+        Timeline.span("apply", row: row) {
+            for name in denseOrder where routes[name] == .ring { applyDense(name, byName[name]!) }
+            for (local, g) in densified { local.apply(g) }
+        }
+        try Timeline.span("clock", row: row) { try runtime.kv.advanceClock() }
         try refreshDenseFromServers()
         for (table, ids) in touched { touchedRows[table, default: 0] += ids.count }
         touched.removeAll(keepingCapacity: true)

@@ -33,6 +33,8 @@ struct RingAllreduce {
                 let sendRange = schedule.chunk(sendChunk), recvRange = schedule.chunk(recvChunk)
                 let recvSegments = segments.segmentCount(recvRange)
                 let deadline = Deadline.after(seconds: stepTimeoutSeconds)
+                let t = Timeline.begin()
+                defer { Timeline.end(t, "reduce-scatter \(s)", row: "worker \(comm.rank)", detail: "\(recvRange.count * w) bytes from rank \(schedule.left)") }
                 for k in 0..<recvSegments {
                     let seg = segments.segment(k, of: recvRange)
                     try pending.receive(into: .init(start: recvScratch + (seg.lowerBound - recvRange.lowerBound) * w, count: seg.count * w),
@@ -59,6 +61,8 @@ struct RingAllreduce {
                 let (sendChunk, recvChunk) = schedule.allGatherStep(s)
                 let sendRange = schedule.chunk(sendChunk), recvRange = schedule.chunk(recvChunk)
                 let deadline = Deadline.after(seconds: stepTimeoutSeconds)
+                let t = Timeline.begin()
+                defer { Timeline.end(t, "all-gather \(s)", row: "worker \(comm.rank)", detail: "\(recvRange.count * w) bytes from rank \(schedule.left)") }
                 for k in 0..<gatherSegments.segmentCount(recvRange) {
                     let seg = gatherSegments.segment(k, of: recvRange)
                     try pending.receive(into: .init(start: buffer + seg.lowerBound * w, count: seg.count * w),

@@ -54,6 +54,8 @@ final class ServerShard {
         /// Each section's keys, decoded once.
         let keys: [[UInt64]]
         let staleness: Int
+        /// When it arrived, if the timeline is recording (a held pull's wait is drawn).
+        var arrived: Double? = Timeline.begin()
     }
 
     /// Benchmark mode: requests are validated and answered but rows are neither stored nor updated
@@ -145,7 +147,9 @@ final class ServerShard {
                 let keys = discardsData ? [] : decodeKeys(header, frames)
                 if !discardsData { try checkCapacity(header, keys: keys) }
                 try checkClockLead(header)
+                let t = Timeline.begin()
                 applyPush(header, frames, keys: keys, skipping: skips)
+                Timeline.end(t, "push", row: "\(id)", detail: "\(header.sender), \(keys.reduce(0) { $0 + $1.count }) keys")
                 return [reply(peer, header, kind: .reply)]
             case .pull, .pushPull:
                 try checkSections(header, needValues: header.kind == .pushPull)
@@ -310,6 +314,8 @@ final class ServerShard {
     private func releaseHeldPushes() {
         let done = clocks.minClock
         for step in heldPushes.keys.sorted() where step < done {
+            let t = Timeline.begin()
+            defer { Timeline.end(t, "apply held pushes", row: "\(id)", detail: "step \(step)") }
             let held = heldPushes.removeValue(forKey: step)!
             heldKeys -= held.reduce(0) { $0 + $1.keys.count }
             heldRowBytes -= held.reduce(0) { $0 + rowBytes(of: $1) }
@@ -367,13 +373,20 @@ final class ServerShard {
         var out: [NodeDirective] = []
         var still: [WaitingPull] = []
         for p in waitingPulls {
-            if clocks.mayAnswer(clock: Int(p.header.clock), staleness: p.staleness) { out.append(answer(p)) } else { still.append(p) }
+            if clocks.mayAnswer(clock: Int(p.header.clock), staleness: p.staleness) {
+                Timeline.end(p.arrived, "pull held for the clock", row: "\(id) holding \(p.header.sender)", detail: "clock \(p.header.clock)")
+                out.append(answer(p))
+            } else {
+                still.append(p)
+            }
         }
         waitingPulls = still
         return out
     }
 
     private func answer(_ pull: WaitingPull) -> NodeDirective {
+        let t = Timeline.begin()
+        defer { Timeline.end(t, "pull answer", row: "\(id)", detail: "\(pull.header.sender), \(pull.keys.reduce(0) { $0 + $1.count }) keys") }
         clocks.noteAnswered(clock: Int(pull.header.clock))
         var sections: [SectionInfo] = []
         var payload: [OutgoingFrame] = []
