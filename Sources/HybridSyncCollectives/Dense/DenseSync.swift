@@ -19,6 +19,10 @@ public final class DenseSync {
     private let scratch = ScratchBuffer()
     /// Statistics of the last flush, for benchmarks and the timeline.
     package private(set) var lastBuckets = 0
+    /// Flushes agreed by the full negotiation (the others were agreed by the cached check).
+    package private(set) var fullNegotiations = 0
+    /// The batch last agreed by the full negotiation, and its fingerprint (`negotiationCache`).
+    private var cached: (fingerprint: UInt64, agreed: [TensorDescriptor])?
 
     /// Creates the dense path over `communicator`.
     public init(communicator: Communicator, config: DenseSyncConfig = DenseSyncConfig()) {
@@ -28,6 +32,16 @@ public final class DenseSync {
 
     private var ring: RingAllreduce {
         RingAllreduce(segmentBytes: config.segmentBytes, stepTimeoutSeconds: config.timeoutSeconds)
+    }
+
+    /// Reduces one bucket's buffer with the algorithm its size calls for.
+    private func allreduce(_ buffer: UnsafeMutableRawPointer, count: Int, dtype: DType, op: ReduceOp) throws {
+        if count * dtype.byteWidth <= config.recursiveDoublingBytes {
+            try RecursiveDoubling(stepTimeoutSeconds: config.timeoutSeconds)
+                .run(buffer, count: count, dtype: dtype, op: op, comm: communicator, scratch: scratch)
+        } else {
+            try ring.run(buffer, count: count, dtype: dtype, op: op, comm: communicator, scratch: scratch)
+        }
     }
 
     /// Queues `tensor` for the next `flush`.
@@ -40,15 +54,58 @@ public final class DenseSync {
     public func flush() throws {
         let batch = queue
         queue.removeAll(keepingCapacity: true)
-        let negotiator = Negotiator(config: config)
-        let agreed = try negotiator.negotiate(batch.map { $0.0.descriptor(op: $0.1) }, comm: communicator)
+        let agreed = try Timeline.span("negotiate", row: row, detail: "\(batch.count) tensors") {
+            try agreeOnBatch(batch.map { $0.0.descriptor(op: $0.1) })
+        }
         var byName: [String: Tensor] = [:]
         for (t, _) in batch { byName[t.name] = t }
         let tensors = agreed.map { byName[$0.name]! }
         let buckets = FusionPlan.buckets(for: agreed, thresholdBytes: config.fusionThresholdBytes)
         lastBuckets = buckets.count
         for bucket in buckets {
-            try reduce(bucket, tensors: tensors)
+            try Timeline.span("reduce bucket", row: row, detail: "\(bucket.members.count) tensors, \(bucket.byteCount) bytes") {
+                try reduce(bucket, tensors: tensors)
+            }
+        }
+    }
+
+    /// This rank's row in the timeline.
+    private var row: String { "worker \(communicator.rank)" }
+
+    /// Agrees on one flush's batch: by the cached check when the batch is the one last agreed (every
+    /// rank holds the same cache, having agreed on it, so every rank takes the same branch), otherwise
+    /// by the full negotiation, whose result becomes the cache.
+    private func agreeOnBatch(_ mine: [TensorDescriptor]) throws -> [TensorDescriptor] {
+        let negotiator = Negotiator(config: config)
+        guard config.negotiationCache, communicator.size > 1 else { return try negotiator.negotiate(mine, comm: communicator) }
+        let fingerprint = Self.fingerprint(mine)
+        if let cached, try everyRankHas(fingerprint), fingerprint == cached.fingerprint {
+            return cached.agreed
+        }
+        fullNegotiations += 1
+        let agreed = try negotiator.negotiate(mine, comm: communicator)
+        cached = (fingerprint, agreed)
+        return agreed
+    }
+
+    /// FNV-1a of the batch's encoded descriptors in name order (the negotiation accepts any order).
+    static func fingerprint(_ batch: [TensorDescriptor]) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in TensorDescriptor.encode(batch.sorted { $0.name < $1.name }) { h = (h ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        return h
+    }
+
+    /// Whether every rank passed `fingerprint`: one recursive-doubling all-reduce of (f, ~f) under
+    /// `max`, which gives (max f, ~min f). Times out like a negotiation, naming the partner it waited for.
+    private func everyRankHas(_ fingerprint: UInt64) throws -> Bool {
+        let mine = Int64(bitPattern: fingerprint)
+        let seconds = config.stallAction == .raise ? config.stallSeconds + Negotiator.graceSeconds : config.timeoutSeconds
+        return try withUnsafeTemporaryAllocation(of: Int64.self, capacity: 2) { pair in
+            pair[0] = mine
+            pair[1] = ~mine
+            try RecursiveDoubling(stepTimeoutSeconds: seconds)
+                .run(pair.baseAddress!, count: 2, dtype: .int64, op: .max, comm: communicator, scratch: scratch)
+            return pair[0] == mine && pair[1] == ~mine
         }
     }
 
@@ -69,29 +126,33 @@ public final class DenseSync {
         if bucket.members.count == 1 {
             let t = tensors[bucket.members[0]]
             try guarding([t]) {
-                try ring.run(t.rawPointer, count: t.count, dtype: t.dtype, op: bucket.op, comm: communicator, scratch: scratch)
+                try allreduce(t.rawPointer, count: t.count, dtype: t.dtype, op: bucket.op)
             }
             return
         }
         let buffer = fusion.reserve(bucket.byteCount)
         var offset = 0
+        let fuse = Timeline.begin()
         for i in bucket.members {
             let t = tensors[i]
             (buffer + offset).copyMemory(from: t.rawPointer, byteCount: t.byteCount)
             offset += t.byteCount
         }
+        Timeline.end(fuse, "fuse", row: row)
         do {
-            try ring.run(buffer, count: bucket.count, dtype: bucket.dtype, op: bucket.op, comm: communicator, scratch: scratch)
+            try allreduce(buffer, count: bucket.count, dtype: bucket.dtype, op: bucket.op)
         } catch {
             fusion.leak()
             throw error
         }
         offset = 0
+        let unfuse = Timeline.begin()
         for i in bucket.members {
             let t = tensors[i]
             t.rawPointer.copyMemory(from: buffer + offset, byteCount: t.byteCount)
             offset += t.byteCount
         }
+        Timeline.end(unfuse, "unfuse", row: row)
     }
 
     /// Copies `tensor` from `root` to every rank (initial parameter sync). Collective.

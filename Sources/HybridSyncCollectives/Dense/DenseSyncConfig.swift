@@ -7,6 +7,15 @@ public struct DenseSyncConfig: Sendable {
     public var fusionThresholdBytes: Int = FusionPlan.defaultThresholdBytes
     /// Ring segment size in bytes (default 1 MiB, the best of 64 KiB-4 MiB measured here).
     public var segmentBytes: Int = 1 << 20
+    /// Buckets of at most this many bytes are reduced by recursive doubling (log2 p latencies) instead
+    /// of the ring (2(p - 1) latencies); 0 turns recursive doubling off. The default is the crossover
+    /// measured by `hybridsync bench allreduce` on the project's machine (Docs/Benchmarks.md).
+    public var recursiveDoublingBytes: Int = 64 << 10
+    /// Whether a batch identical to the last agreed one is agreed by one small all-reduce of its
+    /// fingerprint instead of the full negotiation (Horovod's response cache; default on). A batch
+    /// that differs anywhere falls back to the full negotiation, which raises the same error on every
+    /// rank.
+    public var negotiationCache = true
     /// Seconds after which a rank that has not submitted a batch is reported (default 60, as Horovod).
     public var stallSeconds: Double = 60
     /// Whether a stall raises on the waiting ranks or is logged (default: raise).

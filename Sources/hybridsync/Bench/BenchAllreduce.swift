@@ -16,6 +16,8 @@ struct BenchAllreduce: ParsableCommand {
     var iterations = 0
     @Option(help: "Ring segment size in bytes.")
     var segmentBytes = 1 << 20
+    @Option(help: "Buckets up to this many bytes go by recursive doubling (0: ring only; default: the library's).")
+    var recursiveDoublingBytes = DenseSyncConfig().recursiveDoublingBytes
     @Option(help: "Append JSON lines to this file.")
     var json: String?
 
@@ -23,6 +25,7 @@ struct BenchAllreduce: ParsableCommand {
         try MPIRuntime.run { world in
             var config = DenseSyncConfig()
             config.segmentBytes = segmentBytes
+            config.recursiveDoublingBytes = recursiveDoublingBytes
             let dense = DenseSync(communicator: world, config: config)
             var out = JSONLines(path: world.rank == 0 ? json : nil)
             let p = world.size

@@ -1,0 +1,76 @@
+import HybridSyncCore
+
+/// Recursive-doubling all-reduce, the latency-optimal algorithm for small buffers: log2(p) rounds in
+/// each of which a rank swaps its whole buffer with the rank whose index differs from its own in one
+/// bit, and reduces. Cost: ceil(log2 p) message latencies and n log2(p) bytes sent per rank, against
+/// the ring's 2(p - 1) latencies and 2 n (p - 1) / p bytes; `DenseSync` picks it up to
+/// `DenseSyncConfig.recursiveDoublingBytes`.
+///
+/// Ranks beyond the largest power of two below p fold in first (MPICH's scheme): of the first
+/// 2 (p - 2^k) ranks, each even one hands its buffer to the odd one after it, which takes part in the
+/// rounds for both and hands the result back at the end (two more latencies).
+///
+/// Every rank ends with the same bits: at each round the two partners combine the same two partial
+/// results, `a op b` on one side and `b op a` on the other, and every supported op is commutative.
+struct RecursiveDoubling {
+    /// Seconds a single round may wait for its partner.
+    var stepTimeoutSeconds: Double = 60
+
+    static let tag: Int32 = 103
+
+    /// Reduces `count` elements of `dtype` at `buffer` in place across every rank of `comm`.
+    func run(_ buffer: UnsafeMutableRawPointer, count: Int, dtype: DType, op: ReduceOp,
+             comm: Communicator, scratch: ScratchBuffer) throws {
+        try comm.checkUsable()
+        let p = comm.size, rank = comm.rank
+        guard p > 1, count > 0 else { return }
+        let bytes = count * dtype.byteWidth
+        var powerOfTwo = 1
+        while powerOfTwo * 2 <= p { powerOfTwo *= 2 }
+        let extra = p - powerOfTwo
+        let incoming = scratch.reserve(bytes)
+        var pending = PendingTransfers(comm, capacity: 2)
+        let whole = UnsafeMutableRawBufferPointer(start: buffer, count: bytes)
+        do {
+            // Fold in: even ranks among the first 2 * extra hand their buffer over and sit out the rounds.
+            var virtualRank = rank - extra
+            if rank < 2 * extra {
+                if rank % 2 == 0 {
+                    try pending.send(UnsafeRawBufferPointer(whole), to: rank + 1, tag: Self.tag)
+                    virtualRank = -1
+                } else {
+                    try pending.receive(into: .init(start: incoming, count: bytes), from: rank - 1, tag: Self.tag)
+                    virtualRank = rank / 2
+                }
+                try pending.waitAll(deadline: .after(seconds: stepTimeoutSeconds), operation: "recursive doubling: folding in")
+                if virtualRank >= 0 { ReductionKernels.accumulate(dtype: dtype, buffer, incoming, count: count, op: op) }
+            }
+            if virtualRank >= 0 {
+                var mask = 1
+                while mask < powerOfTwo {
+                    let v = virtualRank ^ mask
+                    let partner = v < extra ? 2 * v + 1 : v + extra
+                    try pending.receive(into: .init(start: incoming, count: bytes), from: partner, tag: Self.tag)
+                    try pending.send(UnsafeRawBufferPointer(whole), to: partner, tag: Self.tag)
+                    try pending.waitAll(deadline: .after(seconds: stepTimeoutSeconds), operation: "recursive doubling: round of \(mask)")
+                    ReductionKernels.accumulate(dtype: dtype, buffer, incoming, count: count, op: op)
+                    mask <<= 1
+                }
+            }
+            // Fold out: the odd ranks hand the result back.
+            if rank < 2 * extra {
+                if rank % 2 == 1 {
+                    try pending.send(UnsafeRawBufferPointer(whole), to: rank - 1, tag: Self.tag)
+                } else {
+                    try pending.receive(into: whole, from: rank + 1, tag: Self.tag)
+                }
+                try pending.waitAll(deadline: .after(seconds: stepTimeoutSeconds), operation: "recursive doubling: folding out")
+            }
+        } catch {
+            // A timed-out receive may still land in the scratch: abandon it rather than reuse it.
+            scratch.leak()
+            throw error
+        }
+        if op == .average { ReductionKernels.finishAverage(dtype: dtype, buffer, count: count, ranks: p) }
+    }
+}
