@@ -14,6 +14,9 @@ extension GradientSync {
     /// kept. Servers write their shards themselves, so `root` must be reachable at the same path from
     /// every server (one host, or a shared file system). Throws on every worker if any part failed.
     public func checkpoint(to root: String, keep: Int = 3) throws {
+        // Every server has every worker's last clock (so the step's BSP pushes are applied) once each
+        // worker has its acknowledgements and all have met at the barrier.
+        try runtime.kv.settleClock()
         try runtime.kv.barrier()
         var failure: (any Error)?
         if runtime.dense.communicator.rank == 0 {

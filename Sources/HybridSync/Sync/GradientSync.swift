@@ -144,10 +144,18 @@ public final class GradientSync {
             Timeline.end(t, "pull", row: row, detail: "\(table): \(ids.count) rows")
             pulledBytesThisStep[.ps, default: 0] += runtime.kv.bytesSent + runtime.kv.bytesReceived - before
         }
-        return try runtime.kv.pull([RowQuery(table: spec.name, keys: ids)])[0]
+        return try pullSettling([RowQuery(table: spec.name, keys: ids)])[0]
     }
 
     private var pulledBytesThisStep: [Route: Int] = [:]
+
+    /// Pulls, then takes the acknowledgements of the last step's clock (sent without waiting; the pull's
+    /// answer came after it on every server the pull reached), throwing the clock's error if any.
+    private func pullSettling(_ queries: [RowQuery]) throws -> [PulledRows] {
+        let rows = try runtime.kv.pull(queries)
+        try runtime.kv.settleClock()
+        return rows
+    }
 
     /// This worker's row in the timeline.
     private var row: String { "worker \(runtime.dense.communicator.rank)" }
@@ -156,6 +164,7 @@ public final class GradientSync {
     /// plan) and applied; sparse ones pushed (or densified and averaged) and applied. Collective over the
     /// workers. `dense` must hold one gradient per registered dense parameter, with the same name.
     public func step(dense grads: [Tensor], sparse given: [SparseGradient]) throws {
+        try runtime.kv.settleClock()
         let (ring0, ps0) = (runtime.dense.communicator.bytesSent, runtime.kv.bytesSent + runtime.kv.bytesReceived)
         defer {
             lastStepBytes[.ring] = runtime.dense.communicator.bytesSent - ring0 + (pulledBytesThisStep[.ring] ?? 0)
@@ -209,7 +218,9 @@ public final class GradientSync {
             for name in denseOrder where routes[name] == .ring { applyDense(name, byName[name]!) }
             for (local, g) in densified { local.apply(g) }
         }
-        try Timeline.span("clock", row: row) { try runtime.kv.advanceClock() }
+        // The clock goes out without waiting for its acknowledgements: the next pull's answer implies
+        // them (or the next step settles them first).
+        try Timeline.span("clock", row: row) { try runtime.kv.advanceClockAsync() }
         try refreshDenseFromServers()
         for (table, ids) in touched { touchedRows[table, default: 0] += ids.count }
         touched.removeAll(keepingCapacity: true)
@@ -275,7 +286,7 @@ public final class GradientSync {
     private func refreshDenseFromServers() throws {
         let onServers = denseOrder.filter { routes[$0] == .ps }
         guard !onServers.isEmpty else { return }
-        let rows = try runtime.kv.pull(onServers.map { RowQuery(table: $0, keys: [0]) })
+        let rows = try pullSettling(onServers.map { RowQuery(table: $0, keys: [0]) })
         for (name, r) in zip(onServers, rows) {
             let offset = denseOffsets[name]!
             try dense[name]!.0.assign(zip(offset, r.values).map { $0 + $1 })
@@ -304,7 +315,7 @@ public final class GradientSync {
             let chunk = max(1, (8 << 20) / (spec.dimension * 4))
             for start in stride(from: 0, to: rows, by: chunk) {
                 let keys = (start..<min(rows, start + chunk)).map { UInt64($0) }
-                let r = try runtime.kv.pull([RowQuery(table: n, keys: keys)])[0]
+                let r = try pullSettling([RowQuery(table: n, keys: keys)])[0]
                 values.replaceSubrange((start * spec.dimension)..<((start + keys.count) * spec.dimension), with: r.values)
             }
             localTables[n] = try LocalTable(spec: spec, rows: rows, fill: values)

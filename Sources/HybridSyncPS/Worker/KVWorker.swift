@@ -27,6 +27,9 @@ public final class KVWorker: Sendable {
     private let placement: ConsistentHash
     private let specs = Mutex<[String: TableSpec]>([:])
     let clockValue = Atomic<Int>(0)
+    private let logger: Logger
+    /// The clock `advanceClockAsync` sent and nobody has waited for yet.
+    private let unsettledClock = Mutex<PSHandle?>(nil)
     private let finished = Atomic<Bool>(false)
 
     /// Connects to the scheduler over ZeroMQ, registers, and waits for every node to join (up to
@@ -46,6 +49,7 @@ public final class KVWorker: Sendable {
         self.config = config
         var l = logger
         l[metadataKey: "node"] = "worker \(config.preferredIndex >= 0 ? "\(config.preferredIndex)" : "?")"
+        self.logger = l
         let registration = PSHandle(parts: [-1], plan: nil, deadline: .after(seconds: config.startTimeout), label: "worker registration")
         link = WorkerLink(config: config, logger: l, registration: registration, makeTransport: makeTransport)
         let book: MessageBody
@@ -182,6 +186,25 @@ public final class KVWorker: Sendable {
         clockValue.store(c, ordering: .relaxed)
     }
 
+    /// Starts advancing the clock and returns at once (a step's end off the critical path): requests
+    /// made after this carry the new clock, and a server that has not yet seen the clock holds them as
+    /// the consistency model says until it does. `settleClock()` waits for every server's
+    /// acknowledgement and throws the clock's error, if any; call it before relying on the servers
+    /// having it (the next pull's answer implies it). `finish()` settles it too, so the last step's
+    /// clock (which releases its BSP pushes) reaches the servers before they are told to stop.
+    public func advanceClockAsync(timeout: Double? = nil) throws {
+        try settleClock()
+        let c = clock + 1
+        clockValue.store(c, ordering: .relaxed)
+        let handle = broadcast(kind: .clock, clock: c, label: "clock \(c)", timeout: timeout)
+        unsettledClock.withLock { $0 = handle }
+    }
+
+    /// Waits for the acknowledgements of a clock `advanceClockAsync` sent; nothing if there is none.
+    public func settleClock() throws {
+        try unsettledClock.withLock { h -> PSHandle? in defer { h = nil }; return h }?.wait()
+    }
+
     /// Waits until every worker has entered the barrier. Throws `peerDied` naming a worker the
     /// scheduler declared dead.
     public func barrier(timeout: Double? = nil) throws { try barrier(.workers, timeout: timeout) }
@@ -209,6 +232,11 @@ public final class KVWorker: Sendable {
     /// the servers and the scheduler exit.
     public func finish() {
         guard !finished.exchange(true, ordering: .relaxed) else { return }
+        do {
+            try settleClock()
+        } catch {
+            logger.error("the last clock was not acknowledged by every server", metadata: ["error": "\(error)"])
+        }
         link.finish(waitingUpTo: 2)
     }
 
