@@ -21,6 +21,45 @@ final class ServerMachineTests: XCTestCase {
 
     func replies(_ d: [NodeDirective]) -> [OutboundMessage] { d.compactMap(\.sent).map(\.message) }
 
+    /// A push flagged `endsStep` advances its sender's clock once it is held: the BSP step's pushes of
+    /// both workers are applied when the second one arrives, a pull of the next step is held until then
+    /// and then sees both, and a resend of the flagged push applies nothing and moves no clock again.
+    func testAPushThatEndsTheStepAdvancesTheClock() throws {
+        var s = try joinedServer(workers: 2)
+        let peers = [Peer.routed([7]), Peer.routed([8])]
+        func message(_ kind: MessageKind, worker: Int, seq: UInt64, clock: Int64, flags: UInt16 = 0, _ body: MessageBody = .empty,
+                     sections: [SectionInfo] = [], payload: [OutgoingFrame] = []) -> OutboundMessage {
+            OutboundMessage(MessageHeader(kind: kind, sender: NodeID(.worker, worker), seq: seq, clock: clock, flags: flags, sections: sections),
+                            body, payload: payload)
+        }
+        func send(_ m: OutboundMessage, worker: Int) throws -> [OutboundMessage] { replies(s.onMessage(try TestKit.envelope(from: peers[worker], m), now: 1)) }
+        _ = try send(message(.declare, worker: 0, seq: 2, clock: 0, .declare([TableSpec(name: "t", dimension: 2, optimizer: .accumulate, consistency: .bsp)])), worker: 0)
+        let key = withUnsafeBytes(of: UInt64(3).littleEndian) { Array($0) }
+        let section = SectionInfo(table: "t", piece: 0, rowLength: 2, keyCount: 1, hasValues: true)
+        func push(worker: Int, _ values: [Float]) -> OutboundMessage {
+            message(.push, worker: worker, seq: 5, clock: 0, flags: MessageFlags.endsStep, sections: [section],
+                    payload: [.bytes(key), .bytes(values.withUnsafeBytes { Array($0) })])
+        }
+        XCTAssertEqual(try send(push(worker: 0, [1, 2]), worker: 0).map(\.header.kind), [.reply])
+        var pullSection = section
+        pullSection.hasValues = false
+        let pull = message(.pull, worker: 0, seq: 6, clock: 1, sections: [pullSection], payload: [.bytes(key), .bytes([])])
+        XCTAssertEqual(try send(pull, worker: 0).map(\.header.kind), [.held], "worker 1 has not ended step 0")
+        let out = try send(push(worker: 1, [10, 20]), worker: 1)
+        XCTAssertEqual(out.map(\.header.kind), [.reply, .reply], "the push's reply, then the held pull's answer")
+        let rows = out.last?.payload.last.map { f in f.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } }
+        out.forEach { $0.payload.forEach { $0.discard() } }
+        XCTAssertEqual(rows, [11, 22])
+        let again = try send(push(worker: 1, [10, 20]), worker: 1)
+        XCTAssertEqual(again.map(\.header.kind), [.reply], "a resend is answered, not applied")
+        let second = message(.pull, worker: 1, seq: 7, clock: 1, sections: [pullSection], payload: [.bytes(key), .bytes([])])
+        let answer = try send(second, worker: 1)
+        XCTAssertEqual(answer.first?.payload.last.map { f in f.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } }, [11, 22])
+        answer.forEach { $0.payload.forEach { $0.discard() } }
+        let ahead = message(.pull, worker: 1, seq: 8, clock: 2, sections: [pullSection], payload: [.bytes(key), .bytes([])])
+        XCTAssertEqual(try send(ahead, worker: 1).map(\.header.kind), [.held], "clocks are at 1, not 2")
+    }
+
     /// Clocks at the extremes (negative, Int64.min, Int64.max, past Int32.max) are refused with a typed
     /// error, never trapped on, and the server goes on answering well-formed requests.
     func testExtremeClocksAreRefusedWithoutATrap() throws {

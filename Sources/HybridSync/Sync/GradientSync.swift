@@ -39,6 +39,8 @@ public final class GradientSync {
     /// Rows touched in the current step, and summed over the completed steps.
     private var touched: [String: Set<UInt64>] = [:]
     var touchedRows: [String: Int] = [:]
+    /// Whether rows touched are still counted: only until the one re-plan that uses them.
+    private var observingDensity: Bool { strategy == .hybrid && stepCount < replanAfterSteps }
     /// Bytes of the last step by route, counted by the transports: ring = bytes this worker sent over MPI;
     /// ps = bytes it sent to and received from the servers over ZeroMQ (pulls of that step included).
     public private(set) var lastStepBytes: [Route: Int] = [:]
@@ -136,7 +138,7 @@ public final class GradientSync {
     /// The rows of `table` for `ids` (any order, repeats allowed), as of this worker's clock.
     public func pull(_ table: String, ids: [UInt64]) throws -> PulledRows {
         guard let spec = tables[table] else { throw HybridSyncError.unknownTable(table) }
-        touched[table, default: []].formUnion(ids)
+        if observingDensity { touched[table, default: []].formUnion(ids) }
         if let local = localTables[table] { return try local.rows(ids) }
         let before = runtime.kv.bytesSent + runtime.kv.bytesReceived
         let t = Timeline.begin()
@@ -191,7 +193,7 @@ public final class GradientSync {
             guard s.values.count == s.keys.count * spec.dimension else {
                 throw HybridSyncError.shapeMismatch(what: "gradient of table '\(s.table)'", expected: "\(s.keys.count * spec.dimension) elements", got: "\(s.values.count)")
             }
-            touched[s.table, default: []].formUnion(s.keys)
+            if observingDensity { touched[s.table, default: []].formUnion(s.keys) }
             if let local = localTables[s.table] {
                 let g = try local.densify(s)
                 ringTensors.append(g)
@@ -208,9 +210,10 @@ public final class GradientSync {
                 ringTensors.append(g)
             }
         }
-        // Sparse pushes start first and travel while the ring runs.
+        // Sparse pushes start first and travel while the ring runs. They end the step on the servers
+        // (the clock rides with them), so a BSP step's pushes are applied while the ring runs too.
         let handle = try Timeline.span("push sent", row: row, detail: "\(pushes.reduce(0) { $0 + $1.keys.count }) rows") {
-            pushes.isEmpty ? nil : try runtime.kv.pushAsync(pushes)
+            pushes.isEmpty ? nil : try runtime.kv.pushEndingStepAsync(pushes)
         }
         try Timeline.span("all-reduce", row: row, detail: "\(ringTensors.count) tensors") { try runtime.dense.allreduce(ringTensors, op: .average) }
         try Timeline.span("push acknowledged", row: row) { try handle?.wait() }
@@ -218,9 +221,9 @@ public final class GradientSync {
             for name in denseOrder where routes[name] == .ring { applyDense(name, byName[name]!) }
             for (local, g) in densified { local.apply(g) }
         }
-        // The clock goes out without waiting for its acknowledgements: the next pull's answer implies
-        // them (or the next step settles them first).
-        try Timeline.span("clock", row: row) { try runtime.kv.advanceClockAsync() }
+        // Without pushes, the clock goes alone, without waiting for its acknowledgements: the next
+        // pull's answer implies them (or the next step settles them first).
+        if handle == nil { try Timeline.span("clock", row: row) { try runtime.kv.advanceClockAsync() } }
         try refreshDenseFromServers()
         for (table, ids) in touched { touchedRows[table, default: 0] += ids.count }
         touched.removeAll(keepingCapacity: true)

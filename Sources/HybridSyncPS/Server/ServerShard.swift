@@ -147,10 +147,13 @@ final class ServerShard {
                 let keys = discardsData ? [] : decodeKeys(header, frames)
                 if !discardsData { try checkCapacity(header, keys: keys) }
                 try checkClockLead(header)
+                let endsStep = header.flags & MessageFlags.endsStep != 0
+                let worker = endsStep ? try workerIndex(header) : 0
                 let t = Timeline.begin()
                 applyPush(header, frames, keys: keys, skipping: skips)
                 Timeline.end(t, "push", row: "\(id)", detail: "\(header.sender), \(keys.reduce(0) { $0 + $1.count }) keys")
-                return [reply(peer, header, kind: .reply)]
+                guard endsStep else { return [reply(peer, header, kind: .reply)] }
+                return [reply(peer, header, kind: .reply)] + (try advanceClock(worker: worker, to: Int(header.clock) + 1))
             case .pull, .pushPull:
                 try checkSections(header, needValues: header.kind == .pushPull)
                 let staleness = header.sections.map { tables[$0.table]!.spec.consistency.staleness }.min() ?? Int.max

@@ -123,4 +123,9 @@ package enum MessageFlags {
     /// A server's registration as a spare: it waits, and replaces the first server that dies (or one
     /// that died before it came) instead of counting as one of the job's servers.
     package static let spare: UInt16 = 4
+    /// A push that ends its sender's step: once it is applied (or held, under BSP) the server advances
+    /// the sender's clock to the header's clock + 1, as a `clock` message would, and its reply
+    /// acknowledges both. Saves a round trip a step, and lets the servers release a BSP step's pushes
+    /// while the workers are still in the ring.
+    package static let endsStep: UInt16 = 8
 }

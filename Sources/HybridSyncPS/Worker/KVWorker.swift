@@ -122,6 +122,18 @@ public final class KVWorker: Sendable {
         try request(.push, tables: rows.map(\.table), keys: rows.map(\.keys), rows: rows, timeout: timeout, wantRows: false)
     }
 
+    /// Starts a push that ends this worker's step: the servers apply it and then advance this worker's
+    /// clock, in one message each (servers that hold none of the rows get a `clock` message). Later
+    /// requests carry the new clock. Waiting on the handle settles both; `pushAsync` then
+    /// `advanceClock` is the same in two round trips.
+    public func pushEndingStepAsync(_ rows: [SparseRows], timeout: Double? = nil) throws -> PSHandle {
+        try settleClock()
+        let handle = try request(.push, tables: rows.map(\.table), keys: rows.map(\.keys), rows: rows, timeout: timeout, wantRows: false,
+                                 endingStep: true)
+        clockValue.store(clock + 1, ordering: .relaxed)
+        return handle
+    }
+
     /// Starts a pull; `wait()` on the handle returns the rows in query order.
     public func pullAsync(_ queries: [RowQuery], timeout: Double? = nil) throws -> PSHandle {
         try request(.pull, tables: queries.map(\.table), keys: queries.map(\.keys), rows: nil, timeout: timeout, wantRows: true)
@@ -150,7 +162,7 @@ public final class KVWorker: Sendable {
     }
 
     private func request(_ kind: MessageKind, tables names: [String], keys: [[UInt64]], rows: [SparseRows]?,
-                         timeout: Double?, wantRows: Bool) throws -> PSHandle {
+                         timeout: Double?, wantRows: Bool, endingStep: Bool = false) throws -> PSHandle {
         guard !finished.load(ordering: .relaxed) else { throw HybridSyncError.unusable("worker has finished") }
         guard Set(names).count == names.count else {
             throw HybridSyncError.invalidArgument("a table appears twice in one request: \(names)")
@@ -160,18 +172,21 @@ public final class KVWorker: Sendable {
         let gradients = try rows.map { try plan.summedGradients($0) }
         let deadline = Deadline.after(seconds: timeout ?? config.requestTimeout)
         let servers = plan.perServer.indices.filter { !plan.perServer[$0].isEmpty }
-        var total = 0
         var outgoing: [(Int, MessageHeader, [OutgoingFrame])] = []
+        let flags = endingStep ? MessageFlags.endsStep : 0
         for s in servers {
             let (sections, payload) = plan.frames(server: s, gradients: gradients)
-            total += payload.reduce(0) { $0 + $1.count }
-            outgoing.append((s, MessageHeader(kind: kind, sender: id, seq: 0, clock: Int64(clock), sections: sections), payload))
+            outgoing.append((s, MessageHeader(kind: kind, sender: id, seq: 0, clock: Int64(clock), flags: flags, sections: sections), payload))
         }
-        let handle = PSHandle(parts: Set(servers), plan: wantRows ? plan : nil, deadline: deadline,
-                              label: "\(kind) of \(keys.reduce(0) { $0 + $1.count }) keys")
-        link.submit(WorkerRequest(id: link.makeID(), parts: outgoing.map { s, header, payload in
-            (.server(s), OutboundMessage(header, payload: payload))
-        }, deadline: deadline), handle: handle)
+        var parts = outgoing.map { s, header, payload in (WorkerRequest.Target.server(s), OutboundMessage(header, payload: payload)) }
+        // A step's end reaches every server: those the push does not reach get the clock alone.
+        let clockOnly = endingStep ? (0..<serverCount).filter { !servers.contains($0) } : []
+        for s in clockOnly {
+            parts.append((.server(s), OutboundMessage(MessageHeader(kind: .clock, sender: id, seq: 0, clock: Int64(clock + 1)), .empty)))
+        }
+        let handle = PSHandle(parts: Set(servers + clockOnly), plan: wantRows ? plan : nil, deadline: deadline,
+                              label: "\(kind) of \(keys.reduce(0) { $0 + $1.count }) keys" + (endingStep ? " ending step \(clock)" : ""))
+        link.submit(WorkerRequest(id: link.makeID(), parts: parts, deadline: deadline), handle: handle)
         return handle
     }
 
