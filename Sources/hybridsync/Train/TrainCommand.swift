@@ -34,18 +34,23 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Continue from the newest complete checkpoint in --checkpoint-dir, up to --epochs.") var resume = false
     @Flag(help: "Print a CRC-32C of every parameter at the end (compares runs bit for bit).") var checksum = false
     @Option(help: "CURVE keys written by `hybridsync keys --ranks N` (default: fresh keys for this job, made over MPI).") var keys: String?
+    @Option(help: "Write a Chrome-trace timeline of the job here (Perfetto, chrome://tracing): a row per worker and server.")
+    var timeline: String?
+    @Flag(help: "Run the same steps' computation with nothing pulled or synchronised (wide rows read as zeros): the step time without synchronisation, to measure its share.")
+    var computeOnly = false
     @Flag(inversion: .prefixedNo, help: "Probe both paths at start-up for the planner's cost model (runs that must route alike: --no-calibrate).")
     var calibrate = true
 
     func run() throws {
         guard let cons = Consistency(name: consistency) else { throw ValidationError("bad consistency \(consistency)") }
         guard let encoding = RowEncoding(name: rowEncoding) else { throw ValidationError("--row-encoding must be float32, float16 or bfloat16") }
-        guard wideRows > 0, wideRows & (wideRows - 1) == 0 else { throw ValidationError("--wide-rows must be a power of two") }
+        guard wideRows > 0, wideRows <= 1 << 28, wideRows & (wideRows - 1) == 0 else { throw ValidationError("--wide-rows must be a power of two, at most 2^28") }
         if resume && checkpointDir == nil { throw ValidationError("--resume needs --checkpoint-dir") }
         if let keys { setenv("HYBRIDSYNC_KEYS", keys, 1) }
         if let replication, !(0...1).contains(replication) { throw ValidationError("--replication must be 0 or 1") }
         var base = PSConfig()
         base.replication = replication
+        if let timeline { Timeline.start(writingTo: timeline) }
         try HybridRuntime.run(layout: HybridLayout(servers: servers, placement: placement, spares: spareServers), base: base) { runtime in
             try train(runtime, consistency: cons, encoding: encoding)
         }
@@ -92,7 +97,8 @@ struct TrainCommand: ParsableCommand {
         var losses: [Double] = []
         var window: [Double] = []
         let start = Date()
-        var h = [Float](repeating: 0, count: hidden)
+        var batchState = WideAndDeep.Batch()
+        var distinct = DistinctRows(tableRows: wideRows)
         let grads = try model.makeGradients()
         var step = firstStep
         // The data order is keyed by epoch and step, so a resumed run sees the same batches.
@@ -102,7 +108,7 @@ struct TrainCommand: ParsableCommand {
             order.shuffle(using: &rng)
             for s in 0..<stepsPerEpoch where epoch * stepsPerEpoch + s >= firstStep {
                 let idx = (0..<batch).map { order[(s * p + me) * batch + $0] }
-                let loss = try trainStep(model, sync, trainSet, idx, grads, &h)
+                let loss = try trainStep(model, sync, trainSet, idx, grads, &batchState, &distinct)
                 window.append(loss)
                 step += 1
                 if step % 20 == 0 || step == totalSteps {
@@ -156,7 +162,10 @@ struct TrainCommand: ParsableCommand {
         }
     }
 
-    private func trainStep(_ model: WideAndDeep, _ sync: GradientSync, _ set: FashionMNIST, _ idx: [Int], _ g: WideAndDeep.Gradients, _ h: inout [Float]) throws -> Double {
+    private func trainStep(_ model: WideAndDeep, _ sync: GradientSync, _ set: FashionMNIST, _ idx: [Int], _ g: WideAndDeep.Gradients,
+                           _ batch: inout WideAndDeep.Batch, _ distinct: inout DistinctRows) throws -> Double {
+        let row = "worker \(sync.runtime.dense.communicator.rank)"
+        let features = Timeline.begin()
         for t in [g.w1, g.b1, g.w2, g.b2] { memset(t.rawPointer, 0, t.byteCount) }
         // Every sample's wide feature ids, one after another (sample b's are at starts[b] ..< starts[b + 1]).
         var all: [UInt64] = []
@@ -167,32 +176,37 @@ struct TrainCommand: ParsableCommand {
                 starts.append(all.count)
             }
         }
-        // The distinct ids, ascending, and each feature's row among them: one sort, no hashing.
-        let order = all.indices.sorted { all[$0] < all[$1] }
-        var unique: [UInt64] = []
-        var slot = [Int](repeating: 0, count: all.count)
-        for j in order {
-            if unique.last != all[j] { unique.append(all[j]) }
-            slot[j] = unique.count - 1
+        let (unique, slot) = distinct(all)
+        Timeline.end(features, "features", row: row, detail: "\(unique.count) distinct rows")
+        // --compute-only: the same arithmetic on rows of zeros, with nothing pulled or synchronised.
+        let rows = computeOnly ? [Float](repeating: 0, count: unique.count * 10) : try sync.pull("wide", ids: unique).values
+        var wide = [Float](repeating: 0, count: idx.count * 10)
+        for b in idx.indices {
+            for j in starts[b]..<starts[b + 1] { let r = slot[j] * 10; for k in 0..<10 { wide[b * 10 + k] += rows[r + k] } }
         }
-        let rows = try sync.pull("wide", ids: unique)
+        let forward = Timeline.begin()
+        try set.images.withUnsafeBufferPointer { img in
+            batch.load(count: idx.count, hidden: hidden, image: { UnsafeBufferPointer(rebasing: img[(idx[$0] * 784)..<((idx[$0] + 1) * 784)]) }, wide: wide)
+            try model.forward(&batch)
+        }
+        Timeline.end(forward, "forward", row: row)
+        let backward = Timeline.begin()
+        var dlogits = [Float](repeating: 0, count: idx.count * 10)
         var wideGrad = [Float](repeating: 0, count: unique.count * 10)
         var loss = 0.0
         let scale = 1 / Float(idx.count)
-        try set.images.withUnsafeBufferPointer { img in
-            for (b, i) in idx.enumerated() {
-                let x = UnsafeBufferPointer(rebasing: img[(i * 784)..<((i + 1) * 784)])
-                var wide = [Float](repeating: 0, count: 10)
-                for j in starts[b]..<starts[b + 1] { let r = slot[j] * 10; for k in 0..<10 { wide[k] += rows.values[r + k] } }
-                let logits = try model.forward(x, wide: wide, h: &h)
-                var (prob, l) = WideAndDeep.softmax(logits, label: Int(set.labels[i]))
-                loss += Double(l)
-                prob[Int(set.labels[i])] -= 1
-                try model.backward(x, h: h, dlogits: prob, scale: scale, into: g)
-                for j in starts[b]..<starts[b + 1] { let r = slot[j] * 10; for k in 0..<10 { wideGrad[r + k] += prob[k] * scale } }
-            }
+        for (b, i) in idx.enumerated() {
+            var (prob, l) = WideAndDeep.softmax(batch.logits(of: b), label: Int(set.labels[i]))
+            loss += Double(l)
+            prob[Int(set.labels[i])] -= 1
+            for k in 0..<10 { dlogits[b * 10 + k] = prob[k] * scale }
+            for j in starts[b]..<starts[b + 1] { let r = slot[j] * 10; for k in 0..<10 { wideGrad[r + k] += prob[k] * scale } }
         }
-        try sync.step(dense: [g.w1, g.b1, g.w2, g.b2], sparse: [SparseGradient(table: "wide", ids: unique, values: wideGrad)])
+        try model.backward(batch, dlogits: dlogits, into: g)
+        Timeline.end(backward, "backward", row: row)
+        if !computeOnly {
+            try sync.step(dense: [g.w1, g.b1, g.w2, g.b2], sparse: [SparseGradient(table: "wide", ids: unique, values: wideGrad)])
+        }
         return loss / Double(idx.count)
     }
 
@@ -200,27 +214,34 @@ struct TrainCommand: ParsableCommand {
     private func evaluate(_ model: WideAndDeep, _ sync: GradientSync, _ set: FashionMNIST, _ runtime: HybridRuntime) throws -> Double {
         let comm = runtime.dense.communicator
         var correct = 0, seen = 0
-        var h = [Float](repeating: 0, count: hidden)
         let share = (set.count + comm.size - 1) / comm.size
         let lo = comm.rank * share, hi = min(set.count, lo + share)
+        var batch = WideAndDeep.Batch()
+        var distinct = DistinctRows(tableRows: wideRows)
         for chunk in stride(from: lo, to: hi, by: 500) {
             let ids = Array(chunk..<min(hi, chunk + 500))
-            var feats: [[UInt64]] = []
+            var all: [UInt64] = []
+            var starts = [0]
             set.images.withUnsafeBufferPointer { img in
-                for i in ids { feats.append(model.features(UnsafeBufferPointer(rebasing: img[(i * 784)..<((i + 1) * 784)]))) }
-            }
-            let unique = Array(Set(feats.joined())).sorted()
-            let rows = try sync.pull("wide", ids: unique)
-            var pos: [UInt64: Int] = [:]
-            for (i, k) in unique.enumerated() { pos[k] = i }
-            try set.images.withUnsafeBufferPointer { img in
-                for (b, i) in ids.enumerated() {
-                    var wide = [Float](repeating: 0, count: 10)
-                    for f in feats[b] { let r = pos[f]! * 10; for k in 0..<10 { wide[k] += rows.values[r + k] } }
-                    let logits = try model.forward(UnsafeBufferPointer(rebasing: img[(i * 784)..<((i + 1) * 784)]), wide: wide, h: &h)
-                    if logits.indices.max(by: { logits[$0] < logits[$1] }) == Int(set.labels[i]) { correct += 1 }
-                    seen += 1
+                for i in ids {
+                    all += model.features(UnsafeBufferPointer(rebasing: img[(i * 784)..<((i + 1) * 784)]))
+                    starts.append(all.count)
                 }
+            }
+            let (unique, slot) = distinct(all)
+            let rows = try sync.pull("wide", ids: unique).values
+            var wide = [Float](repeating: 0, count: ids.count * 10)
+            for b in ids.indices {
+                for j in starts[b]..<starts[b + 1] { let r = slot[j] * 10; for k in 0..<10 { wide[b * 10 + k] += rows[r + k] } }
+            }
+            try set.images.withUnsafeBufferPointer { img in
+                batch.load(count: ids.count, hidden: hidden, image: { UnsafeBufferPointer(rebasing: img[(ids[$0] * 784)..<((ids[$0] + 1) * 784)]) }, wide: wide)
+                try model.forward(&batch)
+            }
+            for (b, i) in ids.enumerated() {
+                let logits = batch.logits(of: b)
+                if logits.indices.max(by: { logits[$0] < logits[$1] }) == b * 10 + Int(set.labels[i]) { correct += 1 }
+                seen += 1
             }
         }
         let totals = try Tensor(name: "eval", values: [Int64(correct), Int64(seen)])

@@ -64,48 +64,84 @@ struct WideAndDeep {
                   w2: try Tensor(name: "deep.w2", dtype: .float32, count: w2.count), b2: try Tensor(name: "deep.b2", dtype: .float32, count: 10))
     }
 
-    /// Logits of one image. `wide` holds the sum of the image's pulled wide rows (10 logits).
+    /// One batch's inputs and activations, kept from `forward` to `backward`. Pixels are stored
+    /// pixel-major (`x[i * count + b]`, scaled to [0, 1]), so each row of `w1` and of its gradient is
+    /// read once per batch, for all the batch's images, instead of once per image: the 400 KB of `w1`
+    /// would not stay in cache across 32 images, the batch's 16 KB of hidden units do.
+    struct Batch {
+        private(set) var count = 0
+        fileprivate var x: [Float] = []
+        fileprivate var h: [Float] = []
+        fileprivate var logits: [Float] = []
+
+        /// Loads `count` images (the `image(b)` pixels) and the sums of their pulled wide rows (`wide`,
+        /// `count` x 10 logits).
+        mutating func load(count: Int, hidden: Int, image: (Int) -> UnsafeBufferPointer<UInt8>, wide: [Float]) {
+            self.count = count
+            if x.count < 784 * count { x = [Float](repeating: 0, count: 784 * count) }
+            if h.count < hidden * count { h = [Float](repeating: 0, count: hidden * count) }
+            logits = wide
+            x.withUnsafeMutableBufferPointer { xb in
+                for b in 0..<count {
+                    let img = image(b)
+                    for i in 0..<784 { xb[i * count + b] = Float(img[i]) / 255 }
+                }
+            }
+        }
+
+        /// The logits of image `b` (valid after `forward`).
+        func logits(of b: Int) -> ArraySlice<Float> { logits[(b * 10)..<(b * 10 + 10)] }
+    }
+
+    /// Computes the batch's logits (wide + deep) into `batch`.
     ///
     /// Written the way a fast step is: every loop runs over raw buffer pointers (no per-element array
-    /// uniqueness or bounds checks), and the inner loops are plain `a[j] += v * b[j]` over contiguous
-    /// rows, which the compiler vectorises. The arithmetic and its order are the scalar version's, so
-    /// results are bit-for-bit the same.
-    func forward(_ x: UnsafeBufferPointer<UInt8>, wide: [Float], h: inout [Float]) throws -> [Float] {
-        var logits = wide
-        let n = hidden
+    /// uniqueness or bounds checks), the inner loops are plain `a[j] += v * b[j]` over contiguous rows,
+    /// which the compiler vectorises, and the batch is the outer unit of work, so each weight is loaded
+    /// once per batch.
+    func forward(_ batch: inout Batch) throws {
+        let n = hidden, count = batch.count
         try w1.withElements(as: Float.self) { w in
-            try b1.withElements(as: Float.self) { b in
-                h.withUnsafeMutableBufferPointer { hb in
-                    let hp = hb.baseAddress!, wp = w.baseAddress!
-                    hp.update(from: b.baseAddress!, count: n)
-                    for i in 0..<784 where x[i] != 0 {
-                        let v = Float(x[i]) / 255
-                        let row = wp + i * n
-                        for j in 0..<n { hp[j] += v * row[j] }
+            try b1.withElements(as: Float.self) { bias in
+                batch.x.withUnsafeBufferPointer { xb in
+                    batch.h.withUnsafeMutableBufferPointer { hb in
+                        let hp = hb.baseAddress!, wp = w.baseAddress!, xp = xb.baseAddress!
+                        for b in 0..<count { (hp + b * n).update(from: bias.baseAddress!, count: n) }
+                        for i in 0..<784 {
+                            let row = wp + i * n
+                            for b in 0..<count {
+                                let v = xp[i * count + b]
+                                if v == 0 { continue }
+                                let hr = hp + b * n
+                                for j in 0..<n { hr[j] += v * row[j] }
+                            }
+                        }
+                        for j in 0..<(n * count) where hp[j] < 0 { hp[j] = 0 }
                     }
-                    for j in 0..<n where hp[j] < 0 { hp[j] = 0 }
                 }
             }
         }
         try w2.withElements(as: Float.self) { w in
-            try b2.withElements(as: Float.self) { b in
-                h.withUnsafeBufferPointer { hb in
-                    logits.withUnsafeMutableBufferPointer { lb in
-                        let hp = hb.baseAddress!, wp = w.baseAddress!
-                        for k in 0..<10 {
-                            var s = b[k]
-                            for j in 0..<n { s += hp[j] * wp[j * 10 + k] }
-                            lb[k] += s
+            try b2.withElements(as: Float.self) { bias in
+                batch.h.withUnsafeBufferPointer { hb in
+                    batch.logits.withUnsafeMutableBufferPointer { lb in
+                        let wp = w.baseAddress!
+                        for b in 0..<count {
+                            let hr = hb.baseAddress! + b * n, l = lb.baseAddress! + b * 10
+                            for k in 0..<10 { l[k] += bias[k] }
+                            for j in 0..<n where hr[j] > 0 {
+                                let v = hr[j], wr = wp + j * 10
+                                for k in 0..<10 { l[k] += v * wr[k] }
+                            }
                         }
                     }
                 }
             }
         }
-        return logits
     }
 
     /// Softmax probabilities and the loss of `label`.
-    static func softmax(_ logits: [Float], label: Int) -> ([Float], Float) {
+    static func softmax(_ logits: ArraySlice<Float>, label: Int) -> ([Float], Float) {
         let m = logits.max()!
         var p = logits.map { expf($0 - m) }
         let s = p.reduce(0, +)
@@ -113,28 +149,31 @@ struct WideAndDeep {
         return (p, -logf(max(p[label], 1e-12)))
     }
 
-    /// Accumulates the gradient of one sample (scaled by `scale`) into `g`; returns d(logits). Raw
-    /// pointers throughout, as in `forward`, with the same arithmetic in the same order.
-    func backward(_ x: UnsafeBufferPointer<UInt8>, h: [Float], dlogits: [Float], scale: Float, into g: Gradients) throws {
-        let n = hidden
-        var dh = [Float](repeating: 0, count: n)
+    /// Accumulates the batch's gradient into `g`, given d(loss)/d(logits) of every image (`dlogits`,
+    /// `count` x 10, already scaled by 1/batch). Raw pointers and batch-outer loops, as in `forward`.
+    func backward(_ batch: Batch, dlogits: [Float], into g: Gradients) throws {
+        let n = hidden, count = batch.count
+        var dh = [Float](repeating: 0, count: n * count)
         try dh.withUnsafeMutableBufferPointer { dhb in
             let dp = dhb.baseAddress!
-            try h.withUnsafeBufferPointer { hb in
+            try batch.h.withUnsafeBufferPointer { hb in
                 try dlogits.withUnsafeBufferPointer { db in
-                    let hp = hb.baseAddress!, dl = db.baseAddress!
                     try w2.withElements(as: Float.self) { w in
                         try g.w2.withElements(as: Float.self) { gw in
                             try g.b2.withElements(as: Float.self) { gb in
                                 let wp = w.baseAddress!, gwp = gw.baseAddress!
-                                for k in 0..<10 { gb[k] += dl[k] * scale }
-                                for j in 0..<n where hp[j] > 0 {
-                                    var d: Float = 0
-                                    for k in 0..<10 {
-                                        gwp[j * 10 + k] += hp[j] * dl[k] * scale
-                                        d += wp[j * 10 + k] * dl[k]
+                                for b in 0..<count {
+                                    let hr = hb.baseAddress! + b * n, dl = db.baseAddress! + b * 10, dr = dp + b * n
+                                    for k in 0..<10 { gb[k] += dl[k] }
+                                    for j in 0..<n where hr[j] > 0 {
+                                        let v = hr[j], wr = wp + j * 10, gr = gwp + j * 10
+                                        var d: Float = 0
+                                        for k in 0..<10 {
+                                            gr[k] += v * dl[k]
+                                            d += wr[k] * dl[k]
+                                        }
+                                        dr[j] = d
                                     }
-                                    dp[j] = d * scale
                                 }
                             }
                         }
@@ -143,12 +182,21 @@ struct WideAndDeep {
             }
             try g.w1.withElements(as: Float.self) { gw in
                 try g.b1.withElements(as: Float.self) { gb in
-                    let gbp = gb.baseAddress!, gwp = gw.baseAddress!
-                    for j in 0..<n { gbp[j] += dp[j] }
-                    for i in 0..<784 where x[i] != 0 {
-                        let v = Float(x[i]) / 255
-                        let row = gwp + i * n
-                        for j in 0..<n { row[j] += v * dp[j] }
+                    batch.x.withUnsafeBufferPointer { xb in
+                        let gbp = gb.baseAddress!, gwp = gw.baseAddress!, xp = xb.baseAddress!
+                        for b in 0..<count {
+                            let dr = dp + b * n
+                            for j in 0..<n { gbp[j] += dr[j] }
+                        }
+                        for i in 0..<784 {
+                            let row = gwp + i * n
+                            for b in 0..<count {
+                                let v = xp[i * count + b]
+                                if v == 0 { continue }
+                                let dr = dp + b * n
+                                for j in 0..<n { row[j] += v * dr[j] }
+                            }
+                        }
                     }
                 }
             }
