@@ -17,6 +17,14 @@ final class FusionPlanTests: XCTestCase {
         XCTAssertFalse(buckets.contains { $0.members.contains(6) }, "empty tensors are skipped")
     }
 
+    /// Tensors at or above `inPlaceBytes` go alone (reduced in place); the smaller ones still fuse.
+    func testLargeTensorsAreNotCopiedIntoABucket() {
+        let list = [d("w1", .float32, 100_352), d("b1", .float32, 128), d("w2", .float32, 1280), d("b2", .float32, 10)]
+        let buckets = FusionPlan.buckets(for: list, thresholdBytes: 64 << 20, inPlaceBytes: 64 << 10)
+        XCTAssertEqual(buckets.map(\.members), [[0], [1, 2, 3]])
+        XCTAssertEqual(FusionPlan.buckets(for: list, thresholdBytes: 64 << 20).map(\.members), [[0, 1, 2, 3]], "without it, all fuse")
+    }
+
     func testEveryTensorInExactlyOneBucket() {
         let list = (0..<200).map { d("t\($0)", $0 % 3 == 0 ? .float64 : .float32, 1 + ($0 * 37) % 5000) }
         let buckets = FusionPlan.buckets(for: list, thresholdBytes: 64 << 10)

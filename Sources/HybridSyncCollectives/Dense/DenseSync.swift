@@ -60,7 +60,7 @@ public final class DenseSync {
         var byName: [String: Tensor] = [:]
         for (t, _) in batch { byName[t.name] = t }
         let tensors = agreed.map { byName[$0.name]! }
-        let buckets = FusionPlan.buckets(for: agreed, thresholdBytes: config.fusionThresholdBytes)
+        let buckets = FusionPlan.buckets(for: agreed, thresholdBytes: config.fusionThresholdBytes, inPlaceBytes: config.fusionInPlaceBytes)
         lastBuckets = buckets.count
         for bucket in buckets {
             try Timeline.span("reduce bucket", row: row, detail: "\(bucket.members.count) tensors, \(bucket.byteCount) bytes") {

@@ -5,6 +5,11 @@ import Logging
 public struct DenseSyncConfig: Sendable {
     /// Tensors are packed into fusion buckets of at most this many bytes (default 64 MiB).
     public var fusionThresholdBytes: Int = FusionPlan.defaultThresholdBytes
+    /// Tensors of at least this many bytes are reduced in place, each on its own, instead of being
+    /// copied into a fusion bucket and back (the copies cost more than the message latency they save).
+    /// `Int.max` fuses everything below `fusionThresholdBytes`. The default, 64 KiB, is measured by
+    /// `hybridsync bench allreduce --fusion-in-place-bytes` on the project's machine (Docs/Benchmarks.md).
+    public var fusionInPlaceBytes: Int = 64 << 10
     /// Ring segment size in bytes (default 1 MiB, the best of 64 KiB-4 MiB measured here).
     public var segmentBytes: Int = 1 << 20
     /// Buckets of at most this many bytes are reduced by recursive doubling (log2 p latencies) instead

@@ -1,8 +1,9 @@
 /// Groups tensors into fusion buckets, as a pure function.
 ///
 /// Tensors are taken in the given (agreed) order and grouped by element type and op; each group is cut
-/// into buckets of at most `thresholdBytes`. A tensor larger than the threshold forms a bucket of its own
-/// and is reduced in place, without a copy.
+/// into buckets of at most `thresholdBytes`. A tensor of at least `inPlaceBytes` (or larger than the
+/// threshold) forms a bucket of its own and is reduced in place, without a copy: fusing it would save
+/// one message's latency and cost two copies of its bytes.
 package struct FusionBucket: Sendable, Equatable {
     /// Indices into the descriptor list, in packing order.
     package var members: [Int]
@@ -23,12 +24,12 @@ package enum FusionPlan {
     package static let defaultThresholdBytes = 64 << 20
 
     /// Plans buckets for `descriptors`. Zero-length tensors are skipped.
-    package static func buckets(for descriptors: [TensorDescriptor], thresholdBytes: Int) -> [FusionBucket] {
+    package static func buckets(for descriptors: [TensorDescriptor], thresholdBytes: Int, inPlaceBytes: Int = .max) -> [FusionBucket] {
         var open: [String: FusionBucket] = [:]
         var done: [FusionBucket] = []
         var keyOrder: [String] = []
         for (i, d) in descriptors.enumerated() where d.count > 0 {
-            if d.byteCount >= thresholdBytes {
+            if d.byteCount >= thresholdBytes || d.byteCount >= inPlaceBytes {
                 done.append(FusionBucket(members: [i], dtype: d.dtype, op: d.op, count: d.count))
                 continue
             }

@@ -6,7 +6,8 @@ import HybridSyncCore
 
 /// `hybridsync bench allreduce`: the ring versus MPI_Allreduce as Open MPI picks it, interleaved in one
 /// run, every result validated; nccl-tests columns plus ring/MPI; memcpy bandwidth of this machine; and
-/// a fusion case (200 tensors of 4-256 KiB fused versus one MPI_Allreduce per tensor).
+/// two fusion cases (200 tensors of 4-256 KiB and 1,000 of 256 B-4 KiB, fused, versus one MPI_Allreduce
+/// per tensor).
 struct BenchAllreduce: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "allreduce")
 
@@ -18,6 +19,8 @@ struct BenchAllreduce: ParsableCommand {
     var segmentBytes = 1 << 20
     @Option(help: "Buckets up to this many bytes go by recursive doubling (0: ring only; default: the library's).")
     var recursiveDoublingBytes = DenseSyncConfig().recursiveDoublingBytes
+    @Option(help: "Tensors of at least this many bytes are reduced in place, not fused (default: the library's).")
+    var fusionInPlaceBytes = DenseSyncConfig().fusionInPlaceBytes
     @Option(help: "Append JSON lines to this file.")
     var json: String?
 
@@ -26,6 +29,7 @@ struct BenchAllreduce: ParsableCommand {
             var config = DenseSyncConfig()
             config.segmentBytes = segmentBytes
             config.recursiveDoublingBytes = recursiveDoublingBytes
+            config.fusionInPlaceBytes = fusionInPlaceBytes
             let dense = DenseSync(communicator: world, config: config)
             var out = JSONLines(path: world.rank == 0 ? json : nil)
             let p = world.size
@@ -48,14 +52,19 @@ struct BenchAllreduce: ParsableCommand {
                     }
                 }
             }
-            let fusion = try measureFusion(dense: dense)
-            if world.rank == 0 {
-                emit("# fusion: 200 tensors of 4-256 KiB (\(formatBytes(fusion.bytes)) in all): fused ring \(String(format: "%.0f", fusion.fused * 1e6)) us, one MPI_Allreduce per tensor \(String(format: "%.0f", fusion.perTensor * 1e6)) us, speedup \(String(format: "%.2f", fusion.perTensor / fusion.fused))x, wrong \(fusion.wrong)")
-                out.add(["bench": "allreduce", "kind": "fusion", "ranks": p, "tensors": 200, "bytes": fusion.bytes,
-                         "fused_us": fusion.fused * 1e6, "per_tensor_mpi_us": fusion.perTensor * 1e6,
-                         "speedup": fusion.perTensor / fusion.fused, "wrong": fusion.wrong])
-                try out.write()
+            // 200 tensors of 4-256 KiB, then 1,000 small ones of 256 B-4 KiB (a model's biases and norms).
+            let mixes = [("200 tensors of 4-256 KiB", (0..<200).map { 1024 * (1 + ($0 * 37) % 64) }),
+                         ("1000 tensors of 256 B-4 KiB", (0..<1000).map { 64 * (1 + ($0 * 37) % 16) })]
+            for (label, counts) in mixes {
+                let fusion = try measureFusion(counts: counts, dense: dense)
+                if world.rank == 0 {
+                    emit("# fusion: \(label) (\(formatBytes(fusion.bytes)) in all): fused \(String(format: "%.0f", fusion.fused * 1e6)) us, one MPI_Allreduce per tensor \(String(format: "%.0f", fusion.perTensor * 1e6)) us, speedup \(String(format: "%.2f", fusion.perTensor / fusion.fused))x, wrong \(fusion.wrong)")
+                    out.add(["bench": "allreduce", "kind": "fusion", "ranks": p, "tensors": counts.count, "bytes": fusion.bytes,
+                             "fused_us": fusion.fused * 1e6, "per_tensor_mpi_us": fusion.perTensor * 1e6,
+                             "speedup": fusion.perTensor / fusion.fused, "wrong": fusion.wrong])
+                }
             }
+            if world.rank == 0 { try out.write() }
         }
     }
 
@@ -137,10 +146,10 @@ struct BenchAllreduce: ParsableCommand {
         return Double(n) / median(times) / 1e9
     }
 
-    /// 200 tensors of 4-256 KiB: one fused `allreduce` call versus 200 `MPI_Allreduce` calls.
-    private func measureFusion(dense: DenseSync) throws -> (fused: Double, perTensor: Double, wrong: Int, bytes: Int) {
+    /// Tensors of `counts` float32 elements: one fused `allreduce` call versus one `MPI_Allreduce` call
+    /// per tensor.
+    private func measureFusion(counts: [Int], dense: DenseSync) throws -> (fused: Double, perTensor: Double, wrong: Int, bytes: Int) {
         let comm = dense.communicator
-        let counts = (0..<200).map { 1024 * (1 + ($0 * 37) % 64) }
         let templates = counts.enumerated().map { i, c in (0..<c).map { Float((comm.rank + 1) * (($0 + i) % 7 + 1)) } }
         let tensors = try counts.indices.map { try Tensor(name: String(format: "layer%03d", $0), values: templates[$0]) }
         let factor = Float(comm.size * (comm.size + 1) / 2)
