@@ -18,6 +18,8 @@ struct SelfTestAllreduce: ParsableCommand {
     var ops = "sum,average,min,max"
     @Option(help: "Ring segment size in bytes.")
     var segmentBytes = 256 << 10
+    @Option(help: "Emulate this many hosts (rank r on host r % N) and reduce hierarchically (0: flat).")
+    var hosts = 0
 
     func run() throws {
         var failed = false
@@ -27,6 +29,10 @@ struct SelfTestAllreduce: ParsableCommand {
             config.stallSeconds = 120
             let dense = DenseSync(communicator: world, config: config)
             let p = world.size
+            if hosts > 0 {
+                let grouped = try dense.groupByHost((0..<p).map { $0 % hosts })
+                if world.rank == 0 { emit("HIERARCHICAL \(grouped)") }
+            }
             var cases = 0, wrongCases = 0
             let countList = counts.split(separator: ",").map { $0 == "r-1" ? p - 1 : Int($0) ?? 0 }
             for count in countList {

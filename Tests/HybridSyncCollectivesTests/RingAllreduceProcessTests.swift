@@ -25,6 +25,16 @@ final class RingAllreduceProcessTests: XCTestCase {
     func testTwoRanks() throws { try matrix(ranks: 2) }
     func testThreeRanks() throws { try matrix(ranks: 3) }
 
+    /// The hierarchical all-reduce over real MPI: 4 ranks as 2 emulated hosts (rank r on host r % 2, so
+    /// each host's ranks are not neighbours), buckets above the recursive-doubling size, every op,
+    /// against the serial reference and MPI_Allreduce; then fusion, random float32, broadcast, all-gather.
+    func testHierarchicalOverMPI() throws {
+        let result = try MPIJob.run(np: 4, ["self-test-allreduce", "--counts", "100003", "--dtypes", "float32,int64", "--hosts", "2"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.lines.contains("HIERARCHICAL true"), result.stdout)
+        XCTAssertTrue(result.lines.contains("CASES 12 WRONG 0"), result.stdout)
+    }
+
     /// Tiny segments (one element of 4 bytes... 64 bytes) exercise many segments per chunk.
     func testSmallSegments() throws {
         let result = try MPIJob.run(np: 3, ["self-test-allreduce", "--counts", "4913", "--segment-bytes", "64"])

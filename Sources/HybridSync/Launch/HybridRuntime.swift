@@ -132,8 +132,10 @@ public final class HybridRuntime {
         let lost: @Sendable () -> HybridSyncError? = { [kv] in kv.jobFailure }
         workers.transport.interrupter = lost
         world.transport.interrupter = lost
-        return HybridRuntime(world: world, role: me, kv: kv, dense: DenseSync(communicator: workers, config: denseConfig),
-                             background: background)
+        let dense = DenseSync(communicator: workers, config: denseConfig)
+        // Workers that share hosts all-reduce hierarchically (HYBRIDSYNC_HIERARCHICAL=0: flat).
+        if env["HYBRIDSYNC_HIERARCHICAL"] != "0" { try dense.groupByHost(named: hostIdentity()) }
+        return HybridRuntime(world: world, role: me, kv: kv, dense: dense, background: background)
     }
 
     /// Runs one rank of a hybrid job from start to end. A dedicated server rank serves until the workers
@@ -233,6 +235,13 @@ public final class HybridRuntime {
 
     /// Whether the parameter server's links are CURVE-encrypted and members-only.
     public var encrypted: Bool { kv.config.curve != nil }
+
+    /// What names this rank's host: `HYBRIDSYNC_HOST`, else the address it binds (`HYBRIDSYNC_BIND`: one
+    /// per emulated host in `Launch/cluster`), else the host name.
+    package static func hostIdentity() -> String {
+        let env = ProcessInfo.processInfo.environment
+        return env["HYBRIDSYNC_HOST"] ?? env["HYBRIDSYNC_BIND"] ?? ProcessInfo.processInfo.hostName
+    }
 
     /// 127.0.0.1 when every rank runs on this host; otherwise this host's first non-loopback IPv4
     /// address; `HYBRIDSYNC_BIND` overrides both.

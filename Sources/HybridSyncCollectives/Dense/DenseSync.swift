@@ -34,14 +34,77 @@ public final class DenseSync {
         RingAllreduce(segmentBytes: config.segmentBytes, stepTimeoutSeconds: config.timeoutSeconds)
     }
 
-    /// Reduces one bucket's buffer with the algorithm its size calls for.
+    /// Reduces one bucket's buffer: hierarchically when ranks share hosts (`groupByHost`) and the bucket
+    /// is larger than `recursiveDoublingBytes`, else flat (small buckets are latency-bound, and flat
+    /// recursive doubling has fewer rounds than the three levels).
     private func allreduce(_ buffer: UnsafeMutableRawPointer, count: Int, dtype: DType, op: ReduceOp) throws {
+        guard let hosts, count * dtype.byteWidth > config.recursiveDoublingBytes else {
+            return try flat(buffer, count: count, dtype: dtype, op: op, comm: communicator)
+        }
+        // Sums within the host, then across the leaders, then the leader's bits to its host; an average
+        // divides once, at the end, by the whole job's rank count (as the flat algorithms do).
+        let partial: ReduceOp = op == .average ? .sum : op
+        try Timeline.span("within the host", row: row) { try flat(buffer, count: count, dtype: dtype, op: partial, comm: hosts.local) }
+        if let leaders = hosts.leaders {
+            try Timeline.span("across hosts", row: row) { try flat(buffer, count: count, dtype: dtype, op: partial, comm: leaders) }
+        }
+        try Timeline.span("host broadcast", row: row) {
+            try TreeBroadcast(timeoutSeconds: config.timeoutSeconds).run(buffer, bytes: count * dtype.byteWidth, root: 0, comm: hosts.local)
+        }
+        if op == .average { ReductionKernels.finishAverage(dtype: dtype, buffer, count: count, ranks: communicator.size) }
+    }
+
+    /// One level's all-reduce, by the algorithm the size calls for.
+    private func flat(_ buffer: UnsafeMutableRawPointer, count: Int, dtype: DType, op: ReduceOp, comm: Communicator) throws {
         if count * dtype.byteWidth <= config.recursiveDoublingBytes {
             try RecursiveDoubling(stepTimeoutSeconds: config.timeoutSeconds)
-                .run(buffer, count: count, dtype: dtype, op: op, comm: communicator, scratch: scratch)
+                .run(buffer, count: count, dtype: dtype, op: op, comm: comm, scratch: scratch)
         } else {
-            try ring.run(buffer, count: count, dtype: dtype, op: op, comm: communicator, scratch: scratch)
+            try ring.run(buffer, count: count, dtype: dtype, op: op, comm: comm, scratch: scratch)
         }
+    }
+
+    /// The hierarchical all-reduce's two levels, when ranks share hosts.
+    private var hosts: HostGroups?
+
+    /// Whether all-reduces go hierarchically (`groupByHost` found ranks sharing hosts).
+    public var isHierarchical: Bool { hosts != nil }
+
+    /// Groups the ranks by host for the hierarchical all-reduce: `hostOfRank[r]` is any id of rank `r`'s
+    /// host, the same list on every rank. With two hosts or more and some host holding two ranks or
+    /// more, later all-reduces reduce within each host, ring across one leader per host and broadcast
+    /// within the host (Horovod's hierarchical allreduce); otherwise nothing changes. Collective: splits
+    /// the communicator. Returns whether the all-reduces are now hierarchical.
+    @discardableResult
+    public func groupByHost(_ hostOfRank: [Int]) throws -> Bool {
+        guard hostOfRank.count == communicator.size else {
+            throw HybridSyncError.invalidArgument("groupByHost needs one host id per rank: \(hostOfRank.count) for \(communicator.size) ranks")
+        }
+        guard HostGroups.plan(hostOfRank) != nil else {
+            hosts = nil
+            return false
+        }
+        let ids = Array(Set(hostOfRank)).sorted()
+        let me = communicator.rank
+        let local = try communicator.split(color: ids.firstIndex(of: hostOfRank[me])!, key: me)
+        let leaders = try communicator.split(color: local.rank == 0 ? 0 : 1, key: me)
+        // A dead peer the job learns about ends these levels' waits too.
+        local.transport.interrupter = communicator.transport.interrupter
+        leaders.transport.interrupter = communicator.transport.interrupter
+        hosts = HostGroups(local: local, leaders: local.rank == 0 ? leaders : nil)
+        return true
+    }
+
+    /// `groupByHost` over every rank's host name (all-gathered as a 64-bit hash). Collective.
+    @discardableResult
+    public func groupByHost(named name: String) throws -> Bool {
+        let all = try allgather(try Tensor(name: "hybridsync.host", values: [Int64(bitPattern: Self.fnv1a(name.utf8))]))
+        return try groupByHost(try all.values(as: Int64.self).map { Int($0) })
+    }
+
+    /// Uses the given levels (tests: in-memory fabrics have no `split`).
+    package func useHosts(local: Communicator, leaders: Communicator?) {
+        hosts = HostGroups(local: local, leaders: leaders)
     }
 
     /// Queues `tensor` for the next `flush`.
@@ -89,9 +152,12 @@ public final class DenseSync {
     }
 
     /// FNV-1a of the batch's encoded descriptors in name order (the negotiation accepts any order).
-    static func fingerprint(_ batch: [TensorDescriptor]) -> UInt64 {
+    static func fingerprint(_ batch: [TensorDescriptor]) -> UInt64 { fnv1a(TensorDescriptor.encode(batch.sorted { $0.name < $1.name })) }
+
+    /// 64-bit FNV-1a of `bytes`.
+    static func fnv1a<S: Sequence>(_ bytes: S) -> UInt64 where S.Element == UInt8 {
         var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in TensorDescriptor.encode(batch.sorted { $0.name < $1.name }) { h = (h ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        for byte in bytes { h = (h ^ UInt64(byte)) &* 0x100_0000_01B3 }
         return h
     }
 
@@ -187,7 +253,8 @@ public final class DenseSync {
         do {
             try body()
         } catch {
-            if communicator.hasAbandonedTransfers {
+            let levels = [hosts?.local, hosts?.leaders].compactMap { $0 }
+            if communicator.hasAbandonedTransfers || levels.contains(where: \.hasAbandonedTransfers) {
                 for t in tensors { t.quarantineStorage() }
                 config.logger.error("collective abandoned transfers that could not be cancelled; tensor storage quarantined",
                                     metadata: ["tensors": "\(tensors.map(\.name))"])

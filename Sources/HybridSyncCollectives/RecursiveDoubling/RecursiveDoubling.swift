@@ -16,7 +16,7 @@ struct RecursiveDoubling {
     /// Seconds a single round may wait for its partner.
     var stepTimeoutSeconds: Double = 60
 
-    static let tag: Int32 = 103
+    static let tag: Int32 = 105
 
     /// Reduces `count` elements of `dtype` at `buffer` in place across every rank of `comm`.
     func run(_ buffer: UnsafeMutableRawPointer, count: Int, dtype: DType, op: ReduceOp,

@@ -21,6 +21,8 @@ struct BenchAllreduce: ParsableCommand {
     var recursiveDoublingBytes = DenseSyncConfig().recursiveDoublingBytes
     @Option(help: "Tensors of at least this many bytes are reduced in place, not fused (default: the library's).")
     var fusionInPlaceBytes = DenseSyncConfig().fusionInPlaceBytes
+    @Flag(help: "Reduce hierarchically when ranks share hosts (within the host, across hosts, broadcast).")
+    var hierarchical = false
     @Option(help: "Append JSON lines to this file.")
     var json: String?
 
@@ -31,12 +33,14 @@ struct BenchAllreduce: ParsableCommand {
             config.recursiveDoublingBytes = recursiveDoublingBytes
             config.fusionInPlaceBytes = fusionInPlaceBytes
             let dense = DenseSync(communicator: world, config: config)
+            let levels = hierarchical ? try dense.groupByHost(named: HybridRuntime.hostIdentity()) : false
             var out = JSONLines(path: world.rank == 0 ? json : nil)
             let p = world.size
             let memcpy = measureMemcpy()
             if world.rank == 0 {
                 emit("# hybridsync bench allreduce: \(p) ranks, float32 sum, ring segment \(formatBytes(segmentBytes))")
                 emit("# memcpy bandwidth (64 MiB, this run): \(String(format: "%.2f", memcpy)) GB/s")
+                if hierarchical { emit(levels ? "# hierarchical: within each host, then across hosts" : "# hierarchical asked, but no host holds two ranks: flat") }
                 emit(header)
                 out.add(["bench": "allreduce", "kind": "memcpy", "ranks": p, "bytes": 64 << 20, "gbps": memcpy])
             }
