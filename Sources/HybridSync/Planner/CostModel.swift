@@ -3,6 +3,10 @@ import HybridSyncCore
 /// The alpha-beta-gamma cost model the planner routes by (Thakur, Rabenseifner and Gropp 2005):
 ///
 /// - ring all-reduce of `n` bytes over `p` workers: `2 (p-1) alpha + 2 (p-1)/p n beta + (p-1)/p n gamma`;
+///   with `g = ranksPerHost > 1` workers a host, the hierarchical all-reduce instead: a ring within the
+///   host over shared memory (`localAlpha`, `localBeta`), a ring across the `H = ceil(p / g)` hosts'
+///   leaders, and a binomial broadcast within the host: `T_ring(g; local) + T_ring(H) + ceil(lg g)
+///   (localAlpha + n localBeta)`;
 /// - parameter server, a worker touching `r` rows of `b` bytes with `S` servers: the worker sends and
 ///   receives `2 r b` bytes, each server carries `p r b 2 / S` and applies `p r b / S` bytes of
 ///   gradients, so `2 alpha + max(2 r b, 2 p r b / S) beta + p r b / S gamma`.
@@ -17,6 +21,11 @@ package struct CostModel: Sendable, Equatable {
     package var workers: Int
     /// Parameter servers.
     package var servers: Int
+    /// Workers a host (1: every worker on its own host, the flat ring).
+    package var ranksPerHost = 1
+    /// Seconds per message and per byte between ranks of one host (shared memory).
+    package var localAlpha = 5e-6
+    package var localBeta = 1.0 / 10e9
 
     package init(alpha: Double = 50e-6, beta: Double = 1.0 / 1.0e9, gamma: Double = 0.1e-9, workers: Int, servers: Int) {
         self.alpha = alpha
@@ -31,9 +40,20 @@ package struct CostModel: Sendable, Equatable {
         workers > 1 ? 2 * Double(workers - 1) / Double(workers) * Double(bytes) : 0
     }
 
-    /// Seconds of a ring all-reduce of `bytes`.
+    /// Seconds of a ring all-reduce of `bytes` (hierarchical when workers share hosts).
     package func ringSeconds(_ bytes: Int) -> Double {
-        workers > 1 ? 2 * Double(workers - 1) * alpha + ringBytes(bytes) * beta + ringBytes(bytes) / 2 * gamma : 0
+        guard ranksPerHost > 1, workers > ranksPerHost else { return Self.ring(bytes, ranks: workers, alpha, beta, gamma) }
+        let g = ranksPerHost, hosts = (workers + g - 1) / g
+        let broadcastRounds = Double(Int.bitWidth - (g - 1).leadingZeroBitCount)
+        return Self.ring(bytes, ranks: g, localAlpha, localBeta, gamma) + Self.ring(bytes, ranks: hosts, alpha, beta, gamma)
+            + broadcastRounds * (localAlpha + Double(bytes) * localBeta)
+    }
+
+    /// `2 (p-1) a + 2 (p-1)/p n b + (p-1)/p n c`.
+    static func ring(_ bytes: Int, ranks p: Int, _ a: Double, _ b: Double, _ c: Double) -> Double {
+        guard p > 1 else { return 0 }
+        let moved = 2 * Double(p - 1) / Double(p) * Double(bytes)
+        return 2 * Double(p - 1) * a + moved * b + moved / 2 * c
     }
 
     /// Bytes one worker sends and receives to push and pull `rows` rows of `rowBytes`.

@@ -16,14 +16,18 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: "Link bandwidths in Gbit/s.") var gbits = "10,1"
     @Option(help: "Seconds per message.") var alpha = 50e-6
     @Option(help: "Compute time per step in ms (weak scaling: fixed per worker).") var computeMs = 20.0
+    @Option(help: "Workers a host: above 1, dense tensors go by the hierarchical all-reduce (within the host, across hosts, broadcast).")
+    var ranksPerHost = 1
     @Option(help: "Write JSON lines here.") var json: String?
     @Option(help: "Write the chart here (PNG).") var plot: String?
 
     static func plannerServers(workers n: Int) -> Int { max(1, n) }
 
     /// Sync seconds per step for a strategy with `s` servers over `n` workers.
-    static func syncSeconds(_ model: ModelSpec, _ strategy: Strategy, n: Int, s: Int, alpha: Double, beta: Double) throws -> (Double, [String: Route]) {
-        let cost = CostModel(alpha: alpha, beta: beta, workers: n, servers: s)
+    static func syncSeconds(_ model: ModelSpec, _ strategy: Strategy, n: Int, s: Int, alpha: Double, beta: Double,
+                            ranksPerHost: Int = 1) throws -> (Double, [String: Route]) {
+        var cost = CostModel(alpha: alpha, beta: beta, workers: n, servers: s)
+        cost.ranksPerHost = ranksPerHost
         var planner = try model.planner(model: cost)
         if strategy != .hybrid {
             var pinned = Planner(model: cost)
@@ -47,7 +51,7 @@ struct SimulateCommand: ParsableCommand {
         var chart = LineChart(title: "simulated sync time: \(model.name)", xLabel: "workers", yLabel: "sync ms per step", logX: true, logY: true)
         for g in gbits.split(separator: ",").compactMap({ Double($0) }) {
             let beta = 8 / (g * 1e9)
-            emit("# \(model.name), \(g) Gbit/s, alpha \(alpha * 1e6) us, compute \(computeMs) ms/step; weak-scaling efficiency = step(2 workers) / step(N), step = compute + sync")
+            emit("# \(model.name), \(g) Gbit/s, alpha \(alpha * 1e6) us, \(ranksPerHost > 1 ? "\(ranksPerHost) workers a host (hierarchical all-reduce)" : "one worker a host (flat ring)"), compute \(computeMs) ms/step; weak-scaling efficiency = step(2 workers) / step(N), step = compute + sync")
             emit([pad("workers", 8), pad("strategy", 10), pad("servers", 8), pad("sync ms", 10), pad("efficiency", 11), pad("compute share", 14)].joined(separator: " "))
             var previousRoutes: [String: Route] = [:]
             var psStops: Int?
@@ -55,10 +59,10 @@ struct SimulateCommand: ParsableCommand {
                 for serverMode in ["given", "planner"] {
                     var points: [(Double, Double)] = []
                     let s2 = serverMode == "given" ? servers : Self.plannerServers(workers: 2)
-                    let t2 = try Self.syncSeconds(model, strategy, n: 2, s: s2, alpha: alpha, beta: beta).0
+                    let t2 = try Self.syncSeconds(model, strategy, n: 2, s: s2, alpha: alpha, beta: beta, ranksPerHost: ranksPerHost).0
                     for n in ns {
                         let s = serverMode == "given" ? servers : Self.plannerServers(workers: n)
-                        let (t, routes) = try Self.syncSeconds(model, strategy, n: n, s: s, alpha: alpha, beta: beta)
+                        let (t, routes) = try Self.syncSeconds(model, strategy, n: n, s: s, alpha: alpha, beta: beta, ranksPerHost: ranksPerHost)
                         let share = (computeMs / 1e3) / (computeMs / 1e3 + t)
                         let eff = n < 2 ? 1 : (computeMs / 1e3 + t2) / (computeMs / 1e3 + t)
                         points.append((Double(n), t * 1e3))
