@@ -66,7 +66,8 @@ struct TimelineCommand: ParsableCommand {
     private func draw(_ spans: [Span], rows: [String], from t0: Double, to t1: Double) throws {
         let lane = 14, lanes = 3, rowHeight = lane * lanes + 8, left = 170, top = 40
         let legendTop = top + rows.count * rowHeight + 30
-        var canvas = Canvas(width: width, height: legendTop + 20 * ((Self.palette.count + 5) / 6) + 20)
+        let columns = max(1, (width - left) / 190)
+        var canvas = Canvas(width: width, height: legendTop + 20 * ((Self.palette.count + columns - 1) / columns) + 20)
         let scale = Double(width - left - 20) / (t1 - t0)
         func x(_ t: Double) -> Int { left + Int((min(max(t, t0), t1) - t0) * scale) }
         canvas.text("timeline: \(String(format: "%.0f", windowMs)) ms of the demo (train --timeline), one row per worker and server", left, 10, scale: 2)
@@ -94,7 +95,7 @@ struct TimelineCommand: ParsableCommand {
             }
         }
         for (i, (name, c)) in Self.palette.enumerated() {
-            let lx = left + (i % 6) * 190, ly = legendTop + (i / 6) * 20
+            let lx = left + (i % columns) * 190, ly = legendTop + (i / columns) * 20
             for yy in ly..<(ly + 10) { canvas.line(lx, yy, lx + 20, yy, c) }
             canvas.text(name, lx + 26, ly + 2)
         }
