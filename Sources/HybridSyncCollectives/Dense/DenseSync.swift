@@ -19,10 +19,10 @@ public final class DenseSync {
     private let scratch = ScratchBuffer()
     /// Statistics of the last flush, for benchmarks and the timeline.
     package private(set) var lastBuckets = 0
+    /// The batch last agreed, to agree on a repeat of it cheaply (`DenseSyncConfig.negotiationCache`).
+    private var negotiations = NegotiationCache()
     /// Flushes agreed by the full negotiation (the others were agreed by the cached check).
-    package private(set) var fullNegotiations = 0
-    /// The batch last agreed by the full negotiation, and its fingerprint (`negotiationCache`).
-    private var cached: (fingerprint: UInt64, agreed: [TensorDescriptor])?
+    package var fullNegotiations: Int { negotiations.fullNegotiations }
 
     /// Creates the dense path over `communicator`.
     public init(communicator: Communicator, config: DenseSyncConfig = DenseSyncConfig()) {
@@ -64,48 +64,8 @@ public final class DenseSync {
         }
     }
 
-    /// The hierarchical all-reduce's two levels, when ranks share hosts.
-    private var hosts: HostGroups?
-
-    /// Whether all-reduces go hierarchically (`groupByHost` found ranks sharing hosts).
-    public var isHierarchical: Bool { hosts != nil }
-
-    /// Groups the ranks by host for the hierarchical all-reduce: `hostOfRank[r]` is any id of rank `r`'s
-    /// host, the same list on every rank. With two hosts or more and some host holding two ranks or
-    /// more, later all-reduces reduce within each host, ring across one leader per host and broadcast
-    /// within the host (Horovod's hierarchical allreduce); otherwise nothing changes. Collective: splits
-    /// the communicator. Returns whether the all-reduces are now hierarchical.
-    @discardableResult
-    public func groupByHost(_ hostOfRank: [Int]) throws -> Bool {
-        guard hostOfRank.count == communicator.size else {
-            throw HybridSyncError.invalidArgument("groupByHost needs one host id per rank: \(hostOfRank.count) for \(communicator.size) ranks")
-        }
-        guard HostGroups.plan(hostOfRank) != nil else {
-            hosts = nil
-            return false
-        }
-        let ids = Array(Set(hostOfRank)).sorted()
-        let me = communicator.rank
-        let local = try communicator.split(color: ids.firstIndex(of: hostOfRank[me])!, key: me)
-        let leaders = try communicator.split(color: local.rank == 0 ? 0 : 1, key: me)
-        // A dead peer the job learns about ends these levels' waits too.
-        local.transport.interrupter = communicator.transport.interrupter
-        leaders.transport.interrupter = communicator.transport.interrupter
-        hosts = HostGroups(local: local, leaders: local.rank == 0 ? leaders : nil)
-        return true
-    }
-
-    /// `groupByHost` over every rank's host name (all-gathered as a 64-bit hash). Collective.
-    @discardableResult
-    public func groupByHost(named name: String) throws -> Bool {
-        let all = try allgather(try Tensor(name: "hybridsync.host", values: [Int64(bitPattern: Self.fnv1a(name.utf8))]))
-        return try groupByHost(try all.values(as: Int64.self).map { Int($0) })
-    }
-
-    /// Uses the given levels (tests: in-memory fabrics have no `split`).
-    package func useHosts(local: Communicator, leaders: Communicator?) {
-        hosts = HostGroups(local: local, leaders: leaders)
-    }
+    /// The hierarchical all-reduce's two levels, when ranks share hosts (`DenseSync+Hosts.swift`).
+    var hosts: HostGroups?
 
     /// Queues `tensor` for the next `flush`.
     public func enqueue(_ tensor: Tensor, op: ReduceOp = .average) {
@@ -118,7 +78,7 @@ public final class DenseSync {
         let batch = queue
         queue.removeAll(keepingCapacity: true)
         let agreed = try Timeline.span("negotiate", row: row, detail: "\(batch.count) tensors") {
-            try agreeOnBatch(batch.map { $0.0.descriptor(op: $0.1) })
+            try negotiations.agree(batch.map { $0.0.descriptor(op: $0.1) }, comm: communicator, config: config, scratch: scratch)
         }
         var byName: [String: Tensor] = [:]
         for (t, _) in batch { byName[t.name] = t }
@@ -134,46 +94,6 @@ public final class DenseSync {
 
     /// This rank's row in the timeline.
     private var row: String { "worker \(communicator.rank)" }
-
-    /// Agrees on one flush's batch: by the cached check when the batch is the one last agreed (every
-    /// rank holds the same cache, having agreed on it, so every rank takes the same branch), otherwise
-    /// by the full negotiation, whose result becomes the cache.
-    private func agreeOnBatch(_ mine: [TensorDescriptor]) throws -> [TensorDescriptor] {
-        let negotiator = Negotiator(config: config)
-        guard config.negotiationCache, communicator.size > 1 else { return try negotiator.negotiate(mine, comm: communicator) }
-        let fingerprint = Self.fingerprint(mine)
-        if let cached, try everyRankHas(fingerprint), fingerprint == cached.fingerprint {
-            return cached.agreed
-        }
-        fullNegotiations += 1
-        let agreed = try negotiator.negotiate(mine, comm: communicator)
-        cached = (fingerprint, agreed)
-        return agreed
-    }
-
-    /// FNV-1a of the batch's encoded descriptors in name order (the negotiation accepts any order).
-    static func fingerprint(_ batch: [TensorDescriptor]) -> UInt64 { fnv1a(TensorDescriptor.encode(batch.sorted { $0.name < $1.name })) }
-
-    /// 64-bit FNV-1a of `bytes`.
-    static func fnv1a<S: Sequence>(_ bytes: S) -> UInt64 where S.Element == UInt8 {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in bytes { h = (h ^ UInt64(byte)) &* 0x100_0000_01B3 }
-        return h
-    }
-
-    /// Whether every rank passed `fingerprint`: one recursive-doubling all-reduce of (f, ~f) under
-    /// `max`, which gives (max f, ~min f). Times out like a negotiation, naming the partner it waited for.
-    private func everyRankHas(_ fingerprint: UInt64) throws -> Bool {
-        let mine = Int64(bitPattern: fingerprint)
-        let seconds = config.stallAction == .raise ? config.stallSeconds + Negotiator.graceSeconds : config.timeoutSeconds
-        return try withUnsafeTemporaryAllocation(of: Int64.self, capacity: 2) { pair in
-            pair[0] = mine
-            pair[1] = ~mine
-            try RecursiveDoubling(stepTimeoutSeconds: seconds)
-                .run(pair.baseAddress!, count: 2, dtype: .int64, op: .max, comm: communicator, scratch: scratch)
-            return pair[0] == mine && pair[1] == ~mine
-        }
-    }
 
     /// Checks that every rank passes the same descriptors (any order): throws the same `mismatch` on
     /// every rank otherwise. Collective; used to agree on registrations before anything is sent.

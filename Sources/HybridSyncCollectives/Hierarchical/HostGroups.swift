@@ -14,13 +14,12 @@ struct HostGroups {
     /// The hosts' leaders; nil on the other ranks.
     let leaders: Communicator?
 
-    /// Which ranks share hosts, from every rank's host id (`hostOfRank[r]`, the same list on every
-    /// rank): nil unless there are at least two hosts and some host holds two ranks or more (otherwise
-    /// one level is the whole job and the flat algorithms are the same thing).
-    static func plan(_ hostOfRank: [Int]) -> (hosts: Int, largest: Int)? {
+    /// Whether grouping pays, from every rank's host id (`hostOfRank[r]`, the same list on every rank):
+    /// only with two hosts or more and some host holding two ranks or more (otherwise one level is the
+    /// whole job and the flat algorithms are the same thing).
+    static func worthGrouping(_ hostOfRank: [Int]) -> Bool {
         var counts: [Int: Int] = [:]
         for h in hostOfRank { counts[h, default: 0] += 1 }
-        guard counts.count >= 2, let largest = counts.values.max(), largest >= 2 else { return nil }
-        return (counts.count, largest)
+        return counts.count >= 2 && (counts.values.max() ?? 0) >= 2
     }
 }

@@ -1,0 +1,54 @@
+import HybridSyncCore
+
+/// Horovod's response cache, for whole batches: the batch the full negotiation last agreed on, with a
+/// fingerprint of its descriptors. A flush whose batch has that fingerprint on every rank is agreed by
+/// one recursive-doubling all-reduce of 16 bytes instead of the coordinator's round.
+///
+/// Every rank holds the same cache (it is set only by an agreement every rank saw), and every rank
+/// sees the same result of the check, so every rank takes the same branch. Any difference falls back
+/// to the full negotiation, which raises the same error on every rank.
+struct NegotiationCache {
+    /// The batch last agreed by the full negotiation, and its fingerprint.
+    private var cached: (fingerprint: UInt64, agreed: [TensorDescriptor])?
+    /// Flushes agreed by the full negotiation (the others were agreed by the cached check).
+    private(set) var fullNegotiations = 0
+
+    /// Agrees on one flush's batch: by the cached check when it is the batch last agreed, otherwise by
+    /// the full negotiation, whose result becomes the cache.
+    mutating func agree(_ mine: [TensorDescriptor], comm: Communicator, config: DenseSyncConfig, scratch: ScratchBuffer) throws -> [TensorDescriptor] {
+        let negotiator = Negotiator(config: config)
+        guard config.negotiationCache, comm.size > 1 else { return try negotiator.negotiate(mine, comm: comm) }
+        let fingerprint = Self.fingerprint(mine)
+        if let cached, try Self.everyRankHas(fingerprint, comm: comm, config: config, scratch: scratch), fingerprint == cached.fingerprint {
+            return cached.agreed
+        }
+        fullNegotiations += 1
+        let agreed = try negotiator.negotiate(mine, comm: comm)
+        cached = (fingerprint, agreed)
+        return agreed
+    }
+
+    /// FNV-1a of the batch's encoded descriptors in name order (the negotiation accepts any order).
+    static func fingerprint(_ batch: [TensorDescriptor]) -> UInt64 { fnv1a(TensorDescriptor.encode(batch.sorted { $0.name < $1.name })) }
+
+    /// 64-bit FNV-1a of `bytes`.
+    static func fnv1a<S: Sequence>(_ bytes: S) -> UInt64 where S.Element == UInt8 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in bytes { h = (h ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        return h
+    }
+
+    /// Whether every rank passed `fingerprint`: one recursive-doubling all-reduce of (f, ~f) under
+    /// `max`, which gives (max f, ~min f). Times out like a negotiation, naming the partner it waited for.
+    private static func everyRankHas(_ fingerprint: UInt64, comm: Communicator, config: DenseSyncConfig, scratch: ScratchBuffer) throws -> Bool {
+        let mine = Int64(bitPattern: fingerprint)
+        let seconds = config.stallAction == .raise ? config.stallSeconds + Negotiator.graceSeconds : config.timeoutSeconds
+        return try withUnsafeTemporaryAllocation(of: Int64.self, capacity: 2) { pair in
+            pair[0] = mine
+            pair[1] = ~mine
+            try RecursiveDoubling(stepTimeoutSeconds: seconds)
+                .run(pair.baseAddress!, count: 2, dtype: .int64, op: .max, comm: comm, scratch: scratch)
+            return pair[0] == mine && pair[1] == ~mine
+        }
+    }
+}
