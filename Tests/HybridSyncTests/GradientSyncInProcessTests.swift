@@ -6,9 +6,10 @@ import XCTest
 /// server over the in-memory network): exact against a serial reference for the three strategies, and
 /// the same registration error on every worker.
 final class GradientSyncInProcessTests: XCTestCase {
-    func expectExact(servers: Int, workers: Int, strategy: Strategy, file: StaticString = #filePath, line: UInt = #line) throws -> [String] {
+    func expectExact(servers: Int, workers: Int, strategy: Strategy, early: Bool = false,
+                     file: StaticString = #filePath, line: UInt = #line) throws -> [String] {
         let outcome = try TestKit.hybridJob(servers: servers, workers: workers) { runtime in
-            try HybridChecks.exact(runtime, strategy: strategy, servers: servers)
+            try HybridChecks.exact(runtime, strategy: strategy, servers: servers, early: early)
         }
         var details: [String] = []
         for (w, r) in outcome.workers.enumerated() {
@@ -33,6 +34,35 @@ final class GradientSyncInProcessTests: XCTestCase {
 
     func testPSStrategyIsExact() throws {
         _ = try expectExact(servers: 3, workers: 4, strategy: .ps)
+    }
+
+    /// `pushSparse` before `step` (every other step) gives the same values as `step` alone: with the
+    /// clock riding on the early rows (hybrid, also after the table moved to the ring), and with the
+    /// dense parameter on the servers (ps: the early rows go without the clock, the dense push with it).
+    func testSparseRowsPushedBeforeTheStepAreExact() throws {
+        let hybrid = try expectExact(servers: 2, workers: 2, strategy: .hybrid, early: true)
+        XCTAssertTrue(hybrid.allSatisfy { $0.contains("emb route ps->ring") }, "\(hybrid)")
+        _ = try expectExact(servers: 3, workers: 4, strategy: .ps, early: true)
+    }
+
+    /// `step` refuses sparse rows after `pushSparse` sent the step's, and `pushSparse` twice in a step.
+    func testPushSparseIsOncePerStep() throws {
+        let outcome = try TestKit.hybridJob(servers: 1, workers: 1) { runtime -> [String] in
+            let sync = try GradientSync(runtime: runtime, strategy: .ps, replanAfterSteps: 0)
+            let w = try Tensor(name: "w", values: [Float](repeating: 1, count: 2))
+            try sync.register([Parameter(.dense(w, optimizer: .sgd(learningRate: 1))),
+                               Parameter(.embedding(TableSpec(name: "e", dimension: 2, optimizer: .sgd(learningRate: 1)), rows: 8))])
+            let rows = [SparseGradient(table: "e", ids: [1], values: [1, 1])]
+            var errors: [String] = []
+            try sync.pushSparse(rows)
+            do { try sync.pushSparse(rows) } catch { errors.append("\(error)") }
+            do { try sync.step(dense: [try Tensor(name: "w", values: [Float](repeating: 0, count: 2))], sparse: rows) } catch { errors.append("\(error)") }
+            return errors
+        }
+        let errors = try outcome.workers[0].get()
+        XCTAssertEqual(errors.count, 2, "\(errors)")
+        XCTAssertTrue(errors.first?.contains("pushSparse was already called") == true, "\(errors)")
+        XCTAssertTrue(errors.last?.contains("after pushSparse") == true, "\(errors)")
     }
 
     func testMismatchedRegistrationRaisesTheSameErrorEverywhere() throws {

@@ -162,10 +162,60 @@ public final class GradientSync {
     /// This worker's row in the timeline.
     private var row: String { "worker \(runtime.dense.communicator.rank)" }
 
+    /// A step's sparse gradients sent early by `pushSparse`, for `step` to finish.
+    private var early: (handle: PSHandle?, endsStep: Bool, densified: [(LocalTable, Tensor)])?
+
+    /// Starts this step's sparse pushes now, so they travel while the caller computes the rest of its
+    /// backward pass (the overlap PyTorch DDP gives its buckets, for the sparse path); `step` then takes
+    /// `sparse: []` and finishes the step. The rows are checked here as `step` checks them. When no
+    /// dense parameter goes to the servers, the step's clock rides with these rows.
+    ///
+    /// The dense gradients are checked later, in `step`: a non-finite one found there throws after these
+    /// rows were sent (the error says so), where a plain `step` throws before anything is sent. Likewise
+    /// any error `step` throws comes after these rows (and, with them, possibly the clock) reached the
+    /// servers.
+    public func pushSparse(_ given: [SparseGradient]) throws {
+        guard early == nil else { throw HybridSyncError.invalidArgument("pushSparse was already called for this step") }
+        try runtime.kv.settleClock()
+        let (pushes, densified) = try sparseWork(try checkFinite([], given))
+        let endsStep = !pushes.isEmpty && !denseOrder.contains { routes[$0] == .ps }
+        let handle = try Timeline.span("push sent", row: row, detail: "\(pushes.reduce(0) { $0 + $1.keys.count }) rows, early") {
+            pushes.isEmpty ? nil : endsStep ? try runtime.kv.pushEndingStepAsync(pushes) : try runtime.kv.pushAsync(pushes)
+        }
+        early = (handle, endsStep, densified)
+    }
+
+    /// Checks `sparse` against the registered tables and splits it: rows for the servers (scaled by
+    /// 1/workers) and tables held locally (densified, for the ring).
+    private func sparseWork(_ sparse: [SparseGradient]) throws -> (pushes: [SparseRows], densified: [(LocalTable, Tensor)]) {
+        var pushes: [SparseRows] = []
+        var densified: [(LocalTable, Tensor)] = []
+        let scale = 1 / Float(workers)
+        for s in sparse {
+            guard let spec = tables[s.table] else { throw HybridSyncError.unknownTable(s.table) }
+            guard s.values.count == s.keys.count * spec.dimension else {
+                throw HybridSyncError.shapeMismatch(what: "gradient of table '\(s.table)'", expected: "\(s.keys.count * spec.dimension) elements", got: "\(s.values.count)")
+            }
+            if observingDensity { touched[s.table, default: []].formUnion(s.keys) }
+            if let local = localTables[s.table] {
+                densified.append((local, try local.densify(s)))
+            } else {
+                pushes.append(SparseRows(table: s.table, keys: s.keys, values: s.values.map { $0 * scale }))
+            }
+        }
+        return (pushes, densified)
+    }
+
     /// Syncs one step's gradients: dense ones averaged over the ring (or pushed to the servers, per the
     /// plan) and applied; sparse ones pushed (or densified and averaged) and applied. Collective over the
     /// workers. `dense` must hold one gradient per registered dense parameter, with the same name.
+    /// After `pushSparse`, `sparse` must be empty.
     public func step(dense grads: [Tensor], sparse given: [SparseGradient]) throws {
+        let early = self.early
+        defer { self.early = nil }
+        if early != nil && !given.isEmpty {
+            throw HybridSyncError.invalidArgument("step got sparse gradients after pushSparse sent this step's (pass sparse: [])")
+        }
         try runtime.kv.settleClock()
         let (ring0, ps0) = (runtime.dense.communicator.bytesSent, runtime.kv.bytesSent + runtime.kv.bytesReceived)
         defer {
@@ -183,25 +233,11 @@ public final class GradientSync {
                 throw HybridSyncError.shapeMismatch(what: "gradient of '\(g.name)'", expected: "\(param.count) x \(param.dtype)", got: "\(g.count) x \(g.dtype)")
             }
         }
-        let sparse = try checkFinite(grads, given)
-        var pushes: [SparseRows] = []
-        var ringTensors: [Tensor] = []
-        var densified: [(LocalTable, Tensor)] = []
+        let sparse = try checkFinite(grads, given, sparseSent: early != nil)
+        var (pushes, densified) = try sparseWork(sparse)
+        densified += early?.densified ?? []
+        var ringTensors = densified.map(\.1)
         let scale = 1 / Float(workers)
-        for s in sparse {
-            guard let spec = tables[s.table] else { throw HybridSyncError.unknownTable(s.table) }
-            guard s.values.count == s.keys.count * spec.dimension else {
-                throw HybridSyncError.shapeMismatch(what: "gradient of table '\(s.table)'", expected: "\(s.keys.count * spec.dimension) elements", got: "\(s.values.count)")
-            }
-            if observingDensity { touched[s.table, default: []].formUnion(s.keys) }
-            if let local = localTables[s.table] {
-                let g = try local.densify(s)
-                ringTensors.append(g)
-                densified.append((local, g))
-            } else {
-                pushes.append(SparseRows(table: s.table, keys: s.keys, values: s.values.map { $0 * scale }))
-            }
-        }
         for name in denseOrder {
             let g = byName[name]!
             if routes[name] == .ps {
@@ -211,9 +247,19 @@ public final class GradientSync {
             }
         }
         // Sparse pushes start first and travel while the ring runs. They end the step on the servers
-        // (the clock rides with them), so a BSP step's pushes are applied while the ring runs too.
-        let handle = try Timeline.span("push sent", row: row, detail: "\(pushes.reduce(0) { $0 + $1.keys.count }) rows") {
-            pushes.isEmpty ? nil : try runtime.kv.pushEndingStepAsync(pushes)
+        // (the clock rides with them), so a BSP step's pushes are applied while the ring runs too. Rows
+        // `pushSparse` sent carry the clock themselves, or are acknowledged before the pushes that do
+        // (so a resend can never land after the clock).
+        var handle = early?.handle
+        if early?.endsStep != true && !pushes.isEmpty {
+            try handle?.wait()
+            handle = try Timeline.span("push sent", row: row, detail: "\(pushes.reduce(0) { $0 + $1.keys.count }) rows") {
+                try runtime.kv.pushEndingStepAsync(pushes)
+            }
+        } else if early?.endsStep != true, let sent = handle {
+            // Rows sent early without the clock and nothing more: they must be in before the clock.
+            try sent.wait()
+            handle = nil
         }
         try Timeline.span("all-reduce", row: row, detail: "\(ringTensors.count) tensors") { try runtime.dense.allreduce(ringTensors, op: .average) }
         try Timeline.span("push acknowledged", row: row) { try handle?.wait() }
@@ -235,11 +281,13 @@ public final class GradientSync {
     /// dense tensor and this worker's rank, or the table, the row id and this rank. A table declared
     /// with `NonFinitePolicy.skipRow` loses such rows instead (returned without them), one with `allow`
     /// keeps them.
-    private func checkFinite(_ grads: [Tensor], _ sparse: [SparseGradient]) throws -> [SparseGradient] {
+    private func checkFinite(_ grads: [Tensor], _ sparse: [SparseGradient], sparseSent: Bool = false) throws -> [SparseGradient] {
         let rank = runtime.dense.communicator.rank
         for g in grads where g.dtype == .float32 {
             if let i = try g.withElements(as: Float.self, { $0.firstIndex { !$0.isFinite } }) {
-                throw HybridSyncError.invalidArgument("non-finite gradient of '\(g.name)' at element \(i) on rank \(rank): nothing of this step was applied")
+                let outcome = sparseSent ? "this step's sparse rows were already pushed (pushSparse); nothing else of it was applied"
+                                         : "nothing of this step was applied"
+                throw HybridSyncError.invalidArgument("non-finite gradient of '\(g.name)' at element \(i) on rank \(rank): \(outcome)")
             }
         }
         var out: [SparseGradient] = []

@@ -15,7 +15,8 @@ package enum HybridChecks {
     static func sparseGrad(_ w: Int, _ t: Int, _ id: UInt64, _ e: Int) -> Float { Float(Int((id + UInt64(e + w + 2 * t)) % 5) - 2) }
     static func denseGrad(_ w: Int, _ t: Int, _ i: Int) -> Float { Float((i + w * 3 + t) % 7 - 3) }
 
-    package static func exact(_ runtime: HybridRuntime, strategy: Strategy, servers: Int, steps: Int = 8, layout: String = "in-process") throws -> (Bool, String) {
+    package static func exact(_ runtime: HybridRuntime, strategy: Strategy, servers: Int, steps: Int = 8, layout: String = "in-process",
+                              early: Bool = false) throws -> (Bool, String) {
         let comm = runtime.dense.communicator
         let p = comm.size, me = comm.rank
         let sync = try GradientSync(runtime: runtime, strategy: strategy, model: CostModel(workers: p, servers: servers), replanAfterSteps: 4)
@@ -35,7 +36,14 @@ package enum HybridChecks {
             for i in 0..<Self.denseCount where try w.values(as: Float.self)[i] != refDense[i] { wrong += 1 }
             let g = try Tensor(name: "dense.w", values: (0..<Self.denseCount).map { Self.denseGrad(me, t, $0) })
             let values = myIds.flatMap { id in (0..<Self.dim).map { Self.sparseGrad(me, t, id, $0) } }
-            try sync.step(dense: [g], sparse: [SparseGradient(table: "emb", ids: myIds, values: values)])
+            let sparse = [SparseGradient(table: "emb", ids: myIds, values: values)]
+            // `early`: every other step sends its sparse rows before the dense gradient exists.
+            if early && t % 2 == 0 {
+                try sync.pushSparse(sparse)
+                try sync.step(dense: [g], sparse: [])
+            } else {
+                try sync.step(dense: [g], sparse: sparse)
+            }
             for i in 0..<Self.denseCount { refDense[i] -= (0..<p).reduce(Float(0)) { $0 + Self.denseGrad($1, t, i) } / Float(p) }
             for worker in 0..<p {
                 for id in Self.ids(worker, t) {

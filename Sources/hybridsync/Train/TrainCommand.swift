@@ -36,6 +36,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "CURVE keys written by `hybridsync keys --ranks N` (default: fresh keys for this job, made over MPI).") var keys: String?
     @Option(help: "Write a Chrome-trace timeline of the job here (Perfetto, chrome://tracing): a row per worker and server.")
     var timeline: String?
+    @Flag(inversion: .prefixedNo, help: "Push the wide table's gradient before the MLP's backward pass, so it travels while backward runs.")
+    var overlap = true
     @Flag(help: "Run the same steps' computation with nothing pulled or synchronised (wide rows read as zeros): the step time without synchronisation, to measure its share.")
     var computeOnly = false
     @Flag(inversion: .prefixedNo, help: "Probe both paths at start-up for the planner's cost model (runs that must route alike: --no-calibrate).")
@@ -202,11 +204,14 @@ struct TrainCommand: ParsableCommand {
             for k in 0..<10 { dlogits[b * 10 + k] = prob[k] * scale }
             for j in starts[b]..<starts[b + 1] { let r = slot[j] * 10; for k in 0..<10 { wideGrad[r + k] += prob[k] * scale } }
         }
+        // The wide table's gradient is complete here: with --overlap it leaves now and travels while
+        // the MLP's backward pass runs; `step` then finishes the step.
+        let sparse = [SparseGradient(table: "wide", ids: unique, values: wideGrad)]
+        let early = overlap && !computeOnly
+        if early { try sync.pushSparse(sparse) }
         try model.backward(batch, dlogits: dlogits, into: g)
         Timeline.end(backward, "backward", row: row)
-        if !computeOnly {
-            try sync.step(dense: [g.w1, g.b1, g.w2, g.b2], sparse: [SparseGradient(table: "wide", ids: unique, values: wideGrad)])
-        }
+        if !computeOnly { try sync.step(dense: [g.w1, g.b1, g.w2, g.b2], sparse: early ? [] : sparse) }
         return loss / Double(idx.count)
     }
 
