@@ -1,7 +1,8 @@
 import HybridSyncCore
 import Logging
 
-/// The dense path: named tensors queued, agreed on across ranks, fused and reduced over the ring.
+/// The dense path: named tensors queued, agreed on across ranks, fused and reduced (by recursive
+/// doubling up to `recursiveDoublingBytes`, else over the ring; hierarchically when ranks share hosts).
 ///
 /// Usage per step: `enqueue` each gradient, then `flush(op:)`; or `allreduce(_:op:)` for both at once.
 /// Every rank must call `flush` the same number of times; the tensors it carries are checked across
@@ -44,12 +45,19 @@ public final class DenseSync {
         // Sums within the host, then across the leaders, then the leader's bits to its host; an average
         // divides once, at the end, by the whole job's rank count (as the flat algorithms do).
         let partial: ReduceOp = op == .average ? .sum : op
-        try Timeline.span("within the host", row: row) { try flat(buffer, count: count, dtype: dtype, op: partial, comm: hosts.local) }
-        if let leaders = hosts.leaders {
-            try Timeline.span("across hosts", row: row) { try flat(buffer, count: count, dtype: dtype, op: partial, comm: leaders) }
-        }
-        try Timeline.span("host broadcast", row: row) {
-            try TreeBroadcast(timeoutSeconds: config.timeoutSeconds).run(buffer, bytes: count * dtype.byteWidth, root: 0, comm: hosts.local)
+        do {
+            try Timeline.span("within the host", row: row) { try flat(buffer, count: count, dtype: dtype, op: partial, comm: hosts.local) }
+            if let leaders = hosts.leaders {
+                try Timeline.span("across hosts", row: row) { try flat(buffer, count: count, dtype: dtype, op: partial, comm: leaders) }
+            }
+            try Timeline.span("host broadcast", row: row) {
+                try TreeBroadcast(timeoutSeconds: config.timeoutSeconds).run(buffer, bytes: count * dtype.byteWidth, root: 0, comm: hosts.local)
+            }
+        } catch {
+            // A level that failed leaves the job's communicator unusable too, as a flat failure would.
+            communicator.markFailed(error as? HybridSyncError ?? .unusable("\(error)"),
+                                    abandoned: [hosts.local, hosts.leaders].contains { $0?.hasAbandonedTransfers == true })
+            throw error
         }
         if op == .average { ReductionKernels.finishAverage(dtype: dtype, buffer, count: count, ranks: communicator.size) }
     }
