@@ -36,6 +36,16 @@ final class GradientSyncInProcessTests: XCTestCase {
         _ = try expectExact(servers: 3, workers: 4, strategy: .ps)
     }
 
+    /// A registered model of one dense parameter `w` (`denseCount` ones, SGD) and an 8-row table `e` of
+    /// dimension 2 (SGD), with no re-plan.
+    static func smallModel(_ runtime: HybridRuntime, strategy: Strategy, denseCount: Int) throws -> (GradientSync, Tensor) {
+        let sync = try GradientSync(runtime: runtime, strategy: strategy, replanAfterSteps: 0)
+        let w = try Tensor(name: "w", values: [Float](repeating: 1, count: denseCount))
+        try sync.register([Parameter(.dense(w, optimizer: .sgd(learningRate: 1))),
+                           Parameter(.embedding(TableSpec(name: "e", dimension: 2, optimizer: .sgd(learningRate: 1)), rows: 8))])
+        return (sync, w)
+    }
+
     /// `pushSparse` before `step` (every other step) gives the same values as `step` alone: with the
     /// clock riding on the early rows (hybrid, also after the table moved to the ring), and with the
     /// dense parameter on the servers (ps: the early rows go without the clock, the dense push with it).
@@ -48,10 +58,7 @@ final class GradientSyncInProcessTests: XCTestCase {
     /// `step` refuses sparse rows after `pushSparse` sent the step's, and `pushSparse` twice in a step.
     func testPushSparseIsOncePerStep() throws {
         let outcome = try TestKit.hybridJob(servers: 1, workers: 1) { runtime -> [String] in
-            let sync = try GradientSync(runtime: runtime, strategy: .ps, replanAfterSteps: 0)
-            let w = try Tensor(name: "w", values: [Float](repeating: 1, count: 2))
-            try sync.register([Parameter(.dense(w, optimizer: .sgd(learningRate: 1))),
-                               Parameter(.embedding(TableSpec(name: "e", dimension: 2, optimizer: .sgd(learningRate: 1)), rows: 8))])
+            let (sync, _) = try Self.smallModel(runtime, strategy: .ps, denseCount: 2)
             let rows = [SparseGradient(table: "e", ids: [1], values: [1, 1])]
             var errors: [String] = []
             try sync.pushSparse(rows)
@@ -80,10 +87,7 @@ final class GradientSyncInProcessTests: XCTestCase {
     /// row) and the rank, before anything of the step is sent or applied.
     func testNonFiniteGradientsThrowBeforeAnythingIsApplied() throws {
         let outcome = try TestKit.hybridJob(servers: 1, workers: 2) { runtime -> [String] in
-            let sync = try GradientSync(runtime: runtime, strategy: .hybrid, replanAfterSteps: 0)
-            let w = try Tensor(name: "w", values: [Float](repeating: 1, count: 4))
-            try sync.register([Parameter(.dense(w, optimizer: .sgd(learningRate: 1))),
-                               Parameter(.embedding(TableSpec(name: "e", dimension: 2, optimizer: .sgd(learningRate: 1)), rows: 8))])
+            let (sync, w) = try Self.smallModel(runtime, strategy: .hybrid, denseCount: 4)
             var errors: [String] = []
             let bad = try Tensor(name: "w", values: [Float(0), .nan, 0, 0])
             do { try sync.step(dense: [bad], sparse: []) } catch { errors.append("\(error)") }
