@@ -10,6 +10,9 @@ import HybridSyncCore
 struct NegotiationCache {
     /// The batch last agreed by the full negotiation, and its fingerprint.
     private var cached: (fingerprint: UInt64, agreed: [TensorDescriptor])?
+    /// This rank's last batch as it passed it, and its fingerprint: a loop that flushes the same list
+    /// every step compares it instead of sorting, encoding and hashing it again.
+    private var lastMine: (batch: [TensorDescriptor], fingerprint: UInt64)?
     /// Flushes agreed by the full negotiation (the others were agreed by the cached check).
     private(set) var fullNegotiations = 0
 
@@ -18,7 +21,13 @@ struct NegotiationCache {
     mutating func agree(_ mine: [TensorDescriptor], comm: Communicator, config: DenseSyncConfig, scratch: ScratchBuffer) throws -> [TensorDescriptor] {
         let negotiator = Negotiator(config: config)
         guard config.negotiationCache, comm.size > 1 else { return try negotiator.negotiate(mine, comm: comm) }
-        let fingerprint = Self.fingerprint(mine)
+        let fingerprint: UInt64
+        if let last = lastMine, last.batch == mine {
+            fingerprint = last.fingerprint
+        } else {
+            fingerprint = Self.fingerprint(mine)
+            lastMine = (mine, fingerprint)
+        }
         if let cached, try Self.everyRankHas(fingerprint, comm: comm, config: config, scratch: scratch), fingerprint == cached.fingerprint {
             return cached.agreed
         }

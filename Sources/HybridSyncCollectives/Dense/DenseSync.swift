@@ -24,6 +24,8 @@ public final class DenseSync {
     private var negotiations = NegotiationCache()
     /// Flushes agreed by the full negotiation (the others were agreed by the cached check).
     package var fullNegotiations: Int { negotiations.fullNegotiations }
+    /// The last agreed batch and its buckets (a repeated batch reuses them).
+    private var lastPlan: (agreed: [TensorDescriptor], buckets: [FusionBucket])?
 
     /// Creates the dense path over `communicator`.
     public init(communicator: Communicator, config: DenseSyncConfig = DenseSyncConfig()) {
@@ -91,7 +93,13 @@ public final class DenseSync {
         var byName: [String: Tensor] = [:]
         for (t, _) in batch { byName[t.name] = t }
         let tensors = agreed.map { byName[$0.name]! }
-        let buckets = FusionPlan.buckets(for: agreed, thresholdBytes: config.fusionThresholdBytes, inPlaceBytes: config.fusionInPlaceBytes)
+        let buckets: [FusionBucket]
+        if let plan = lastPlan, plan.agreed == agreed {
+            buckets = plan.buckets
+        } else {
+            buckets = FusionPlan.buckets(for: agreed, thresholdBytes: config.fusionThresholdBytes, inPlaceBytes: config.fusionInPlaceBytes)
+            lastPlan = (agreed, buckets)
+        }
         lastBuckets = buckets.count
         for bucket in buckets {
             try Timeline.span("reduce bucket", row: row, detail: "\(bucket.members.count) tensors, \(bucket.byteCount) bytes") {
