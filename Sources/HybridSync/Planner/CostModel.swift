@@ -36,9 +36,10 @@ package struct CostModel: Sendable, Equatable {
     }
 
     /// Bytes one worker sends in a ring all-reduce of `bytes`.
-    package func ringBytes(_ bytes: Int) -> Double {
-        workers > 1 ? 2 * Double(workers - 1) / Double(workers) * Double(bytes) : 0
-    }
+    package func ringBytes(_ bytes: Int) -> Double { Self.moved(bytes, ranks: workers) }
+
+    /// Bytes each of `p` ranks sends in a ring all-reduce of `bytes`: `2 (p-1)/p n`.
+    static func moved(_ bytes: Int, ranks p: Int) -> Double { p > 1 ? 2 * Double(p - 1) / Double(p) * Double(bytes) : 0 }
 
     /// Seconds of a ring all-reduce of `bytes` (hierarchical when workers share hosts).
     package func ringSeconds(_ bytes: Int) -> Double {
@@ -52,7 +53,7 @@ package struct CostModel: Sendable, Equatable {
     /// `2 (p-1) a + 2 (p-1)/p n b + (p-1)/p n c`.
     static func ring(_ bytes: Int, ranks p: Int, _ a: Double, _ b: Double, _ c: Double) -> Double {
         guard p > 1 else { return 0 }
-        let moved = 2 * Double(p - 1) / Double(p) * Double(bytes)
+        let moved = moved(bytes, ranks: p)
         return 2 * Double(p - 1) * a + moved * b + moved / 2 * c
     }
 

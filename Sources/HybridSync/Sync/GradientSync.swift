@@ -250,16 +250,13 @@ public final class GradientSync {
         // (the clock rides with them), so a BSP step's pushes are applied while the ring runs too. Rows
         // `pushSparse` sent carry the clock themselves, or are acknowledged before the pushes that do
         // (so a resend can never land after the clock).
-        var handle = early?.handle
-        if early?.endsStep != true && !pushes.isEmpty {
-            try handle?.wait()
+        let clockSent = early?.endsStep == true
+        if !clockSent { try early?.handle?.wait() }
+        var handle = clockSent ? early?.handle : nil
+        if !clockSent && !pushes.isEmpty {
             handle = try Timeline.span("push sent", row: row, detail: "\(pushes.reduce(0) { $0 + $1.keys.count }) rows") {
                 try runtime.kv.pushEndingStepAsync(pushes)
             }
-        } else if early?.endsStep != true, let sent = handle {
-            // Rows sent early without the clock and nothing more: they must be in before the clock.
-            try sent.wait()
-            handle = nil
         }
         try Timeline.span("all-reduce", row: row, detail: "\(ringTensors.count) tensors") { try runtime.dense.allreduce(ringTensors, op: .average) }
         try Timeline.span("push acknowledged", row: row) { try handle?.wait() }

@@ -181,9 +181,7 @@ public final class KVWorker: Sendable {
         var parts = outgoing.map { s, header, payload in (WorkerRequest.Target.server(s), OutboundMessage(header, payload: payload)) }
         // A step's end reaches every server: those the push does not reach get the clock alone.
         let clockOnly = endingStep ? (0..<serverCount).filter { !servers.contains($0) } : []
-        for s in clockOnly {
-            parts.append((.server(s), OutboundMessage(MessageHeader(kind: .clock, sender: id, seq: 0, clock: Int64(clock + 1)), .empty)))
-        }
+        for s in clockOnly { parts.append(bare(.clock, clock: clock + 1, to: s)) }
         let handle = PSHandle(parts: Set(servers + clockOnly), plan: wantRows ? plan : nil, deadline: deadline,
                               label: "\(kind) of \(keys.reduce(0) { $0 + $1.count }) keys" + (endingStep ? " ending step \(clock)" : ""))
         link.submit(WorkerRequest(id: link.makeID(), parts: parts, deadline: deadline), handle: handle)
@@ -255,12 +253,15 @@ public final class KVWorker: Sendable {
         link.finish(waitingUpTo: 2)
     }
 
+    /// A message of `kind` with no rows for server `s`.
+    private func bare(_ kind: MessageKind, body: MessageBody = .empty, clock c: Int, to s: Int) -> (WorkerRequest.Target, OutboundMessage) {
+        (.server(s), OutboundMessage(MessageHeader(kind: kind, sender: id, seq: 0, clock: Int64(c)), body))
+    }
+
     func broadcast(kind: MessageKind, body: MessageBody = .empty, clock c: Int? = nil, label: String, timeout: Double?) -> PSHandle {
         let deadline = Deadline.after(seconds: timeout ?? config.requestTimeout)
         let handle = PSHandle(parts: Set(0..<serverCount), plan: nil, deadline: deadline, label: label)
-        let parts = (0..<serverCount).map { s in
-            (WorkerRequest.Target.server(s), OutboundMessage(MessageHeader(kind: kind, sender: id, seq: 0, clock: Int64(c ?? clock)), body))
-        }
+        let parts = (0..<serverCount).map { bare(kind, body: body, clock: c ?? clock, to: $0) }
         link.submit(WorkerRequest(id: link.makeID(), parts: parts, deadline: deadline), handle: handle)
         return handle
     }

@@ -167,31 +167,11 @@ struct TrainCommand: ParsableCommand {
     private func trainStep(_ model: WideAndDeep, _ sync: GradientSync, _ set: FashionMNIST, _ idx: [Int], _ g: WideAndDeep.Gradients,
                            _ batch: inout WideAndDeep.Batch, _ distinct: inout DistinctRows) throws -> Double {
         let row = "worker \(sync.runtime.dense.communicator.rank)"
-        let features = Timeline.begin()
         for t in [g.w1, g.b1, g.w2, g.b2] { memset(t.rawPointer, 0, t.byteCount) }
-        // Every sample's wide feature ids, one after another (sample b's are at starts[b] ..< starts[b + 1]).
-        var all: [UInt64] = []
-        var starts = [0]
-        set.images.withUnsafeBufferPointer { img in
-            for i in idx {
-                all += model.features(UnsafeBufferPointer(rebasing: img[(i * 784)..<((i + 1) * 784)]))
-                starts.append(all.count)
-            }
-        }
-        let (unique, slot) = distinct(all)
-        Timeline.end(features, "features", row: row, detail: "\(unique.count) distinct rows")
         // --compute-only: the same arithmetic on rows of zeros, with nothing pulled or synchronised.
-        let rows = computeOnly ? [Float](repeating: 0, count: unique.count * 10) : try sync.pull("wide", ids: unique).values
-        var wide = [Float](repeating: 0, count: idx.count * 10)
-        for b in idx.indices {
-            for j in starts[b]..<starts[b + 1] { let r = slot[j] * 10; for k in 0..<10 { wide[b * 10 + k] += rows[r + k] } }
+        let (unique, slot, starts) = try forward(model, set, idx, &batch, &distinct, row: row) { unique in
+            computeOnly ? [Float](repeating: 0, count: unique.count * 10) : try sync.pull("wide", ids: unique).values
         }
-        let forward = Timeline.begin()
-        try set.images.withUnsafeBufferPointer { img in
-            batch.load(count: idx.count, hidden: hidden, image: { UnsafeBufferPointer(rebasing: img[(idx[$0] * 784)..<((idx[$0] + 1) * 784)]) }, wide: wide)
-            try model.forward(&batch)
-        }
-        Timeline.end(forward, "forward", row: row)
         let backward = Timeline.begin()
         var dlogits = [Float](repeating: 0, count: idx.count * 10)
         var wideGrad = [Float](repeating: 0, count: unique.count * 10)
@@ -215,6 +195,38 @@ struct TrainCommand: ParsableCommand {
         return loss / Double(idx.count)
     }
 
+    /// The forward pass of the images `idx` into `batch`: their wide feature ids, the distinct ones
+    /// (whose rows `rows` returns, 10 floats each), each image's sum of its rows, then the MLP. Returns
+    /// the distinct ids, each feature's position among them, and where each image's features start
+    /// (image b's are at `starts[b] ..< starts[b + 1]`), for the wide table's gradient.
+    private func forward(_ model: WideAndDeep, _ set: FashionMNIST, _ idx: [Int], _ batch: inout WideAndDeep.Batch,
+                         _ distinct: inout DistinctRows, row: String,
+                         rows fetch: ([UInt64]) throws -> [Float]) throws -> (unique: [UInt64], slot: [Int], starts: [Int]) {
+        let features = Timeline.begin()
+        var all: [UInt64] = []
+        var starts = [0]
+        set.images.withUnsafeBufferPointer { img in
+            for i in idx {
+                all += model.features(UnsafeBufferPointer(rebasing: img[(i * 784)..<((i + 1) * 784)]))
+                starts.append(all.count)
+            }
+        }
+        let (unique, slot) = distinct(all)
+        Timeline.end(features, "features", row: row, detail: "\(unique.count) distinct rows")
+        let rows = try fetch(unique)
+        var wide = [Float](repeating: 0, count: idx.count * 10)
+        for b in idx.indices {
+            for j in starts[b]..<starts[b + 1] { let r = slot[j] * 10; for k in 0..<10 { wide[b * 10 + k] += rows[r + k] } }
+        }
+        let forward = Timeline.begin()
+        try set.images.withUnsafeBufferPointer { img in
+            batch.load(count: idx.count, hidden: hidden, image: { UnsafeBufferPointer(rebasing: img[(idx[$0] * 784)..<((idx[$0] + 1) * 784)]) }, wide: wide)
+            try model.forward(&batch)
+        }
+        Timeline.end(forward, "forward", row: row)
+        return (unique, slot, starts)
+    }
+
     /// Accuracy on the test set, each worker scoring its share; summed over the workers.
     private func evaluate(_ model: WideAndDeep, _ sync: GradientSync, _ set: FashionMNIST, _ runtime: HybridRuntime) throws -> Double {
         let comm = runtime.dense.communicator
@@ -225,24 +237,7 @@ struct TrainCommand: ParsableCommand {
         var distinct = DistinctRows(tableRows: wideRows)
         for chunk in stride(from: lo, to: hi, by: 500) {
             let ids = Array(chunk..<min(hi, chunk + 500))
-            var all: [UInt64] = []
-            var starts = [0]
-            set.images.withUnsafeBufferPointer { img in
-                for i in ids {
-                    all += model.features(UnsafeBufferPointer(rebasing: img[(i * 784)..<((i + 1) * 784)]))
-                    starts.append(all.count)
-                }
-            }
-            let (unique, slot) = distinct(all)
-            let rows = try sync.pull("wide", ids: unique).values
-            var wide = [Float](repeating: 0, count: ids.count * 10)
-            for b in ids.indices {
-                for j in starts[b]..<starts[b + 1] { let r = slot[j] * 10; for k in 0..<10 { wide[b * 10 + k] += rows[r + k] } }
-            }
-            try set.images.withUnsafeBufferPointer { img in
-                batch.load(count: ids.count, hidden: hidden, image: { UnsafeBufferPointer(rebasing: img[(ids[$0] * 784)..<((ids[$0] + 1) * 784)]) }, wide: wide)
-                try model.forward(&batch)
-            }
+            _ = try forward(model, set, ids, &batch, &distinct, row: "worker \(comm.rank) evaluating") { try sync.pull("wide", ids: $0).values }
             for (b, i) in ids.enumerated() {
                 let logits = batch.logits(of: b)
                 if logits.indices.max(by: { logits[$0] < logits[$1] }) == b * 10 + Int(set.labels[i]) { correct += 1 }
