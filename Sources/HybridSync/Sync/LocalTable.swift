@@ -40,10 +40,16 @@ final class LocalTable {
 
     func rows(_ ids: [UInt64]) throws -> PulledRows {
         let d = spec.dimension
-        var out = [Float](repeating: 0, count: ids.count * d)
-        for (i, id) in ids.enumerated() {
-            let r = try check(id)
-            for e in 0..<d { out[i * d + e] = values[r * d + e] }
+        let rowIndex = try ids.map(check)
+        // A row at a time through buffer pointers: the element loop over the arrays (a class's stored
+        // property) paid an exclusivity and a bounds check per float.
+        let out = [Float](unsafeUninitializedCapacity: ids.count * d) { out, initialized in
+            values.withUnsafeBufferPointer { v in
+                for (i, r) in rowIndex.enumerated() {
+                    _ = UnsafeMutableBufferPointer(rebasing: out[(i * d)..<((i + 1) * d)]).initialize(fromContentsOf: v[(r * d)..<((r + 1) * d)])
+                }
+            }
+            initialized = ids.count * d
         }
         return PulledRows(table: spec.name, keys: ids, dimension: d, values: out)
     }
@@ -52,10 +58,13 @@ final class LocalTable {
     func densify(_ g: SparseGradient) throws -> Tensor {
         let d = spec.dimension
         try gradient.withElements(as: Float.self) { dst in
+            guard g.values.count == g.keys.count * d else {
+                throw HybridSyncError.shapeMismatch(what: "gradient of table '\(spec.name)'", expected: "\(g.keys.count * d) elements", got: "\(g.values.count)")
+            }
+            let rowIndex = try g.keys.map(check)
             dst.update(repeating: 0)
-            for (i, id) in g.keys.enumerated() {
-                let r = try check(id)
-                for e in 0..<d { dst[r * d + e] += g.values[i * d + e] }
+            g.values.withUnsafeBufferPointer { src in
+                for (i, r) in rowIndex.enumerated() { for e in 0..<d { dst[r * d + e] += src[i * d + e] } }
             }
         }
         return gradient
