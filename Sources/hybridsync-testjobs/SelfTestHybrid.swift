@@ -35,6 +35,8 @@ struct SelfTestHybrid: ParsableCommand {
         /// rows, for measuring what happens when a server dies (re-replication).
         case fillLoop = "fill-loop"
         case rogue
+        /// Runs the cost probe and checks its result (`HybridChecks.calibration`).
+        case calibrate
     }
 
     @Option var `case`: Case = .exact
@@ -77,6 +79,8 @@ struct SelfTestHybrid: ParsableCommand {
                             emit("STATS server=\(s.server) refused=\(s.refused) handshakesRefused=\(s.handshakesRefused)")
                         }
                     }
+                case .calibrate:
+                    (ok, details) = try HybridChecks.calibration(runtime)
                 case .mismatchShape, .mismatchExtra:
                     (ok, details) = try HybridChecks.mismatch(runtime, strategy: strategy, extraTable: `case` == .mismatchExtra)
                 case .checkpointLoop, .fillLoop:

@@ -50,6 +50,13 @@ final class HybridProcessTests: XCTestCase {
         _ = try expectExact(np: 4, workers: 4, ["--strategy", "ps"])
     }
 
+    /// The cost probe over real MPI and ZeroMQ gives both workers the same, well-formed measurements.
+    func testCalibrationProbeGivesEveryWorkerTheSameModel() throws {
+        let (status, out) = try Self.mpirun(2, ["self-test-hybrid", "--case", "calibrate"])
+        XCTAssertEqual(status, 0, out)
+        XCTAssertEqual(out.split(separator: "\n").filter { $0.contains("RESULT calibrate ok") }.count, 2, out)
+    }
+
     /// Dedicated and colocated server layouts start, run, and exit 0.
     func testLayoutsStartAndExitCleanly() throws {
         _ = try expectExact(np: 4, workers: 2, ["--placement", "dedicated", "--servers", "2"])

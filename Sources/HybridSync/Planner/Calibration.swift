@@ -1,65 +1,95 @@
+import Foundation
 import HybridSyncCollectives
 import HybridSyncCore
 import HybridSyncPS
 
-/// Alpha, beta and gamma of each path, measured on the job's own network by a short probe.
+/// The cost of each path, measured on the job's own network, by message-size regime, by a short probe.
 package struct Calibration: Sendable {
-    /// The ring's cost model.
+    /// The ring's cost model. Both models carry every measurement (the ring's curve, the pull's and the
+    /// push's cost, the memory pass) and price with them; they differ in the alpha and beta read off
+    /// the measurements for the simulator and the reports.
     package let ring: CostModel
     /// The parameter servers' cost model.
     package let ps: CostModel
 
-    /// Probes both paths (collective over the workers; about a hundred milliseconds): a ring all-reduce
-    /// of 4 KiB and 8 MiB, a push+pull of 1 and 8,192 rows of 64 floats, and a float32 sum on this core.
-    /// Every worker gets worker 0's numbers, so plans agree.
+    /// Bucket sizes the ring is timed at: the recursive-doubling regime, its crossover, the ring's
+    /// bandwidth regime within the caches, and beyond them (32 MiB: a densified table's size).
+    package static let ringProbeBytes = [4 << 10, 64 << 10, 1 << 20, 8 << 20, 32 << 20]
+    /// (rows, floats a row) the pulls and pushes are timed at: latency, rows and bytes told apart by
+    /// 1,024 rows of 64 floats against 8,192 of 8 (the same bytes, 8x the rows).
+    package static let psProbes = [(1, 64), (1024, 64), (8192, 8), (8192, 64)]
+
+    /// Probes both paths, collective over the workers (under half a second on loopback; a few seconds on
+    /// 1 gbit links): a float32 sum over 32 MB on every worker at once (one memory pass), ring
+    /// all-reduces at `ringProbeBytes`, and pulls
+    /// and pushes at `psProbes` by every worker at once. Every worker gets worker 0's numbers, so plans agree.
     package static func probe(_ runtime: HybridRuntime) throws -> Calibration {
         let comm = runtime.dense.communicator
         let p = comm.size, s = runtime.kv.serverCount
-        // gamma: seconds per byte of a float32 sum over 8 MiB.
-        let n = 2 << 20
+        func median(_ times: Int = 5, _ body: () throws -> Void) throws -> Double {
+            var t: [Double] = []
+            for _ in 0..<times { try comm.barrier(); let t0 = ContinuousClock.now; try body(); t.append(secondsSince(t0)) }
+            return t.sorted()[t.count / 2]
+        }
+        // One memory pass: seconds per byte of a float32 sum over arrays larger than the caches.
+        let n = 8 << 20
         var a = [Float](repeating: 1, count: n), b = [Float](repeating: 2, count: n)
-        var gammas: [Double] = []
-        for _ in 0..<5 {
-            let t0 = ContinuousClock.now
+        let pass = try median(3) {
             a.withUnsafeMutableBufferPointer { pa in b.withUnsafeMutableBufferPointer { pb in
-                ReductionKernels.accumulate(pa.baseAddress!, pb.baseAddress!, count: n, op: .sum) } }
-            gammas.append(secondsSince(t0) / Double(n * 4))
+                ReductionKernels.accumulate(dtype: .float32, pa.baseAddress!, pb.baseAddress!, count: n, op: .sum) } }
+        } / Double(n * 4)
+        a = []; b = []
+        var ringSamples: [(bytes: Double, seconds: Double)] = []
+        for bytes in ringProbeBytes {
+            let t = try Tensor(name: "hybridsync.calib.\(bytes)", dtype: .float32, count: bytes / 4)
+            ringSamples.append((Double(bytes), try median(bytes > 1 << 20 ? 3 : 5) { try runtime.dense.allreduce([t]) }))
         }
-        let gamma = gammas.sorted()[gammas.count / 2]
-        func timeRing(_ count: Int) throws -> Double {
-            let t = try Tensor(name: "hybridsync.calib.\(count)", dtype: .float32, count: count)
-            var times: [Double] = []
-            for _ in 0..<5 { try comm.barrier(); let t0 = ContinuousClock.now; try runtime.dense.allreduce([t]); times.append(secondsSince(t0)) }
-            return times.sorted()[times.count / 2]
+        let dims = Set(psProbes.map(\.1)).sorted()
+        try runtime.kv.declare(dims.map { TableSpec(name: "hybridsync.calib.\($0)", dimension: $0, optimizer: .sgd(learningRate: 0), consistency: .asp) })
+        var pulls: [(keys: Double, bytes: Double, seconds: Double)] = [], pushes = pulls
+        for (rows, d) in psProbes {
+            let table = "hybridsync.calib.\(d)", keys = (0..<UInt64(rows)).map { $0 }
+            let values = [Float](repeating: 0, count: rows * d)
+            let (k, bytes) = (Double(rows), Double(rows * d * 4))
+            pushes.append((k, bytes, try median { try runtime.kv.push([SparseRows(table: table, keys: keys, values: values)]) }))
+            pulls.append((k, bytes, try median { _ = try runtime.kv.pull([RowQuery(table: table, keys: keys)]) }))
         }
-        let small = 1024, large = 2 << 20
-        let rs = try timeRing(small), rl = try timeRing(large)
-        let factor = p > 1 ? 2 * Double(p - 1) / Double(p) : 1
-        let moved = factor * Double((large - small) * 4)
-        let ringAlpha = p > 1 ? max(1e-7, rs / Double(2 * (p - 1))) : 1e-6
-        let ringBeta = max(1e-12, (rl - rs - gamma * moved / 2) / moved)
-        try runtime.kv.declare([TableSpec(name: "hybridsync.calib", dimension: 64, optimizer: .sgd(learningRate: 0), consistency: .asp)])
-        func timePS(_ rows: Int) throws -> Double {
-            let keys = (0..<UInt64(rows)).map { $0 }
-            let values = [Float](repeating: 0, count: rows * 64)
-            var times: [Double] = []
-            for _ in 0..<5 {
-                try comm.barrier()
-                let t0 = ContinuousClock.now
-                _ = try runtime.kv.pushPull([SparseRows(table: "hybridsync.calib", keys: keys, values: values)])
-                times.append(secondsSince(t0))
-            }
-            return times.sorted()[times.count / 2]
-        }
-        let ps1 = try timePS(1), psN = try timePS(8192)
-        let load = max(1, Double(p) / Double(s))
-        let bytes = Double(8192 * 64 * 4) * 2 * load
-        let psAlpha = max(1e-7, ps1 / 2)
-        let psBeta = max(1e-12, (psN - ps1 - gamma * Double(8192 * 64 * 4) * load) / bytes)
-        let v = try Tensor(name: "hybridsync.calib.values", values: [ringAlpha, ringBeta, psAlpha, psBeta, gamma])
+        let pull = RequestCost(fitting: pulls), push = RequestCost(fitting: pushes)
+        let v = try Tensor(name: "hybridsync.calib.values", values: ringSamples.map(\.seconds)
+            + [pull.latency, pull.perKey, pull.perByte, push.latency, push.perKey, push.perByte, pass])
         try runtime.dense.broadcast(v, root: 0)
-        let c = try v.values(as: Double.self)
-        return Calibration(ring: CostModel(alpha: c[0], beta: c[1], gamma: c[4], workers: p, servers: s),
-                           ps: CostModel(alpha: c[2], beta: c[3], gamma: c[4], workers: p, servers: s))
+        let c = try v.values(as: Double.self), r = ringProbeBytes.count
+        return Calibration(curve: CostCurve(zip(ringProbeBytes, c[0..<r]).map { (Double($0), $1) }),
+                           pull: RequestCost(latency: c[r], perKey: c[r + 1], perByte: c[r + 2]),
+                           push: RequestCost(latency: c[r + 3], perKey: c[r + 4], perByte: c[r + 5]), pass: c[r + 6], workers: p, servers: s)
+    }
+
+    /// Both models from the measurements. The alpha, beta and gamma the simulator and the reports use are
+    /// read off them: the ring's alpha from its smallest bucket, its beta from its largest regime (less the
+    /// reduction); the PS's from the pull and the push.
+    init(curve: CostCurve, pull: RequestCost, push: RequestCost, pass: Double, workers p: Int, servers s: Int) {
+        let factor = p > 1 ? 2 * Double(p - 1) / Double(p) : 1
+        let (b, t) = (curve.bytes, curve.seconds)
+        let slope = b.count > 1 ? (t[t.count - 1] - t[t.count - 2]) / (b[b.count - 1] - b[b.count - 2]) : 0
+        var ring = CostModel(alpha: p > 1 ? max(1e-7, (t.first ?? 0) / Double(2 * (p - 1))) : 1e-6,
+                             beta: max(1e-12, slope / factor - pass / 2), gamma: pass, workers: p, servers: s)
+        var ps = CostModel(alpha: max(1e-7, (pull.latency + push.latency) / 2), beta: max(1e-12, (pull.perByte + push.perByte) / 2),
+                           gamma: pass, workers: p, servers: s)
+        for i in 0..<2 {
+            var m = i == 0 ? ring : ps
+            (m.ringCurve, m.pullCost, m.pushCost, m.localPass) = (curve, pull, push, pass)
+            if i == 0 { ring = m } else { ps = m }
+        }
+        self.ring = ring
+        self.ps = ps
+    }
+
+    /// One line for logs: the ring's time at each probed size, the pull's and the push's terms, the pass.
+    package var summary: String {
+        let curve = ring.ringCurve.map { c in zip(c.bytes, c.seconds).map { String(format: "%.0f KiB %.0f us", $0 / 1024, $1 * 1e6) }.joined(separator: ", ") } ?? "-"
+        func request(_ r: RequestCost?) -> String {
+            r.map { String(format: "%.0f us + %.3f us/row + %.3f ns/B", $0.latency * 1e6, $0.perKey * 1e6, $0.perByte * 1e9) } ?? "-"
+        }
+        return "ring \(curve); pull \(request(ps.pullCost)); push \(request(ps.pushCost))" + String(format: "; memory pass %.3f ns/B", ps.localPass * 1e9)
     }
 }

@@ -103,4 +103,23 @@ package enum HybridChecks {
         let all = try sync.pull("emb", ids: (0..<UInt64(rows)).map { $0 })
         return try w.values(as: Float.self).map(\.bitPattern) + all.values.map(\.bitPattern)
     }
+    /// The cost probe over real transports: the ring's curve at its sizes, ascending and never faster for
+    /// more bytes; every fitted cost finite and non-negative; and every worker holding the same numbers
+    /// (the planner's routes depend on them, so they must agree bit for bit).
+    package static func calibration(_ runtime: HybridRuntime) throws -> (Bool, String) {
+        let c = try Calibration.probe(runtime)
+        guard let curve = c.ring.ringCurve, let pull = c.ps.pullCost, let push = c.ps.pushCost else { return (false, "the probe left a cost unmeasured") }
+        var problems: [String] = []
+        if curve.bytes != Calibration.ringProbeBytes.map({ Double($0) }) { problems.append("curve sizes \(curve.bytes)") }
+        if zip(curve.seconds, curve.seconds.dropFirst()).contains(where: { $0 > $1 }) { problems.append("curve falls: \(curve.seconds)") }
+        let all = curve.seconds + [pull.latency, pull.perKey, pull.perByte, push.latency, push.perKey, push.perByte, c.ps.localPass]
+        if !all.allSatisfy({ $0.isFinite && $0 >= 0 }) { problems.append("a cost negative or not finite: \(all)") }
+        if c.ps.localPass <= 0 { problems.append("no memory pass measured") }
+        let lo = try Tensor(name: "check.calibration.min", values: all), hi = try Tensor(name: "check.calibration.max", values: all)
+        try runtime.dense.allreduce([lo], op: .min)
+        try runtime.dense.allreduce([hi], op: .max)
+        if try lo.values(as: Double.self) != hi.values(as: Double.self) { problems.append("workers disagree") }
+        return (problems.isEmpty, problems.isEmpty ? String(format: "ring 8 MiB %.0f us, pull %.0f us + %.3f ns/B", curve.seconds(Double(8 << 20)) * 1e6,
+                                                            pull.latency * 1e6, pull.perByte * 1e9) : problems.joined(separator: "; "))
+    }
 }

@@ -33,12 +33,16 @@ struct BenchHybrid: ParsableCommand {
                   pad("model ms", 9), pad("error", 7), pad("vs hybrid", 10)].joined(separator: " "))
         }
         let calib = try Calibration.probe(runtime)
+        let curve = calib.ring.ringCurve, pull = calib.ps.pullCost, push = calib.ps.pushCost
         if lead {
-            emit(String(format: "# calibrated: ring alpha %.1f us, beta %.3f ns/B; ps alpha %.1f us, beta %.3f ns/B; gamma %.3f ns/B",
-                        calib.ring.alpha * 1e6, calib.ring.beta * 1e9, calib.ps.alpha * 1e6, calib.ps.beta * 1e9, calib.ring.gamma * 1e9))
-            out.add(["bench": "hybrid", "kind": "calibration", "ring_alpha_us": calib.ring.alpha * 1e6, "ring_beta_ns": calib.ring.beta * 1e9,
-                     "ps_alpha_us": calib.ps.alpha * 1e6, "ps_beta_ns": calib.ps.beta * 1e9, "gamma_ns": calib.ring.gamma * 1e9])
+            emit("# calibrated: \(calib.summary)")
         }
+        let calibration: KeyValuePairs<String, Any> = ["ring_alpha_us": calib.ring.alpha * 1e6, "ring_beta_ns": calib.ring.beta * 1e9,
+                     "ring_curve_bytes": curve?.bytes ?? [], "ring_curve_us": (curve?.seconds ?? []).map { $0 * 1e6 },
+                     "pull_us": (pull?.latency ?? 0) * 1e6, "pull_us_per_row": (pull?.perKey ?? 0) * 1e6, "pull_ns_per_byte": (pull?.perByte ?? 0) * 1e9,
+                     "push_us": (push?.latency ?? 0) * 1e6, "push_us_per_row": (push?.perKey ?? 0) * 1e6, "push_ns_per_byte": (push?.perByte ?? 0) * 1e9,
+                     "ps_alpha_us": calib.ps.alpha * 1e6, "ps_beta_ns": calib.ps.beta * 1e9, "memory_pass_ns": calib.ps.localPass * 1e9]
+        if lead { out.add([("bench", "hybrid"), ("kind", "calibration")] + calibration.map { ($0.key, $0.value) }) }
         var hybridTime = Double.nan
         for name in strategies.split(separator: ",") {
             guard let strategy = Strategy(rawValue: String(name)) else { throw ValidationError("unknown strategy \(name)") }
@@ -50,17 +54,23 @@ struct BenchHybrid: ParsableCommand {
                       pad(String(format: "%.2f", r.psBytes / 1e6), 8), pad(String(format: "%.2f", r.predicted / 1e6), 9),
                       pad(String(format: "%.1f", r.predictedSeconds * 1e3), 9), pad(String(format: "%.0f%%", 100 * abs(r.predictedSeconds - r.seconds) / r.seconds), 7),
                       pad(String(format: "%.2fx", r.seconds / hybridTime), 10)].joined(separator: " "))
-                out.add(["bench": "hybrid", "spec": model.name, "strategy": strategy.rawValue, "workers": comm.size, "servers": runtime.kv.serverCount,
+                let row: KeyValuePairs<String, Any> = ["bench": "hybrid", "spec": model.name, "strategy": strategy.rawValue, "workers": comm.size, "servers": runtime.kv.serverCount,
                          "sync_ms": r.seconds * 1e3, "dense_ms": r.dense * 1e3, "sparse_ms": r.sparse * 1e3,
                          "ring_bytes_per_worker": r.ringBytes, "ps_bytes_per_worker": r.psBytes, "predicted_bytes_per_worker": r.predicted,
                          "predicted_ms": r.predictedSeconds * 1e3, "server_bytes_per_step": r.serverBytes,
-                         "ratio_to_hybrid": r.seconds / hybridTime])
+                         "predicted_pulls_ms": (r.parts?.pulls ?? 0) * 1e3, "predicted_ring_ms": (r.parts?.ring ?? 0) * 1e3,
+                         "predicted_local_ms": (r.parts?.local ?? 0) * 1e3, "predicted_push_ms": (r.parts?.push ?? 0) * 1e3,
+                         "predicted_refresh_ms": (r.parts?.refresh ?? 0) * 1e3, "pull_rows": r.load.pulls.reduce(0) { $0 + $1.keys },
+                         "pull_bytes": r.load.pulls.reduce(0) { $0 + $1.bytes }, "push_rows": r.load.push.keys, "push_bytes": r.load.push.bytes,
+                         "ratio_to_hybrid": r.seconds / hybridTime]
+                // The calibration beside each row, so `bench scaling`'s rows carry what priced them.
+                out.add(row.map { ($0.key, $0.value) } + calibration.map { ("calibration_" + $0.key, $0.value) })
             }
         }
         try out.write()
     }
 
-    struct Result { var seconds = 0.0, dense = 0.0, sparse = 0.0, ringBytes = 0.0, psBytes = 0.0, predicted = 0.0, predictedSeconds = 0.0, serverBytes = 0.0 }
+    struct Result { var seconds = 0.0, dense = 0.0, sparse = 0.0, ringBytes = 0.0, psBytes = 0.0, predicted = 0.0, predictedSeconds = 0.0, parts: StepSeconds?, load = StepLoad(), serverBytes = 0.0 }
 
     private func measure(_ strategy: Strategy, _ model: ModelSpec, _ runtime: HybridRuntime, _ calib: Calibration) throws -> Result {
         let comm = runtime.dense.communicator
@@ -89,20 +99,28 @@ struct BenchHybrid: ParsableCommand {
             predicted += sync.planner.route(of: prefix + t.name) == .ring ? cost.ringBytes(t.rows * t.dimension * 4)
                 : cost.psBytes(rows: densities[t.name]! * Double(t.rows), rowBytes: t.dimension * 4)
         }
-        // Predicted time: the dense ring (one fused reduction) plus a pull and a push per table on the servers.
-        var ringBytes = 0, psSeconds = 0.0  // psSeconds: everything not on the ring
+        // Predicted time, from the calibrated model and the routes the planner chose: a pull per PS
+        // table, then the step's all-reduces, local updates, push and the read-back of PS-routed tensors.
+        var load = StepLoad()
         for d in model.dense {
-            if sync.planner.route(of: prefix + d.name) == .ps { psSeconds += 2 * calib.ps.psSeconds(rows: 1, rowBytes: d.parameters * 4) } else { ringBytes += d.parameters * 4 }
+            let bytes = d.parameters * 4
+            if sync.planner.route(of: prefix + d.name) == .ps {
+                load.push.keys += 1; load.push.bytes += Double(bytes)
+                load.refresh.keys += 1; load.refresh.bytes += Double(bytes)
+            } else { load.ringTensors.append(bytes); load.localBytes += bytes }
         }
         for t in model.tables {
+            let bytes = t.rows * t.dimension * 4
+            let rows = densities[t.name]! * Double(t.rows)
             if sync.planner.route(of: prefix + t.name) == .ring {
-                ringBytes += t.rows * t.dimension * 4
-                // A densified table is also zeroed and scanned locally every step.
-                psSeconds += 2 * calib.ring.gamma * Double(t.rows * t.dimension * 4)
+                load.ringTensors.append(bytes); load.localBytes += bytes; load.localReads += rows * Double(t.dimension * 4)
+                continue
             }
-            else { psSeconds += 2 * calib.ps.psSeconds(rows: densities[t.name]! * Double(t.rows) / 2, rowBytes: t.dimension * 4) }
+            load.pulls.append((rows, rows * Double(t.dimension * 4)))
+            load.push.keys += rows; load.push.bytes += rows * Double(t.dimension * 4)
         }
-        var r = Result(predicted: predicted, predictedSeconds: calib.ring.ringSeconds(ringBytes) + psSeconds)
+        let parts = calib.ps.seconds(of: load)
+        var r = Result(predicted: predicted, predictedSeconds: parts.total, parts: parts, load: load)
         let serverBytes0 = try runtime.kv.serverStats().reduce(0) { $0 + $1.bytesIn + $1.bytesOut }
         for step in -1..<steps {
             var batches: [(String, [UInt64])] = []

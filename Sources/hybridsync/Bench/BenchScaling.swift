@@ -13,7 +13,7 @@ struct BenchScaling: ParsableCommand {
     @Option(help: "Comma-separated worker counts.") var workers = "1,2,4"
     @Option(help: "Comma-separated server counts; 'auto' is the planner's choice (one per worker).") var servers = "2,auto"
     @Option(help: "Networks: loopback and/or shaped-link rates such as 1gbit.") var networks = "loopback,1gbit"
-    @Option(help: "Measured steps per point.") var steps = 2
+    @Option(help: "Measured steps per point.") var steps = 5
     @Option(help: "Write JSON lines here.") var json: String?
     @Option(help: "Write CSV here.") var csv: String?
     @Option(help: "Write charts (PNG) into this folder.") var plots: String?

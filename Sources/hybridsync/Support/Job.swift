@@ -13,7 +13,10 @@ struct JSONLines {
     init(path: String?) { self.path = path }
 
     /// Adds one record; values are numbers, strings or booleans.
-    mutating func add(_ fields: KeyValuePairs<String, Any>) {
+    mutating func add(_ fields: KeyValuePairs<String, Any>) { add(fields.map { ($0.key, $0.value) }) }
+
+    /// Adds one record from fields in order.
+    mutating func add(_ fields: [(String, Any)]) {
         var parts: [String] = []
         for (k, v) in fields {
             let value: String

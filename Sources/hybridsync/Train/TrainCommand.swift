@@ -81,8 +81,7 @@ struct TrainCommand: ParsableCommand {
                            Parameter(.dense(model.w2, optimizer: adam)), Parameter(.dense(model.b2, optimizer: adam)),
                            Parameter(.embedding(wideSpec, rows: wideRows))])
         if lead, let c = sync.calibration {
-            emit(String(format: "calibrated at start-up: ring alpha %.1f us, beta %.3f ns/B; ps alpha %.1f us, beta %.3f ns/B; gamma %.3f ns/B",
-                        c.ring.alpha * 1e6, c.ring.beta * 1e9, c.ps.alpha * 1e6, c.ps.beta * 1e9, c.ring.gamma * 1e9))
+            emit("calibrated at start-up: \(c.summary)")
         }
         if resume, let dir = checkpointDir {
             try sync.resume(from: dir)
