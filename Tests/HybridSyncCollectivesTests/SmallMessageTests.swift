@@ -72,4 +72,62 @@ final class SmallMessageTests: XCTestCase {
             ], "rank \(rank)")
         }
     }
+
+    /// The cached check folded into the small bucket's exchange: a repeated batch (small tensors fused,
+    /// a large one reduced in place after them) is exact with one exchange for the check and the data; a
+    /// batch changed on one rank raises the same mismatch everywhere and leaves every rank's tensors as
+    /// they were; a batch changed alike everywhere is negotiated, then folded again.
+    func testAFoldedCheckIsExactAndAChangedBatchLeavesTheTensorsAlone() throws {
+        let p = 3
+        let outcomes = TestKit.spawn(ranks: p) { comm -> [String] in
+            var config = DenseSyncConfig()
+            config.timeoutSeconds = 30
+            let dense = DenseSync(communicator: comm, config: config)
+            var log: [String] = []
+            let a = try Tensor(name: "a", dtype: .float32, count: 10), b = try Tensor(name: "b", dtype: .float32, count: 300)
+            let big = try Tensor(name: "big", dtype: .float32, count: 20_000), c = try Tensor(name: "c", dtype: .float32, count: 5)
+            func fill(_ round: Int) throws {
+                try a.assign([Float](repeating: Float(comm.rank + round), count: 10))
+                try b.assign([Float](repeating: 1, count: 300))
+                try big.assign((0..<20_000).map { Float($0 % 7 + comm.rank) })
+                try c.assign([Float](repeating: 2, count: 5))
+            }
+            // Sums over the 3 ranks: a = 3 round + 3, b = 3, big[i] = 3 (i % 7) + 3, c = 6.
+            func sums() throws -> String {
+                let g = try big.values(as: Float.self)
+                let bigExact = g.indices.allSatisfy { g[$0] == Float(3 * ($0 % 7) + 3) }
+                return "a \(try a.values(as: Float.self)[0]) b \(try b.values(as: Float.self)[299]) big \(bigExact ? "exact" : "WRONG")"
+            }
+            for round in 0..<3 {
+                try fill(round)
+                try dense.allreduce([b, big, a], op: .sum)
+                log.append("round \(round): \(try sums()) full \(dense.fullNegotiations) folded \(dense.foldedChecks)")
+            }
+            try fill(10)
+            let changed = comm.rank == p - 1 ? try Tensor(name: "b", dtype: .float32, count: 301) : b
+            do {
+                try dense.allreduce([a, big, changed], op: .sum)
+                log.append("changed: no error")
+            } catch let HybridSyncError.mismatch(tensor, field, _, _, _, _) {
+                log.append("changed: mismatch \(tensor) \(field); a \(try a.values(as: Float.self)[0] == Float(comm.rank + 10) ? "untouched" : "WRITTEN")")
+            }
+            for round in 0..<2 {
+                try fill(round)
+                try dense.allreduce([a, b, big, c], op: .sum)
+                log.append("with c: \(try sums()) c \(try c.values(as: Float.self)[4]) full \(dense.fullNegotiations) folded \(dense.foldedChecks)")
+            }
+            return log
+        }
+        for (rank, outcome) in outcomes.enumerated() {
+            XCTAssertEqual(try outcome.get(), [
+                "round 0: a 3.0 b 3.0 big exact full 1 folded 0",
+                "round 1: a 6.0 b 3.0 big exact full 1 folded 1",
+                "round 2: a 9.0 b 3.0 big exact full 1 folded 2",
+                "changed: mismatch b element count; a untouched",
+                // Every rank's batch changed alike: the folded check fails everywhere, the batch is negotiated.
+                "with c: a 3.0 b 3.0 big exact c 6.0 full 3 folded 2",
+                "with c: a 6.0 b 3.0 big exact c 6.0 full 3 folded 3",
+            ], "rank \(rank)")
+        }
+    }
 }

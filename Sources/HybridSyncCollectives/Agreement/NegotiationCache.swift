@@ -6,7 +6,8 @@ import HybridSyncCore
 ///
 /// Every rank holds the same cache (it is set only by an agreement every rank saw), and every rank
 /// sees the same result of the check, so every rank takes the same branch. Any difference falls back
-/// to the full negotiation, which raises the same error on every rank.
+/// to the full negotiation, which raises the same error on every rank. `DenseSync` may fold the check
+/// into a small bucket's exchange instead (`DenseSync+FoldedCheck.swift`).
 struct NegotiationCache {
     /// The batch last agreed by the full negotiation, and its fingerprint.
     private var cached: (fingerprint: UInt64, agreed: [TensorDescriptor])?
@@ -21,13 +22,7 @@ struct NegotiationCache {
     mutating func agree(_ mine: [TensorDescriptor], comm: Communicator, config: DenseSyncConfig, scratch: ScratchBuffer) throws -> [TensorDescriptor] {
         let negotiator = Negotiator(config: config)
         guard config.negotiationCache, comm.size > 1 else { return try negotiator.negotiate(mine, comm: comm) }
-        let fingerprint: UInt64
-        if let last = lastMine, last.batch == mine {
-            fingerprint = last.fingerprint
-        } else {
-            fingerprint = Self.fingerprint(mine)
-            lastMine = (mine, fingerprint)
-        }
+        let fingerprint = fingerprint(of: mine)
         if let cached, try Self.everyRankHas(fingerprint, comm: comm, config: config, scratch: scratch), fingerprint == cached.fingerprint {
             return cached.agreed
         }
@@ -35,6 +30,29 @@ struct NegotiationCache {
         let agreed = try negotiator.negotiate(mine, comm: comm)
         cached = (fingerprint, agreed)
         return agreed
+    }
+
+    /// The batch the cache holds (the same on every rank), if any.
+    var cachedBatch: (fingerprint: UInt64, agreed: [TensorDescriptor])? { cached }
+
+    /// This rank's fingerprint of `mine`, remembered for a list passed again unchanged.
+    mutating func fingerprint(of mine: [TensorDescriptor]) -> UInt64 {
+        if let last = lastMine, last.batch == mine { return last.fingerprint }
+        let fingerprint = Self.fingerprint(mine)
+        lastMine = (mine, fingerprint)
+        return fingerprint
+    }
+
+    /// The check's two words for `fingerprint`: reduced under `max` over the ranks they become
+    /// (max f, ~min f), which equal these on every rank exactly when every rank passed `fingerprint`.
+    static func checkWords(_ fingerprint: UInt64) -> (Int64, Int64) {
+        let mine = Int64(bitPattern: fingerprint)
+        return (mine, ~mine)
+    }
+
+    /// Seconds the check waits for a partner: a negotiation's (the stall limit and its grace).
+    static func checkSeconds(_ config: DenseSyncConfig) -> Double {
+        config.stallAction == .raise ? config.stallSeconds + Negotiator.graceSeconds : config.timeoutSeconds
     }
 
     /// FNV-1a of the batch's encoded descriptors in name order (the negotiation accepts any order).
@@ -50,14 +68,12 @@ struct NegotiationCache {
     /// Whether every rank passed `fingerprint`: one recursive-doubling all-reduce of (f, ~f) under
     /// `max`, which gives (max f, ~min f). Times out like a negotiation, naming the partner it waited for.
     private static func everyRankHas(_ fingerprint: UInt64, comm: Communicator, config: DenseSyncConfig, scratch: ScratchBuffer) throws -> Bool {
-        let mine = Int64(bitPattern: fingerprint)
-        let seconds = config.stallAction == .raise ? config.stallSeconds + Negotiator.graceSeconds : config.timeoutSeconds
+        let words = checkWords(fingerprint)
         return try withUnsafeTemporaryAllocation(of: Int64.self, capacity: 2) { pair in
-            pair[0] = mine
-            pair[1] = ~mine
-            try RecursiveDoubling(stepTimeoutSeconds: seconds)
+            (pair[0], pair[1]) = words
+            try RecursiveDoubling(stepTimeoutSeconds: checkSeconds(config))
                 .run(pair.baseAddress!, count: 2, dtype: .int64, op: .max, comm: comm, scratch: scratch)
-            return pair[0] == mine && pair[1] == ~mine
+            return (pair[0], pair[1]) == words
         }
     }
 }

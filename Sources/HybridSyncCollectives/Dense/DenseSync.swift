@@ -16,16 +16,18 @@ public final class DenseSync {
     /// The settings in force.
     public let config: DenseSyncConfig
     private var queue: [(Tensor, ReduceOp)] = []
-    private let fusion = ScratchBuffer()
-    private let scratch = ScratchBuffer()
+    let fusion = ScratchBuffer()
+    let scratch = ScratchBuffer()
     /// Statistics of the last flush, for benchmarks and the timeline.
-    package private(set) var lastBuckets = 0
+    package internal(set) var lastBuckets = 0
     /// The batch last agreed, to agree on a repeat of it cheaply (`DenseSyncConfig.negotiationCache`).
-    private var negotiations = NegotiationCache()
+    var negotiations = NegotiationCache()
     /// Flushes agreed by the full negotiation (the others were agreed by the cached check).
     package var fullNegotiations: Int { negotiations.fullNegotiations }
+    /// Flushes whose cached check rode in a bucket's exchange (`flushFoldingTheCheck`).
+    package internal(set) var foldedChecks = 0
     /// The last agreed batch and its buckets (a repeated batch reuses them).
-    private var lastPlan: (agreed: [TensorDescriptor], buckets: [FusionBucket])?
+    var lastPlan: (agreed: [TensorDescriptor], buckets: [FusionBucket])?
 
     /// Creates the dense path over `communicator`.
     public init(communicator: Communicator, config: DenseSyncConfig = DenseSyncConfig()) {
@@ -87,6 +89,7 @@ public final class DenseSync {
     public func flush() throws {
         let batch = queue
         queue.removeAll(keepingCapacity: true)
+        if try flushFoldingTheCheck(batch) { return }
         let agreed = try Timeline.span("negotiate", row: row, detail: "\(batch.count) tensors") {
             try negotiations.agree(batch.map { $0.0.descriptor(op: $0.1) }, comm: communicator, config: config, scratch: scratch)
         }
@@ -109,7 +112,7 @@ public final class DenseSync {
     }
 
     /// This rank's row in the timeline.
-    private var row: String { "worker \(communicator.rank)" }
+    var row: String { "worker \(communicator.rank)" }
 
     /// Checks that every rank passes the same descriptors (any order): throws the same `mismatch` on
     /// every rank otherwise. Collective; used to agree on registrations before anything is sent.
@@ -124,7 +127,7 @@ public final class DenseSync {
         try flush()
     }
 
-    private func reduce(_ bucket: FusionBucket, tensors: [Tensor]) throws {
+    func reduce(_ bucket: FusionBucket, tensors: [Tensor]) throws {
         if bucket.members.count == 1 {
             let t = tensors[bucket.members[0]]
             try guarding([t]) {

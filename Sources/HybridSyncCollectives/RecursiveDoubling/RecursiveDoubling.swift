@@ -17,7 +17,8 @@ struct RecursiveDoubling {
     var stepTimeoutSeconds: Double = 60
 
     static let tag: Int32 = 105
-    /// Buffers up to `piecesUpTo` bytes travel in pieces of at most `pieceBytes`. Open MPI's shared
+    /// Buffers up to `piecesUpTo` bytes (of payload; the `maxWords` ride along) travel in pieces of at
+    /// most `pieceBytes`. Open MPI's shared
     /// memory sends a message of up to 4 KiB (its `btl_vader_eager_limit`, header included) in one copy
     /// through a shared queue, and a larger one by a rendezvous and a `process_vm_readv` call: at 2
     /// ranks a 4 KiB buffer took 6.2 us whole and 3.8 us as two pieces, 8 KiB 7.2 and 5.2 us, 16 KiB
@@ -25,18 +26,25 @@ struct RecursiveDoubling {
     var pieceBytes = 4000
     var piecesUpTo = 16 << 10
 
-    /// Reduces `count` elements of `dtype` at `buffer` in place across every rank of `comm`.
+    /// Reduces `count` elements of `dtype` at `buffer` in place across every rank of `comm`; and, when
+    /// `maxWords` > 0, as many `Int64` words after them (at the next multiple of 8 bytes) under `max`,
+    /// in the same messages (`DenseSync` folds its agreement check into a bucket this way).
     func run(_ buffer: UnsafeMutableRawPointer, count: Int, dtype: DType, op: ReduceOp,
-             comm: Communicator, scratch: ScratchBuffer) throws {
+             comm: Communicator, scratch: ScratchBuffer, maxWords: Int = 0) throws {
         try comm.checkUsable()
         let p = comm.size, rank = comm.rank
-        guard p > 1, count > 0 else { return }
-        let bytes = count * dtype.byteWidth
+        guard p > 1, count > 0 || maxWords > 0 else { return }
+        let payload = count * dtype.byteWidth, trailer = Self.trailerOffset(payload)
+        let bytes = maxWords > 0 ? trailer + 8 * maxWords : payload
+        func combine(_ incoming: UnsafeMutableRawPointer) {
+            ReductionKernels.accumulate(dtype: dtype, buffer, incoming, count: count, op: op)
+            if maxWords > 0 { ReductionKernels.accumulate(dtype: .int64, buffer + trailer, incoming + trailer, count: maxWords, op: .max) }
+        }
         var powerOfTwo = 1
         while powerOfTwo * 2 <= p { powerOfTwo *= 2 }
         let extra = p - powerOfTwo
         let incoming = scratch.reserve(bytes)
-        let pieces = bytes <= piecesUpTo ? stride(from: 0, to: bytes, by: pieceBytes).map { $0..<min(bytes, $0 + pieceBytes) } : [0..<bytes]
+        let pieces = payload <= piecesUpTo ? stride(from: 0, to: bytes, by: pieceBytes).map { $0..<min(bytes, $0 + pieceBytes) } : [0..<bytes]
         var pending = PendingTransfers(comm, capacity: 2 * pieces.count)
         // Receives into `to` (or sends `buffer`) piece by piece; pieces of one pair keep their order.
         func receive(into to: UnsafeMutableRawPointer, from peer: Int) throws {
@@ -57,7 +65,7 @@ struct RecursiveDoubling {
                     virtualRank = rank / 2
                 }
                 try pending.waitAll(deadline: .after(seconds: stepTimeoutSeconds), operation: "recursive doubling: folding in")
-                if virtualRank >= 0 { ReductionKernels.accumulate(dtype: dtype, buffer, incoming, count: count, op: op) }
+                if virtualRank >= 0 { combine(incoming) }
             }
             if virtualRank >= 0 {
                 var mask = 1
@@ -67,7 +75,7 @@ struct RecursiveDoubling {
                     try receive(into: incoming, from: partner)
                     try send(to: partner)
                     try pending.waitAll(deadline: .after(seconds: stepTimeoutSeconds), operation: "recursive doubling: round of \(mask)")
-                    ReductionKernels.accumulate(dtype: dtype, buffer, incoming, count: count, op: op)
+                    combine(incoming)
                     mask <<= 1
                 }
             }
@@ -87,4 +95,7 @@ struct RecursiveDoubling {
         }
         if op == .average { ReductionKernels.finishAverage(dtype: dtype, buffer, count: count, ranks: p) }
     }
+
+    /// Where the `Int64` words after a payload of `bytes` start.
+    static func trailerOffset(_ bytes: Int) -> Int { (bytes + 7) & ~7 }
 }
