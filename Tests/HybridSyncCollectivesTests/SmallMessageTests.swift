@@ -130,4 +130,51 @@ final class SmallMessageTests: XCTestCase {
             ], "rank \(rank)")
         }
     }
+
+    /// At 2 ranks the check rides beside a single tensor reduced in place (no bucket copy): exact when
+    /// the batch repeats, and when it changed on one rank the mismatch is raised on both and neither
+    /// tensor is written.
+    func testATwoRankFoldReducesASingleTensorInPlace() throws {
+        let outcomes = TestKit.spawn(ranks: 2) { comm -> [String] in
+            var config = DenseSyncConfig()
+            config.timeoutSeconds = 30
+            let dense = DenseSync(communicator: comm, config: config)
+            var log: [String] = []
+            let solo = try Tensor(name: "solo", dtype: .float32, count: 10_000)
+            func fill(_ round: Int) throws { try solo.assign((0..<10_000).map { Float($0 % 5 + comm.rank + round) }) }
+            // Sum over the 2 ranks: 2 (i % 5) + 1 + 2 round.
+            func exact(_ round: Int) throws -> String {
+                let v = try solo.values(as: Float.self)
+                return v.indices.allSatisfy { v[$0] == Float(2 * ($0 % 5) + 1 + 2 * round) } ? "exact" : "WRONG"
+            }
+            for round in 0..<3 {
+                try fill(round)
+                try dense.allreduce([solo], op: .sum)
+                log.append("round \(round): \(try exact(round)) full \(dense.fullNegotiations) folded \(dense.foldedChecks)")
+            }
+            try fill(7)
+            let changed = comm.rank == 1 ? try Tensor(name: "solo", dtype: .float32, count: 10_001) : solo
+            do {
+                try dense.allreduce([changed], op: .sum)
+                log.append("changed: no error")
+            } catch let HybridSyncError.mismatch(tensor, field, _, _, _, _) {
+                let v = try solo.values(as: Float.self)
+                let untouched = v.indices.allSatisfy { v[$0] == Float($0 % 5 + comm.rank + 7) }
+                log.append("changed: mismatch \(tensor) \(field); \(untouched ? "untouched" : "WRITTEN")")
+            }
+            try fill(1)
+            try dense.allreduce([solo], op: .sum)
+            log.append("after: \(try exact(1)) full \(dense.fullNegotiations) folded \(dense.foldedChecks)")
+            return log
+        }
+        for (rank, outcome) in outcomes.enumerated() {
+            XCTAssertEqual(try outcome.get(), [
+                "round 0: exact full 1 folded 0",
+                "round 1: exact full 1 folded 1",
+                "round 2: exact full 1 folded 2",
+                "changed: mismatch solo element count; untouched",
+                "after: exact full 2 folded 3",
+            ], "rank \(rank)")
+        }
+    }
 }

@@ -15,7 +15,7 @@ extension DenseSync {
     func flushFoldingTheCheck(_ batch: [(Tensor, ReduceOp)]) throws -> Bool {
         guard config.negotiationCache, communicator.size > 1, let cached = negotiations.cachedBatch,
               let plan = lastPlan, plan.agreed == cached.agreed,
-              let lead = plan.buckets.firstIndex(where: Self.carriesTheCheck(config)) else { return false }
+              let lead = plan.buckets.firstIndex(where: carriesTheCheck) else { return false }
         let fingerprint = negotiations.fingerprint(of: batch.map { $0.0.descriptor(op: $0.1) })
         var tensors: [Tensor] = []
         if fingerprint == cached.fingerprint {
@@ -24,23 +24,38 @@ extension DenseSync {
             tensors = cached.agreed.compactMap { byName[$0.name] }
         }
         let bucket = plan.buckets[lead]
-        let trailer = RecursiveDoubling.trailerOffset(bucket.byteCount)
-        let buffer = fusion.reserve(trailer + 16)
         // Only a rank that will copy the result back reads its tensors; the others send zeros.
         let mine = tensors.count == cached.agreed.count
+        let words = NegotiationCache.checkWords(mine ? fingerprint : ~cached.fingerprint)
+        let checked = RecursiveDoubling(stepTimeoutSeconds: NegotiationCache.checkSeconds(config))
+        if communicator.size == 2 && bucket.members.count == 1 {
+            // In place: the partner's half is combined only once its words are seen to agree.
+            let zeros = mine ? nil : fusion.reserve(bucket.byteCount)
+            zeros?.initializeMemory(as: UInt8.self, repeating: 0, count: bucket.byteCount)
+            let target = zeros ?? tensors[bucket.members[0]].rawPointer
+            var agreed = false
+            try Timeline.span("reduce bucket, check folded in", row: row, detail: "1 tensor, \(bucket.byteCount) bytes") {
+                try guarding(mine ? [tensors[bucket.members[0]]] : []) {
+                    agreed = try checked.exchangeChecked(target, source: target, count: bucket.count, dtype: bucket.dtype, op: bucket.op,
+                                                         words: words, comm: communicator, scratch: scratch)
+                }
+            }
+            guard mine, agreed else { return false }
+            return try finishFolded(plan.buckets, lead: lead, tensors: tensors)
+        }
+        let trailer = RecursiveDoubling.trailerOffset(bucket.byteCount)
+        let buffer = fusion.reserve(trailer + 16)
         var offset = 0
         for i in bucket.members {
             let bytes = cached.agreed[i].count * bucket.dtype.byteWidth
             if mine { (buffer + offset).copyMemory(from: tensors[i].rawPointer, byteCount: bytes) } else { (buffer + offset).initializeMemory(as: UInt8.self, repeating: 0, count: bytes) }
             offset += bytes
         }
-        let words = NegotiationCache.checkWords(mine ? fingerprint : ~cached.fingerprint)
         let check = (buffer + trailer).assumingMemoryBound(to: Int64.self)
         (check[0], check[1]) = words
         do {
             try Timeline.span("reduce bucket, check folded in", row: row, detail: "\(bucket.members.count) tensors, \(bucket.byteCount) bytes") {
-                try RecursiveDoubling(stepTimeoutSeconds: NegotiationCache.checkSeconds(config))
-                    .run(buffer, count: bucket.count, dtype: bucket.dtype, op: bucket.op, comm: communicator, scratch: scratch, maxWords: 2)
+                try checked.run(buffer, count: bucket.count, dtype: bucket.dtype, op: bucket.op, comm: communicator, scratch: scratch, maxWords: 2)
             }
         } catch {
             fusion.leak()
@@ -52,9 +67,14 @@ extension DenseSync {
             tensors[i].rawPointer.copyMemory(from: buffer + offset, byteCount: tensors[i].byteCount)
             offset += tensors[i].byteCount
         }
-        lastBuckets = plan.buckets.count
+        return try finishFolded(plan.buckets, lead: lead, tensors: tensors)
+    }
+
+    /// After the bucket that carried the check: the others, as a plain flush reduces them.
+    private func finishFolded(_ buckets: [FusionBucket], lead: Int, tensors: [Tensor]) throws -> Bool {
+        lastBuckets = buckets.count
         foldedChecks += 1
-        for (i, other) in plan.buckets.enumerated() where i != lead {
+        for (i, other) in buckets.enumerated() where i != lead {
             try Timeline.span("reduce bucket", row: row, detail: "\(other.members.count) tensors, \(other.byteCount) bytes") {
                 try reduce(other, tensors: tensors)
             }
@@ -63,10 +83,12 @@ extension DenseSync {
     }
 
     /// A bucket fit to carry the check: one that goes by recursive doubling and is copied anyway (fused
-    /// from several tensors), or small enough that copying it costs less than the exchange it saves.
-    /// (A single tensor of 64 KiB is otherwise reduced in place; at 2 ranks, copying it in and out cost
-    /// as much as the saved 16-byte exchange: 18.2 us against 19.4.)
-    static func carriesTheCheck(_ config: DenseSyncConfig) -> (FusionBucket) -> Bool {
-        { $0.byteCount <= config.recursiveDoublingBytes && ($0.members.count > 1 || $0.byteCount <= RecursiveDoubling().piecesUpTo) }
+    /// from several tensors), or small enough that copying it costs less than the exchange it saves, or
+    /// any of them at 2 ranks, where the check rides beside the data without a copy
+    /// (`exchangeChecked`). (At 2 ranks a single 64 KiB tensor copied in and out cost as much as the
+    /// saved 16-byte exchange: 18.2 us against 19.4.)
+    private func carriesTheCheck(_ bucket: FusionBucket) -> Bool {
+        bucket.byteCount <= config.recursiveDoublingBytes
+            && (bucket.members.count > 1 || bucket.byteCount <= RecursiveDoubling().piecesUpTo || communicator.size == 2)
     }
 }

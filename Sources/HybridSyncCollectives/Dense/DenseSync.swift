@@ -188,7 +188,7 @@ public final class DenseSync {
 
     /// Runs a collective on `tensors`' memory; if it fails leaving transfers the transport could not
     /// cancel, their storage is quarantined so no late receive can write into memory the caller gets back.
-    private func guarding(_ tensors: [Tensor], _ body: () throws -> Void) throws {
+    func guarding(_ tensors: [Tensor], _ body: () throws -> Void) throws {
         do {
             try body()
         } catch {

@@ -44,7 +44,7 @@ struct RecursiveDoubling {
         while powerOfTwo * 2 <= p { powerOfTwo *= 2 }
         let extra = p - powerOfTwo
         let incoming = scratch.reserve(bytes)
-        let pieces = payload <= piecesUpTo ? stride(from: 0, to: bytes, by: pieceBytes).map { $0..<min(bytes, $0 + pieceBytes) } : [0..<bytes]
+        let pieces = pieces(bytes, payload: payload)
         var pending = PendingTransfers(comm, capacity: 2 * pieces.count)
         // Receives into `to` (or sends `buffer`) piece by piece; pieces of one pair keep their order.
         func receive(into to: UnsafeMutableRawPointer, from peer: Int) throws {
@@ -94,6 +94,44 @@ struct RecursiveDoubling {
             throw error
         }
         if op == .average { ReductionKernels.finishAverage(dtype: dtype, buffer, count: count, ranks: p) }
+    }
+
+    /// The byte ranges a message of `bytes` (`payload` of them data) travels in.
+    private func pieces(_ bytes: Int, payload: Int) -> [Range<Int>] {
+        payload <= piecesUpTo ? stride(from: 0, to: bytes, by: pieceBytes).map { $0..<min(bytes, $0 + pieceBytes) } : [0..<bytes]
+    }
+
+    /// Two ranks only: one exchange of `source`'s `count` elements and of the check's two words (a
+    /// 16-byte message beside them); the partner's elements are combined into `buffer` only if it sent
+    /// the same words, so `buffer` is untouched otherwise. Returns whether the words agreed (on both
+    /// ranks alike). `DenseSync` folds its check into a tensor reduced in place this way, without
+    /// copying it into a bucket.
+    func exchangeChecked(_ buffer: UnsafeMutableRawPointer, source: UnsafeRawPointer, count: Int, dtype: DType, op: ReduceOp,
+                         words: (Int64, Int64), comm: Communicator, scratch: ScratchBuffer) throws -> Bool {
+        try comm.checkUsable()
+        guard comm.size == 2 else { throw HybridSyncError.invalidArgument("a checked exchange is for 2 ranks, not \(comm.size)") }
+        let bytes = count * dtype.byteWidth, trailer = Self.trailerOffset(bytes), partner = 1 - comm.rank
+        let incoming = scratch.reserve(trailer + 16)
+        let pieces = pieces(bytes, payload: bytes)
+        var pending = PendingTransfers(comm, capacity: 2 * pieces.count + 2)
+        do {
+            return try withUnsafeTemporaryAllocation(of: Int64.self, capacity: 2) { mine in
+                (mine[0], mine[1]) = words
+                for c in pieces { _ = try pending.receive(into: .init(start: incoming + c.lowerBound, count: c.count), from: partner, tag: Self.tag) }
+                _ = try pending.receive(into: .init(start: incoming + trailer, count: 16), from: partner, tag: Self.tag)
+                for c in pieces { try pending.send(.init(start: source + c.lowerBound, count: c.count), to: partner, tag: Self.tag) }
+                try pending.send(.init(mine), to: partner, tag: Self.tag)
+                try pending.waitAll(deadline: .after(seconds: stepTimeoutSeconds), operation: "recursive doubling: checked exchange")
+                let theirs = (incoming + trailer).assumingMemoryBound(to: Int64.self)
+                guard (theirs[0], theirs[1]) == words else { return false }
+                ReductionKernels.accumulate(dtype: dtype, buffer, incoming, count: count, op: op)
+                if op == .average { ReductionKernels.finishAverage(dtype: dtype, buffer, count: count, ranks: 2) }
+                return true
+            }
+        } catch {
+            scratch.leak()
+            throw error
+        }
     }
 
     /// Where the `Int64` words after a payload of `bytes` start.
