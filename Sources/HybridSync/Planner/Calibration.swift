@@ -21,8 +21,8 @@ package struct Calibration: Sendable {
 
     /// Probes both paths, collective over the workers (under half a second on loopback; a few seconds on
     /// 1 gbit links): a float32 sum over 32 MB on every worker at once (one memory pass), ring
-    /// all-reduces at `ringProbeBytes`, and pulls
-    /// and pushes at `psProbes` by every worker at once. Every worker gets worker 0's numbers, so plans agree.
+    /// all-reduces at `ringProbeBytes`, and pulls and pushes at `psProbes` by every worker at once.
+    /// Medians of 3-5 tries each. Every worker gets worker 0's numbers, so plans agree.
     package static func probe(_ runtime: HybridRuntime) throws -> Calibration {
         let comm = runtime.dense.communicator
         let p = comm.size, s = runtime.kv.serverCount
@@ -71,17 +71,17 @@ package struct Calibration: Sendable {
         let factor = p > 1 ? 2 * Double(p - 1) / Double(p) : 1
         let (b, t) = (curve.bytes, curve.seconds)
         let slope = b.count > 1 ? (t[t.count - 1] - t[t.count - 2]) / (b[b.count - 1] - b[b.count - 2]) : 0
-        var ring = CostModel(alpha: p > 1 ? max(1e-7, (t.first ?? 0) / Double(2 * (p - 1))) : 1e-6,
+        let ring = CostModel(alpha: p > 1 ? max(1e-7, (t.first ?? 0) / Double(2 * (p - 1))) : 1e-6,
                              beta: max(1e-12, slope / factor - pass / 2), gamma: pass, workers: p, servers: s)
-        var ps = CostModel(alpha: max(1e-7, (pull.latency + push.latency) / 2), beta: max(1e-12, (pull.perByte + push.perByte) / 2),
+        let ps = CostModel(alpha: max(1e-7, (pull.latency + push.latency) / 2), beta: max(1e-12, (pull.perByte + push.perByte) / 2),
                            gamma: pass, workers: p, servers: s)
-        for i in 0..<2 {
-            var m = i == 0 ? ring : ps
+        func measured(_ model: CostModel) -> CostModel {
+            var m = model
             (m.ringCurve, m.pullCost, m.pushCost, m.localPass) = (curve, pull, push, pass)
-            if i == 0 { ring = m } else { ps = m }
+            return m
         }
-        self.ring = ring
-        self.ps = ps
+        self.ring = measured(ring)
+        self.ps = measured(ps)
     }
 
     /// One line for logs: the ring's time at each probed size, the pull's and the push's terms, the pass.

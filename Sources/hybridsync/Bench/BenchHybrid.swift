@@ -87,38 +87,7 @@ struct BenchHybrid: ParsableCommand {
         }
         try sync.register(params)
         var samplers = model.tables.map { ZipfSampler(rows: $0.rows, exponent: $0.zipf, seed: UInt64(comm.rank + 1), table: $0.name) }
-        // The cost model's bytes for this strategy, from the densities this generator produces.
-        let densities = model.measuredDensity()
-        let cost = CostModel(workers: comm.size, servers: runtime.kv.serverCount)
-        // Predicted from the routes the planner actually chose.
-        var predicted = 0.0
-        for d in model.dense {
-            predicted += sync.planner.route(of: prefix + d.name) == .ps ? cost.psBytes(rows: 1, rowBytes: d.parameters * 4) : cost.ringBytes(d.parameters * 4)
-        }
-        for t in model.tables {
-            predicted += sync.planner.route(of: prefix + t.name) == .ring ? cost.ringBytes(t.rows * t.dimension * 4)
-                : cost.psBytes(rows: densities[t.name]! * Double(t.rows), rowBytes: t.dimension * 4)
-        }
-        // Predicted time, from the calibrated model and the routes the planner chose: a pull per PS
-        // table, then the step's all-reduces, local updates, push and the read-back of PS-routed tensors.
-        var load = StepLoad()
-        for d in model.dense {
-            let bytes = d.parameters * 4
-            if sync.planner.route(of: prefix + d.name) == .ps {
-                load.push.keys += 1; load.push.bytes += Double(bytes)
-                load.refresh.keys += 1; load.refresh.bytes += Double(bytes)
-            } else { load.ringTensors.append(bytes); load.localBytes += bytes }
-        }
-        for t in model.tables {
-            let bytes = t.rows * t.dimension * 4
-            let rows = densities[t.name]! * Double(t.rows)
-            if sync.planner.route(of: prefix + t.name) == .ring {
-                load.ringTensors.append(bytes); load.localBytes += bytes; load.localReads += rows * Double(t.dimension * 4)
-                continue
-            }
-            load.pulls.append((rows, rows * Double(t.dimension * 4)))
-            load.push.keys += rows; load.push.bytes += rows * Double(t.dimension * 4)
-        }
+        let (predicted, load) = predict(model, routes: { sync.planner.route(of: prefix + $0) }, workers: comm.size, servers: runtime.kv.serverCount)
         let parts = calib.ps.seconds(of: load)
         var r = Result(predicted: predicted, predictedSeconds: parts.total, parts: parts, load: load)
         let serverBytes0 = try runtime.kv.serverStats().reduce(0) { $0 + $1.bytesIn + $1.bytesOut }
@@ -149,5 +118,37 @@ struct BenchHybrid: ParsableCommand {
         let s = try stats.values(as: Double.self)
         r.seconds = s[0]; r.dense = s[1]; r.sparse = s[2]
         return r
+    }
+
+    /// What the cost model expects of one step, from the routes the planner chose and the densities this
+    /// generator produces: bytes per worker, and the step's load for the calibrated model to price (a
+    /// pull per PS table; then the all-reduces, local updates, push and read-back of PS-routed tensors).
+    private func predict(_ model: ModelSpec, routes: (String) -> Route?, workers: Int, servers: Int) -> (bytes: Double, load: StepLoad) {
+        let densities = model.measuredDensity()
+        let cost = CostModel(workers: workers, servers: servers)
+        var bytes = 0.0, load = StepLoad()
+        for d in model.dense {
+            let n = d.parameters * 4
+            if routes(d.name) == .ps {
+                bytes += cost.psBytes(rows: 1, rowBytes: n)
+                load.push.keys += 1; load.push.bytes += Double(n)
+                load.refresh.keys += 1; load.refresh.bytes += Double(n)
+            } else {
+                bytes += cost.ringBytes(n)
+                load.ringTensors.append(n); load.localBytes += n
+            }
+        }
+        for t in model.tables {
+            let n = t.rows * t.dimension * 4, rows = densities[t.name]! * Double(t.rows), rowBytes = t.dimension * 4
+            if routes(t.name) == .ring {
+                bytes += cost.ringBytes(n)
+                load.ringTensors.append(n); load.localBytes += n; load.localReads += rows * Double(rowBytes)
+            } else {
+                bytes += cost.psBytes(rows: rows, rowBytes: rowBytes)
+                load.pulls.append((rows, rows * Double(rowBytes)))
+                load.push.keys += rows; load.push.bytes += rows * Double(rowBytes)
+            }
+        }
+        return (bytes, load)
     }
 }
