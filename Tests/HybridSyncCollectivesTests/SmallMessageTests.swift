@@ -10,6 +10,30 @@ final class SmallMessageTests: XCTestCase {
     /// Rank r's element i: not exactly representable sums, so the order of additions shows in the bits.
     static func value(rank: Int, _ i: Int) -> Float { Float(sin(Double(i * 31 + rank * 7)) * 1000 + 1e-3 * Double(rank + 1)) }
 
+    /// Runs `body` on `ranks` in-process ranks, each with a `DenseSync` (30 s deadlines), and checks that
+    /// every rank's log is `expected`.
+    static func expectLogs(ranks: Int, _ expected: [String], file: StaticString = #filePath, line: UInt = #line,
+                           _ body: @escaping @Sendable (Communicator, DenseSync) throws -> [String]) {
+        let outcomes = TestKit.spawn(ranks: ranks) { comm -> [String] in
+            var config = DenseSyncConfig()
+            config.timeoutSeconds = 30
+            return try body(comm, DenseSync(communicator: comm, config: config))
+        }
+        for (rank, outcome) in outcomes.enumerated() {
+            XCTAssertEqual(try outcome.get(), expected, "rank \(rank)", file: file, line: line)
+        }
+    }
+
+    /// Reduces `tensors`, which must fail with a mismatch: "changed: mismatch TENSOR FIELD".
+    static func mismatch(_ dense: DenseSync, _ tensors: [Tensor]) throws -> String {
+        do {
+            try dense.allreduce(tensors, op: .sum)
+            return "changed: no error"
+        } catch let HybridSyncError.mismatch(tensor, field, _, _, _, _) {
+            return "changed: mismatch \(tensor) \(field)"
+        }
+    }
+
     func testRecursiveDoublingGivesEveryRankTheSameBitsNearTheDoubleSum() throws {
         for p in [2, 3, 5, 6, 7, 8] {
             let count = 3001
@@ -37,10 +61,14 @@ final class SmallMessageTests: XCTestCase {
 
     func testARepeatedBatchSkipsTheNegotiationAndAChangedOneStillFailsOnEveryRank() throws {
         let p = 3
-        let outcomes = TestKit.spawn(ranks: p) { comm -> [String] in
-            var config = DenseSyncConfig()
-            config.timeoutSeconds = 30
-            let dense = DenseSync(communicator: comm, config: config)
+        Self.expectLogs(ranks: p, [
+            "round 0: a 3.0 b 3.0 full 1",
+            "round 1: a 6.0 b 3.0 full 1",
+            "round 2: a 9.0 b 3.0 full 1",
+            "changed: mismatch b element count",
+            // The failed negotiation counted; the cache still holds [a, b], so this one is cached.
+            "after: full 2",
+        ]) { comm, dense in
             var log: [String] = []
             let a = try Tensor(name: "a", dtype: .float32, count: 10), b = try Tensor(name: "b", dtype: .float32, count: 300)
             for round in 0..<3 {
@@ -51,25 +79,10 @@ final class SmallMessageTests: XCTestCase {
             }
             // The last rank changes b's length: everyone must get the mismatch, none may use the cache.
             let changed = comm.rank == p - 1 ? try Tensor(name: "b", dtype: .float32, count: 301) : b
-            do {
-                try dense.allreduce([a, changed], op: .sum)
-                log.append("changed: no error")
-            } catch let HybridSyncError.mismatch(tensor, field, _, _, _, _) {
-                log.append("changed: mismatch \(tensor) \(field)")
-            }
+            log.append(try Self.mismatch(dense, [a, changed]))
             try dense.allreduce([a, b], op: .sum)
             log.append("after: full \(dense.fullNegotiations)")
             return log
-        }
-        for (rank, outcome) in outcomes.enumerated() {
-            XCTAssertEqual(try outcome.get(), [
-                "round 0: a 3.0 b 3.0 full 1",
-                "round 1: a 6.0 b 3.0 full 1",
-                "round 2: a 9.0 b 3.0 full 1",
-                "changed: mismatch b element count",
-                // The failed negotiation counted; the cache still holds [a, b], so this one is cached.
-                "after: full 2",
-            ], "rank \(rank)")
         }
     }
 
@@ -79,10 +92,15 @@ final class SmallMessageTests: XCTestCase {
     /// they were; a batch changed alike everywhere is negotiated, then folded again.
     func testAFoldedCheckIsExactAndAChangedBatchLeavesTheTensorsAlone() throws {
         let p = 3
-        let outcomes = TestKit.spawn(ranks: p) { comm -> [String] in
-            var config = DenseSyncConfig()
-            config.timeoutSeconds = 30
-            let dense = DenseSync(communicator: comm, config: config)
+        Self.expectLogs(ranks: p, [
+            "round 0: a 3.0 b 3.0 big exact full 1 folded 0",
+            "round 1: a 6.0 b 3.0 big exact full 1 folded 1",
+            "round 2: a 9.0 b 3.0 big exact full 1 folded 2",
+            "changed: mismatch b element count; a untouched",
+            // Every rank's batch changed alike: the folded check fails everywhere, the batch is negotiated.
+            "with c: a 3.0 b 3.0 big exact c 6.0 full 3 folded 2",
+            "with c: a 6.0 b 3.0 big exact c 6.0 full 3 folded 3",
+        ]) { comm, dense in
             var log: [String] = []
             let a = try Tensor(name: "a", dtype: .float32, count: 10), b = try Tensor(name: "b", dtype: .float32, count: 300)
             let big = try Tensor(name: "big", dtype: .float32, count: 20_000), c = try Tensor(name: "c", dtype: .float32, count: 5)
@@ -105,12 +123,8 @@ final class SmallMessageTests: XCTestCase {
             }
             try fill(10)
             let changed = comm.rank == p - 1 ? try Tensor(name: "b", dtype: .float32, count: 301) : b
-            do {
-                try dense.allreduce([a, big, changed], op: .sum)
-                log.append("changed: no error")
-            } catch let HybridSyncError.mismatch(tensor, field, _, _, _, _) {
-                log.append("changed: mismatch \(tensor) \(field); a \(try a.values(as: Float.self)[0] == Float(comm.rank + 10) ? "untouched" : "WRITTEN")")
-            }
+            let untouched = try Self.mismatch(dense, [a, big, changed]) + (try a.values(as: Float.self)[0] == Float(comm.rank + 10) ? "; a untouched" : "; a WRITTEN")
+            log.append(untouched)
             for round in 0..<2 {
                 try fill(round)
                 try dense.allreduce([a, b, big, c], op: .sum)
@@ -118,27 +132,19 @@ final class SmallMessageTests: XCTestCase {
             }
             return log
         }
-        for (rank, outcome) in outcomes.enumerated() {
-            XCTAssertEqual(try outcome.get(), [
-                "round 0: a 3.0 b 3.0 big exact full 1 folded 0",
-                "round 1: a 6.0 b 3.0 big exact full 1 folded 1",
-                "round 2: a 9.0 b 3.0 big exact full 1 folded 2",
-                "changed: mismatch b element count; a untouched",
-                // Every rank's batch changed alike: the folded check fails everywhere, the batch is negotiated.
-                "with c: a 3.0 b 3.0 big exact c 6.0 full 3 folded 2",
-                "with c: a 6.0 b 3.0 big exact c 6.0 full 3 folded 3",
-            ], "rank \(rank)")
-        }
     }
 
     /// At 2 ranks the check rides beside a single tensor reduced in place (no bucket copy): exact when
     /// the batch repeats, and when it changed on one rank the mismatch is raised on both and neither
     /// tensor is written.
     func testATwoRankFoldReducesASingleTensorInPlace() throws {
-        let outcomes = TestKit.spawn(ranks: 2) { comm -> [String] in
-            var config = DenseSyncConfig()
-            config.timeoutSeconds = 30
-            let dense = DenseSync(communicator: comm, config: config)
+        Self.expectLogs(ranks: 2, [
+            "round 0: exact full 1 folded 0",
+            "round 1: exact full 1 folded 1",
+            "round 2: exact full 1 folded 2",
+            "changed: mismatch solo element count; untouched",
+            "after: exact full 2 folded 3",
+        ]) { comm, dense in
             var log: [String] = []
             let solo = try Tensor(name: "solo", dtype: .float32, count: 10_000)
             func fill(_ round: Int) throws { try solo.assign((0..<10_000).map { Float($0 % 5 + comm.rank + round) }) }
@@ -154,27 +160,13 @@ final class SmallMessageTests: XCTestCase {
             }
             try fill(7)
             let changed = comm.rank == 1 ? try Tensor(name: "solo", dtype: .float32, count: 10_001) : solo
-            do {
-                try dense.allreduce([changed], op: .sum)
-                log.append("changed: no error")
-            } catch let HybridSyncError.mismatch(tensor, field, _, _, _, _) {
-                let v = try solo.values(as: Float.self)
-                let untouched = v.indices.allSatisfy { v[$0] == Float($0 % 5 + comm.rank + 7) }
-                log.append("changed: mismatch \(tensor) \(field); \(untouched ? "untouched" : "WRITTEN")")
-            }
+            let line = try Self.mismatch(dense, [changed])
+            let v = try solo.values(as: Float.self)
+            log.append(line + (v.indices.allSatisfy { v[$0] == Float($0 % 5 + comm.rank + 7) } ? "; untouched" : "; WRITTEN"))
             try fill(1)
             try dense.allreduce([solo], op: .sum)
             log.append("after: \(try exact(1)) full \(dense.fullNegotiations) folded \(dense.foldedChecks)")
             return log
-        }
-        for (rank, outcome) in outcomes.enumerated() {
-            XCTAssertEqual(try outcome.get(), [
-                "round 0: exact full 1 folded 0",
-                "round 1: exact full 1 folded 1",
-                "round 2: exact full 1 folded 2",
-                "changed: mismatch solo element count; untouched",
-                "after: exact full 2 folded 3",
-            ], "rank \(rank)")
         }
     }
 }
