@@ -89,6 +89,6 @@ extension DenseSync {
     /// saved 16-byte exchange: 18.2 us against 19.4.)
     private func carriesTheCheck(_ bucket: FusionBucket) -> Bool {
         bucket.byteCount <= config.recursiveDoublingBytes
-            && (bucket.members.count > 1 || bucket.byteCount <= RecursiveDoubling().piecesUpTo || communicator.size == 2)
+            && (bucket.members.count > 1 || bucket.byteCount <= RecursiveDoubling.piecesUpTo || communicator.size == 2)
     }
 }

@@ -18,13 +18,12 @@ struct RecursiveDoubling {
 
     static let tag: Int32 = 105
     /// Buffers up to `piecesUpTo` bytes (of payload; the `maxWords` ride along) travel in pieces of at
-    /// most `pieceBytes`. Open MPI's shared
-    /// memory sends a message of up to 4 KiB (its `btl_vader_eager_limit`, header included) in one copy
-    /// through a shared queue, and a larger one by a rendezvous and a `process_vm_readv` call: at 2
-    /// ranks a 4 KiB buffer took 6.2 us whole and 3.8 us as two pieces, 8 KiB 7.2 and 5.2 us, 16 KiB
-    /// 8.7 and 7.6 us; from 32 KiB on the single copy wins.
-    var pieceBytes = 4000
-    var piecesUpTo = 16 << 10
+    /// most `pieceBytes`. Open MPI's shared memory sends a message of up to 4 KiB (its
+    /// `btl_vader_eager_limit`, header included) in one copy through a shared queue, and a larger one by
+    /// a rendezvous and a `process_vm_readv` call. At 2 ranks a 4 KiB buffer took 6.2 us whole and 3.8 us
+    /// as two pieces, 8 KiB 7.2 and 5.2 us, 16 KiB 8.7 and 7.6 us; from 32 KiB on the single copy wins.
+    static let pieceBytes = 4000
+    static let piecesUpTo = 16 << 10
 
     /// Reduces `count` elements of `dtype` at `buffer` in place across every rank of `comm`; and, when
     /// `maxWords` > 0, as many `Int64` words after them (at the next multiple of 8 bytes) under `max`,
@@ -98,7 +97,7 @@ struct RecursiveDoubling {
 
     /// The byte ranges a message of `bytes` (`payload` of them data) travels in.
     private func pieces(_ bytes: Int, payload: Int) -> [Range<Int>] {
-        payload <= piecesUpTo ? stride(from: 0, to: bytes, by: pieceBytes).map { $0..<min(bytes, $0 + pieceBytes) } : [0..<bytes]
+        payload <= Self.piecesUpTo ? stride(from: 0, to: bytes, by: Self.pieceBytes).map { $0..<min(bytes, $0 + Self.pieceBytes) } : [0..<bytes]
     }
 
     /// Two ranks only: one exchange of `source`'s `count` elements and of the check's two words (a
