@@ -46,7 +46,8 @@ public final class GradientSync {
     public private(set) var lastStepBytes: [Route: Int] = [:]
 
     /// Creates the sync for `runtime`'s workers. The planner uses `model` if given; otherwise, with
-    /// `calibrate`, a short probe of both paths (`Calibration.probe`, collective); otherwise defaults.
+    /// `calibrate`, a probe of both paths by message size (`Calibration.probe`: collective, about half a
+    /// second on one host; `Docs/Hybrid.md`); otherwise defaults.
     public convenience init(runtime: HybridRuntime, strategy: Strategy = .hybrid, calibrate: Bool = false, replanAfterSteps: Int = 5) throws {
         try self.init(runtime: runtime, strategy: strategy, model: nil, calibrate: calibrate, replanAfterSteps: replanAfterSteps)
     }
