@@ -41,6 +41,13 @@ public enum Timeline {
         recording.store(true, ordering: .relaxed)
     }
 
+    /// Stops recording and forgets what was recorded (tests; a job records until it ends).
+    package static func stop() {
+        recording.store(false, ordering: .relaxed)
+        _ = drain()
+        state.withLock { $0.path = nil }
+    }
+
     /// The file `start(writingTo:)` named, if recording.
     public static var path: String? { recording.load(ordering: .relaxed) ? state.withLock { $0.path } : nil }
 
