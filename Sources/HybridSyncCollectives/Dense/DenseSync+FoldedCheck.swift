@@ -36,7 +36,7 @@ extension DenseSync {
             var agreed = false
             try Timeline.span("reduce bucket, check folded in", row: row, detail: "1 tensor, \(bucket.byteCount) bytes") {
                 try guarding(mine ? [tensors[bucket.members[0]]] : []) {
-                    agreed = try checked.exchangeChecked(target, source: target, count: bucket.count, dtype: bucket.dtype, op: bucket.op,
+                    agreed = try checked.exchangeChecked(target, count: bucket.count, dtype: bucket.dtype, op: bucket.op,
                                                          words: words, comm: communicator, scratch: scratch)
                 }
             }
@@ -45,12 +45,7 @@ extension DenseSync {
         }
         let trailer = RecursiveDoubling.trailerOffset(bucket.byteCount)
         let buffer = fusion.reserve(trailer + 16)
-        var offset = 0
-        for i in bucket.members {
-            let bytes = cached.agreed[i].count * bucket.dtype.byteWidth
-            if mine { (buffer + offset).copyMemory(from: tensors[i].rawPointer, byteCount: bytes) } else { (buffer + offset).initializeMemory(as: UInt8.self, repeating: 0, count: bytes) }
-            offset += bytes
-        }
+        if mine { pack(bucket, tensors, into: buffer) } else { buffer.initializeMemory(as: UInt8.self, repeating: 0, count: bucket.byteCount) }
         let check = (buffer + trailer).assumingMemoryBound(to: Int64.self)
         (check[0], check[1]) = words
         do {
@@ -62,11 +57,7 @@ extension DenseSync {
             throw error
         }
         guard mine, (check[0], check[1]) == words else { return false }
-        offset = 0
-        for i in bucket.members {
-            tensors[i].rawPointer.copyMemory(from: buffer + offset, byteCount: tensors[i].byteCount)
-            offset += tensors[i].byteCount
-        }
+        unpack(bucket, from: buffer, into: tensors)
         return try finishFolded(plan.buckets, lead: lead, tensors: tensors)
     }
 

@@ -136,28 +136,36 @@ public final class DenseSync {
             return
         }
         let buffer = fusion.reserve(bucket.byteCount)
-        var offset = 0
-        let fuse = Timeline.begin()
-        for i in bucket.members {
-            let t = tensors[i]
-            (buffer + offset).copyMemory(from: t.rawPointer, byteCount: t.byteCount)
-            offset += t.byteCount
-        }
-        Timeline.end(fuse, "fuse", row: row)
+        pack(bucket, tensors, into: buffer)
         do {
             try allreduce(buffer, count: bucket.count, dtype: bucket.dtype, op: bucket.op)
         } catch {
             fusion.leak()
             throw error
         }
-        offset = 0
-        let unfuse = Timeline.begin()
+        unpack(bucket, from: buffer, into: tensors)
+    }
+
+    /// Copies a fused bucket's members, in order, into `buffer`.
+    func pack(_ bucket: FusionBucket, _ tensors: [Tensor], into buffer: UnsafeMutableRawPointer) {
+        let t0 = Timeline.begin()
+        var offset = 0
         for i in bucket.members {
-            let t = tensors[i]
-            t.rawPointer.copyMemory(from: buffer + offset, byteCount: t.byteCount)
-            offset += t.byteCount
+            (buffer + offset).copyMemory(from: tensors[i].rawPointer, byteCount: tensors[i].byteCount)
+            offset += tensors[i].byteCount
         }
-        Timeline.end(unfuse, "unfuse", row: row)
+        Timeline.end(t0, "fuse", row: row)
+    }
+
+    /// Copies a reduced bucket back into its members.
+    func unpack(_ bucket: FusionBucket, from buffer: UnsafeMutableRawPointer, into tensors: [Tensor]) {
+        let t0 = Timeline.begin()
+        var offset = 0
+        for i in bucket.members {
+            tensors[i].rawPointer.copyMemory(from: buffer + offset, byteCount: tensors[i].byteCount)
+            offset += tensors[i].byteCount
+        }
+        Timeline.end(t0, "unfuse", row: row)
     }
 
     /// Copies `tensor` from `root` to every rank (initial parameter sync). Collective.

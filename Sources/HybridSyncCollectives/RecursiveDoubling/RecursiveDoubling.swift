@@ -100,12 +100,12 @@ struct RecursiveDoubling {
         payload <= Self.piecesUpTo ? stride(from: 0, to: bytes, by: Self.pieceBytes).map { $0..<min(bytes, $0 + Self.pieceBytes) } : [0..<bytes]
     }
 
-    /// Two ranks only: one exchange of `source`'s `count` elements and of the check's two words (a
+    /// Two ranks only: one exchange of `buffer`'s `count` elements and of the check's two words (a
     /// 16-byte message beside them); the partner's elements are combined into `buffer` only if it sent
     /// the same words, so `buffer` is untouched otherwise. Returns whether the words agreed (on both
     /// ranks alike). `DenseSync` folds its check into a tensor reduced in place this way, without
     /// copying it into a bucket.
-    func exchangeChecked(_ buffer: UnsafeMutableRawPointer, source: UnsafeRawPointer, count: Int, dtype: DType, op: ReduceOp,
+    func exchangeChecked(_ buffer: UnsafeMutableRawPointer, count: Int, dtype: DType, op: ReduceOp,
                          words: (Int64, Int64), comm: Communicator, scratch: ScratchBuffer) throws -> Bool {
         try comm.checkUsable()
         guard comm.size == 2 else { throw HybridSyncError.invalidArgument("a checked exchange is for 2 ranks, not \(comm.size)") }
@@ -118,7 +118,7 @@ struct RecursiveDoubling {
                 (mine[0], mine[1]) = words
                 for c in pieces { _ = try pending.receive(into: .init(start: incoming + c.lowerBound, count: c.count), from: partner, tag: Self.tag) }
                 _ = try pending.receive(into: .init(start: incoming + trailer, count: 16), from: partner, tag: Self.tag)
-                for c in pieces { try pending.send(.init(start: source + c.lowerBound, count: c.count), to: partner, tag: Self.tag) }
+                for c in pieces { try pending.send(.init(start: buffer + c.lowerBound, count: c.count), to: partner, tag: Self.tag) }
                 try pending.send(.init(mine), to: partner, tag: Self.tag)
                 try pending.waitAll(deadline: .after(seconds: stepTimeoutSeconds), operation: "recursive doubling: checked exchange")
                 let theirs = (incoming + trailer).assumingMemoryBound(to: Int64.self)
