@@ -83,6 +83,28 @@ final class GradientSyncInProcessTests: XCTestCase {
         }
     }
 
+    /// Sparse rows whose values do not fill `ids x dimension` are refused, naming the table, before
+    /// anything of the step is applied, whether the table is on the servers or held locally (ring).
+    func testSparseGradientOfTheWrongLengthIsRefused() throws {
+        for strategy in [Strategy.ps, .allreduce] {
+            let outcome = try TestKit.hybridJob(servers: 1, workers: 1) { runtime -> [String] in
+                let (sync, w) = try Self.smallModel(runtime, strategy: strategy, denseCount: 2)
+                let before = try sync.pull("e", ids: [1, 2]).values
+                let dense = try Tensor(name: "w", values: [Float](repeating: 1, count: 2))
+                var out: [String] = []
+                do {
+                    try sync.step(dense: [dense], sparse: [SparseGradient(table: "e", ids: [1, 2], values: [1, 1, 1])])
+                    out.append("no error")
+                } catch let HybridSyncError.shapeMismatch(what, expected, got) {
+                    out.append("\(what): \(expected), got \(got)")
+                }
+                out.append("w \(try w.values(as: Float.self)) rows unchanged \(try sync.pull("e", ids: [1, 2]).values == before) steps \(sync.stepCount)")
+                return out
+            }
+            XCTAssertEqual(try outcome.workers[0].get(), ["gradient of table 'e': 4 elements, got 3", "w [1.0, 1.0] rows unchanged true steps 0"], "\(strategy)")
+        }
+    }
+
     /// A NaN or an infinity in a gradient throws on the worker, naming the tensor (or the table and
     /// row) and the rank, before anything of the step is sent or applied.
     func testNonFiniteGradientsThrowBeforeAnythingIsApplied() throws {
