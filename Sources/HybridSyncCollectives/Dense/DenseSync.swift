@@ -26,6 +26,9 @@ public final class DenseSync {
     package var fullNegotiations: Int { negotiations.fullNegotiations }
     /// Flushes whose cached check rode in a bucket's exchange (`flushFoldingTheCheck`).
     package internal(set) var foldedChecks = 0
+    /// Buckets started ahead of the flush (`DenseSync+Started.swift`), and each index's buffers.
+    var started: [StartedBucket] = []
+    var startedBuffers: [Int: (fusion: ScratchBuffer, incoming: ScratchBuffer)] = [:]
     /// The last agreed batch and its buckets (a repeated batch reuses them).
     var lastPlan: (agreed: [TensorDescriptor], buckets: [FusionBucket])?
 

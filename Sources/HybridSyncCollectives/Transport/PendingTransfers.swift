@@ -51,6 +51,27 @@ struct PendingTransfers {
         peers.removeAll(keepingCapacity: true)
     }
 
+    /// Tests every transfer once, without waiting, and forgets those completed. Returns whether none is
+    /// left (a started bucket's round, `StartedReduction.advance`).
+    mutating func poll() throws -> Bool {
+        guard !ids.isEmpty else { return true }
+        let left = try interruptible { try comm.transport.wait(ids, deadline: .after(seconds: 0)) }
+        if left.count < ids.count {
+            ids = left.map { ids[$0] }
+            peers = left.map { peers[$0] }
+        }
+        return ids.isEmpty
+    }
+
+    /// Cancels every transfer still posted (on another bucket's failure) and forgets them. Returns
+    /// false if the transport could not confirm every cancellation.
+    mutating func cancelAll() -> Bool {
+        let unconfirmed = comm.transport.cancel(ids)
+        ids.removeAll()
+        peers.removeAll()
+        return unconfirmed.isEmpty
+    }
+
     /// Runs a wait; if it throws (the transport's interrupter: a peer declared dead), every transfer of
     /// this step is cancelled and the communicator marked failed before the error goes on.
     private func interruptible(_ body: () throws -> [Int]) throws -> [Int] {

@@ -11,6 +11,11 @@ package struct Deadline: Sendable, Comparable {
         return Deadline(instant: .now + .nanoseconds(Int64(clamped * 1e9)), budgetSeconds: clamped)
     }
 
+    /// A deadline already passed, for a wait of `budgetSeconds` that a caller timed itself.
+    package static func passed(budgetSeconds: Double) -> Deadline {
+        Deadline(instant: .now, budgetSeconds: budgetSeconds)
+    }
+
     /// Whether the deadline is behind us.
     package var hasPassed: Bool { ContinuousClock.now >= instant }
 
