@@ -48,6 +48,7 @@ struct SelfTestHybrid: ParsableCommand {
     @Option var rows = 1_000_000
     @Option var directory = "out/checkpoint-loop"
     @Option var stopAfter = 2.0
+    @Flag(help: "Exact case: dense buckets started during backward (GradientSync.ready).") var overlap = false
 
     func run() throws {
         if `case` == .stopRank, ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_RANK"] == "\(victim)" {
@@ -63,7 +64,8 @@ struct SelfTestHybrid: ParsableCommand {
             do {
                 switch `case` {
                 case .exact:
-                    (ok, details) = try HybridChecks.exact(runtime, strategy: strategy, servers: servers, steps: steps, layout: placement.rawValue)
+                    (ok, details) = try HybridChecks.exact(runtime, strategy: strategy, servers: servers, steps: steps, layout: placement.rawValue,
+                                                          overlap: overlap)
                 case .rogue:
                     if runtime.kv.index == 0 {
                         emit("ENDPOINTS scheduler=\(runtime.kv.config.schedulerEndpoint) servers=\(runtime.kv.serverAddresses.joined(separator: ",")) serverkey=\(runtime.kv.config.curve?.server.publicKey ?? "none")")
@@ -73,7 +75,8 @@ struct SelfTestHybrid: ParsableCommand {
                         guard Date() < go else { throw HybridSyncError.timeout(operation: "rogue case", waitingFor: "\(directory)/go", seconds: 120) }
                         Thread.sleep(forTimeInterval: 0.05)
                     }
-                    (ok, details) = try HybridChecks.exact(runtime, strategy: strategy, servers: servers, steps: steps, layout: placement.rawValue)
+                    (ok, details) = try HybridChecks.exact(runtime, strategy: strategy, servers: servers, steps: steps, layout: placement.rawValue,
+                                                          overlap: overlap)
                     if runtime.kv.index == 0 {
                         for s in try runtime.kv.serverStats() {
                             emit("STATS server=\(s.server) refused=\(s.refused) handshakesRefused=\(s.handshakesRefused)")

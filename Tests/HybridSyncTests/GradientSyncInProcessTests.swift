@@ -6,10 +6,10 @@ import XCTest
 /// server over the in-memory network): exact against a serial reference for the three strategies, and
 /// the same registration error on every worker.
 final class GradientSyncInProcessTests: XCTestCase {
-    func expectExact(servers: Int, workers: Int, strategy: Strategy, early: Bool = false,
+    func expectExact(servers: Int, workers: Int, strategy: Strategy, early: Bool = false, overlap: Bool = false,
                      file: StaticString = #filePath, line: UInt = #line) throws -> [String] {
         let outcome = try TestKit.hybridJob(servers: servers, workers: workers) { runtime in
-            try HybridChecks.exact(runtime, strategy: strategy, servers: servers, early: early)
+            try HybridChecks.exact(runtime, strategy: strategy, servers: servers, early: early, overlap: overlap)
         }
         var details: [String] = []
         for (w, r) in outcome.workers.enumerated() {
@@ -53,6 +53,18 @@ final class GradientSyncInProcessTests: XCTestCase {
         let hybrid = try expectExact(servers: 2, workers: 2, strategy: .hybrid, early: true)
         XCTAssertTrue(hybrid.allSatisfy { $0.contains("emb route ps->ring") }, "\(hybrid)")
         _ = try expectExact(servers: 3, workers: 4, strategy: .ps, early: true)
+    }
+
+    /// Dense gradients given to `ready` during backward (each worker on steps of its own choosing, so
+    /// buckets start in different places on different ranks, `step` starting the rest) give exactly the
+    /// serial reference's parameters: a ring bucket and a recursive-doubling one, with the table on the
+    /// servers and after it moved to the ring, with early sparse pushes, and with the dense parameters
+    /// on the servers (where `ready` only checks them).
+    func testDenseBucketsStartedDuringBackwardAreExact() throws {
+        let hybrid = try expectExact(servers: 2, workers: 2, strategy: .hybrid, early: true, overlap: true)
+        XCTAssertTrue(hybrid.allSatisfy { $0.contains("emb route ps->ring") }, "\(hybrid)")
+        _ = try expectExact(servers: 1, workers: 4, strategy: .allreduce, overlap: true)
+        _ = try expectExact(servers: 2, workers: 2, strategy: .ps, overlap: true)
     }
 
     /// `step` refuses sparse rows after `pushSparse` sent the step's, and `pushSparse` twice in a step.
@@ -144,5 +156,58 @@ final class GradientSyncInProcessTests: XCTestCase {
             // learning rate 1. Row 6: untouched.
             XCTAssertEqual(try r.get(), [-1, -1, 0, 0])
         }
+    }
+}
+
+/// `ready` and `planOverlap` refuse bad input with a clear error and lose nothing.
+final class OverlapInputTests: XCTestCase {
+    /// One worker: each misuse throws naming what was wrong; the step after a refused one applies
+    /// exactly its own gradient (SGD, learning rate 1: w = 1 - g), so nothing of the refused ones was applied.
+    func testReadyRefusesBadInputAndTheNextStepIsExact() throws {
+        let outcome = try TestKit.hybridJob(servers: 1, workers: 1) { runtime -> [String] in
+            let (sync, w) = try GradientSyncInProcessTests.smallModel(runtime, strategy: .allreduce, denseCount: 3)
+            func grad(_ v: Float, count: Int = 3) throws -> Tensor { try Tensor(name: "w", values: [Float](repeating: v, count: count)) }
+            var errors: [String] = []
+            func refused(_ body: () throws -> Void) { do { try body(); errors.append("no error") } catch { errors.append("\(error)") } }
+            refused { try sync.ready([try grad(1)]) }
+            refused { try sync.planOverlap([["nope"]]) }
+            refused { try sync.planOverlap([["w"], ["w"]]) }
+            try sync.planOverlap([["w"]])
+            refused { try sync.ready([try grad(1, count: 4)]) }
+            refused { try sync.ready([try grad(.nan)]) }
+            let g = try grad(2)
+            try sync.ready([g])
+            refused { try sync.ready([g]) }
+            refused { try sync.step(dense: [try grad(2)], sparse: []) }
+            let h = try grad(0.5)
+            try sync.ready([h])
+            try sync.step(dense: [h], sparse: [])
+            return errors + ["w=\(try w.values(as: Float.self))"]
+        }
+        let out = try outcome.workers[0].get()
+        let expected = ["ready before planOverlap", "'nope' is not a registered dense parameter", "'w' is in two groups",
+                        "gradient of 'w'", "non-finite gradient of 'w'", "'w' was already given to ready",
+                        "another tensor for 'w' than the one given to ready", "w=[0.5, 0.5, 0.5]"]
+        XCTAssertEqual(out.count, expected.count, "\(out)")
+        for (got, want) in zip(out, expected) { XCTAssertTrue(got.contains(want), "\(got) lacks \(want)") }
+    }
+
+    /// Workers that declare different groups all get the same `mismatch`.
+    func testDifferentGroupsRaiseTheSameErrorEverywhere() throws {
+        let outcome = try TestKit.hybridJob(servers: 1, workers: 3) { runtime -> String in
+            let sync = try GradientSync(runtime: runtime, strategy: .allreduce, replanAfterSteps: 0)
+            let a = try Tensor(name: "a", dtype: .float32, count: 4), b = try Tensor(name: "b", dtype: .float32, count: 4)
+            try sync.register([Parameter(.dense(a, optimizer: .sgd(learningRate: 1))), Parameter(.dense(b, optimizer: .sgd(learningRate: 1)))])
+            do {
+                try sync.planOverlap(runtime.dense.communicator.rank == 2 ? [["a", "b"]] : [["a"], ["b"]])
+                return "no error"
+            } catch let e as HybridSyncError {
+                guard case .mismatch = e else { return "unexpected \(e)" }
+                return "\(e)"
+            }
+        }
+        let texts = try outcome.workers.map { try $0.get() }
+        XCTAssertTrue(texts.allSatisfy { $0.hasPrefix("mismatch") }, "\(texts)")
+        XCTAssertEqual(Set(texts).count, 1, "\(texts)")
     }
 }

@@ -50,6 +50,13 @@ final class HybridProcessTests: XCTestCase {
         _ = try expectExact(np: 4, workers: 4, ["--strategy", "ps"])
     }
 
+    /// Dense buckets started during backward (`GradientSync.ready`, each worker on steps of its own
+    /// choosing) over real Open MPI at 4 workers, a ring bucket and a recursive-doubling one, next to the
+    /// parameter servers: exactly the serial reference's parameters.
+    func testDenseBucketsStartedDuringBackwardAreExactUnderMPI() throws {
+        _ = try expectExact(np: 4, workers: 4, ["--overlap"])
+    }
+
     /// The cost probe over real MPI and ZeroMQ gives both workers the same, well-formed measurements.
     func testCalibrationProbeGivesEveryWorkerTheSameModel() throws {
         let (status, out) = try Self.mpirun(2, ["self-test-hybrid", "--case", "calibrate"])

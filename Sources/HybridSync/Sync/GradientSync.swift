@@ -68,6 +68,11 @@ public final class GradientSync {
         self.replanAfterSteps = replanAfterSteps
     }
 
+    /// The dense buckets reduced while backward goes on (`planOverlap`), and the gradients `ready` got
+    /// this step.
+    var overlap: OverlapBuckets?
+    var readied: [String: Tensor] = [:]
+
     /// The probe's result, if `calibrate` was asked for.
     package private(set) var calibration: Calibration?
 
@@ -212,6 +217,15 @@ public final class GradientSync {
     /// workers. `dense` must hold one gradient per registered dense parameter, with the same name.
     /// After `pushSparse`, `sparse` must be empty.
     public func step(dense grads: [Tensor], sparse given: [SparseGradient]) throws {
+        do {
+            try syncStep(dense: grads, sparse: given)
+        } catch {
+            if overlap != nil { try? finishOverlap(after: error) }
+            throw error
+        }
+    }
+
+    private func syncStep(dense grads: [Tensor], sparse given: [SparseGradient]) throws {
         let early = self.early
         defer { self.early = nil }
         if early != nil && !given.isEmpty {
@@ -228,18 +242,14 @@ public final class GradientSync {
         for name in denseOrder where byName[name] == nil {
             throw HybridSyncError.invalidArgument("step is missing the gradient of dense parameter '\(name)'")
         }
-        for g in grads {
-            guard let (param, _, _) = dense[g.name] else { throw HybridSyncError.invalidArgument("gradient for unknown dense parameter '\(g.name)'") }
-            guard g.count == param.count, g.dtype == param.dtype else {
-                throw HybridSyncError.shapeMismatch(what: "gradient of '\(g.name)'", expected: "\(param.count) x \(param.dtype)", got: "\(g.count) x \(g.dtype)")
-            }
-        }
-        let sparse = try checkFinite(grads, given, sparseSent: early != nil)
+        for g in grads { try checkDenseGradient(g) }
+        let sparse = try checkFinite(grads.filter { readied[$0.name] == nil }, given, sparseSent: early != nil || !readied.isEmpty)
         var (pushes, densified) = try sparseWork(sparse)
         densified += early?.densified ?? []
+        let overlapped = try startTheRest(byName)
         var ringTensors = densified.map(\.1)
         let scale = 1 / Float(workers)
-        for name in denseOrder {
+        for name in denseOrder where !overlapped.contains(name) {
             let g = byName[name]!
             if routes[name] == .ps {
                 pushes.append(SparseRows(table: name, keys: [0], values: try g.values(as: Float.self).map { $0 * scale }))
@@ -259,7 +269,16 @@ public final class GradientSync {
                 try runtime.kv.pushEndingStepAsync(pushes)
             }
         }
-        try Timeline.span("all-reduce", row: row, detail: "\(ringTensors.count) tensors") { try runtime.dense.allreduce(ringTensors, op: .average) }
+        if overlap != nil {
+            try runtime.dense.advanceStarted()
+            // Every rank flushes alike: the overlap's plan and the local tables are the same everywhere.
+            if !ringTensors.isEmpty || !localTables.isEmpty || overlapped.count < denseOrder.filter({ routes[$0] == .ring }).count {
+                try Timeline.span("all-reduce", row: row, detail: "\(ringTensors.count) tensors") { try runtime.dense.allreduce(ringTensors, op: .average) }
+            }
+            try finishOverlap()
+        } else {
+            try Timeline.span("all-reduce", row: row, detail: "\(ringTensors.count) tensors") { try runtime.dense.allreduce(ringTensors, op: .average) }
+        }
         try Timeline.span("push acknowledged", row: row) { try handle?.wait() }
         Timeline.span("apply", row: row) {
             for name in denseOrder where routes[name] == .ring { applyDense(name, byName[name]!) }
@@ -275,15 +294,23 @@ public final class GradientSync {
         if replanAfterSteps > 0 && stepCount == replanAfterSteps && strategy == .hybrid { try replan() }
     }
 
+    /// Throws unless `g` is the gradient of a registered dense parameter, of its count and dtype.
+    func checkDenseGradient(_ g: Tensor) throws {
+        guard let (param, _, _) = dense[g.name] else { throw HybridSyncError.invalidArgument("gradient for unknown dense parameter '\(g.name)'") }
+        guard g.count == param.count, g.dtype == param.dtype else {
+            throw HybridSyncError.shapeMismatch(what: "gradient of '\(g.name)'", expected: "\(param.count) x \(param.dtype)", got: "\(g.count) x \(g.dtype)")
+        }
+    }
+
     /// Throws, before anything is sent or applied, if a gradient holds a NaN or an infinity: naming the
     /// dense tensor and this worker's rank, or the table, the row id and this rank. A table declared
     /// with `NonFinitePolicy.skipRow` loses such rows instead (returned without them), one with `allow`
     /// keeps them.
-    private func checkFinite(_ grads: [Tensor], _ sparse: [SparseGradient], sparseSent: Bool = false) throws -> [SparseGradient] {
+    func checkFinite(_ grads: [Tensor], _ sparse: [SparseGradient], sparseSent: Bool = false) throws -> [SparseGradient] {
         let rank = runtime.dense.communicator.rank
         for g in grads where g.dtype == .float32 {
             if let i = try g.withElements(as: Float.self, { $0.firstIndex { !$0.isFinite } }) {
-                let outcome = sparseSent ? "this step's sparse rows were already pushed (pushSparse); nothing else of it was applied"
+                let outcome = sparseSent ? "this step's sparse rows or started buckets were already sent (pushSparse, ready); nothing of it was applied"
                                          : "nothing of this step was applied"
                 throw HybridSyncError.invalidArgument("non-finite gradient of '\(g.name)' at element \(i) on rank \(rank): \(outcome)")
             }

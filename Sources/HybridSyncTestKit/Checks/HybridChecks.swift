@@ -9,20 +9,29 @@ import HybridSyncPS
 package enum HybridChecks {
     /// A BSP job whose parameters (dense and embedding) must equal a serial reference exactly, whatever
     /// the strategy and layout, including a re-plan that moves the table to the ring mid-run.
-    package static let rows = 48, dim = 4, denseCount = 10
+    package static let rows = 48, dim = 4, denseCount = 10, overlapCount = 20_000
 
     static func ids(_ w: Int, _ t: Int) -> [UInt64] { (0..<24).map { UInt64(($0 * 5 + w * 7 + t * 3) % rows) } }
     static func sparseGrad(_ w: Int, _ t: Int, _ id: UInt64, _ e: Int) -> Float { Float(Int((id + UInt64(e + w + 2 * t)) % 5) - 2) }
     static func denseGrad(_ w: Int, _ t: Int, _ i: Int) -> Float { Float((i + w * 3 + t) % 7 - 3) }
 
+    /// With `overlap`, a second dense parameter `dense.v` of `overlapCount` floats (a ring bucket) joins
+    /// `dense.w`, both in `planOverlap` groups; each worker gives them to `ready` on steps of its own
+    /// choosing (`v` alone, both, or neither, by step and rank), so ranks start buckets in different
+    /// places and `step` starts the rest.
     package static func exact(_ runtime: HybridRuntime, strategy: Strategy, servers: Int, steps: Int = 8, layout: String = "in-process",
-                              early: Bool = false) throws -> (Bool, String) {
+                              early: Bool = false, overlap: Bool = false) throws -> (Bool, String) {
         let comm = runtime.dense.communicator
         let p = comm.size, me = comm.rank
         let sync = try GradientSync(runtime: runtime, strategy: strategy, model: CostModel(workers: p, servers: servers), replanAfterSteps: 4)
         let w = try Tensor(name: "dense.w", values: (0..<Self.denseCount).map { Float(me == 0 ? $0 : 100) })
+        let v = try Tensor(name: "dense.v", values: (0..<Self.overlapCount).map { Float(me == 0 ? $0 % 13 : 100) })
         let spec = TableSpec(name: "emb", dimension: Self.dim, initializer: .constant(1), optimizer: .sgd(learningRate: 1), consistency: .bsp)
-        try sync.register([Parameter(.dense(w, optimizer: .sgd(learningRate: 1))), Parameter(.embedding(spec, rows: Self.rows))])
+        var params = [Parameter(.dense(w, optimizer: .sgd(learningRate: 1))), Parameter(.embedding(spec, rows: Self.rows))]
+        if overlap { params.append(Parameter(.dense(v, optimizer: .sgd(learningRate: 1)))) }
+        try sync.register(params)
+        if overlap { try sync.planOverlap([["dense.v"], ["dense.w"]]) }
+        var refV = (0..<Self.overlapCount).map { Float($0 % 13) }
         var refDense = (0..<Self.denseCount).map { Float($0) }
         var refEmb = [Float](repeating: 1, count: Self.rows * Self.dim)
         var wrong = 0
@@ -37,12 +46,24 @@ package enum HybridChecks {
             let g = try Tensor(name: "dense.w", values: (0..<Self.denseCount).map { Self.denseGrad(me, t, $0) })
             let values = myIds.flatMap { id in (0..<Self.dim).map { Self.sparseGrad(me, t, id, $0) } }
             let sparse = [SparseGradient(table: "emb", ids: myIds, values: values)]
+            var dense = [g]
+            if overlap {
+                wrong += zip(try v.values(as: Float.self), refV).filter { $0 != $1 }.count
+                let gv = try Tensor(name: "dense.v", values: (0..<Self.overlapCount).map { Self.denseGrad(me, t, $0) })
+                switch (t + me) % 3 {
+                case 0: try sync.ready([gv])
+                case 1: try sync.ready([gv]); try sync.ready([g])
+                default: break
+                }
+                dense.append(gv)
+                for i in 0..<Self.overlapCount { refV[i] -= (0..<p).reduce(Float(0)) { $0 + Self.denseGrad($1, t, i) } / Float(p) }
+            }
             // `early`: every other step sends its sparse rows before the dense gradient exists.
             if early && t % 2 == 0 {
                 try sync.pushSparse(sparse)
-                try sync.step(dense: [g], sparse: [])
+                try sync.step(dense: dense, sparse: [])
             } else {
-                try sync.step(dense: [g], sparse: sparse)
+                try sync.step(dense: dense, sparse: sparse)
             }
             for i in 0..<Self.denseCount { refDense[i] -= (0..<p).reduce(Float(0)) { $0 + Self.denseGrad($1, t, i) } / Float(p) }
             for worker in 0..<p {
@@ -54,6 +75,7 @@ package enum HybridChecks {
         let all = try sync.pull("emb", ids: (0..<UInt64(Self.rows)).map { $0 })
         wrong += zip(all.values, refEmb).filter { $0 != $1 }.count
         wrong += zip(try w.values(as: Float.self), refDense).filter { $0 != $1 }.count
+        if overlap { wrong += zip(try v.values(as: Float.self), refV).filter { $0 != $1 }.count }
         let endRoute = sync.plan.first { $0.name == "emb" }!.route
         return (wrong == 0, "strategy=\(strategy.rawValue) layout=\(layout) wrong=\(wrong) emb route \(startRoute)->\(endRoute)")
     }
