@@ -36,8 +36,10 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "CURVE keys written by `hybridsync keys --ranks N` (default: fresh keys for this job, made over MPI).") var keys: String?
     @Option(help: "Write a Chrome-trace timeline of the job here (Perfetto, chrome://tracing): a row per worker and server.")
     var timeline: String?
-    @Flag(inversion: .prefixedNo, help: "Push the wide table's gradient before the MLP's backward pass, so it travels while backward runs.")
+    @Flag(inversion: .prefixedNo, help: "Overlap synchronisation with backward: push the wide table's gradient before the MLP's backward pass, and start the output layer's bucket before the first layer's gradients are computed.")
     var overlap = true
+    @Flag(help: "Overlap on every other step only, and print the median step time with and without it (the overlap's gain, measured in one run).")
+    var alternateOverlap = false
     @Flag(help: "Run the same steps' computation with nothing pulled or synchronised (wide rows read as zeros): the step time without synchronisation, to measure its share.")
     var computeOnly = false
     @Flag(inversion: .prefixedNo, help: "Probe both paths at start-up for the planner's cost model (runs that must route alike: --no-calibrate).")
@@ -80,6 +82,8 @@ struct TrainCommand: ParsableCommand {
         try sync.register([Parameter(.dense(model.w1, optimizer: adam)), Parameter(.dense(model.b1, optimizer: adam)),
                            Parameter(.dense(model.w2, optimizer: adam)), Parameter(.dense(model.b2, optimizer: adam)),
                            Parameter(.embedding(wideSpec, rows: wideRows))])
+        // Backward finishes the output layer first: its bucket starts while the first layer's runs.
+        if overlap { try sync.planOverlap([[model.w2.name, model.b2.name], [model.w1.name, model.b1.name]]) }
         if lead, let c = sync.calibration {
             emit("calibrated at start-up: \(c.summary)")
         }
@@ -101,6 +105,7 @@ struct TrainCommand: ParsableCommand {
         var batchState = WideAndDeep.Batch()
         var distinct = DistinctRows(tableRows: wideRows)
         let grads = try model.makeGradients()
+        var stepSeconds: [[Double]] = [[], []]
         var step = firstStep
         // The data order is keyed by epoch and step, so a resumed run sees the same batches.
         for epoch in (firstStep / max(1, stepsPerEpoch))..<epochs {
@@ -109,7 +114,10 @@ struct TrainCommand: ParsableCommand {
             order.shuffle(using: &rng)
             for s in 0..<stepsPerEpoch where epoch * stepsPerEpoch + s >= firstStep {
                 let idx = (0..<batch).map { order[(s * p + me) * batch + $0] }
-                let loss = try trainStep(model, sync, trainSet, idx, grads, &batchState, &distinct)
+                let overlapped = overlap && (!alternateOverlap || step % 2 == 0)
+                let t0 = ContinuousClock.now
+                let loss = try trainStep(model, sync, trainSet, idx, grads, &batchState, &distinct, overlap: overlapped)
+                stepSeconds[overlapped ? 1 : 0].append(secondsSince(t0))
                 window.append(loss)
                 step += 1
                 if step % 20 == 0 || step == totalSteps {
@@ -140,6 +148,15 @@ struct TrainCommand: ParsableCommand {
                 emit("SERVERS duplicates=\(stats.reduce(0) { $0 + $1.duplicates }) refused=\(stats.reduce(0) { $0 + $1.refused })")
             }
         }
+        if alternateOverlap {
+            // Each worker's median step of each kind, averaged over the workers (collective).
+            func median(_ x: [Double]) -> Double { x.isEmpty ? 0 : x.sorted()[x.count / 2] }
+            let without = try allAverage(median(stepSeconds[0]), runtime), with = try allAverage(median(stepSeconds[1]), runtime)
+            if lead {
+                emit(String(format: "OVERLAP median step %.3f ms without, %.3f ms with (%.3fx), %d and %d steps a worker",
+                            without * 1e3, with * 1e3, with / max(without, 1e-12), stepSeconds[0].count, stepSeconds[1].count))
+            }
+        }
         if checksum {
             let all = try sync.pull("wide", ids: (0..<UInt64(wideRows)).map { $0 })
             var crc = CRC32C()
@@ -164,7 +181,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     private func trainStep(_ model: WideAndDeep, _ sync: GradientSync, _ set: FashionMNIST, _ idx: [Int], _ g: WideAndDeep.Gradients,
-                           _ batch: inout WideAndDeep.Batch, _ distinct: inout DistinctRows) throws -> Double {
+                           _ batch: inout WideAndDeep.Batch, _ distinct: inout DistinctRows, overlap: Bool) throws -> Double {
         let row = "worker \(sync.runtime.dense.communicator.rank)"
         for t in [g.w1, g.b1, g.w2, g.b2] { memset(t.rawPointer, 0, t.byteCount) }
         // --compute-only: the same arithmetic on rows of zeros, with nothing pulled or synchronised.
@@ -184,11 +201,12 @@ struct TrainCommand: ParsableCommand {
             for j in starts[b]..<starts[b + 1] { let r = slot[j] * 10; for k in 0..<10 { wideGrad[r + k] += prob[k] * scale } }
         }
         // The wide table's gradient is complete here: with --overlap it leaves now and travels while
-        // the MLP's backward pass runs; `step` then finishes the step.
+        // the MLP's backward pass runs, as does the output layer's bucket once backward has finished
+        // it; `step` then starts the first layer's bucket, waits and applies.
         let sparse = [SparseGradient(table: "wide", ids: unique, values: wideGrad)]
         let early = overlap && !computeOnly
         if early { try sync.pushSparse(sparse) }
-        try model.backward(batch, dlogits: dlogits, into: g)
+        try model.backward(batch, dlogits: dlogits, into: g) { if early { try sync.ready([g.w2, g.b2]) } }
         Timeline.end(backward, "backward", row: row)
         if !computeOnly { try sync.step(dense: [g.w1, g.b1, g.w2, g.b2], sparse: early ? [] : sparse) }
         return loss / Double(idx.count)

@@ -163,7 +163,9 @@ struct WideAndDeep {
 
     /// Accumulates the batch's gradient into `g`, given d(loss)/d(logits) of every image (`dlogits`,
     /// `count` x 10, already scaled by 1/batch). Raw pointers and batch-outer loops, as in `forward`.
-    func backward(_ batch: Batch, dlogits: [Float], into g: Gradients) throws {
+    /// `headDone` is called once `g.w2` and `g.b2` are final, before the first layer's gradients are
+    /// computed (where a training loop hands them to `GradientSync.ready`).
+    func backward(_ batch: Batch, dlogits: [Float], into g: Gradients, headDone: () throws -> Void = {}) throws {
         let n = hidden, count = batch.count
         var dh = [Float](repeating: 0, count: n * count)
         try dh.withUnsafeMutableBufferPointer { dhb in
@@ -192,6 +194,7 @@ struct WideAndDeep {
                     }
                 }
             }
+            try headDone()
             try g.w1.withElements(as: Float.self) { gw in
                 try g.b1.withElements(as: Float.self) { gb in
                     batch.x.withUnsafeBufferPointer { xb in
