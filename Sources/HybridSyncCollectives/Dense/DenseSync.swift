@@ -138,6 +138,12 @@ public final class DenseSync {
             }
             return
         }
+        if config.zeroCopyFusion && hosts == nil {
+            // In the members' own memory; on a failure `finishStarted` quarantines what it must.
+            try launch(Self.flushBucket, bucket.members.map { tensors[$0] }, op: bucket.op)
+            try finishStarted()
+            return
+        }
         let buffer = fusion.reserve(bucket.byteCount)
         pack(bucket, tensors, into: buffer)
         do {

@@ -15,8 +15,9 @@ extension DenseSync {
     private static let firstStartedTag: Int32 = 1000
 
     /// Starts reducing `tensors` with `op` as bucket `index` now, and returns without waiting (PyTorch
-    /// DDP's buckets, started while backward goes on): one tensor is reduced in place, several are
-    /// copied into this bucket's own fusion buffer. `advanceStarted` moves it on without blocking;
+    /// DDP's buckets, started while backward goes on): one tensor is reduced in place; several are
+    /// copied into this bucket's own fusion buffer, or with `DenseSyncConfig.zeroCopyFusion` reduced in
+    /// their own memory. `advanceStarted` moves it on without blocking;
     /// `finishStarted` waits for it (and copies a fused bucket back).
     ///
     /// Every rank must start the same buckets (same index, same tensors' sizes and dtypes in the same
@@ -25,9 +26,16 @@ extension DenseSync {
     /// by the others' `finishStarted` when their wait runs out (the negotiation's stall limit).
     /// The tensors must not be read or written until `finishStarted` returns.
     package func start(bucket index: Int, _ tensors: [Tensor], op: ReduceOp) throws {
-        guard (0...Self.maxStartedBuckets).contains(index) else {
-            throw HybridSyncError.invalidArgument("bucket index \(index) is outside 0...\(Self.maxStartedBuckets)")
+        guard (0..<Self.maxStartedBuckets).contains(index) else {
+            throw HybridSyncError.invalidArgument("bucket index \(index) is outside 0..<\(Self.maxStartedBuckets)")
         }
+        try launch(index, tensors, op: op)
+    }
+
+    /// The index (and so the tag) of the flush's own buckets reduced without a copy (`reduce`).
+    static let flushBucket = maxStartedBuckets
+
+    func launch(_ index: Int, _ tensors: [Tensor], op: ReduceOp) throws {
         guard !started.contains(where: { $0.index == index }) else {
             throw HybridSyncError.invalidArgument("bucket \(index) was already started")
         }
@@ -38,19 +46,23 @@ extension DenseSync {
         guard count > 0 else { return }
         let buffers = startedBuffers[index] ?? (ScratchBuffer(), ScratchBuffer())
         startedBuffers[index] = buffers
-        let fused = tensors.count > 1
-        let bucket = fused ? buffers.fusion.reserve(count * dtype.byteWidth) : tensors[0].rawPointer
+        let fused = tensors.count > 1 && !config.zeroCopyFusion
+        let memory: BucketMemory
         if fused {
+            let bucket = buffers.fusion.reserve(count * dtype.byteWidth)
             var offset = 0
             for t in tensors {
                 (bucket + offset).copyMemory(from: t.rawPointer, byteCount: t.byteCount)
                 offset += t.byteCount
             }
+            memory = BucketMemory([(bucket, count * dtype.byteWidth)])
+        } else {
+            memory = BucketMemory(tensors.map { ($0.rawPointer, $0.byteCount) })
         }
         let t0 = Timeline.begin()
-        let reduction = try StartedReduction(bucket, incoming: buffers.incoming.reserve(count * dtype.byteWidth), count: count,
+        let reduction = try StartedReduction(memory, incoming: buffers.incoming.reserve(count * dtype.byteWidth), count: count,
                                              dtype: dtype, op: op, tag: Self.firstStartedTag + Int32(index), comm: communicator,
-                                             config: config, label: "started bucket \(index)")
+                                             config: config, label: index == Self.flushBucket ? "zero-copy bucket" : "started bucket \(index)")
         started.append(StartedBucket(index: index, reduction: reduction, tensors: tensors, fused: fused))
         Timeline.end(t0, "start bucket \(index)", row: row, detail: "\(tensors.count) tensors, \(count * dtype.byteWidth) bytes")
     }

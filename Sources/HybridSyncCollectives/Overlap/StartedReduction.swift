@@ -11,13 +11,14 @@ import HybridSyncCore
 /// goes by recursive doubling (in pieces of at most `RecursiveDoubling.pieceBytes` up to
 /// `RecursiveDoubling.piecesUpTo`, as the blocking path sends), a larger one by the ring, both flat.
 ///
-/// Memory: the bucket (a tensor reduced in place, or the caller's fusion buffer) and `incoming` must
+/// Memory: the bucket (a tensor reduced in place, a fusion buffer, or the members' own tensors, see
+/// `BucketMemory`) and `incoming` must
 /// stay valid until it is done or has thrown; after a failure that left transfers the transport could
 /// not cancel (`Communicator.hasAbandonedTransfers`) they must never be reused.
 final class StartedReduction {
     private let comm: Communicator
     private let rounds: [ReductionRound]
-    private let bucket: UnsafeMutableRawPointer
+    private let memory: BucketMemory
     private let incoming: UnsafeMutableRawPointer
     private let dtype: DType
     private let op: ReduceOp
@@ -27,9 +28,9 @@ final class StartedReduction {
     private var next = 0
     private var pending: PendingTransfers
 
-    /// Posts the first round of reducing `count` elements at `bucket` (with `incoming` as large) and
-    /// returns without waiting.
-    init(_ bucket: UnsafeMutableRawPointer, incoming: UnsafeMutableRawPointer, count: Int, dtype: DType, op: ReduceOp,
+    /// Posts the first round of reducing the `count` elements of `memory` (with `incoming` as large,
+    /// contiguous) and returns without waiting.
+    init(_ memory: BucketMemory, incoming: UnsafeMutableRawPointer, count: Int, dtype: DType, op: ReduceOp,
          tag: Int32, comm: Communicator, config: DenseSyncConfig, label: String) throws {
         try comm.checkUsable()
         let bytes = count * dtype.byteWidth
@@ -37,7 +38,7 @@ final class StartedReduction {
         rounds = doubling ? ReductionRounds.recursiveDoubling(rank: comm.rank, ranks: comm.size, count: count)
                           : try ReductionRounds.ring(rank: comm.rank, ranks: comm.size, count: count)
         pieceBytes = doubling && bytes <= RecursiveDoubling.piecesUpTo ? RecursiveDoubling.pieceBytes : max(4096, config.segmentBytes)
-        (self.comm, self.bucket, self.incoming, self.dtype, self.op, self.tag) = (comm, bucket, incoming, dtype, op, tag)
+        (self.comm, self.memory, self.incoming, self.dtype, self.op, self.tag) = (comm, memory, incoming, dtype, op, tag)
         self.label = label
         pending = PendingTransfers(comm, capacity: 2 * (bytes / pieceBytes + 2))
         try post()
@@ -72,35 +73,45 @@ final class StartedReduction {
         let r = rounds[next - 1]
         let w = dtype.byteWidth
         for c in r.combine {
-            ReductionKernels.accumulate(dtype: dtype, bucket + c.lowerBound * w, incoming + c.lowerBound * w, count: c.count, op: op)
+            for span in memory.spans((c.lowerBound * w)..<(c.upperBound * w)) {
+                ReductionKernels.accumulate(dtype: dtype, span.pointer, incoming + span.offset, count: span.count / w, op: op)
+            }
         }
         if op == .average {
-            for a in r.average { ReductionKernels.finishAverage(dtype: dtype, bucket + a.lowerBound * w, count: a.count, ranks: comm.size) }
+            for a in r.average {
+                for span in memory.spans((a.lowerBound * w)..<(a.upperBound * w)) {
+                    ReductionKernels.finishAverage(dtype: dtype, span.pointer, count: span.count / w, ranks: comm.size)
+                }
+            }
         }
         if next < rounds.count { try post() }
     }
 
-    /// Posts round `next`'s receives, then its sends, piece by piece, and moves `next` on.
+    /// Posts round `next`'s receives, then its sends, cut at the bucket's regions and into pieces (the
+    /// same cuts on every rank, so each message matches one receive), and moves `next` on.
     private func post() throws {
         guard next < rounds.count else { return }
         let r = rounds[next]
         let w = dtype.byteWidth
         for (peer, range, target) in r.receives {
-            let base = (target == .bucket ? bucket : incoming) + range.lowerBound * w
-            for piece in pieces(range.count * w) {
-                try pending.receive(into: .init(start: base + piece.lowerBound, count: piece.count), from: peer, tag: tag)
+            for span in memory.spans((range.lowerBound * w)..<(range.upperBound * w)) {
+                let base = target == .bucket ? span.pointer : incoming + span.offset
+                for piece in pieces(span.count) {
+                    try pending.receive(into: .init(start: base + piece.lowerBound, count: piece.count), from: peer, tag: tag)
+                }
             }
         }
         for (peer, range) in r.sends {
-            let base = bucket + range.lowerBound * w
-            for piece in pieces(range.count * w) {
-                try pending.send(.init(start: base + piece.lowerBound, count: piece.count), to: peer, tag: tag)
+            for span in memory.spans((range.lowerBound * w)..<(range.upperBound * w)) {
+                for piece in pieces(span.count) {
+                    try pending.send(.init(start: span.pointer + piece.lowerBound, count: piece.count), to: peer, tag: tag)
+                }
             }
         }
         next += 1
     }
 
-    /// The byte ranges a message of `bytes` travels in.
+    /// The byte ranges a span of `bytes` travels in.
     private func pieces(_ bytes: Int) -> [Range<Int>] {
         stride(from: 0, to: bytes, by: pieceBytes).map { $0..<min(bytes, $0 + pieceBytes) }
     }

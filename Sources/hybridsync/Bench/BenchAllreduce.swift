@@ -23,6 +23,8 @@ struct BenchAllreduce: ParsableCommand {
     var fusionInPlaceBytes = DenseSyncConfig().fusionInPlaceBytes
     @Flag(help: "Reduce hierarchically when ranks share hosts (within the host, across hosts, broadcast).")
     var hierarchical = false
+    @Flag(help: "Reduce fused buckets in their tensors' own memory, without the fusion buffer's two copies.")
+    var zeroCopyFusion = false
     @Option(help: "Append JSON lines to this file.")
     var json: String?
 
@@ -32,6 +34,7 @@ struct BenchAllreduce: ParsableCommand {
             config.segmentBytes = segmentBytes
             config.recursiveDoublingBytes = recursiveDoublingBytes
             config.fusionInPlaceBytes = fusionInPlaceBytes
+            config.zeroCopyFusion = zeroCopyFusion
             let dense = DenseSync(communicator: world, config: config)
             let levels = hierarchical ? try dense.groupByHost(named: HybridRuntime.hostIdentity()) : false
             var out = JSONLines(path: world.rank == 0 ? json : nil)
@@ -65,7 +68,7 @@ struct BenchAllreduce: ParsableCommand {
                     emit("# fusion: \(label) (\(formatBytes(fusion.bytes)) in all): fused \(String(format: "%.0f", fusion.fused * 1e6)) us, one MPI_Allreduce per tensor \(String(format: "%.0f", fusion.perTensor * 1e6)) us, speedup \(String(format: "%.2f", fusion.perTensor / fusion.fused))x, wrong \(fusion.wrong)")
                     out.add(["bench": "allreduce", "kind": "fusion", "ranks": p, "tensors": counts.count, "bytes": fusion.bytes,
                              "fused_us": fusion.fused * 1e6, "per_tensor_mpi_us": fusion.perTensor * 1e6,
-                             "speedup": fusion.perTensor / fusion.fused, "wrong": fusion.wrong])
+                             "speedup": fusion.perTensor / fusion.fused, "wrong": fusion.wrong, "zero_copy": zeroCopyFusion])
                 }
             }
             if world.rank == 0 { try out.write() }
