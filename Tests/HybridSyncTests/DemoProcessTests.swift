@@ -42,11 +42,18 @@ final class DemoProcessTests: XCTestCase {
             return String(text[r.lowerBound...].prefix { $0 != "\n" })
         }
         let straight = try params(servers: 2, ["--epochs", "2"])
-        let first = try params(servers: 2, ["--epochs", "1", "--checkpoint-dir", dir + "/ckpt"])
+        let first = try params(servers: 2, ["--epochs", "1", "--checkpoint-dir", dir + "/ckpt", "--timeline", dir + "/timeline.json"])
         let resumed = try params(servers: 3, ["--epochs", "2", "--resume", "--checkpoint-dir", dir + "/ckpt"])
         XCTAssertTrue(straight.hasSuffix("after step 40"), straight)
         XCTAssertEqual(resumed, straight)
         XCTAssertNotEqual(first, straight)
+        // The timeline shows both paths of a step, the overlap's buckets, and the checkpoint on the
+        // workers and on the servers.
+        let trace = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/timeline.json"))) as? [String: Any]
+        let names = Set((trace?["traceEvents"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String })
+        for name in ["pull", "push sent", "start bucket 0", "finish buckets", "apply held pushes", "checkpoint", "checkpoint written"] {
+            XCTAssertTrue(names.contains(name), "no '\(name)' span in the timeline: \(names.sorted())")
+        }
 
         let (s1, inspect) = try CheckpointToolTests.tool(["checkpoint", "inspect", dir + "/ckpt"])
         XCTAssertEqual(s1, 0, inspect)

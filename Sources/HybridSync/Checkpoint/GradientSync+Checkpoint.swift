@@ -16,13 +16,16 @@ extension GradientSync {
     public func checkpoint(to root: String, keep: Int = 3) throws {
         // Every server has every worker's last clock (so the step's BSP pushes are applied) once each
         // worker has its acknowledgements and all have met at the barrier.
-        try runtime.kv.settleClock()
-        try runtime.kv.barrier()
-        var failure: (any Error)?
-        if runtime.dense.communicator.rank == 0 {
-            do { try writeCheckpoint(root: CheckpointDirectory.absolute(root), keep: keep) } catch { failure = error }
+        let rank = runtime.dense.communicator.rank
+        try Timeline.span("checkpoint", row: "worker \(rank)", detail: "step \(stepCount)") {
+            try runtime.kv.settleClock()
+            try runtime.kv.barrier()
+            var failure: (any Error)?
+            if rank == 0 {
+                do { try writeCheckpoint(root: CheckpointDirectory.absolute(root), keep: keep) } catch { failure = error }
+            }
+            try agreeOnOutcome(failure, what: "write the checkpoint of step \(stepCount) in \(root)")
         }
-        try agreeOnOutcome(failure, what: "write the checkpoint of step \(stepCount) in \(root)")
     }
 
     /// Continues from the checkpoint at `path` (a `step-N` directory, or the root holding them: then the

@@ -12,6 +12,8 @@ extension ServerShard {
         var table = 0
         var bucket = 0
         var headerWritten = false
+        /// When writing began, for the job's timeline (nil when not recording).
+        let began = Timeline.begin()
     }
 
     /// Rows written per slice (between two polls of the server's shell).
@@ -73,6 +75,7 @@ extension ServerShard {
             }
             checkpointJob = nil
             let (size, crc) = try job.writer.finish()
+            Timeline.end(job.began, "checkpoint written", row: "\(id)", detail: "\(job.name), \(size) bytes")
             let done = OutboundMessage(MessageHeader(kind: .reply, sender: id, seq: job.request.seq, clock: job.request.clock),
                                        .checkpointWritten(file: job.name, size: UInt64(size), crc: crc))
             windows[job.request.sender.index]?.record(job.request.seq, .reply(done))
