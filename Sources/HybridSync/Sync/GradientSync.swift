@@ -269,16 +269,13 @@ public final class GradientSync {
                 try runtime.kv.pushEndingStepAsync(pushes)
             }
         }
-        if overlap != nil {
-            try runtime.dense.advanceStarted()
-            // Every rank flushes alike: the overlap's plan and the local tables are the same everywhere.
-            if !ringTensors.isEmpty || !localTables.isEmpty || overlapped.count < denseOrder.filter({ routes[$0] == .ring }).count {
-                try Timeline.span("all-reduce", row: row, detail: "\(ringTensors.count) tensors") { try runtime.dense.allreduce(ringTensors, op: .average) }
-            }
-            try finishOverlap()
-        } else {
+        if overlap != nil { try runtime.dense.advanceStarted() }
+        // With the overlap carrying every dense parameter on the ring and no local tables, there is
+        // nothing to flush; every rank decides alike (the plan, routes and local tables are agreed).
+        if overlap == nil || !localTables.isEmpty || overlapped.count < denseOrder.filter({ routes[$0] == .ring }).count {
             try Timeline.span("all-reduce", row: row, detail: "\(ringTensors.count) tensors") { try runtime.dense.allreduce(ringTensors, op: .average) }
         }
+        if overlap != nil { try finishOverlap() }
         try Timeline.span("push acknowledged", row: row) { try handle?.wait() }
         Timeline.span("apply", row: row) {
             for name in denseOrder where routes[name] == .ring { applyDense(name, byName[name]!) }
