@@ -10,7 +10,8 @@ struct StartedBucket {
 }
 
 extension DenseSync {
-    /// Highest bucket index `start` takes: each started bucket has its own message tag.
+    /// Bucket indices `start` takes are below this (each started bucket has its own message tag; the
+    /// flush's zero-copy buckets use this index itself).
     package static let maxStartedBuckets = 4096
     private static let firstStartedTag: Int32 = 1000
 
