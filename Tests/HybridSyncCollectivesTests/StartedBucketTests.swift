@@ -131,4 +131,27 @@ final class StartedBucketTests: XCTestCase {
         XCTAssertTrue(first.hasPrefix("timeout: started bucket 1") && first.contains("for rank 2") && first.contains("refused=true"), first)
         XCTAssertTrue(second.hasPrefix("timeout: started bucket 1") && second.contains("refused=true"), second)
     }
+
+    /// A peer declared dead while buckets are in flight (the transport's interrupter, as the parameter
+    /// server's heartbeats set it): `finishStarted` ends at once with that error, long before the stall
+    /// limit, and the communicator refuses further use.
+    func testAPeerDeclaredDeadEndsTheWaitAtOnce() throws {
+        let outcomes = TestKit.spawn(ranks: 2) { comm -> String in
+            guard comm.rank == 0 else { return "silent" }
+            let dense = DenseSync(communicator: comm)
+            let t = try Tensor(name: "t", values: [Float](repeating: 1, count: 30_000))
+            try dense.start(bucket: 0, [t], op: .sum)
+            comm.transport.interrupter = { .peerDied(peer: "rank 1", reason: "missed its heartbeats") }
+            let began = ContinuousClock.now
+            do {
+                try dense.finishStarted()
+                return "no error"
+            } catch {
+                let refused = (try? dense.allreduce([t])) == nil
+                return "\(error) after \(ContinuousClock.now - began < .seconds(10) ? "under" : "over") 10 s, refused=\(refused)"
+            }
+        }
+        let text = try outcomes[0].get()
+        XCTAssertTrue(text.contains("rank 1") && text.contains("missed its heartbeats") && text.contains("under 10 s") && text.contains("refused=true"), text)
+    }
 }
