@@ -53,6 +53,7 @@ struct TimelineCommand: ParsableCommand {
         ("pull", (66, 133, 244)), ("push", (52, 168, 83)), ("all-reduce", (234, 67, 53)), ("negotiate", (251, 188, 5)),
         ("reduce", (200, 80, 60)), ("fuse", (255, 140, 0)), ("unfuse", (255, 140, 0)), ("apply", (142, 68, 173)),
         ("clock", (0, 172, 193)), ("held", (173, 216, 230)), ("answer", (66, 133, 244)),
+        ("start bucket", (0, 121, 107)), ("finish buckets", (183, 28, 28)), ("checkpoint", (121, 85, 72)),
     ]
 
     static func color(_ name: String) -> Canvas.Color {
