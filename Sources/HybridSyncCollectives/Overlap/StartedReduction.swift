@@ -12,9 +12,9 @@ import HybridSyncCore
 /// `RecursiveDoubling.piecesUpTo`, as the blocking path sends), a larger one by the ring, both flat.
 ///
 /// Memory: the bucket (a tensor reduced in place, a fusion buffer, or the members' own tensors, see
-/// `BucketMemory`) and `incoming` must
-/// stay valid until it is done or has thrown; after a failure that left transfers the transport could
-/// not cancel (`Communicator.hasAbandonedTransfers`) they must never be reused.
+/// `BucketMemory`) and `incoming` must stay valid until it is done or has thrown; after a failure that
+/// left transfers the transport could not cancel (`Communicator.hasAbandonedTransfers`) they must never
+/// be reused.
 final class StartedReduction {
     private let comm: Communicator
     private let rounds: [ReductionRound]

@@ -50,6 +50,7 @@ struct TrainCommand: ParsableCommand {
         guard let encoding = RowEncoding(name: rowEncoding) else { throw ValidationError("--row-encoding must be float32, float16 or bfloat16") }
         guard wideRows > 0, wideRows <= 1 << 28, wideRows & (wideRows - 1) == 0 else { throw ValidationError("--wide-rows must be a power of two, at most 2^28") }
         if resume && checkpointDir == nil { throw ValidationError("--resume needs --checkpoint-dir") }
+        if alternateOverlap && (!overlap || computeOnly) { throw ValidationError("--alternate-overlap needs the overlap on and something to synchronise") }
         if let keys { setenv("HYBRIDSYNC_KEYS", keys, 1) }
         if let replication, !(0...1).contains(replication) { throw ValidationError("--replication must be 0 or 1") }
         var base = PSConfig()
