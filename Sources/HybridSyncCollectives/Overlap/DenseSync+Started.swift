@@ -61,9 +61,16 @@ extension DenseSync {
             memory = BucketMemory(tensors.map { ($0.rawPointer, $0.byteCount) })
         }
         let t0 = Timeline.begin()
-        let reduction = try StartedReduction(memory, incoming: buffers.incoming.reserve(count * dtype.byteWidth), count: count,
+        let reduction: StartedReduction
+        do {
+            reduction = try StartedReduction(memory, incoming: buffers.incoming.reserve(count * dtype.byteWidth), count: count,
                                              dtype: dtype, op: op, tag: Self.firstStartedTag + Int32(index), comm: communicator,
                                              config: config, label: index == Self.flushBucket ? "zero-copy bucket" : "started bucket \(index)")
+        } catch {
+            // The buckets already in flight cannot finish without this one on every rank.
+            abandonStarted(error)
+            throw error
+        }
         started.append(StartedBucket(index: index, reduction: reduction, tensors: tensors, fused: fused))
         Timeline.end(t0, "start bucket \(index)", row: row, detail: "\(tensors.count) tensors, \(count * dtype.byteWidth) bytes")
     }

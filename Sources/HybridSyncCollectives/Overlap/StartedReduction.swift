@@ -41,7 +41,13 @@ final class StartedReduction {
         (self.comm, self.memory, self.incoming, self.dtype, self.op, self.tag) = (comm, memory, incoming, dtype, op, tag)
         self.label = label
         pending = PendingTransfers(comm, capacity: 2 * (bytes / pieceBytes + 2))
-        try post()
+        do {
+            try post()
+        } catch {
+            // Nothing of a round half posted may land later: cancel what was posted.
+            if !pending.cancelAll() { comm.markFailed(.unusable("a started bucket's first round could not be cancelled"), abandoned: true) }
+            throw error
+        }
     }
 
     /// Whether every round has completed.
