@@ -85,14 +85,13 @@ extension GradientSync {
         return Set(plan.bucketOf.keys)
     }
 
-    /// Ends the step's overlap: waits for the started buckets (also after an error, so every rank
-    /// leaves the step with nothing in flight) and forgets the readiness.
-    func finishOverlap(after error: Error? = nil) throws {
+    /// Ends the step's overlap: waits for the started buckets and forgets the readiness (also when the
+    /// wait throws). `step` calls it after an error too, so every rank leaves the step with nothing in flight.
+    func finishOverlap() throws {
         defer {
             readied.removeAll(keepingCapacity: true)
             overlap?.reset()
         }
-        guard error == nil else { try? runtime.dense.finishStarted(); return }
         try runtime.dense.finishStarted()
     }
 }

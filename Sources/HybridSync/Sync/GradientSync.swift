@@ -220,7 +220,7 @@ public final class GradientSync {
         do {
             try syncStep(dense: grads, sparse: given)
         } catch {
-            if overlap != nil { try? finishOverlap(after: error) }
+            if overlap != nil { try? finishOverlap() }
             throw error
         }
     }

@@ -45,7 +45,8 @@ extension DenseSync {
         }
         let trailer = RecursiveDoubling.trailerOffset(bucket.byteCount)
         let buffer = fusion.reserve(trailer + 16)
-        if mine { pack(bucket, tensors, into: buffer) } else { buffer.initializeMemory(as: UInt8.self, repeating: 0, count: bucket.byteCount) }
+        let members = mine ? bucket.members.map { tensors[$0] } : []
+        if mine { pack(members, into: buffer) } else { buffer.initializeMemory(as: UInt8.self, repeating: 0, count: bucket.byteCount) }
         let check = (buffer + trailer).assumingMemoryBound(to: Int64.self)
         (check[0], check[1]) = words
         do {
@@ -57,7 +58,7 @@ extension DenseSync {
             throw error
         }
         guard mine, (check[0], check[1]) == words else { return false }
-        unpack(bucket, from: buffer, into: tensors)
+        unpack(from: buffer, into: members)
         return try finishFolded(plan.buckets, lead: lead, tensors: tensors)
     }
 

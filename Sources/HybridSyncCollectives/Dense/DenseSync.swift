@@ -138,41 +138,42 @@ public final class DenseSync {
             }
             return
         }
+        let members = bucket.members.map { tensors[$0] }
         if config.zeroCopyFusion && hosts == nil {
             // In the members' own memory; on a failure `finishStarted` quarantines what it must.
-            try launch(Self.flushBucket, bucket.members.map { tensors[$0] }, op: bucket.op)
+            try launch(Self.flushBucket, members, op: bucket.op)
             try finishStarted()
             return
         }
         let buffer = fusion.reserve(bucket.byteCount)
-        pack(bucket, tensors, into: buffer)
+        pack(members, into: buffer)
         do {
             try allreduce(buffer, count: bucket.count, dtype: bucket.dtype, op: bucket.op)
         } catch {
             fusion.leak()
             throw error
         }
-        unpack(bucket, from: buffer, into: tensors)
+        unpack(from: buffer, into: members)
     }
 
     /// Copies a fused bucket's members, in order, into `buffer`.
-    func pack(_ bucket: FusionBucket, _ tensors: [Tensor], into buffer: UnsafeMutableRawPointer) {
+    func pack(_ members: [Tensor], into buffer: UnsafeMutableRawPointer) {
         let t0 = Timeline.begin()
         var offset = 0
-        for i in bucket.members {
-            (buffer + offset).copyMemory(from: tensors[i].rawPointer, byteCount: tensors[i].byteCount)
-            offset += tensors[i].byteCount
+        for t in members {
+            (buffer + offset).copyMemory(from: t.rawPointer, byteCount: t.byteCount)
+            offset += t.byteCount
         }
         Timeline.end(t0, "fuse", row: row)
     }
 
     /// Copies a reduced bucket back into its members.
-    func unpack(_ bucket: FusionBucket, from buffer: UnsafeMutableRawPointer, into tensors: [Tensor]) {
+    func unpack(from buffer: UnsafeMutableRawPointer, into members: [Tensor]) {
         let t0 = Timeline.begin()
         var offset = 0
-        for i in bucket.members {
-            tensors[i].rawPointer.copyMemory(from: buffer + offset, byteCount: tensors[i].byteCount)
-            offset += tensors[i].byteCount
+        for t in members {
+            t.rawPointer.copyMemory(from: buffer + offset, byteCount: t.byteCount)
+            offset += t.byteCount
         }
         Timeline.end(t0, "unfuse", row: row)
     }

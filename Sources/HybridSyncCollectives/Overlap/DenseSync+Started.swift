@@ -51,11 +51,7 @@ extension DenseSync {
         let memory: BucketMemory
         if fused {
             let bucket = buffers.fusion.reserve(count * dtype.byteWidth)
-            var offset = 0
-            for t in tensors {
-                (bucket + offset).copyMemory(from: t.rawPointer, byteCount: t.byteCount)
-                offset += t.byteCount
-            }
+            pack(tensors, into: bucket)
             memory = BucketMemory([(bucket, count * dtype.byteWidth)])
         } else {
             memory = BucketMemory(tensors.map { ($0.rawPointer, $0.byteCount) })
@@ -114,14 +110,7 @@ extension DenseSync {
             abandonStarted(error)
             throw error
         }
-        for b in started where b.fused {
-            var offset = 0
-            let buffer = startedBuffers[b.index]!.fusion.pointer
-            for t in b.tensors {
-                t.rawPointer.copyMemory(from: buffer + offset, byteCount: t.byteCount)
-                offset += t.byteCount
-            }
-        }
+        for b in started where b.fused { unpack(from: startedBuffers[b.index]!.fusion.pointer, into: b.tensors) }
         started.removeAll(keepingCapacity: true)
     }
 

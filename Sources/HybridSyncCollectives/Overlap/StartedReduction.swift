@@ -102,23 +102,18 @@ final class StartedReduction {
         for (peer, range, target) in r.receives {
             for span in memory.spans((range.lowerBound * w)..<(range.upperBound * w)) {
                 let base = target == .bucket ? span.pointer : incoming + span.offset
-                for piece in pieces(span.count) {
+                for piece in RecursiveDoubling.cut(span.count, by: pieceBytes) {
                     try pending.receive(into: .init(start: base + piece.lowerBound, count: piece.count), from: peer, tag: tag)
                 }
             }
         }
         for (peer, range) in r.sends {
             for span in memory.spans((range.lowerBound * w)..<(range.upperBound * w)) {
-                for piece in pieces(span.count) {
+                for piece in RecursiveDoubling.cut(span.count, by: pieceBytes) {
                     try pending.send(.init(start: span.pointer + piece.lowerBound, count: piece.count), to: peer, tag: tag)
                 }
             }
         }
         next += 1
-    }
-
-    /// The byte ranges a span of `bytes` travels in.
-    private func pieces(_ bytes: Int) -> [Range<Int>] {
-        stride(from: 0, to: bytes, by: pieceBytes).map { $0..<min(bytes, $0 + pieceBytes) }
     }
 }

@@ -97,7 +97,12 @@ struct RecursiveDoubling {
 
     /// The byte ranges a message of `bytes` (`payload` of them data) travels in.
     private func pieces(_ bytes: Int, payload: Int) -> [Range<Int>] {
-        payload <= Self.piecesUpTo ? stride(from: 0, to: bytes, by: Self.pieceBytes).map { $0..<min(bytes, $0 + Self.pieceBytes) } : [0..<bytes]
+        payload <= Self.piecesUpTo ? Self.cut(bytes, by: Self.pieceBytes) : [0..<bytes]
+    }
+
+    /// `0..<bytes` cut into ranges of at most `size` bytes, in order.
+    static func cut(_ bytes: Int, by size: Int) -> [Range<Int>] {
+        stride(from: 0, to: bytes, by: size).map { $0..<min(bytes, $0 + size) }
     }
 
     /// Two ranks only: one exchange of `buffer`'s `count` elements and of the check's two words (a
