@@ -83,7 +83,7 @@ package final class MemoryMessageTransport: MessageTransport {
         // A TCP endpoint on any port, or a same-host ipc:// endpoint, gets a fresh name of its own.
         let name = endpoint.hasSuffix(":0") || endpoint.hasPrefix("ipc://") || endpoint.isEmpty ? "memory://node-\(UInt(bitPattern: ObjectIdentifier(self).hashValue))" : endpoint
         try network.registry.withLock { r in
-            guard r.listeners[name] == nil else { throw HybridSyncError.invalidArgument("\(name) is already bound") }
+            guard r.listeners[name] == nil else { throw HybridSyncError.invalidArgument(.configuration, "\(name) is already bound") }
             r.listeners[name] = inbox
         }
         listening = name
@@ -114,7 +114,7 @@ package final class MemoryMessageTransport: MessageTransport {
         }
         switch peer {
         case .link(let i):
-            guard links.indices.contains(i) else { throw HybridSyncError.invalidArgument("no connection \(i)") }
+            guard links.indices.contains(i) else { throw HybridSyncError.invalidArgument(.range, "no connection \(i)") }
             links[i].0.post(.init(from: .routed(links[i].1), frames: copies))
         case .routed(let route):
             guard let (target, link) = network.registry.withLock({ $0.routes[route] }) else {

@@ -81,7 +81,7 @@ package final class MemoryRankTransport: RankTransport {
 
     private func check(_ peer: Int) throws {
         guard (0..<size).contains(peer) else {
-            throw HybridSyncError.invalidArgument("rank \(peer) is not in a group of \(size)")
+            throw HybridSyncError.invalidArgument(.range, "rank \(peer) is not in a group of \(size)")
         }
     }
 
@@ -127,7 +127,7 @@ package final class MemoryRankTransport: RankTransport {
     private static func deliver(_ bytes: [UInt8], into address: UInt, count: Int, rank: Int, id: Int, from peer: Int,
                                 _ s: inout MemoryRankFabric.State) {
         guard bytes.count == count else {
-            s.failed[rank, default: [:]][id] = .malformedMessage("rank \(peer) sent \(bytes.count) bytes to a receive of \(count)")
+            s.failed[rank, default: [:]][id] = .malformedMessage(.length, "rank \(peer) sent \(bytes.count) bytes to a receive of \(count)")
             return
         }
         if count > 0, let dst = UnsafeMutableRawPointer(bitPattern: address) {
@@ -194,6 +194,6 @@ package final class MemoryRankTransport: RankTransport {
     }
 
     package func split(color: Int, key: Int) throws -> any RankTransport {
-        throw HybridSyncError.invalidArgument("the in-memory transport has no sub-groups; make a fabric per group")
+        throw HybridSyncError.invalidArgument(.unsupported, "the in-memory transport has no sub-groups; make a fabric per group")
     }
 }

@@ -12,7 +12,7 @@ public struct CurveKeyPair: Sendable, Hashable {
     /// A key pair from two Z85 keys; throws `invalidArgument` unless each is 40 Z85 characters.
     public init(publicKey: String, secretKey: String) throws {
         guard CurveKeyPair.isKey(publicKey), CurveKeyPair.isKey(secretKey) else {
-            throw HybridSyncError.invalidArgument("a CURVE key is 40 Z85 characters")
+            throw HybridSyncError.invalidArgument(.configuration, "a CURVE key is 40 Z85 characters")
         }
         self.publicKey = publicKey
         self.secretKey = secretKey

@@ -70,13 +70,13 @@ package final class ZMQMessageTransport: MessageTransport {
         case .routed(let route):
             guard let router else {
                 frames.forEach { $0.discard() }
-                throw HybridSyncError.invalidArgument("no listening socket to reply to \(peer) on")
+                throw HybridSyncError.invalidArgument(.order, "no listening socket to reply to \(peer) on")
             }
             try router.send([.bytes(route)] + frames)
         case .link(let i):
             guard links.indices.contains(i) else {
                 frames.forEach { $0.discard() }
-                throw HybridSyncError.invalidArgument("no connection \(i)")
+                throw HybridSyncError.invalidArgument(.range, "no connection \(i)")
             }
             try links[i].send(frames)
         }

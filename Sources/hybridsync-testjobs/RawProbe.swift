@@ -23,7 +23,7 @@ struct RawProbe {
         while !deadline.hasPassed {
             _ = try ZMQSocket.poll([socket], fd: nil, timeoutMs: 50)
             if let reply = try socket.receive() {
-                guard let header = try? WireCodec.decodeHeader(reply[0]) else { return .malformedMessage("unreadable reply") }
+                guard let header = try? WireCodec.decodeHeader(reply[0]) else { return .malformedMessage(.kind, "unreadable reply") }
                 return header.kind == .error ? ErrorCodec.decode(reply[1].bytes, from: "server") : nil
             }
         }

@@ -47,7 +47,8 @@ final class AgreementTests: XCTestCase {
         var bad = bytes
         bad[4 + 4 + 1] = 99 // dtype code of the first tensor
         XCTAssertThrowsError(try TensorDescriptor.decode(bad, from: "test")) { error in
-            XCTAssertTrue("\(error)".contains("unknown dtype code 99"), "\(error)")
+            guard case .malformedMessage(.field, let text)? = error as? HybridSyncError else { return XCTFail("\(error)") }
+            XCTAssertTrue(text.contains("unknown dtype code 99"), text)
         }
         XCTAssertThrowsError(try TensorDescriptor.decode(bytes + [0], from: "test"))
         XCTAssertThrowsError(try TensorDescriptor.decode([0xFF, 0xFF, 0xFF, 0x7F], from: "test"))

@@ -68,7 +68,8 @@ final class OptimizerTests: XCTestCase {
         ]
         for (optimizer, what) in bad {
             XCTAssertThrowsError(try TableSpec(name: "emb", dimension: 4, optimizer: optimizer).validate()) { error in
-                XCTAssertTrue("\(error)".contains("emb") && "\(error)".contains(what), "\(error)")
+                guard case .invalidArgument(.range, let text)? = error as? HybridSyncError else { return XCTFail("\(error)") }
+                XCTAssertTrue(text.contains("emb") && text.contains(what), text)
             }
         }
         XCTAssertNoThrow(try TableSpec(name: "emb", dimension: 4, optimizer: .adagrad(learningRate: 0.1, epsilon: 0, initialAccumulator: 0)).validate())

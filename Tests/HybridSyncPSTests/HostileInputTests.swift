@@ -89,7 +89,7 @@ final class HostileInputTests: XCTestCase {
         answer?.payload.forEach { $0.discard() }
         let stats = s.onMessage(try TestKit.envelope(from: Self.worker, OutboundMessage(MessageHeader(kind: .stats, sender: NodeID(.worker, 0), seq: seq + 1), .empty)), now: 3)
             .compactMap(\.sent).first?.message
-        guard case .stats(let st)? = stats?.body else { throw HybridSyncError.malformedMessage("no stats") }
+        guard case .stats(let st)? = stats?.body else { throw HybridSyncError.malformedMessage(.kind, "no stats") }
         return (bytes, st.rows, st.pushes)
     }
 

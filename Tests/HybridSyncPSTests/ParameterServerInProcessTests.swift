@@ -154,7 +154,7 @@ final class RegistrationInProcessTests: XCTestCase {
                     return "the extra worker was let in"
                 } catch let e as HybridSyncError {
                     let took = secondsSince(began)
-                    guard case .invalidArgument(let why) = e, why.contains("registration after the job started") || why.contains("all have registered") else {
+                    guard case .invalidArgument(.membership, let why) = e, why.contains("registration after the job started") || why.contains("all have registered") else {
                         return "unexpected \(e)"
                     }
                     return took < 5 ? "refused" : "refused only after \(took) s"

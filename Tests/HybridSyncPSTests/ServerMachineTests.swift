@@ -75,7 +75,7 @@ final class ServerMachineTests: XCTestCase {
             let pull = request(.pull, seq: seq, clock: clock, sections: [section], payload: [.bytes(key), .bytes([])])
             let out = replies(s.onMessage(try TestKit.envelope(from: w, pull), now: 2))
             guard case .error(let e)? = out.first?.body else { return XCTFail("clock \(clock): \(out)") }
-            XCTAssertTrue("\(e)".contains("clock \(clock) is outside"), "\(e)")
+            XCTAssertTrue("\(e)".contains("invalid argument (range): clock \(clock) is outside"), "\(e)")
         }
         let fine = request(.pull, seq: 99, clock: 0, sections: [section], payload: [.bytes(key), .bytes([])])
         let out = replies(s.onMessage(try TestKit.envelope(from: w, fine), now: 3))
@@ -97,7 +97,7 @@ final class ServerMachineTests: XCTestCase {
                                payload: [.bytes(keys), .bytes(values)])
             let out = replies(s.onMessage(try TestKit.envelope(from: w, push), now: 2))
             guard case .error(let e)? = out.first?.body else { return XCTFail("\(bad): \(out)") }
-            XCTAssertTrue("\(e)".contains("non-finite gradient in table 't', row 5, element 1"), "\(e)")
+            XCTAssertTrue("\(e)".contains("invalid argument (nonFinite): non-finite gradient in table 't', row 5, element 1"), "\(e)")
         }
         let pull = request(.pull, seq: 9, clock: 0, sections: [SectionInfo(table: "t", piece: 0, rowLength: 2, keyCount: 2, hasValues: false)],
                            payload: [.bytes(keys), .bytes([])])
@@ -134,7 +134,7 @@ final class ServerMachineTests: XCTestCase {
             return answer?.payload.last.map { f in f.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } } ?? []
         }
         guard case .error(let e)? = try push("r") else { return XCTFail("reject let a NaN in") }
-        XCTAssertTrue("\(e)".contains("non-finite gradient in table 'r', row 5"), "\(e)")
+        XCTAssertTrue("\(e)".contains("invalid argument (nonFinite): non-finite gradient in table 'r', row 5"), "\(e)")
         XCTAssertEqual(try pull("r"), [0, 0, 0, 0])
         if case .error(let e)? = try push("s") { XCTFail("skipRow refused the push: \(e)") }
         XCTAssertEqual(try pull("s"), [1, 2, 0, 0], "row 3 applied, row 5 (the NaN) left out")

@@ -45,7 +45,10 @@ final class WireCodecTests: XCTestCase {
         }
         var f = good
         f[3].removeLast()
-        XCTAssertThrowsError(try WireCodec.validate(f, maxMessageBytes: 1 << 20)) { XCTAssertTrue("\($0)".contains("values frame"), "\($0)") }
+        XCTAssertThrowsError(try WireCodec.validate(f, maxMessageBytes: 1 << 20)) {
+            guard case .malformedMessage(.frames, let text)? = $0 as? HybridSyncError else { return XCTFail("\($0)") }
+            XCTAssertTrue(text.contains("values frame"), text)
+        }
         XCTAssertThrowsError(try WireCodec.validate(Array(good.dropLast()), maxMessageBytes: 1 << 20))
         XCTAssertThrowsError(try WireCodec.validate(good, maxMessageBytes: 50)) {
             guard case HybridSyncError.oversizeMessage = $0 else { return XCTFail("\($0)") }
@@ -55,10 +58,24 @@ final class WireCodecTests: XCTestCase {
 
     func testErrorCodecRoundTrip() {
         let errors: [HybridSyncError] = [.unknownTable("t"), .shapeMismatch(what: "w", expected: "4", got: "5"),
-                                         .malformedMessage("m"), .oversizeMessage(bytes: 10, limit: 5),
-                                         .peerDied(peer: "worker 2", reason: "r"), .invalidArgument("a")]
+                                         .malformedMessage(.frames, "m"), .oversizeMessage(bytes: 10, limit: 5),
+                                         .peerDied(peer: "worker 2", reason: "r"), .invalidArgument(.shape, "a"),
+                                         .checkpoint(.incompatible, file: "f", reason: "r"), .dataLost(shards: [1, 3], reason: "r")]
         for e in errors { XCTAssertEqual(ErrorCodec.decode(ErrorCodec.encode(e), from: "s"), e) }
         XCTAssertEqual(ErrorCodec.decode([UInt8](), from: "s"), .remote(peer: "s", message: "unreadable error message"))
+    }
+
+    /// Every code of every coded family reaches the receiver as the same code; a code this build does
+    /// not know makes the error unreadable rather than another code.
+    func testEveryErrorCodeCrossesTheWire() {
+        var errors: [HybridSyncError] = HybridSyncError.ArgumentCode.allCases.map { .invalidArgument($0, "a") }
+        errors += HybridSyncError.MessageCode.allCases.map { .malformedMessage($0, "m") }
+        errors += HybridSyncError.CheckpointCode.allCases.map { .checkpoint($0, file: "f", reason: "r") }
+        XCTAssertEqual(errors.count, 21)
+        for e in errors { XCTAssertEqual(ErrorCodec.decode(ErrorCodec.encode(e), from: "s"), e) }
+        var unknown = ErrorCodec.encode(.invalidArgument(.shape, "a"))
+        unknown[1] = 200
+        XCTAssertEqual(ErrorCodec.decode(unknown, from: "s"), .remote(peer: "s", message: "unreadable error message"))
     }
 
     func testTableSpecRoundTrip() throws {

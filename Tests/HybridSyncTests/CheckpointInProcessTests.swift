@@ -47,7 +47,7 @@ final class CheckpointInProcessTests: XCTestCase {
             bytes[bytes.count / 2] ^= 0x10
             _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
             XCTAssertThrowsError(try run(servers: 2, from: 2, to: 3, resume: root)) { e in
-                guard case .checkpoint(let file, let reason)? = e as? HybridSyncError else { return XCTFail("\(e)") }
+                guard case .checkpoint(.damaged, let file, let reason)? = e as? HybridSyncError else { return XCTFail("\(e)") }
                 XCTAssertEqual(file, path)
                 XCTAssertTrue(reason.contains("damaged"), reason)
             }
@@ -65,6 +65,7 @@ final class CheckpointInProcessTests: XCTestCase {
         XCTAssertTrue(text.contains(current), text)
         _ = FileManager.default.createFile(atPath: path, contents: Data(text.replacingOccurrences(of: current, with: "\"format\" : 1").utf8))
         XCTAssertThrowsError(try run(servers: 1, from: 1, to: 2, resume: root)) { e in
+            guard case .checkpoint(.format, _, _)? = e as? HybridSyncError else { return XCTFail("\(e)") }
             XCTAssertTrue("\(e)".contains("format version 1; this build reads version \(CheckpointFormat.version)"), "\(e)")
         }
     }

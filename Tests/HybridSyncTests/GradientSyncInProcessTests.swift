@@ -80,8 +80,8 @@ final class GradientSyncInProcessTests: XCTestCase {
         }
         let errors = try outcome.workers[0].get()
         XCTAssertEqual(errors.count, 2, "\(errors)")
-        XCTAssertTrue(errors.first?.contains("pushSparse was already called") == true, "\(errors)")
-        XCTAssertTrue(errors.last?.contains("after pushSparse") == true, "\(errors)")
+        XCTAssertTrue(errors.first?.contains("invalid argument (order): pushSparse was already called") == true, "\(errors)")
+        XCTAssertTrue(errors.last?.contains("invalid argument (order): step got sparse gradients after pushSparse") == true, "\(errors)")
     }
 
     func testMismatchedRegistrationRaisesTheSameErrorEverywhere() throws {
@@ -135,8 +135,8 @@ final class GradientSyncInProcessTests: XCTestCase {
         for (rank, r) in outcome.workers.enumerated() {
             let e = try r.get()
             XCTAssertEqual(e.count, 3, "\(e)")
-            XCTAssertTrue(e[0].contains("non-finite gradient of 'w' at element 1 on rank \(rank)"), e[0])
-            XCTAssertTrue(e[1].contains("non-finite gradient in table 'e', row 6 on rank \(rank)"), e[1])
+            XCTAssertTrue(e[0].contains("invalid argument (nonFinite): non-finite gradient of 'w' at element 1 on rank \(rank)"), e[0])
+            XCTAssertTrue(e[1].contains("invalid argument (nonFinite): non-finite gradient in table 'e', row 6 on rank \(rank)"), e[1])
             XCTAssertEqual(e[2], "w=[1.0, 1.0, 1.0, 1.0] steps=0", "nothing applied")
         }
     }

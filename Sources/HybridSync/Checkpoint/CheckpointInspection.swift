@@ -97,7 +97,7 @@ enum NumPyFile {
         bytes += Array(header.utf8)
         bytes += data
         guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
-            throw HybridSyncError.checkpoint(file: path, reason: "cannot write the export")
+            throw HybridSyncError.checkpoint(.io, file: path, reason: "cannot write the export")
         }
     }
 }

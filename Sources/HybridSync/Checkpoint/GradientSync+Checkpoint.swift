@@ -37,7 +37,7 @@ extension GradientSync {
         let dir = try CheckpointDirectory.resolve(CheckpointDirectory.absolute(path))
         let manifest = try CheckpointManifest.read(directory: dir)
         guard manifest.workers == workers else {
-            throw HybridSyncError.checkpoint(file: dir, reason: "taken with \(manifest.workers) workers; this job has \(workers) (resume needs the same worker count)")
+            throw HybridSyncError.checkpoint(.incompatible, file: dir, reason: "taken with \(manifest.workers) workers; this job has \(workers) (resume needs the same worker count)")
         }
         try manifest.verify(directory: dir)
         try readWorkerState(dir + "/worker.state")
@@ -70,7 +70,7 @@ extension GradientSync {
         try runtime.dense.allreduce([status], op: .max)
         if let failure { throw failure }
         if try status.values(as: Int32.self)[0] != 0 {
-            throw HybridSyncError.checkpoint(file: "(worker 0)", reason: "worker 0 could not \(what)")
+            throw HybridSyncError.checkpoint(.io, file: "(worker 0)", reason: "worker 0 could not \(what)")
         }
     }
 
@@ -82,7 +82,7 @@ extension GradientSync {
             if fm.fileExists(atPath: tmp) { try fm.removeItem(atPath: tmp) }
             try fm.createDirectory(atPath: tmp, withIntermediateDirectories: false)
         } catch {
-            throw HybridSyncError.checkpoint(file: tmp, reason: "cannot create the directory: \(error.localizedDescription)")
+            throw HybridSyncError.checkpoint(.io, file: tmp, reason: "cannot create the directory: \(error.localizedDescription)")
         }
         var files: [CheckpointManifest.File] = []
         for s in try runtime.kv.checkpointServers(into: tmp) { files.append(.init(name: s.file, size: s.size, crc32c: s.crc)) }
@@ -102,7 +102,7 @@ extension GradientSync {
             try fm.moveItem(atPath: tmp, toPath: final)
             if fm.fileExists(atPath: aside) { try fm.removeItem(atPath: aside) }
         } catch {
-            throw HybridSyncError.checkpoint(file: final, reason: "cannot move the finished checkpoint in place: \(error.localizedDescription)")
+            throw HybridSyncError.checkpoint(.io, file: final, reason: "cannot move the finished checkpoint in place: \(error.localizedDescription)")
         }
         CheckpointDirectory.sync(root)
         for old in CheckpointDirectory.complete(in: root).dropLast(Swift.max(1, keep)) { try? fm.removeItem(atPath: old.path) }
@@ -149,7 +149,7 @@ extension GradientSync {
 
     private func readWorkerState(_ path: String) throws {
         let r = try CheckpointReader(path: path)
-        func bad(_ why: String) -> HybridSyncError { .checkpoint(file: path, reason: why) }
+        func bad(_ why: String) -> HybridSyncError { .checkpoint(.format, file: path, reason: why) }
         guard try r.read(UInt32.self) == CheckpointFormat.magic else { throw bad("not a HybridSync checkpoint file") }
         let version = try r.read(UInt32.self)
         guard version == CheckpointFormat.version else { throw bad("format version \(version); this build reads version \(CheckpointFormat.version)") }
@@ -203,7 +203,7 @@ extension GradientSync {
 
     private func readString(_ r: CheckpointReader) throws -> String {
         let n = Int(try r.read(UInt32.self))
-        guard n <= 4096 else { throw HybridSyncError.checkpoint(file: r.path, reason: "a name of \(n) bytes") }
+        guard n <= 4096 else { throw HybridSyncError.checkpoint(.damaged, file: r.path, reason: "a name of \(n) bytes") }
         return String(decoding: try r.read(n), as: UTF8.self)
     }
 }

@@ -21,19 +21,19 @@ struct CheckpointManifest: Codable, Equatable {
     static func read(directory: String) throws -> CheckpointManifest {
         let path = directory + "/" + CheckpointFormat.manifestName
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw HybridSyncError.checkpoint(file: path, reason: "missing: not a complete checkpoint")
+            throw HybridSyncError.checkpoint(.missing, file: path, reason: "missing: not a complete checkpoint")
         }
         struct Version: Decodable { let format: UInt32 }
         guard let v = try? JSONDecoder().decode(Version.self, from: data) else {
-            throw HybridSyncError.checkpoint(file: path, reason: "not a HybridSync checkpoint manifest")
+            throw HybridSyncError.checkpoint(.format, file: path, reason: "not a HybridSync checkpoint manifest")
         }
         guard v.format == CheckpointFormat.version else {
-            throw HybridSyncError.checkpoint(file: path, reason: "checkpoint format version \(v.format); this build reads version \(CheckpointFormat.version) only")
+            throw HybridSyncError.checkpoint(.format, file: path, reason: "checkpoint format version \(v.format); this build reads version \(CheckpointFormat.version) only")
         }
         do {
             return try JSONDecoder().decode(CheckpointManifest.self, from: data)
         } catch {
-            throw HybridSyncError.checkpoint(file: path, reason: "unreadable manifest: \(error)")
+            throw HybridSyncError.checkpoint(.damaged, file: path, reason: "unreadable manifest: \(error)")
         }
     }
 
@@ -70,7 +70,7 @@ enum CheckpointDirectory {
     static func resolve(_ path: String) throws -> String {
         if FileManager.default.fileExists(atPath: path + "/" + CheckpointFormat.manifestName) { return path }
         guard let newest = complete(in: path).last else {
-            throw HybridSyncError.checkpoint(file: path, reason: "no complete checkpoint here")
+            throw HybridSyncError.checkpoint(.missing, file: path, reason: "no complete checkpoint here")
         }
         return newest.path
     }

@@ -46,24 +46,24 @@ public struct HybridLayout: Sendable, Equatable {
 
     /// The role of every rank of a job of `size` ranks; throws `invalidArgument` if the layout cannot fit.
     package func roles(worldSize size: Int) throws -> [RankRole] {
-        guard spares >= 0, spares < size else { throw HybridSyncError.invalidArgument("\(spares) spare servers in a job of \(size) ranks") }
+        guard spares >= 0, spares < size else { throw HybridSyncError.invalidArgument(.configuration, "\(spares) spare servers in a job of \(size) ranks") }
         let main = try HybridLayout(servers: servers, placement: placement).placed(worldSize: size - spares)
         return main + (0..<spares).map { _ in RankRole(worker: nil, server: nil, scheduler: false, spare: true) }
     }
 
     private func placed(worldSize size: Int) throws -> [RankRole] {
-        guard servers >= 1 else { throw HybridSyncError.invalidArgument("a hybrid job needs at least one server, got \(servers)") }
+        guard servers >= 1 else { throw HybridSyncError.invalidArgument(.configuration, "a hybrid job needs at least one server, got \(servers)") }
         switch placement {
         case .dedicated:
             guard size > servers else {
-                throw HybridSyncError.invalidArgument("\(size) ranks cannot hold \(servers) dedicated servers and at least one worker; start more ranks or use --placement colocated")
+                throw HybridSyncError.invalidArgument(.configuration, "\(size) ranks cannot hold \(servers) dedicated servers and at least one worker; start more ranks or use --placement colocated")
             }
             return (0..<size).map { r in
                 r < servers ? RankRole(worker: nil, server: r, scheduler: r == 0) : RankRole(worker: r - servers, server: nil, scheduler: false)
             }
         case .colocated:
             guard size >= servers else {
-                throw HybridSyncError.invalidArgument("\(size) ranks cannot host \(servers) colocated servers")
+                throw HybridSyncError.invalidArgument(.configuration, "\(size) ranks cannot host \(servers) colocated servers")
             }
             return (0..<size).map { r in RankRole(worker: r, server: r < servers ? r : nil, scheduler: r == 0) }
         }

@@ -95,7 +95,7 @@ public final class HybridRuntime {
         endpoint = try broadcastString(endpoint, root: 0, bootstrap: bootstrap)
         if let schedulerError { throw schedulerError }
         guard let colon = endpoint.lastIndex(of: ":"), let port = Int(endpoint[endpoint.index(after: colon)...]) else {
-            throw HybridSyncError.invalidArgument("rank 0 could not start the scheduler")
+            throw HybridSyncError.invalidArgument(.configuration, "rank 0 could not start the scheduler")
         }
         config.schedulerHost = String(endpoint[..<colon])
         config.schedulerPort = port
@@ -210,7 +210,7 @@ public final class HybridRuntime {
         let pair = world.rank == 0 ? try CurveKeyPair.generate() : nil
         let shared = try broadcastString(pair.map { "\($0.publicKey) \($0.secretKey)" } ?? "", root: 0, bootstrap: bootstrap)
         let parts = shared.split(separator: " ").map(String.init)
-        guard parts.count == 2 else { throw HybridSyncError.invalidArgument("rank 0 sent no CURVE key pair") }
+        guard parts.count == 2 else { throw HybridSyncError.invalidArgument(.configuration, "rank 0 sent no CURVE key pair") }
         let server = try CurveKeyPair(publicKey: parts[0], secretKey: parts[1])
         let client = try CurveKeyPair.generate()
         var members: [String: String] = [:]

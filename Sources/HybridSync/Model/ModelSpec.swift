@@ -36,25 +36,25 @@ package struct ModelSpec: Codable, Sendable, Equatable {
     package static func load(_ path: String) throws -> ModelSpec {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw HybridSyncError.invalidArgument("cannot read model spec \(path): \(error.localizedDescription)")
+            throw HybridSyncError.invalidArgument(.io, "cannot read model spec \(path): \(error.localizedDescription)")
         }
         let spec: ModelSpec
         do { spec = try JSONDecoder().decode(ModelSpec.self, from: data) } catch {
-            throw HybridSyncError.invalidArgument("model spec \(path) is not valid: \(error)")
+            throw HybridSyncError.invalidArgument(.configuration, "model spec \(path) is not valid: \(error)")
         }
         try spec.validate()
         return spec
     }
 
     package func validate() throws {
-        guard batch >= 1 else { throw HybridSyncError.invalidArgument("model spec '\(name)': batch must be >= 1") }
+        guard batch >= 1 else { throw HybridSyncError.invalidArgument(.configuration, "model spec '\(name)': batch must be >= 1") }
         for t in tables {
             guard t.rows >= 1, t.dimension >= 1, t.lookups >= 1, t.zipf >= 0 else {
-                throw HybridSyncError.invalidArgument("model spec '\(name)': table '\(t.name)' needs rows, dimension, lookups >= 1 and zipf >= 0")
+                throw HybridSyncError.invalidArgument(.configuration, "model spec '\(name)': table '\(t.name)' needs rows, dimension, lookups >= 1 and zipf >= 0")
             }
         }
         for d in dense where d.inputs < 1 || d.outputs < 1 {
-            throw HybridSyncError.invalidArgument("model spec '\(name)': dense layer '\(d.name)' needs inputs and outputs >= 1")
+            throw HybridSyncError.invalidArgument(.configuration, "model spec '\(name)': dense layer '\(d.name)' needs inputs and outputs >= 1")
         }
     }
 }

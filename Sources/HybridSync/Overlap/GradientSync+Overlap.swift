@@ -22,7 +22,7 @@ extension GradientSync {
     /// replaces the plan (between steps).
     public func planOverlap(_ groups: [[String]]) throws {
         guard !runtime.dense.hasStartedBuckets, readied.isEmpty else {
-            throw HybridSyncError.invalidArgument("planOverlap between ready and step: finish the step first")
+            throw HybridSyncError.invalidArgument(.order, "planOverlap between ready and step: finish the step first")
         }
         var seen: Set<String> = []
         var agreed: [TensorDescriptor] = []
@@ -30,8 +30,8 @@ extension GradientSync {
         for (k, group) in groups.enumerated() {
             var descriptors: [TensorDescriptor] = []
             for name in group {
-                guard let (t, _, _) = dense[name] else { throw HybridSyncError.invalidArgument("planOverlap: '\(name)' is not a registered dense parameter") }
-                guard seen.insert(name).inserted else { throw HybridSyncError.invalidArgument("planOverlap: '\(name)' is in two groups") }
+                guard let (t, _, _) = dense[name] else { throw HybridSyncError.invalidArgument(.name, "planOverlap: '\(name)' is not a registered dense parameter") }
+                guard seen.insert(name).inserted else { throw HybridSyncError.invalidArgument(.name, "planOverlap: '\(name)' is in two groups") }
                 agreed.append(TensorDescriptor(name: "overlap.\(k)." + name, dtype: t.dtype, count: t.count, op: .average))
                 if routes[name] == .ring { descriptors.append(t.descriptor(op: .average)) }
             }
@@ -41,7 +41,7 @@ extension GradientSync {
         let config = runtime.dense.config
         let plan = OverlapBuckets(groups: planned, thresholdBytes: config.fusionThresholdBytes, inPlaceBytes: config.fusionInPlaceBytes)
         guard plan.buckets.count <= DenseSync.maxStartedBuckets else {
-            throw HybridSyncError.invalidArgument("planOverlap: \(plan.buckets.count) buckets, more than \(DenseSync.maxStartedBuckets)")
+            throw HybridSyncError.invalidArgument(.limit, "planOverlap: \(plan.buckets.count) buckets, more than \(DenseSync.maxStartedBuckets)")
         }
         overlap = plan
     }
@@ -53,11 +53,11 @@ extension GradientSync {
     /// sent; one given twice in a step is refused. The tensors must not be written until `step` returns.
     /// A gradient in no group of `planOverlap` is only checked; `step` synchronises it.
     public func ready(_ gradients: [Tensor]) throws {
-        guard var plan = overlap else { throw HybridSyncError.invalidArgument("ready before planOverlap") }
+        guard var plan = overlap else { throw HybridSyncError.invalidArgument(.order, "ready before planOverlap") }
         for g in gradients {
             try checkDenseGradient(g)
             guard readied[g.name] == nil, gradients.filter({ $0.name == g.name }).count == 1 else {
-                throw HybridSyncError.invalidArgument("the gradient of '\(g.name)' was already given to ready in this step")
+                throw HybridSyncError.invalidArgument(.order, "the gradient of '\(g.name)' was already given to ready in this step")
             }
         }
         _ = try checkFinite(gradients, [])
@@ -78,7 +78,7 @@ extension GradientSync {
     func startTheRest(_ byName: [String: Tensor]) throws -> Set<String> {
         guard var plan = overlap else { return [] }
         for (name, t) in readied where byName[name] !== t {
-            throw HybridSyncError.invalidArgument("step got another tensor for '\(name)' than the one given to ready")
+            throw HybridSyncError.invalidArgument(.order, "step got another tensor for '\(name)' than the one given to ready")
         }
         for b in plan.startRest() { try startBucket(b, plan) { byName[$0]! } }
         overlap = plan

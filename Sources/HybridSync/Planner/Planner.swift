@@ -73,9 +73,9 @@ package struct Planner: Sendable {
     package mutating func add(_ p: [PlannedParameter]) throws {
         for x in p {
             guard !parameters.contains(where: { $0.name == x.name }) else {
-                throw HybridSyncError.invalidArgument("parameter '\(x.name)' registered twice")
+                throw HybridSyncError.invalidArgument(.name, "parameter '\(x.name)' registered twice")
             }
-            guard x.rows >= 1, x.columns >= 1 else { throw HybridSyncError.invalidArgument("parameter '\(x.name)' has an empty shape") }
+            guard x.rows >= 1, x.columns >= 1 else { throw HybridSyncError.invalidArgument(.shape, "parameter '\(x.name)' has an empty shape") }
         }
         parameters += p
     }

@@ -106,7 +106,7 @@ public final class GradientSync {
             let pin = p.pin ?? (strategy == .allreduce ? .ring : strategy == .ps ? .ps : nil)
             switch p.kind {
             case .dense(let t, let optimizer):
-                guard t.dtype == .float32 else { throw HybridSyncError.invalidArgument("dense parameter '\(t.name)' must be float32") }
+                guard t.dtype == .float32 else { throw HybridSyncError.invalidArgument(.dtype, "dense parameter '\(t.name)' must be float32") }
                 let kernel = OptimizerKernel(spec: optimizer)
                 dense[t.name] = (t, kernel, Array(repeating: 0, count: kernel.stateSlots * t.count))
                 for j in 0..<kernel.stateSlots { for i in 0..<t.count { dense[t.name]!.state[j * t.count + i] = kernel.initialState(j) } }
@@ -181,7 +181,7 @@ public final class GradientSync {
     /// any error `step` throws comes after these rows (and, with them, possibly the clock) reached the
     /// servers.
     public func pushSparse(_ given: [SparseGradient]) throws {
-        guard early == nil else { throw HybridSyncError.invalidArgument("pushSparse was already called for this step") }
+        guard early == nil else { throw HybridSyncError.invalidArgument(.order, "pushSparse was already called for this step") }
         try runtime.kv.settleClock()
         let (pushes, densified) = try sparseWork(try checkFinite([], given))
         let endsStep = !pushes.isEmpty && !denseOrder.contains { routes[$0] == .ps }
@@ -229,7 +229,7 @@ public final class GradientSync {
         let early = self.early
         defer { self.early = nil }
         if early != nil && !given.isEmpty {
-            throw HybridSyncError.invalidArgument("step got sparse gradients after pushSparse sent this step's (pass sparse: [])")
+            throw HybridSyncError.invalidArgument(.order, "step got sparse gradients after pushSparse sent this step's (pass sparse: [])")
         }
         try runtime.kv.settleClock()
         let (ring0, ps0) = (runtime.dense.communicator.bytesSent, runtime.kv.bytesSent + runtime.kv.bytesReceived)
@@ -240,7 +240,7 @@ public final class GradientSync {
         }
         let byName = Dictionary(grads.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for name in denseOrder where byName[name] == nil {
-            throw HybridSyncError.invalidArgument("step is missing the gradient of dense parameter '\(name)'")
+            throw HybridSyncError.invalidArgument(.name, "step is missing the gradient of dense parameter '\(name)'")
         }
         for g in grads { try checkDenseGradient(g) }
         let sparse = try checkFinite(grads.filter { readied[$0.name] == nil }, given, sparseSent: early != nil || !readied.isEmpty)
@@ -293,7 +293,7 @@ public final class GradientSync {
 
     /// Throws unless `g` is the gradient of a registered dense parameter, of its count and dtype.
     func checkDenseGradient(_ g: Tensor) throws {
-        guard let (param, _, _) = dense[g.name] else { throw HybridSyncError.invalidArgument("gradient for unknown dense parameter '\(g.name)'") }
+        guard let (param, _, _) = dense[g.name] else { throw HybridSyncError.invalidArgument(.name, "gradient for unknown dense parameter '\(g.name)'") }
         guard g.count == param.count, g.dtype == param.dtype else {
             throw HybridSyncError.shapeMismatch(what: "gradient of '\(g.name)'", expected: "\(param.count) x \(param.dtype)", got: "\(g.count) x \(g.dtype)")
         }
@@ -309,7 +309,7 @@ public final class GradientSync {
             if let i = try g.withElements(as: Float.self, { $0.firstIndex { !$0.isFinite } }) {
                 let outcome = sparseSent ? "this step's sparse rows or started buckets were already sent (pushSparse, ready); nothing of it was applied"
                                          : "nothing of this step was applied"
-                throw HybridSyncError.invalidArgument("non-finite gradient of '\(g.name)' at element \(i) on rank \(rank): \(outcome)")
+                throw HybridSyncError.invalidArgument(.nonFinite, "non-finite gradient of '\(g.name)' at element \(i) on rank \(rank): \(outcome)")
             }
         }
         var out: [SparseGradient] = []
@@ -324,7 +324,7 @@ public final class GradientSync {
                 out.append(SparseRows(table: s.table, keys: kept.map { s.keys[$0] }, values: kept.flatMap { s.values[($0 * d)..<(($0 + 1) * d)] }))
             default:
                 let id = s.keys.indices.contains(i / d) ? "\(s.keys[i / d])" : "?"
-                throw HybridSyncError.invalidArgument("non-finite gradient in table '\(s.table)', row \(id) on rank \(rank): nothing of this step was applied")
+                throw HybridSyncError.invalidArgument(.nonFinite, "non-finite gradient in table '\(s.table)', row \(id) on rank \(rank): nothing of this step was applied")
             }
         }
         return out

@@ -34,7 +34,7 @@ final class LocalTable {
     }
 
     private func check(_ id: UInt64) throws -> Int {
-        guard id < UInt64(rows) else { throw HybridSyncError.invalidArgument("id \(id) outside table '\(spec.name)' of \(rows) rows") }
+        guard id < UInt64(rows) else { throw HybridSyncError.invalidArgument(.range, "id \(id) outside table '\(spec.name)' of \(rows) rows") }
         return Int(id)
     }
 
@@ -107,10 +107,10 @@ final class LocalTable {
     /// Reads what `write(to:)` wrote, over this table's current contents. Throws if the shapes differ.
     func restore(from r: CheckpointReader) throws {
         let n = Int(try r.read(UInt64.self))
-        guard n == rows else { throw HybridSyncError.checkpoint(file: r.path, reason: "table '\(spec.name)' has \(n) rows there, \(rows) here") }
+        guard n == rows else { throw HybridSyncError.checkpoint(.incompatible, file: r.path, reason: "table '\(spec.name)' has \(n) rows there, \(rows) here") }
         try values.withUnsafeMutableBufferPointer { try r.read(floats: $0.baseAddress!, count: $0.count) }
         let s = Int(try r.read(UInt64.self))
-        guard s == state.count else { throw HybridSyncError.checkpoint(file: r.path, reason: "table '\(spec.name)': optimizer state of \(s) floats, \(state.count) here") }
+        guard s == state.count else { throw HybridSyncError.checkpoint(.incompatible, file: r.path, reason: "table '\(spec.name)': optimizer state of \(s) floats, \(state.count) here") }
         try state.withUnsafeMutableBufferPointer { if let b = $0.baseAddress { try r.read(floats: b, count: $0.count) } }
         for i in 0..<rows { steps[i] = try r.read(Int32.self) }
     }

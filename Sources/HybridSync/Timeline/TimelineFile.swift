@@ -46,7 +46,7 @@ public enum TimelineFile {
         do {
             try (lines.joined(separator: "\n") + "\n").write(toFile: part, atomically: true, encoding: .utf8)
         } catch {
-            throw HybridSyncError.invalidArgument("could not write the timeline part \(part): \(error)")
+            throw HybridSyncError.invalidArgument(.io, "could not write the timeline part \(part): \(error)")
         }
     }
 
@@ -70,7 +70,7 @@ public enum TimelineFile {
         do {
             try body.write(toFile: path, atomically: true, encoding: .utf8)
         } catch {
-            throw HybridSyncError.invalidArgument("could not write the timeline \(path): \(error)")
+            throw HybridSyncError.invalidArgument(.io, "could not write the timeline \(path): \(error)")
         }
         return missing
     }

@@ -183,7 +183,7 @@ public final class DenseSync {
         let negotiator = Negotiator(config: config)
         _ = try negotiator.negotiate([tensor.descriptor(op: .sum)], comm: communicator)
         guard tensor.byteCount <= Int(Int32.max) else {
-            throw HybridSyncError.invalidArgument("broadcast of '\(tensor.name)': \(tensor.byteCount) bytes exceeds 2 GiB")
+            throw HybridSyncError.invalidArgument(.limit, "broadcast of '\(tensor.name)': \(tensor.byteCount) bytes exceeds 2 GiB")
         }
         try guarding([tensor]) {
             try TreeBroadcast(timeoutSeconds: config.timeoutSeconds)

@@ -13,7 +13,7 @@ extension DenseSync {
     @discardableResult
     public func groupByHost(_ hostOfRank: [Int]) throws -> Bool {
         guard hostOfRank.count == communicator.size else {
-            throw HybridSyncError.invalidArgument("groupByHost needs one host id per rank: \(hostOfRank.count) for \(communicator.size) ranks")
+            throw HybridSyncError.invalidArgument(.shape, "groupByHost needs one host id per rank: \(hostOfRank.count) for \(communicator.size) ranks")
         }
         guard HostGroups.worthGrouping(hostOfRank) else {
             hosts = nil

@@ -48,7 +48,7 @@ final class MPITransport: RankTransport {
     /// MPI counts are 32-bit: larger messages must be cut by the caller (the ring segments them).
     static func checkCount(_ bytes: Int) throws {
         guard bytes >= 0, bytes <= Int(Int32.max) else {
-            throw HybridSyncError.invalidArgument("a single MPI message of \(bytes) bytes exceeds 2 GiB; cut it into pieces")
+            throw HybridSyncError.invalidArgument(.limit, "a single MPI message of \(bytes) bytes exceeds 2 GiB; cut it into pieces")
         }
     }
 

@@ -28,7 +28,7 @@ extension DenseSync {
     /// The tensors must not be read or written until `finishStarted` returns.
     package func start(bucket index: Int, _ tensors: [Tensor], op: ReduceOp) throws {
         guard (0..<Self.maxStartedBuckets).contains(index) else {
-            throw HybridSyncError.invalidArgument("bucket index \(index) is outside 0..<\(Self.maxStartedBuckets)")
+            throw HybridSyncError.invalidArgument(.range, "bucket index \(index) is outside 0..<\(Self.maxStartedBuckets)")
         }
         try launch(index, tensors, op: op)
     }
@@ -38,10 +38,10 @@ extension DenseSync {
 
     func launch(_ index: Int, _ tensors: [Tensor], op: ReduceOp) throws {
         guard !started.contains(where: { $0.index == index }) else {
-            throw HybridSyncError.invalidArgument("bucket \(index) was already started")
+            throw HybridSyncError.invalidArgument(.order, "bucket \(index) was already started")
         }
         guard let dtype = tensors.first?.dtype, tensors.allSatisfy({ $0.dtype == dtype }) else {
-            throw HybridSyncError.invalidArgument("bucket \(index) needs tensors of one dtype")
+            throw HybridSyncError.invalidArgument(.dtype, "bucket \(index) needs tensors of one dtype")
         }
         let count = tensors.reduce(0) { $0 + $1.count }
         guard count > 0 else { return }

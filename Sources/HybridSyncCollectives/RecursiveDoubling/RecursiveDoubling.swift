@@ -113,7 +113,7 @@ struct RecursiveDoubling {
     func exchangeChecked(_ buffer: UnsafeMutableRawPointer, count: Int, dtype: DType, op: ReduceOp,
                          words: (Int64, Int64), comm: Communicator, scratch: ScratchBuffer) throws -> Bool {
         try comm.checkUsable()
-        guard comm.size == 2 else { throw HybridSyncError.invalidArgument("a checked exchange is for 2 ranks, not \(comm.size)") }
+        guard comm.size == 2 else { throw HybridSyncError.invalidArgument(.unsupported, "a checked exchange is for 2 ranks, not \(comm.size)") }
         let bytes = count * dtype.byteWidth, trailer = Self.trailerOffset(bytes), partner = 1 - comm.rank
         let incoming = scratch.reserve(trailer + 16)
         let pieces = pieces(bytes, payload: bytes)

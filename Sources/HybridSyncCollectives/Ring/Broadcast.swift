@@ -11,7 +11,7 @@ struct TreeBroadcast {
         let p = comm.size
         guard p > 1, bytes > 0 else { return }
         guard (0..<p).contains(root) else {
-            throw HybridSyncError.invalidArgument("broadcast root \(root) is not a rank of a group of \(p)")
+            throw HybridSyncError.invalidArgument(.range, "broadcast root \(root) is not a rank of a group of \(p)")
         }
         let relative = (comm.rank - root + p) % p
         let deadline = Deadline.after(seconds: timeoutSeconds)

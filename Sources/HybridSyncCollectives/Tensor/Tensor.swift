@@ -17,9 +17,9 @@ public final class Tensor {
 
     /// A zero-filled tensor.
     public init(name: String, dtype: DType, count: Int) throws {
-        guard count >= 0 else { throw HybridSyncError.invalidArgument("tensor '\(name)' has negative count \(count)") }
+        guard count >= 0 else { throw HybridSyncError.invalidArgument(.shape, "tensor '\(name)' has negative count \(count)") }
         guard name.utf8.count <= TensorDescriptor.maxNameBytes else {
-            throw HybridSyncError.invalidArgument("tensor name longer than \(TensorDescriptor.maxNameBytes) bytes")
+            throw HybridSyncError.invalidArgument(.name, "tensor name longer than \(TensorDescriptor.maxNameBytes) bytes")
         }
         self.name = name
         self.dtype = dtype

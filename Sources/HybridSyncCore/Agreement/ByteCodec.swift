@@ -39,7 +39,7 @@ package struct ByteReader {
 
     private mutating func take(_ n: Int, _ what: String) throws -> UnsafeRawBufferPointer {
         guard n >= 0, n <= remaining else {
-            throw HybridSyncError.malformedMessage("\(context): \(what) needs \(n) bytes at offset \(offset), only \(remaining) left")
+            throw HybridSyncError.malformedMessage(.length, "\(context): \(what) needs \(n) bytes at offset \(offset), only \(remaining) left")
         }
         defer { offset += n }
         return UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + n)])
@@ -63,11 +63,11 @@ package struct ByteReader {
     package mutating func string(_ what: String, maxLength: Int = 4096) throws -> String {
         let n = Int(try u32("\(what) length"))
         guard n <= maxLength else {
-            throw HybridSyncError.malformedMessage("\(context): \(what) length \(n) exceeds \(maxLength)")
+            throw HybridSyncError.malformedMessage(.length, "\(context): \(what) length \(n) exceeds \(maxLength)")
         }
         let b = try take(n, what)
         guard let s = String(validating: b, as: UTF8.self) else {
-            throw HybridSyncError.malformedMessage("\(context): \(what) is not valid UTF-8")
+            throw HybridSyncError.malformedMessage(.length, "\(context): \(what) is not valid UTF-8")
         }
         return s
     }
@@ -78,7 +78,7 @@ package struct ByteReader {
     /// Throws unless every byte was read.
     package func expectEnd() throws {
         guard remaining == 0 else {
-            throw HybridSyncError.malformedMessage("\(context): \(remaining) trailing bytes")
+            throw HybridSyncError.malformedMessage(.length, "\(context): \(remaining) trailing bytes")
         }
     }
 }

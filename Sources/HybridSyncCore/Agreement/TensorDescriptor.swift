@@ -41,7 +41,7 @@ extension TensorDescriptor {
             var r = ByteReader(raw, context: "tensor list from \(peer)")
             let n = Int(try r.u32("tensor count"))
             guard n <= r.remaining / 14 else {
-                throw HybridSyncError.malformedMessage("tensor list from \(peer): \(n) tensors cannot fit in \(r.remaining) bytes")
+                throw HybridSyncError.malformedMessage(.length, "tensor list from \(peer): \(n) tensors cannot fit in \(r.remaining) bytes")
             }
             var out: [TensorDescriptor] = []
             out.reserveCapacity(n)
@@ -49,15 +49,15 @@ extension TensorDescriptor {
                 let name = try r.string("tensor name", maxLength: maxNameBytes)
                 let code = try r.u8("dtype")
                 guard let dtype = DType(rawValue: code) else {
-                    throw HybridSyncError.malformedMessage("tensor list from \(peer): unknown dtype code \(code) for '\(name)'")
+                    throw HybridSyncError.malformedMessage(.field, "tensor list from \(peer): unknown dtype code \(code) for '\(name)'")
                 }
                 let opCode = try r.u8("op")
                 guard let op = ReduceOp(rawValue: opCode) else {
-                    throw HybridSyncError.malformedMessage("tensor list from \(peer): unknown op code \(opCode) for '\(name)'")
+                    throw HybridSyncError.malformedMessage(.field, "tensor list from \(peer): unknown op code \(opCode) for '\(name)'")
                 }
                 let count = try r.u64("count")
                 guard count <= UInt64(Int.max / 8) else {
-                    throw HybridSyncError.malformedMessage("tensor list from \(peer): count \(count) of '\(name)' is too large")
+                    throw HybridSyncError.malformedMessage(.field, "tensor list from \(peer): count \(count) of '\(name)' is too large")
                 }
                 out.append(TensorDescriptor(name: name, dtype: dtype, count: Int(count), op: op))
             }

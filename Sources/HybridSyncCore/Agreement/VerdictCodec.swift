@@ -47,14 +47,14 @@ package enum Verdict: Sendable, Equatable {
                 let tensor = try r.string("tensor")
                 let seconds = try r.f64("seconds")
                 let n = Int(try r.u32("missing count"))
-                guard n <= r.remaining / 4 else { throw HybridSyncError.malformedMessage("verdict from \(peer): \(n) ranks do not fit") }
+                guard n <= r.remaining / 4 else { throw HybridSyncError.malformedMessage(.length, "verdict from \(peer): \(n) ranks do not fit") }
                 var missing: [Int] = []
                 for _ in 0..<n { missing.append(Int(try r.u32("rank"))) }
                 v = .failed(.stalled(tensor: tensor, missingRanks: missing, seconds: seconds))
             case 3:
                 v = .failed(.remote(peer: peer, message: try r.string("message", maxLength: 65536)))
             default:
-                throw HybridSyncError.malformedMessage("verdict from \(peer): unknown kind \(kind)")
+                throw HybridSyncError.malformedMessage(.field, "verdict from \(peer): unknown kind \(kind)")
             }
             try r.expectEnd()
             return v

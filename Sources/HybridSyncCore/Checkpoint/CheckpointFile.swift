@@ -17,7 +17,7 @@ package final class CheckpointWriter {
     package init(path: String) throws {
         self.path = path
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw HybridSyncError.checkpoint(file: path, reason: "cannot create: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw HybridSyncError.checkpoint(.io, file: path, reason: "cannot create: \(String(cString: strerror(errno)))") }
         buffer.reserveCapacity(Self.flushAt + 4096)
     }
 
@@ -61,7 +61,7 @@ package final class CheckpointWriter {
         while offset < bytes.count {
             let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw HybridSyncError.checkpoint(file: path, reason: "write failed: \(String(cString: strerror(errno)))") }
+            guard n > 0 else { throw HybridSyncError.checkpoint(.io, file: path, reason: "write failed: \(String(cString: strerror(errno)))") }
             offset += n
         }
     }
@@ -69,7 +69,7 @@ package final class CheckpointWriter {
     /// Flushes, fsyncs and closes; returns (size, CRC-32C).
     package func finish() throws -> (size: Int, crc: UInt32) {
         try flush()
-        guard fsync(fd) == 0 else { throw HybridSyncError.checkpoint(file: path, reason: "fsync failed: \(String(cString: strerror(errno)))") }
+        guard fsync(fd) == 0 else { throw HybridSyncError.checkpoint(.io, file: path, reason: "fsync failed: \(String(cString: strerror(errno)))") }
         return (size, crc.value)
     }
 }
@@ -85,7 +85,7 @@ package final class CheckpointReader {
     package init(path: String) throws {
         self.path = path
         fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw HybridSyncError.checkpoint(file: path, reason: "cannot open: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw HybridSyncError.checkpoint(.io, file: path, reason: "cannot open: \(String(cString: strerror(errno)))") }
     }
 
     deinit { if fd >= 0 { close(fd) } }
@@ -98,14 +98,14 @@ package final class CheckpointReader {
         while true {
             let n = chunk.withUnsafeMutableBytes { Glibc.read(r.fd, $0.baseAddress!, $0.count) }
             if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw HybridSyncError.checkpoint(file: path, reason: "read failed: \(String(cString: strerror(errno)))") }
+            guard n >= 0 else { throw HybridSyncError.checkpoint(.io, file: path, reason: "read failed: \(String(cString: strerror(errno)))") }
             if n == 0 { break }
             chunk.withUnsafeBytes { c.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             total += n
         }
-        guard total == size else { throw HybridSyncError.checkpoint(file: path, reason: "\(total) bytes where the manifest says \(size)") }
+        guard total == size else { throw HybridSyncError.checkpoint(.damaged, file: path, reason: "\(total) bytes where the manifest says \(size)") }
         guard c.value == crc else {
-            throw HybridSyncError.checkpoint(file: path, reason: "checksum \(hex(c.value)) where the manifest says \(hex(crc)): the file is damaged")
+            throw HybridSyncError.checkpoint(.damaged, file: path, reason: "checksum \(hex(c.value)) where the manifest says \(hex(crc)): the file is damaged")
         }
     }
 
@@ -125,7 +125,7 @@ package final class CheckpointReader {
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else {
                 buffer.removeSubrange((old + got)...)
-                throw HybridSyncError.checkpoint(file: path, reason: "ends early (wanted \(count) more bytes)")
+                throw HybridSyncError.checkpoint(.damaged, file: path, reason: "ends early (wanted \(count) more bytes)")
             }
             got += n
             if got == want { break }

@@ -32,21 +32,21 @@ extension FaultPlan {
         self.init()
         for part in text.split(separator: ",") {
             let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
-            guard kv.count == 2 else { throw HybridSyncError.invalidArgument("fault plan entry '\(part)' is not name=value") }
+            guard kv.count == 2 else { throw HybridSyncError.invalidArgument(.configuration, "fault plan entry '\(part)' is not name=value") }
             if kv[0] == "seed" {
-                guard let v = UInt64(kv[1]) else { throw HybridSyncError.invalidArgument("fault plan seed '\(kv[1])' is not a whole number") }
+                guard let v = UInt64(kv[1]) else { throw HybridSyncError.invalidArgument(.configuration, "fault plan seed '\(kv[1])' is not a whole number") }
                 seed = v
                 continue
             }
             guard let p = Double(kv[1]), (0...1).contains(p) else {
-                throw HybridSyncError.invalidArgument("fault plan '\(kv[0])=\(kv[1])': not a probability")
+                throw HybridSyncError.invalidArgument(.configuration, "fault plan '\(kv[0])=\(kv[1])': not a probability")
             }
             switch kv[0] {
             case "drop": drop = p
             case "duplicate": duplicate = p
             case "delay": delay = p
             case "reorder": reorder = p
-            default: throw HybridSyncError.invalidArgument("fault plan: unknown fault '\(kv[0])'")
+            default: throw HybridSyncError.invalidArgument(.configuration, "fault plan: unknown fault '\(kv[0])'")
             }
         }
     }

@@ -53,7 +53,7 @@ public enum OptimizerSpec: Sendable, Equatable {
     /// out of its range (a negative accumulator or epsilon, a beta outside [0, 1)).
     func validate(table: String) throws {
         func check(_ ok: Bool, _ what: String, _ value: Double) throws {
-            guard ok, value.isFinite else { throw HybridSyncError.invalidArgument("table '\(table)': \(what) \(value) is out of range") }
+            guard ok, value.isFinite else { throw HybridSyncError.invalidArgument(.range, "table '\(table)': \(what) \(value) is out of range") }
         }
         switch self {
         case .sgd(let lr):
@@ -163,15 +163,15 @@ public struct TableSpec: Sendable, Equatable {
 
     /// Checks the spec; throws `invalidArgument` naming the problem.
     public func validate() throws {
-        guard !name.isEmpty, name.utf8.count <= 256 else { throw HybridSyncError.invalidArgument("table name must be 1-256 bytes") }
+        guard !name.isEmpty, name.utf8.count <= 256 else { throw HybridSyncError.invalidArgument(.name, "table name must be 1-256 bytes") }
         guard dimension >= 1, dimension <= 1 << 28 else {
-            throw HybridSyncError.invalidArgument("table '\(name)': dimension \(dimension) outside 1...\(1 << 28)")
+            throw HybridSyncError.invalidArgument(.range, "table '\(name)': dimension \(dimension) outside 1...\(1 << 28)")
         }
         guard dtype == .float32 else {
-            throw HybridSyncError.invalidArgument("table '\(name)': servers store float32 tables, not \(dtype)")
+            throw HybridSyncError.invalidArgument(.dtype, "table '\(name)': servers store float32 tables, not \(dtype)")
         }
         if case .ssp(let s) = consistency, s < 0 {
-            throw HybridSyncError.invalidArgument("table '\(name)': negative staleness \(s)")
+            throw HybridSyncError.invalidArgument(.range, "table '\(name)': negative staleness \(s)")
         }
         try optimizer.validate(table: name)
     }

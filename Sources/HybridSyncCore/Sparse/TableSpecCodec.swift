@@ -30,7 +30,7 @@ extension TableSpec {
         let name = try r.string("table name", maxLength: 256)
         let dim = Int(try r.u32("dimension"))
         let d = try r.u8("dtype")
-        guard let dtype = DType(rawValue: d) else { throw HybridSyncError.malformedMessage("table '\(name)': unknown dtype \(d)") }
+        guard let dtype = DType(rawValue: d) else { throw HybridSyncError.malformedMessage(.field, "table '\(name)': unknown dtype \(d)") }
         let piece = Int(try r.u32("piece length"))
         let ik = try r.u8("initializer"), iv = try r.f64("initializer value")
         let initializer: RowInitializer
@@ -38,7 +38,7 @@ extension TableSpec {
         case 0: initializer = .zeros
         case 1: initializer = .constant(iv)
         case 2: initializer = .uniform(scale: iv)
-        default: throw HybridSyncError.malformedMessage("table '\(name)': unknown initializer \(ik)")
+        default: throw HybridSyncError.malformedMessage(.field, "table '\(name)': unknown initializer \(ik)")
         }
         let ok = try r.u8("optimizer")
         let a = try r.f64("p1"), b = try r.f64("p2"), c = try r.f64("p3"), e = try r.f64("p4")
@@ -48,7 +48,7 @@ extension TableSpec {
         case 1: optimizer = .adagrad(learningRate: a, epsilon: b, initialAccumulator: c)
         case 2: optimizer = .adam(learningRate: a, beta1: b, beta2: c, epsilon: e)
         case 3: optimizer = .accumulate
-        default: throw HybridSyncError.malformedMessage("table '\(name)': unknown optimizer \(ok)")
+        default: throw HybridSyncError.malformedMessage(.field, "table '\(name)': unknown optimizer \(ok)")
         }
         let ck = try r.u8("consistency"), s = Int(try r.u32("staleness"))
         let consistency: Consistency
@@ -56,17 +56,17 @@ extension TableSpec {
         case 0: consistency = .bsp
         case 1: consistency = .ssp(staleness: s)
         case 2: consistency = .asp
-        default: throw HybridSyncError.malformedMessage("table '\(name)': unknown consistency \(ck)")
+        default: throw HybridSyncError.malformedMessage(.field, "table '\(name)': unknown consistency \(ck)")
         }
         let nf = try r.u8("non-finite policy")
-        guard let nonFinite = NonFinitePolicy(rawValue: nf) else { throw HybridSyncError.malformedMessage("table '\(name)': unknown non-finite policy \(nf)") }
+        guard let nonFinite = NonFinitePolicy(rawValue: nf) else { throw HybridSyncError.malformedMessage(.field, "table '\(name)': unknown non-finite policy \(nf)") }
         // (Specs in checkpoints written before row encodings existed end here: float32.)
         let re = r.remaining > 0 ? try r.u8("row encoding") : RowEncoding.float32.rawValue
-        guard let rowEncoding = RowEncoding(rawValue: re) else { throw HybridSyncError.malformedMessage("table '\(name)': unknown row encoding \(re)") }
+        guard let rowEncoding = RowEncoding(rawValue: re) else { throw HybridSyncError.malformedMessage(.field, "table '\(name)': unknown row encoding \(re)") }
         let spec = TableSpec(name: name, dimension: dim, dtype: dtype, initializer: initializer,
                              optimizer: optimizer, consistency: consistency, pieceLength: piece, nonFinite: nonFinite,
                              rowEncoding: rowEncoding)
-        guard spec.pieceLength == piece else { throw HybridSyncError.malformedMessage("table '\(name)': piece length \(piece) invalid for dimension \(dim)") }
+        guard spec.pieceLength == piece else { throw HybridSyncError.malformedMessage(.field, "table '\(name)': piece length \(piece) invalid for dimension \(dim)") }
         try spec.validate()
         return spec
     }

@@ -16,7 +16,7 @@ package enum KeyDirectory {
     /// `ranks`, for an mpirun job of that many ranks.
     package static func write(to directory: String, servers: Int, workers: Int, ranks: Int? = nil) throws {
         guard servers >= 1, workers >= 1, servers <= 4096, workers <= 65_536, (ranks ?? 1) >= 1, (ranks ?? 1) <= 1 << 20 else {
-            throw HybridSyncError.invalidArgument("keys for \(servers) servers and \(workers) workers")
+            throw HybridSyncError.invalidArgument(.configuration, "keys for \(servers) servers and \(workers) workers")
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
@@ -35,7 +35,7 @@ package enum KeyDirectory {
     /// What node `member` (`scheduler`, `server-N`, `worker-N`) needs from `directory`.
     package static func load(_ directory: String, member: String) throws -> CurveSetup {
         guard !Membership.nodes(of: member).isEmpty, !member.contains(",") else {
-            throw HybridSyncError.invalidArgument("'\(member)' is not a node name (scheduler, server-N, worker-N)")
+            throw HybridSyncError.invalidArgument(.configuration, "'\(member)' is not a node name (scheduler, server-N, worker-N)")
         }
         return CurveSetup(server: try pair(directory + "/server.key"), client: try pair(directory + "/\(member).key"),
                           members: try members(directory) { $0 })
@@ -57,7 +57,7 @@ package enum KeyDirectory {
         for line in try read(directory + "/members").split(separator: "\n") {
             let parts = line.split(separator: " ").map(String.init)
             guard parts.count == 2, CurveKeyPair.isKey(parts[0]) else {
-                throw HybridSyncError.invalidArgument("\(directory)/members: a line is not 'PUBLIC-KEY NODE'")
+                throw HybridSyncError.invalidArgument(.configuration, "\(directory)/members: a line is not 'PUBLIC-KEY NODE'")
             }
             if let name = rename(parts[1]) { members[parts[0]] = name }
         }
@@ -66,9 +66,9 @@ package enum KeyDirectory {
 
     private static func pair(_ path: String) throws -> CurveKeyPair {
         let parts = try read(path).split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
-        guard parts.count == 2 else { throw HybridSyncError.invalidArgument("\(path) is not 'PUBLIC-KEY SECRET-KEY'") }
+        guard parts.count == 2 else { throw HybridSyncError.invalidArgument(.configuration, "\(path) is not 'PUBLIC-KEY SECRET-KEY'") }
         do { return try CurveKeyPair(publicKey: parts[0], secretKey: parts[1]) } catch {
-            throw HybridSyncError.invalidArgument("\(path): \(error)")
+            throw HybridSyncError.invalidArgument(.configuration, "\(path): \(error)")
         }
     }
 
@@ -78,13 +78,13 @@ package enum KeyDirectory {
 
     private static func write(_ text: String, to path: String, mode: Int) throws {
         guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: mode]) else {
-            throw HybridSyncError.invalidArgument("cannot write \(path)")
+            throw HybridSyncError.invalidArgument(.io, "cannot write \(path)")
         }
     }
 
     private static func read(_ path: String) throws -> String {
         guard let data = FileManager.default.contents(atPath: path), data.count <= 1 << 24 else {
-            throw HybridSyncError.invalidArgument("cannot read \(path)")
+            throw HybridSyncError.invalidArgument(.io, "cannot read \(path)")
         }
         return String(decoding: data, as: UTF8.self)
     }

@@ -96,7 +96,7 @@ package final class NodeShell<Machine: NodeMachine> {
                     _ = try transport.connect(endpoint)
                     links += 1
                 } catch {
-                    let e = error as? HybridSyncError ?? .invalidArgument("cannot connect to \(endpoint): \(error)")
+                    let e = error as? HybridSyncError ?? .invalidArgument(.configuration, "cannot connect to \(endpoint): \(error)")
                     queue.append(.stop(e))
                 }
             case let .resolve(request, part, result):

@@ -102,18 +102,18 @@ public struct PSConfig: Sendable {
         var c = base
         func int(_ k: String) throws -> Int? {
             guard let v = env[k] else { return nil }
-            guard let i = Int(v) else { throw HybridSyncError.invalidArgument("\(k)=\(v) is not an integer") }
+            guard let i = Int(v) else { throw HybridSyncError.invalidArgument(.range, "\(k)=\(v) is not an integer") }
             return i
         }
         func double(_ k: String) throws -> Double? {
             guard let v = env[k] else { return nil }
-            guard let d = Double(v), d > 0 else { throw HybridSyncError.invalidArgument("\(k)=\(v) is not a positive number") }
+            guard let d = Double(v), d > 0 else { throw HybridSyncError.invalidArgument(.range, "\(k)=\(v) is not a positive number") }
             return d
         }
         if let s = env["HYBRIDSYNC_SCHEDULER"] {
             let parts = s.split(separator: ":")
             guard parts.count == 2, let port = Int(parts[1]), (1...65535).contains(port) else {
-                throw HybridSyncError.invalidArgument("HYBRIDSYNC_SCHEDULER=\(s) is not host:port")
+                throw HybridSyncError.invalidArgument(.configuration, "HYBRIDSYNC_SCHEDULER=\(s) is not host:port")
             }
             c.schedulerHost = String(parts[0])
             c.schedulerPort = port
@@ -124,7 +124,7 @@ public struct PSConfig: Sendable {
         if let v = try int("HYBRIDSYNC_MAX_MESSAGE_BYTES") { c.maxMessageBytes = v }
         if let v = env["HYBRIDSYNC_BIND"] { c.bindHost = v }
         if let v = env["HYBRIDSYNC_TRANSPORT"] {
-            guard v == "tcp" || v == "ipc" else { throw HybridSyncError.invalidArgument("HYBRIDSYNC_TRANSPORT=\(v) is not tcp or ipc") }
+            guard v == "tcp" || v == "ipc" else { throw HybridSyncError.invalidArgument(.configuration, "HYBRIDSYNC_TRANSPORT=\(v) is not tcp or ipc") }
             c.sameHostIPC = v == "ipc"
         }
         c.discardData = env["HYBRIDSYNC_DISCARD_DATA"] == "1"
@@ -141,7 +141,7 @@ public struct PSConfig: Sendable {
         if let v = try int("HYBRIDSYNC_MAX_CLOCK_LEAD") { c.limits.maxClockLead = v }
         if let dir = env["HYBRIDSYNC_KEYS"] {
             guard let member = env["HYBRIDSYNC_MEMBER"] else {
-                throw HybridSyncError.invalidArgument("HYBRIDSYNC_KEYS=\(dir) needs HYBRIDSYNC_MEMBER (scheduler, server-N or worker-N): which key is this node's")
+                throw HybridSyncError.invalidArgument(.configuration, "HYBRIDSYNC_KEYS=\(dir) needs HYBRIDSYNC_MEMBER (scheduler, server-N or worker-N): which key is this node's")
             }
             c.curve = try KeyDirectory.load(dir, member: member)
             // The key decides the node: its index is the member's unless HYBRIDSYNC_INDEX says otherwise.
@@ -153,20 +153,20 @@ public struct PSConfig: Sendable {
 
     /// Throws `invalidArgument` if a value cannot work.
     public func validate() throws {
-        guard servers >= 1, servers <= 4096 else { throw HybridSyncError.invalidArgument("servers must be 1...4096, got \(servers)") }
-        guard workers >= 1, workers <= 65536 else { throw HybridSyncError.invalidArgument("workers must be 1...65536, got \(workers)") }
+        guard servers >= 1, servers <= 4096 else { throw HybridSyncError.invalidArgument(.configuration, "servers must be 1...4096, got \(servers)") }
+        guard workers >= 1, workers <= 65536 else { throw HybridSyncError.invalidArgument(.configuration, "workers must be 1...65536, got \(workers)") }
         guard heartbeatInterval > 0, heartbeatTimeout > heartbeatInterval else {
-            throw HybridSyncError.invalidArgument("heartbeat timeout \(heartbeatTimeout) s must exceed the interval \(heartbeatInterval) s")
+            throw HybridSyncError.invalidArgument(.configuration, "heartbeat timeout \(heartbeatTimeout) s must exceed the interval \(heartbeatInterval) s")
         }
         guard resendAfter > 0, (1...100).contains(maxAttempts) else {
-            throw HybridSyncError.invalidArgument("resend after \(resendAfter) s must be positive and max attempts \(maxAttempts) within 1...100")
+            throw HybridSyncError.invalidArgument(.configuration, "resend after \(resendAfter) s must be positive and max attempts \(maxAttempts) within 1...100")
         }
         if let r = replication, !(0...1).contains(r) {
-            throw HybridSyncError.invalidArgument("replication \(r) is not supported: use 0 (no copies) or 1 (one extra copy of each shard; a job of one server keeps none)")
+            throw HybridSyncError.invalidArgument(.configuration, "replication \(r) is not supported: use 0 (no copies) or 1 (one extra copy of each shard; a job of one server keeps none)")
         }
-        guard maxMessageBytes >= 4096 else { throw HybridSyncError.invalidArgument("max message bytes \(maxMessageBytes) is below 4096") }
+        guard maxMessageBytes >= 4096 else { throw HybridSyncError.invalidArgument(.configuration, "max message bytes \(maxMessageBytes) is below 4096") }
         guard limits.maxRows >= 1, limits.maxBytes >= 1, limits.maxTables >= 1, limits.maxKeysPerRequest >= 1, limits.maxClockLead >= 1 else {
-            throw HybridSyncError.invalidArgument("server limits must be positive: \(limits)")
+            throw HybridSyncError.invalidArgument(.configuration, "server limits must be positive: \(limits)")
         }
     }
 }

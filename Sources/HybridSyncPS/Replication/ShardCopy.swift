@@ -114,11 +114,11 @@ extension ServerShard {
         try frame.withUnsafeBytes { raw in
             var r = ByteReader(raw, context: "copy of shard \(id.index)")
             let workers = Int(try r.u32("workers"))
-            guard workers <= 65536 else { throw HybridSyncError.malformedMessage("copy of shard \(id.index): \(workers) workers") }
+            guard workers <= 65536 else { throw HybridSyncError.malformedMessage(.field, "copy of shard \(id.index): \(workers) workers") }
             let shard = ServerShard(id: id, workers: workers, discardsData: discardsData, limits: limits, maxReplyBytes: maxReplyBytes)
             let clocks = try (0..<workers).map { _ in Int(try r.i64("clock")) }
             let deadCount = Int(try r.u32("dead workers"))
-            guard deadCount <= workers else { throw HybridSyncError.malformedMessage("copy: \(deadCount) dead workers") }
+            guard deadCount <= workers else { throw HybridSyncError.malformedMessage(.field, "copy: \(deadCount) dead workers") }
             let dead = Set(try (0..<deadCount).map { _ in Int(try r.u32("dead worker")) })
             shard.clocks = ClockTable(clocks: clocks, dead: dead, largestAnsweredGap: Int(try r.i64("gap")))
             shard.appliedPushes = Int(clamping: try r.u64("pushes"))
@@ -126,7 +126,7 @@ extension ServerShard {
             shard.refused = Int(clamping: try r.u64("refused"))
             shard.nonFiniteRowsSkipped = Int(clamping: try r.u64("skipped rows"))
             let tableCount = Int(try r.u32("tables"))
-            guard tableCount <= 4096 else { throw HybridSyncError.malformedMessage("copy: \(tableCount) tables") }
+            guard tableCount <= 4096 else { throw HybridSyncError.malformedMessage(.field, "copy: \(tableCount) tables") }
             for _ in 0..<tableCount {
                 let spec = try TableSpec.decode(from: &r)
                 shard.tables[spec.name] = RowStore(spec: spec)
@@ -141,13 +141,13 @@ extension ServerShard {
                     let table = try r.string("table", maxLength: 256)
                     let piece = Int(try r.u32("piece")), rowLength = Int(try r.u32("row length"))
                     let keyCount = Int(try r.u32("keys"))
-                    guard keyCount <= r.remaining / 8 else { throw HybridSyncError.malformedMessage("copy: \(keyCount) held keys") }
+                    guard keyCount <= r.remaining / 8 else { throw HybridSyncError.malformedMessage(.field, "copy: \(keyCount) held keys") }
                     let keys = try (0..<keyCount).map { _ in try r.u64("key") }
                     let gradCount = Int(try r.u32("gradients"))
                     // A held push must fit its table, as the push it was once did.
                     guard let spec = shard.tables[table]?.spec, piece < spec.pieceCount, rowLength == spec.length(ofPiece: piece),
                           rowLength >= 1, gradCount == keyCount * rowLength else {
-                        throw HybridSyncError.malformedMessage("copy of shard \(id.index): a held push of '\(table)' that does not fit the table")
+                        throw HybridSyncError.malformedMessage(.field, "copy of shard \(id.index): a held push of '\(table)' that does not fit the table")
                     }
                     let g = try r.raw(gradCount * 4, "gradients")
                     let grads = (0..<gradCount).map { Float(bitPattern: g.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)) }

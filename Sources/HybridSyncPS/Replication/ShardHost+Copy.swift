@@ -87,7 +87,7 @@ extension ShardHost {
     func onCopy(_ m: InboundEnvelope) -> [NodeDirective] {
         let h = m.header, s = h.shard
         guard case let .copy(index, state, last) = m.body, let view, view.backups(of: s).contains(me), !view.isComplete(me, of: s) else {
-            return [reply(m, kind: .error, .error(.invalidArgument("\(name) is not receiving a copy of shard \(h.shard)")))]
+            return [reply(m, kind: .error, .error(.invalidArgument(.membership, "\(name) is not receiving a copy of shard \(h.shard)")))]
         }
         let ack = { [me] (seq: UInt64) -> NodeDirective in
             var a = MessageHeader(kind: .copyAck, sender: NodeID(.server, me), seq: seq)

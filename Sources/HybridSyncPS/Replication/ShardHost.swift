@@ -157,7 +157,7 @@ final class ShardHost {
         guard let view, view.primary(of: h.shard) == me, let shard = shards[h.shard], primaries[h.shard] != nil else {
             if view == nil || h.epoch > view!.epoch {
                 guard early.count < Self.maxEarly else {
-                    return [reply(m, kind: .error, .error(.invalidArgument("\(name) has not received view \(h.epoch) yet")))]
+                    return [reply(m, kind: .error, .error(.invalidArgument(.membership, "\(name) has not received view \(h.epoch) yet")))]
                 }
                 early.append(m)
                 return []
@@ -216,7 +216,7 @@ final class ShardHost {
         guard let view, h.epoch == view.epoch, view.backups(of: h.shard).contains(me),
               var copy = backups[h.shard], let shard = shards[h.shard] else {
             // (A primary whose view differs sends it again once the views agree; it drops this answer.)
-            let e = HybridSyncError.invalidArgument("\(name) does not back up shard \(h.shard) in view \(h.epoch) (its view: \(view?.epoch ?? 0))")
+            let e = HybridSyncError.invalidArgument(.membership, "\(name) does not back up shard \(h.shard) in view \(h.epoch) (its view: \(view?.epoch ?? 0))")
             return [reply(m, kind: .error, .error(e))]
         }
         var out: [NodeDirective] = []

@@ -112,24 +112,24 @@ package struct ShardView: Sendable, Equatable {
     static func decode(from r: inout ByteReader) throws -> ShardView {
         let epoch = try r.u32("epoch")
         let n = Int(try r.u32("shard count"))
-        guard n <= 4096 else { throw HybridSyncError.malformedMessage("a view of \(n) shards") }
+        guard n <= 4096 else { throw HybridSyncError.malformedMessage(.field, "a view of \(n) shards") }
         var chains: [[Int]] = [], complete: [Int] = []
         for _ in 0..<n {
             let k = Int(try r.u8("chain length"))
             let done = Int(try r.u8("complete copies"))
-            guard done <= k, (done == 0) == (k == 0) else { throw HybridSyncError.malformedMessage("a chain of \(k) servers with \(done) complete copies") }
+            guard done <= k, (done == 0) == (k == 0) else { throw HybridSyncError.malformedMessage(.field, "a chain of \(k) servers with \(done) complete copies") }
             complete.append(done)
             var c: [Int] = []
             for _ in 0..<k {
                 let s = Int(try r.u32("server"))
-                guard s < n, !c.contains(s) else { throw HybridSyncError.malformedMessage("a view names server \(s) of \(n) twice or past the end") }
+                guard s < n, !c.contains(s) else { throw HybridSyncError.malformedMessage(.field, "a view names server \(s) of \(n) twice or past the end") }
                 c.append(s)
             }
             chains.append(c)
         }
         var view = ShardView(epoch: epoch, chains: chains, complete: complete)
         let a = Int(try r.u32("addresses"))
-        guard a == 0 || a == n else { throw HybridSyncError.malformedMessage("a view of \(n) shards with \(a) addresses") }
+        guard a == 0 || a == n else { throw HybridSyncError.malformedMessage(.field, "a view of \(n) shards with \(a) addresses") }
         view.addresses = try (0..<a).map { _ in try r.string("address") }
         return view
     }

@@ -93,7 +93,7 @@ package struct SchedulerMachine: NodeMachine {
         }
         // Everything else must come from a registered node, over the connection it registered on.
         guard let id = byPeer[m.from], id == h.sender else {
-            return refuse(m.from, seq: h.seq, .invalidArgument("\(h.kind) from \(h.sender), which is not registered on this connection"))
+            return refuse(m.from, seq: h.seq, .invalidArgument(.membership, "\(h.kind) from \(h.sender), which is not registered on this connection"))
         }
         nodes[id]?.lastSeen = now
         switch (h.kind, m.body) {
@@ -111,21 +111,21 @@ package struct SchedulerMachine: NodeMachine {
             let note = "server \(server) holds a complete copy of shard \(h.shard) again (epoch \(view.epoch))"
             return [.log(.warning, note)] + broadcastView(note: note)
         default:
-            return refuse(m.from, seq: h.seq, .malformedMessage("the scheduler does not accept \(h.kind) messages"))
+            return refuse(m.from, seq: h.seq, .malformedMessage(.kind, "the scheduler does not accept \(h.kind) messages"))
         }
     }
 
     /// A node asks to join. Once every expected node has, each gets its id and the address book.
     private mutating func onRegister(peer: Peer, role: Role, address: String, preferredIndex: Int, seq: UInt64, now: Double) -> [NodeDirective] {
         guard !started else {
-            return refuse(peer, seq: seq, .invalidArgument("registration after the job started: all \(servers) servers and \(workers) workers are already registered"))
+            return refuse(peer, seq: seq, .invalidArgument(.membership, "registration after the job started: all \(servers) servers and \(workers) workers are already registered"))
         }
         guard !pending.contains(where: { $0.peer == peer }) else {
-            return refuse(peer, seq: seq, .invalidArgument("this connection has already registered"))
+            return refuse(peer, seq: seq, .invalidArgument(.membership, "this connection has already registered"))
         }
         let count = role == .server ? servers : workers
         guard pending.filter({ $0.role == role }).count < count else {
-            return refuse(peer, seq: seq, .invalidArgument("the job expects \(count) \(role)(s) and all have registered"))
+            return refuse(peer, seq: seq, .invalidArgument(.membership, "the job expects \(count) \(role)(s) and all have registered"))
         }
         pending.append(Registration(role: role, peer: peer, address: address, preferred: preferredIndex, seq: seq))
         guard pending.count == servers + workers else { return [] }
@@ -235,7 +235,7 @@ package struct SchedulerMachine: NodeMachine {
     /// replaced yet, or waits (told so with `held`) for one to die.
     private mutating func onSpare(_ r: Registration, now: Double) -> [NodeDirective] {
         guard !spares.contains(where: { $0.peer == r.peer }), byPeer[r.peer] == nil else {
-            return refuse(r.peer, seq: r.seq, .invalidArgument("this connection has already registered"))
+            return refuse(r.peer, seq: r.seq, .invalidArgument(.membership, "this connection has already registered"))
         }
         if started, let slot = freeSlot() { return replace(slot, with: r, now: now) }
         spares.append(r)

@@ -72,7 +72,7 @@ package struct ServerMachine: NodeMachine {
         guard let host else {
             guard early.count < Self.maxEarly else {
                 return [.send(m.from, OutboundMessage(MessageHeader(kind: .error, sender: id, seq: m.header.seq),
-                                                      .error(.invalidArgument("server has not joined the job yet"))))]
+                                                      .error(.invalidArgument(.membership, "server has not joined the job yet"))))]
             }
             early.append(m)
             return []

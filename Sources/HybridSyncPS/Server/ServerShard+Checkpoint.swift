@@ -26,9 +26,9 @@ extension ServerShard {
     /// specs, every worker's clock) to `directory/server-<index>.shard`. Only at a step boundary: no
     /// push held for a step and no pull waiting.
     func startCheckpoint(into directory: String, for peer: Peer, _ request: MessageHeader) throws {
-        guard checkpointJob == nil else { throw HybridSyncError.invalidArgument("a checkpoint is already being written") }
+        guard checkpointJob == nil else { throw HybridSyncError.invalidArgument(.order, "a checkpoint is already being written") }
         guard heldPushes.isEmpty, waitingPulls.isEmpty else {
-            throw HybridSyncError.invalidArgument("checkpoint asked for in the middle of a step (\(heldPushes.count) held steps, \(waitingPulls.count) waiting pulls)")
+            throw HybridSyncError.invalidArgument(.order, "checkpoint asked for in the middle of a step (\(heldPushes.count) held steps, \(waitingPulls.count) waiting pulls)")
         }
         let name = "server-\(id.index).shard"
         let w = try CheckpointWriter(path: directory + "/" + name)
@@ -82,7 +82,7 @@ extension ServerShard {
             return [.send(job.peer, done)]
         } catch {
             checkpointJob = nil
-            let e = error as? HybridSyncError ?? .checkpoint(file: job.name, reason: "\(error)")
+            let e = error as? HybridSyncError ?? .checkpoint(.io, file: job.name, reason: "\(error)")
             return [.log(.error, "\(id) could not write its checkpoint: \(e)"), errorReply(job.peer, job.request, e)]
         }
     }
@@ -92,7 +92,7 @@ extension ServerShard {
     /// checked before anything is set.
     func restore(_ header: MessageHeader, _ frames: [any ByteFrame], clock: Int) throws {
         _ = try workerIndex(header)
-        guard clock >= 0, clock < Int(Int32.max) else { throw HybridSyncError.invalidArgument("restore to clock \(clock)") }
+        guard clock >= 0, clock < Int(Int32.max) else { throw HybridSyncError.invalidArgument(.range, "restore to clock \(clock)") }
         try checkRowSections(header)
         setRows(header, frames)
         for k in 0..<workers { clocks.advance(worker: k, to: clock) }
@@ -103,7 +103,7 @@ extension ServerShard {
         for s in header.sections {
             guard let store = tables[s.table] else { throw HybridSyncError.unknownTable(s.table) }
             guard s.piece < store.spec.pieceCount, s.hasValues, s.encoding == .float32 else {
-                throw HybridSyncError.malformedMessage("restore of '\(s.table)': bad section (piece \(s.piece))")
+                throw HybridSyncError.malformedMessage(.field, "restore of '\(s.table)': bad section (piece \(s.piece))")
             }
             let n = store.spec.length(ofPiece: s.piece)
             guard s.rowLength == 1 + n * (1 + store.stateSlots) else {

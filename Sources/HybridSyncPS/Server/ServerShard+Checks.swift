@@ -15,12 +15,12 @@ extension ServerShard {
                 if existing.optimizer != spec.optimizer { differ.append("optimizer") }
                 if existing.consistency != spec.consistency { differ.append("consistency") }
                 if existing.pieceLength != spec.pieceLength { differ.append("piece length") }
-                throw HybridSyncError.invalidArgument("table '\(spec.name)' is already declared with another \(differ.isEmpty ? "spec" : differ.joined(separator: ", "))")
+                throw HybridSyncError.invalidArgument(.name, "table '\(spec.name)' is already declared with another \(differ.isEmpty ? "spec" : differ.joined(separator: ", "))")
             }
         }
         let fresh = Set(specs.map(\.name)).filter { tables[$0] == nil }.count
         guard tables.count + fresh <= limits.maxTables else {
-            throw HybridSyncError.invalidArgument("declaring \(fresh) more table(s) would pass this server's limit of \(limits.maxTables) tables (HYBRIDSYNC_MAX_TABLES)")
+            throw HybridSyncError.invalidArgument(.limit, "declaring \(fresh) more table(s) would pass this server's limit of \(limits.maxTables) tables (HYBRIDSYNC_MAX_TABLES)")
         }
         for spec in specs where tables[spec.name] == nil { tables[spec.name] = RowStore(spec: spec) }
     }
@@ -40,7 +40,7 @@ extension ServerShard {
                                                     expected: "\(spec.length(ofPiece: s.piece))", got: "\(s.rowLength)")
             }
             guard s.hasValues == needValues else {
-                throw HybridSyncError.malformedMessage("table '\(s.table)': \(needValues ? "push without" : "pull with") values")
+                throw HybridSyncError.malformedMessage(.field, "table '\(s.table)': \(needValues ? "push without" : "pull with") values")
             }
         }
     }
@@ -99,7 +99,7 @@ extension ServerShard {
             let key: UInt64 = frames[2 + 2 * i].withUnsafeBytes { raw in
                 raw.count >= (row + 1) * 8 ? UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: row * 8, as: UInt64.self)) : 0
             }
-            throw HybridSyncError.invalidArgument("non-finite gradient in table '\(s.table)', row \(key), element \(s.piece * (tables[s.table]?.spec.pieceLength ?? 0) + bad % Swift.max(1, s.rowLength)): nothing of this push was applied")
+            throw HybridSyncError.invalidArgument(.nonFinite, "non-finite gradient in table '\(s.table)', row \(key), element \(s.piece * (tables[s.table]?.spec.pieceLength ?? 0) + bad % Swift.max(1, s.rowLength)): nothing of this push was applied")
         }
         return skips
     }
@@ -111,7 +111,7 @@ extension ServerShard {
         guard keys.count == header.sections.count else { return } // (rows are not kept: benchmark mode)
         let total = keys.reduce(0) { $0 + $1.count }
         guard total <= limits.maxKeysPerRequest else {
-            throw HybridSyncError.invalidArgument("\(total) keys in one request; this server takes at most \(limits.maxKeysPerRequest) (HYBRIDSYNC_MAX_KEYS)")
+            throw HybridSyncError.invalidArgument(.limit, "\(total) keys in one request; this server takes at most \(limits.maxKeysPerRequest) (HYBRIDSYNC_MAX_KEYS)")
         }
         let rows = tables.values.reduce(0) { $0 + $1.rowCount } + heldKeys
         let bytes = tables.values.reduce(0) { $0 + $1.bytes } + heldRowBytes
@@ -126,10 +126,10 @@ extension ServerShard {
             newBytes += fresh * store.bytesPerRow
         }
         guard rows + newRows <= limits.maxRows else {
-            throw HybridSyncError.invalidArgument("\(newRows) new row(s) would pass this server's limit of \(limits.maxRows) rows (HYBRIDSYNC_MAX_ROWS); nothing was applied")
+            throw HybridSyncError.invalidArgument(.limit, "\(newRows) new row(s) would pass this server's limit of \(limits.maxRows) rows (HYBRIDSYNC_MAX_ROWS); nothing was applied")
         }
         guard bytes + newBytes <= limits.maxBytes else {
-            throw HybridSyncError.invalidArgument("\(newRows) new row(s) of \(newBytes) bytes would pass this server's limit of \(limits.maxBytes) bytes (HYBRIDSYNC_MAX_BYTES); nothing was applied")
+            throw HybridSyncError.invalidArgument(.limit, "\(newRows) new row(s) of \(newBytes) bytes would pass this server's limit of \(limits.maxBytes) bytes (HYBRIDSYNC_MAX_BYTES); nothing was applied")
         }
     }
 
@@ -139,7 +139,7 @@ extension ServerShard {
         guard header.sections.contains(where: { tables[$0.table]?.spec.consistency == .bsp }) else { return }
         let lead = Int(header.clock) - clocks.minClock
         guard lead <= limits.maxClockLead else {
-            throw HybridSyncError.invalidArgument("a push stamped with clock \(header.clock), \(lead) steps ahead of the slowest worker; this server holds at most \(limits.maxClockLead) (HYBRIDSYNC_MAX_CLOCK_LEAD)")
+            throw HybridSyncError.invalidArgument(.limit, "a push stamped with clock \(header.clock), \(lead) steps ahead of the slowest worker; this server holds at most \(limits.maxClockLead) (HYBRIDSYNC_MAX_CLOCK_LEAD)")
         }
     }
 
@@ -149,7 +149,7 @@ extension ServerShard {
         for s in header.sections {
             let (rowBytes, o1) = s.rowLength.multipliedReportingOverflow(by: s.encoding.byteWidth)
             let (b, o2) = s.keyCount.multipliedReportingOverflow(by: rowBytes)
-            guard !o1, !o2 else { throw HybridSyncError.invalidArgument("the answer to this pull would overflow") }
+            guard !o1, !o2 else { throw HybridSyncError.invalidArgument(.range, "the answer to this pull would overflow") }
             bytes += b + 64 + s.table.utf8.count
         }
         guard bytes <= maxReplyBytes else {
@@ -160,10 +160,10 @@ extension ServerShard {
     /// The sending worker's index; also checks the request's clock, so no arithmetic on it can trap.
     func workerIndex(_ header: MessageHeader) throws -> Int {
         guard header.sender.role == .worker, header.sender.index < workers else {
-            throw HybridSyncError.invalidArgument("\(header.sender) is not one of the \(workers) workers")
+            throw HybridSyncError.invalidArgument(.membership, "\(header.sender) is not one of the \(workers) workers")
         }
         guard header.clock >= 0, header.clock <= Int64(Int32.max) else {
-            throw HybridSyncError.invalidArgument("clock \(header.clock) is outside 0...\(Int32.max)")
+            throw HybridSyncError.invalidArgument(.range, "clock \(header.clock) is outside 0...\(Int32.max)")
         }
         return header.sender.index
     }

@@ -133,11 +133,11 @@ final class ServerShard {
         bytesIn += m.byteCount
         do {
             if checkpointJob != nil, [.push, .pushPull, .clock, .declare, .restore].contains(header.kind) {
-                throw HybridSyncError.invalidArgument("\(header.kind) while a checkpoint is being written (checkpoints are taken between steps, on every worker together)")
+                throw HybridSyncError.invalidArgument(.order, "\(header.kind) while a checkpoint is being written (checkpoints are taken between steps, on every worker together)")
             }
             switch header.kind {
             case .declare:
-                guard case .declare(let specs) = m.body else { throw HybridSyncError.malformedMessage("declare without tables") }
+                guard case .declare(let specs) = m.body else { throw HybridSyncError.malformedMessage(.kind, "declare without tables") }
                 try declare(specs)
                 return [reply(peer, header, kind: .reply)]
             case .push:
@@ -174,13 +174,13 @@ final class ServerShard {
                 let released = try advanceClock(worker: try workerIndex(header), to: Int(header.clock))
                 return [reply(peer, header, kind: .reply)] + released
             case .checkpoint:
-                guard case .checkpoint(let directory) = m.body else { throw HybridSyncError.malformedMessage("checkpoint without a directory") }
+                guard case .checkpoint(let directory) = m.body else { throw HybridSyncError.malformedMessage(.kind, "checkpoint without a directory") }
                 _ = try workerIndex(header)
                 try startCheckpoint(into: directory, for: peer, header)
                 // Written in slices between polls; the answer follows (`held` slows the worker's resends).
                 return [reply(peer, header, kind: .held)]
             case .restore:
-                guard case .restore(let clock) = m.body else { throw HybridSyncError.malformedMessage("restore without a clock") }
+                guard case .restore(let clock) = m.body else { throw HybridSyncError.malformedMessage(.kind, "restore without a clock") }
                 try restore(header, frames, clock: Int(clock))
                 return [reply(peer, header, kind: .reply)]
             case .stats:
@@ -191,7 +191,7 @@ final class ServerShard {
                                         host: host, copies: copies)
                 return [reply(peer, header, kind: .reply, body: .stats(stats))]
             default:
-                throw HybridSyncError.malformedMessage("a server does not accept \(header.kind) messages")
+                throw HybridSyncError.malformedMessage(.kind, "a server does not accept \(header.kind) messages")
             }
         } catch let e as HybridSyncError {
             refused += 1

@@ -1,5 +1,5 @@
 import HybridSyncCore
-/// The parameter-server wire format, version 3. All integers little-endian.
+/// The parameter-server wire format, version 4. All integers little-endian.
 ///
 /// A message is a multipart ZeroMQ message:
 /// - frame 0, header: magic `u32 0x53505348` ("HSPS"), version `u8`, kind `u8`, flags `u16`, sender
@@ -16,7 +16,7 @@ package enum WireCodec {
     /// The first four bytes of every header ("HSPS" read little-endian).
     package static let magic: UInt32 = 0x5350_5348
     /// The wire version this build speaks; others are rejected.
-    package static let version: UInt8 = 3
+    package static let version: UInt8 = 4
     /// Most sections one message may carry.
     package static let maxSections = 4096
     /// Default upper bound on a whole message: 512 MiB.
@@ -53,23 +53,23 @@ package enum WireCodec {
         try frame.withUnsafeBytes { raw in
             var r = ByteReader(raw, context: "message header")
             let m = try r.u32("magic")
-            guard m == magic else { throw HybridSyncError.malformedMessage("bad magic 0x\(String(m, radix: 16)): not a HybridSync message") }
+            guard m == magic else { throw HybridSyncError.malformedMessage(.format, "bad magic 0x\(String(m, radix: 16)): not a HybridSync message") }
             let v = try r.u8("version")
-            guard v == version else { throw HybridSyncError.malformedMessage("unsupported wire version \(v) (this build speaks \(version))") }
+            guard v == version else { throw HybridSyncError.malformedMessage(.format, "unsupported wire version \(v) (this build speaks \(version))") }
             let k = try r.u8("kind")
-            guard let kind = MessageKind(rawValue: k) else { throw HybridSyncError.malformedMessage("unknown message kind \(k)") }
+            guard let kind = MessageKind(rawValue: k) else { throw HybridSyncError.malformedMessage(.kind, "unknown message kind \(k)") }
             let flags = try r.u16("flags")
             let rawSender = try r.u32("sender")
-            guard let sender = NodeID(raw: rawSender) else { throw HybridSyncError.malformedMessage("bad sender id 0x\(String(rawSender, radix: 16))") }
+            guard let sender = NodeID(raw: rawSender) else { throw HybridSyncError.malformedMessage(.field, "bad sender id 0x\(String(rawSender, radix: 16))") }
             let incarnation = try r.u32("incarnation")
             let shard = try r.u32("shard")
-            guard shard < 4096 else { throw HybridSyncError.malformedMessage("shard \(shard) is beyond the limit of 4096 servers") }
+            guard shard < 4096 else { throw HybridSyncError.malformedMessage(.field, "shard \(shard) is beyond the limit of 4096 servers") }
             let epoch = try r.u32("epoch")
             let logIndex = try r.u64("log index")
             let seq = try r.u64("seq")
             let clock = try r.i64("clock")
             let n = Int(try r.u32("section count"))
-            guard n <= maxSections else { throw HybridSyncError.malformedMessage("\(n) sections exceed the limit of \(maxSections)") }
+            guard n <= maxSections else { throw HybridSyncError.malformedMessage(.frames, "\(n) sections exceed the limit of \(maxSections)") }
             var sections: [SectionInfo] = []
             sections.reserveCapacity(n)
             for _ in 0..<n {
@@ -77,11 +77,11 @@ package enum WireCodec {
                 let piece = Int(try r.u32("piece"))
                 let rowLength = Int(try r.u32("row length"))
                 let d = try r.u8("row encoding")
-                guard let encoding = RowEncoding(rawValue: d) else { throw HybridSyncError.malformedMessage("table '\(table)': unknown row encoding code \(d)") }
+                guard let encoding = RowEncoding(rawValue: d) else { throw HybridSyncError.malformedMessage(.field, "table '\(table)': unknown row encoding code \(d)") }
                 let hv = try r.u8("has values")
-                guard hv <= 1 else { throw HybridSyncError.malformedMessage("table '\(table)': bad has-values flag \(hv)") }
+                guard hv <= 1 else { throw HybridSyncError.malformedMessage(.field, "table '\(table)': bad has-values flag \(hv)") }
                 let keys = try r.u64("key count")
-                guard keys <= UInt64(Int32.max) else { throw HybridSyncError.malformedMessage("table '\(table)': key count \(keys) too large") }
+                guard keys <= UInt64(Int32.max) else { throw HybridSyncError.malformedMessage(.field, "table '\(table)': key count \(keys) too large") }
                 sections.append(SectionInfo(table: table, piece: piece, rowLength: rowLength, encoding: encoding, keyCount: Int(keys), hasValues: hv == 1))
             }
             try r.expectEnd()
@@ -99,26 +99,26 @@ package enum WireCodec {
     package static func validate(_ frames: [any ByteFrame], maxMessageBytes: Int) throws -> MessageHeader {
         let total = frames.reduce(0) { $0 + $1.count }
         guard total <= maxMessageBytes else { throw HybridSyncError.oversizeMessage(bytes: total, limit: maxMessageBytes) }
-        guard frames.count >= 2 else { throw HybridSyncError.malformedMessage("\(frames.count) frames; a message has at least a header and a meta frame") }
+        guard frames.count >= 2 else { throw HybridSyncError.malformedMessage(.frames, "\(frames.count) frames; a message has at least a header and a meta frame") }
         let header = try decodeHeader(frames[0])
         guard (header.logIndex == 0) == (header.flags & MessageFlags.replicated == 0) else {
-            throw HybridSyncError.malformedMessage("log index \(header.logIndex) \(header.logIndex == 0 ? "missing from" : "on") a message \(header.logIndex == 0 ? "" : "not ")forwarded between servers")
+            throw HybridSyncError.malformedMessage(.field, "log index \(header.logIndex) \(header.logIndex == 0 ? "missing from" : "on") a message \(header.logIndex == 0 ? "" : "not ")forwarded between servers")
         }
         guard frames.count == 2 + 2 * header.sections.count else {
-            throw HybridSyncError.malformedMessage("\(frames.count) frames for \(header.sections.count) sections (expected \(2 + 2 * header.sections.count))")
+            throw HybridSyncError.malformedMessage(.frames, "\(frames.count) frames for \(header.sections.count) sections (expected \(2 + 2 * header.sections.count))")
         }
         for (i, s) in header.sections.enumerated() {
             let (rowBytes, overflow) = s.rowLength.multipliedReportingOverflow(by: s.encoding.byteWidth)
             guard !overflow, s.rowLength >= 1 || s.keyCount == 0 else {
-                throw HybridSyncError.malformedMessage("table '\(s.table)': bad row length \(s.rowLength)")
+                throw HybridSyncError.malformedMessage(.field, "table '\(s.table)': bad row length \(s.rowLength)")
             }
             let keysOmitted = header.flags & MessageFlags.keysOmitted != 0
             guard frames[2 + 2 * i].count == (keysOmitted ? 0 : s.keyBytes) else {
-                throw HybridSyncError.malformedMessage("table '\(s.table)': keys frame has \(frames[2 + 2 * i].count) bytes, header says \(s.keyCount) keys (\(s.keyBytes) bytes)")
+                throw HybridSyncError.malformedMessage(.frames, "table '\(s.table)': keys frame has \(frames[2 + 2 * i].count) bytes, header says \(s.keyCount) keys (\(s.keyBytes) bytes)")
             }
             let expected = s.hasValues ? s.keyCount.multipliedReportingOverflow(by: rowBytes) : (partialValue: 0, overflow: false)
             guard !expected.overflow, frames[3 + 2 * i].count == expected.partialValue else {
-                throw HybridSyncError.malformedMessage("table '\(s.table)': values frame has \(frames[3 + 2 * i].count) bytes, header says \(s.keyCount) rows x \(s.rowLength) \(s.encoding)")
+                throw HybridSyncError.malformedMessage(.frames, "table '\(s.table)': values frame has \(frames[3 + 2 * i].count) bytes, header says \(s.keyCount) rows x \(s.rowLength) \(s.encoding)")
             }
         }
         return header

@@ -88,26 +88,26 @@ package enum MessageBody: Sendable {
             switch kind {
             case .register:
                 guard let role = Role(rawValue: try r.u8("role")), role != .scheduler else {
-                    throw HybridSyncError.malformedMessage("register from \(peer): unknown role")
+                    throw HybridSyncError.malformedMessage(.field, "register from \(peer): unknown role")
                 }
                 let address = try r.string("address")
                 body = .register(role: role, address: address, preferredIndex: Int(Int32(bitPattern: try r.u32("preferred index"))))
             case .addressBook:
-                guard let id = NodeID(raw: try r.u32("id")) else { throw HybridSyncError.malformedMessage("address book: bad id") }
+                guard let id = NodeID(raw: try r.u32("id")) else { throw HybridSyncError.malformedMessage(.field, "address book: bad id") }
                 let s = Int(try r.u32("servers")), w = Int(try r.u32("workers"))
-                guard s <= 4096, w <= 65536 else { throw HybridSyncError.malformedMessage("address book lists \(s) servers, \(w) workers") }
+                guard s <= 4096, w <= 65536 else { throw HybridSyncError.malformedMessage(.field, "address book lists \(s) servers, \(w) workers") }
                 var servers: [String] = []
                 for _ in 0..<s { servers.append(try r.string("server address")) }
                 body = .addressBook(id: id, servers: servers, workers: w)
             case .barrier, .barrierRelease:
                 guard let g = BarrierGroup(rawValue: try r.u8("group")) else {
-                    throw HybridSyncError.malformedMessage("\(kind) from \(peer): unknown group")
+                    throw HybridSyncError.malformedMessage(.field, "\(kind) from \(peer): unknown group")
                 }
                 body = .barrier(g)
             case .copy:
                 let index = try r.u64("log index")
                 let last = try r.u8("last")
-                guard last <= 1 else { throw HybridSyncError.malformedMessage("copy: bad last flag \(last)") }
+                guard last <= 1 else { throw HybridSyncError.malformedMessage(.field, "copy: bad last flag \(last)") }
                 return .copy(index: index, state: Array(try r.raw(r.remaining, "state")), last: last == 1)
             case .copied:
                 body = .copied(server: Int(try r.u32("server")))
@@ -115,13 +115,13 @@ package enum MessageBody: Sendable {
                 let v = try ShardView.decode(from: &r)
                 body = .view(v, note: try r.string("note", maxLength: 4096))
             case .nodeDead:
-                guard let id = NodeID(raw: try r.u32("id")) else { throw HybridSyncError.malformedMessage("node-dead: bad id") }
+                guard let id = NodeID(raw: try r.u32("id")) else { throw HybridSyncError.malformedMessage(.field, "node-dead: bad id") }
                 body = .nodeDead(id, reason: try r.string("reason"))
             case .error:
                 return .error(ErrorCodec.decode(frame, from: peer))
             case .declare:
                 let n = Int(try r.u32("table count"))
-                guard n <= 4096 else { throw HybridSyncError.malformedMessage("\(n) tables in one declaration") }
+                guard n <= 4096 else { throw HybridSyncError.malformedMessage(.field, "\(n) tables in one declaration") }
                 var specs: [TableSpec] = []
                 for _ in 0..<n { specs.append(try TableSpec.decode(from: &r)) }
                 body = .declare(specs)
@@ -206,7 +206,7 @@ package struct InboundEnvelope {
             if let identity = m.identity { try Membership.check(identity: identity, header: header, body: body) }
             return .success(InboundEnvelope(from: m.from, header: header, body: body, frames: m.frames))
         } catch {
-            let e = error as? HybridSyncError ?? .malformedMessage("\(error)")
+            let e = error as? HybridSyncError ?? .malformedMessage(.field, "\(error)")
             let partial = m.frames.first.flatMap { try? WireCodec.decodeHeader($0) }
             return .failure(Rejection(from: m.from, error: e, header: partial))
         }

@@ -10,7 +10,7 @@ extension KVWorker {
                                timeout: timeout ?? Swift.max(config.requestTimeout, 3600))
         try handle.wait()
         return try (0..<serverCount).map { s in
-            guard let frames = handle.reply(of: s), frames.count >= 2 else { throw HybridSyncError.malformedMessage("no checkpoint reply from server \(s)") }
+            guard let frames = handle.reply(of: s), frames.count >= 2 else { throw HybridSyncError.malformedMessage(.kind, "no checkpoint reply from server \(s)") }
             let (file, size, crc) = try MessageBody.checkpointWritten(frames[1], server: s)
             return (file, Int(size), crc)
         }

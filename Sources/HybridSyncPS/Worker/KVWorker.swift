@@ -56,7 +56,7 @@ public final class KVWorker: Sendable {
         do {
             try registration.wait()
             guard let frames = registration.reply(of: -1), frames.count >= 2 else {
-                throw HybridSyncError.malformedMessage("registration answered without an address book")
+                throw HybridSyncError.malformedMessage(.kind, "registration answered without an address book")
             }
             book = try MessageBody.decode(kind: .addressBook, frames[1], from: "scheduler")
         } catch {
@@ -65,7 +65,7 @@ public final class KVWorker: Sendable {
         }
         guard case let .addressBook(me, servers, workers) = book else {
             link.finish(waitingUpTo: 1)
-            throw HybridSyncError.malformedMessage("registration answered without an address book")
+            throw HybridSyncError.malformedMessage(.kind, "registration answered without an address book")
         }
         id = me
         workerCount = workers
@@ -165,7 +165,7 @@ public final class KVWorker: Sendable {
                          timeout: Double?, wantRows: Bool, endingStep: Bool = false) throws -> PSHandle {
         guard !finished.load(ordering: .relaxed) else { throw HybridSyncError.unusable("worker has finished") }
         guard Set(names).count == names.count else {
-            throw HybridSyncError.invalidArgument("a table appears twice in one request: \(names)")
+            throw HybridSyncError.invalidArgument(.name, "a table appears twice in one request: \(names)")
         }
         let tableSpecs = try names.map(spec)
         let plan = RequestPlan(tables: tableSpecs, keys: keys, placement: placement)
@@ -236,7 +236,7 @@ public final class KVWorker: Sendable {
         let handle = broadcast(kind: .stats, label: "stats", timeout: timeout)
         try handle.wait()
         return try (0..<serverCount).map { s in
-            guard let frames = handle.reply(of: s), frames.count >= 2 else { throw HybridSyncError.malformedMessage("no stats from server \(s)") }
+            guard let frames = handle.reply(of: s), frames.count >= 2 else { throw HybridSyncError.malformedMessage(.kind, "no stats from server \(s)") }
             return try MessageBody.stats(frames[1], server: s)
         }
     }

@@ -152,7 +152,7 @@ struct RequestPlan: Sendable {
         let dim = table.spec.dimension, n = table.spec.length(ofPiece: s.piece), offset = s.piece * table.spec.pieceLength
         let encoding = table.spec.rowEncoding, width = encoding.byteWidth
         guard frame.count == s.positions.count * n * width else {
-            throw HybridSyncError.malformedMessage("server \(server) sent \(frame.count) bytes for \(s.positions.count) rows of '\(table.spec.name)'")
+            throw HybridSyncError.malformedMessage(.frames, "server \(server) sent \(frame.count) bytes for \(s.positions.count) rows of '\(table.spec.name)'")
         }
         frame.withUnsafeBytes { raw in
             guard let source = raw.baseAddress, let base = u.baseAddress else { return }
@@ -214,7 +214,7 @@ struct RequestPlan: Sendable {
     func assemble(replies: [Int: [any ByteFrame]]) throws -> [PulledRows] {
         for (server, sections) in perServer.enumerated() where !sections.isEmpty {
             guard let frames = replies[server], frames.count == 2 + 2 * sections.count else {
-                throw HybridSyncError.malformedMessage("reply of server \(server) has the wrong number of sections")
+                throw HybridSyncError.malformedMessage(.frames, "reply of server \(server) has the wrong number of sections")
             }
         }
         // Every (row, piece) of every table is in exactly one section of one server, so each table's

@@ -145,7 +145,7 @@ package struct WorkerMachine: NodeMachine {
             for (target, message) in r.parts {
                 if case .server(let s) = target {
                     guard servers.indices.contains(s) else {
-                        out.append(.resolve(request: r.id, part: target.part, .failure(.invalidArgument("no server \(s)"))))
+                        out.append(.resolve(request: r.id, part: target.part, .failure(.invalidArgument(.membership, "no server \(s)"))))
                         continue
                     }
                     if let reason = dead[s] {

@@ -113,7 +113,7 @@ package enum HybridChecks {
         try sync.register([Parameter(.dense(w, optimizer: .adam(learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8))),
                            Parameter(.embedding(spec, rows: rows))])
         if let resume { try sync.resume(from: resume) }
-        guard sync.stepCount == from else { throw HybridSyncError.invalidArgument("at step \(sync.stepCount), expected \(from)") }
+        guard sync.stepCount == from else { throw HybridSyncError.invalidArgument(.order, "at step \(sync.stepCount), expected \(from)") }
         for t in from..<to {
             let myIds = ids(me, t)
             _ = try sync.pull("emb", ids: myIds)

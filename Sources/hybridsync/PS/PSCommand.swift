@@ -57,7 +57,7 @@ struct PSOptions: ParsableArguments {
 func secured(_ config: PSConfig, _ env: [String: String]) throws -> PSConfig {
     if config.curve != nil { return config }
     guard env["HYBRIDSYNC_INSECURE"] == "1" else {
-        throw HybridSyncError.invalidArgument("no CURVE keys: set HYBRIDSYNC_KEYS=DIR (written by `hybridsync keys`) and HYBRIDSYNC_MEMBER, or HYBRIDSYNC_INSECURE=1 for plain TCP")
+        throw HybridSyncError.invalidArgument(.configuration, "no CURVE keys: set HYBRIDSYNC_KEYS=DIR (written by `hybridsync keys`) and HYBRIDSYNC_MEMBER, or HYBRIDSYNC_INSECURE=1 for plain TCP")
     }
     FileHandle.standardError.write(Data("warning: HYBRIDSYNC_INSECURE=1: parameter-server links are plain TCP, unauthenticated and unencrypted\n".utf8))
     return config

@@ -15,7 +15,7 @@ struct FashionMNIST {
         let images = try readIDX("\(directory)/\(split)-images-idx3-ubyte", magic: 2051)
         let labels = try readIDX("\(directory)/\(split)-labels-idx1-ubyte", magic: 2049)
         guard images.dims.count == 3, images.dims[1] == 28, images.dims[2] == 28, labels.dims.first == images.dims.first else {
-            throw HybridSyncError.invalidArgument("\(directory)/\(split): unexpected shapes \(images.dims) and \(labels.dims)")
+            throw HybridSyncError.invalidArgument(.shape, "\(directory)/\(split): unexpected shapes \(images.dims) and \(labels.dims)")
         }
         return FashionMNIST(images: images.data, labels: labels.data)
     }
@@ -27,12 +27,12 @@ struct FashionMNIST {
         } else if FileManager.default.fileExists(atPath: base + ".gz") {
             bytes = try gunzip(base + ".gz")
         } else {
-            throw HybridSyncError.invalidArgument("\(base)(.gz) not found: install dataset-fashion-mnist or pass --data")
+            throw HybridSyncError.invalidArgument(.io, "\(base)(.gz) not found: install dataset-fashion-mnist or pass --data")
         }
         return try bytes.withUnsafeBytes { raw in
             var r = ByteReader(raw, context: base)
             let m = UInt32(bigEndian: try r.u32("magic"))
-            guard m == magic else { throw HybridSyncError.malformedMessage("\(base): magic \(m), expected \(magic)") }
+            guard m == magic else { throw HybridSyncError.malformedMessage(.format, "\(base): magic \(m), expected \(magic)") }
             let nd = magic == 2051 ? 3 : 1
             var dims: [Int] = []
             for _ in 0..<nd { dims.append(Int(UInt32(bigEndian: try r.u32("dimension")))) }
@@ -50,7 +50,7 @@ struct FashionMNIST {
         try p.run()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw HybridSyncError.invalidArgument("gzip -dc \(path) failed") }
+        guard p.terminationStatus == 0 else { throw HybridSyncError.invalidArgument(.io, "gzip -dc \(path) failed") }
         return [UInt8](data)
     }
 }
