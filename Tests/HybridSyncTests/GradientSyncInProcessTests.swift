@@ -67,6 +67,33 @@ final class GradientSyncInProcessTests: XCTestCase {
         _ = try expectExact(servers: 2, workers: 2, strategy: .ps, overlap: true)
     }
 
+    /// `lastStepBytes` holds everything a step moved, also what `pull`, `pushSparse` and `ready` sent
+    /// before `step` was called. Oracle: the payload bytes themselves (8 bytes a key and 4 a float for
+    /// the rows pushed and pulled; at 2 workers, both the ring and recursive doubling send each rank's
+    /// whole tensor once), which the transports' counts can only exceed.
+    func testLastStepBytesCountWhatPullPushSparseAndReadySent() throws {
+        let (rows, dim, count) = (8, 64, 4096)
+        let outcome = try TestKit.hybridJob(servers: 1, workers: 2) { runtime -> [Route: Int] in
+            let sync = try GradientSync(runtime: runtime, strategy: .hybrid, replanAfterSteps: 0)
+            let w = try Tensor(name: "w", values: [Float](repeating: 1, count: count))
+            try sync.register([Parameter(.dense(w, optimizer: .sgd(learningRate: 1))),
+                               Parameter(.embedding(TableSpec(name: "e", dimension: dim, optimizer: .sgd(learningRate: 1)), rows: 1000))])
+            try sync.planOverlap([["w"]])
+            let ids = (0..<UInt64(rows)).map { $0 * 7 }
+            _ = try sync.pull("e", ids: ids)
+            try sync.pushSparse([SparseGradient(table: "e", ids: ids, values: [Float](repeating: 0.5, count: rows * dim))])
+            let g = try Tensor(name: "w", values: [Float](repeating: 0.25, count: count))
+            try sync.ready([g])
+            try sync.step(dense: [g], sparse: [])
+            return sync.lastStepBytes
+        }
+        for r in outcome.workers {
+            let bytes = try r.get()
+            XCTAssertGreaterThanOrEqual(bytes[.ps] ?? 0, 2 * rows * (8 + 4 * dim), "the pull's and the early push's rows: \(bytes)")
+            XCTAssertGreaterThanOrEqual(bytes[.ring] ?? 0, 4 * count, "the bucket started by ready: \(bytes)")
+        }
+    }
+
     /// `step` refuses sparse rows after `pushSparse` sent the step's, and `pushSparse` twice in a step.
     func testPushSparseIsOncePerStep() throws {
         let outcome = try TestKit.hybridJob(servers: 1, workers: 1) { runtime -> [String] in

@@ -41,9 +41,15 @@ public final class GradientSync {
     var touchedRows: [String: Int] = [:]
     /// Whether rows touched are still counted: only until the one re-plan that uses them.
     private var observingDensity: Bool { strategy == .hybrid && stepCount < replanAfterSteps }
-    /// Bytes of the last step by route, counted by the transports: ring = bytes this worker sent over MPI;
-    /// ps = bytes it sent to and received from the servers over ZeroMQ (pulls of that step included).
+    /// Bytes of the last step by route, counted by the transports from the end of the step before: ring
+    /// = bytes this worker sent over MPI; ps = bytes it sent to and received from the servers over
+    /// ZeroMQ. The step's pulls, `pushSparse` and `ready` are in it.
     public private(set) var lastStepBytes: [Route: Int] = [:]
+    /// The transports' counters when the last step (or the registration) ended.
+    private var bytesAtStepEnd = (ring: 0, ps: 0)
+    private var byteCounters: (ring: Int, ps: Int) {
+        (runtime.dense.communicator.bytesSent, runtime.kv.bytesSent + runtime.kv.bytesReceived)
+    }
 
     /// Creates the sync for `runtime`'s workers. The planner uses `model` if given; otherwise, with
     /// `calibrate`, a probe of both paths by message size (`Calibration.probe`: collective, about half a
@@ -134,6 +140,7 @@ public final class GradientSync {
             localTables[s.name] = try LocalTable(spec: s, rows: rowsHint(s), fill: nil)
         }
         try seedDenseOnServers()
+        bytesAtStepEnd = byteCounters
     }
 
     var tableRows: [String: Int] = [:]
@@ -146,16 +153,10 @@ public final class GradientSync {
         guard let spec = tables[table] else { throw HybridSyncError.unknownTable(table) }
         if observingDensity { touched[table, default: []].formUnion(ids) }
         if let local = localTables[table] { return try local.rows(ids) }
-        let before = runtime.kv.bytesSent + runtime.kv.bytesReceived
         let t = Timeline.begin()
-        defer {
-            Timeline.end(t, "pull", row: row, detail: "\(table): \(ids.count) rows")
-            pulledBytesThisStep[.ps, default: 0] += runtime.kv.bytesSent + runtime.kv.bytesReceived - before
-        }
+        defer { Timeline.end(t, "pull", row: row, detail: "\(table): \(ids.count) rows") }
         return try pullSettling([RowQuery(table: spec.name, keys: ids)])[0]
     }
-
-    private var pulledBytesThisStep: [Route: Int] = [:]
 
     /// Pulls, then takes the acknowledgements of the last step's clock (sent without waiting; the pull's
     /// answer came after it on every server the pull reached), throwing the clock's error if any.
@@ -232,11 +233,10 @@ public final class GradientSync {
             throw HybridSyncError.invalidArgument(.order, "step got sparse gradients after pushSparse sent this step's (pass sparse: [])")
         }
         try runtime.kv.settleClock()
-        let (ring0, ps0) = (runtime.dense.communicator.bytesSent, runtime.kv.bytesSent + runtime.kv.bytesReceived)
         defer {
-            lastStepBytes[.ring] = runtime.dense.communicator.bytesSent - ring0 + (pulledBytesThisStep[.ring] ?? 0)
-            lastStepBytes[.ps] = runtime.kv.bytesSent + runtime.kv.bytesReceived - ps0 + (pulledBytesThisStep[.ps] ?? 0)
-            pulledBytesThisStep = [:]
+            let now = byteCounters
+            lastStepBytes = [.ring: now.ring - bytesAtStepEnd.ring, .ps: now.ps - bytesAtStepEnd.ps]
+            bytesAtStepEnd = now
         }
         let byName = Dictionary(grads.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for name in denseOrder where byName[name] == nil {
