@@ -200,9 +200,7 @@ public final class GradientSync {
         let scale = 1 / Float(workers)
         for s in sparse {
             guard let spec = tables[s.table] else { throw HybridSyncError.unknownTable(s.table) }
-            guard s.values.count == s.keys.count * spec.dimension else {
-                throw HybridSyncError.shapeMismatch(what: "gradient of table '\(s.table)'", expected: "\(s.keys.count * spec.dimension) elements", got: "\(s.values.count)")
-            }
+            try s.checkShape(dimension: spec.dimension)
             if observingDensity { touched[s.table, default: []].formUnion(s.keys) }
             if let local = localTables[s.table] {
                 densified.append((local, try local.densify(s)))

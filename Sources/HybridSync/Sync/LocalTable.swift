@@ -57,15 +57,11 @@ final class LocalTable {
     /// Scatters `g` (duplicates summed) into the reusable dense gradient.
     func densify(_ g: SparseGradient) throws -> Tensor {
         let d = spec.dimension
+        try g.checkShape(dimension: d)
+        let rowIndex = try g.keys.map(check)
         try gradient.withElements(as: Float.self) { dst in
-            guard g.values.count == g.keys.count * d else {
-                throw HybridSyncError.shapeMismatch(what: "gradient of table '\(spec.name)'", expected: "\(g.keys.count * d) elements", got: "\(g.values.count)")
-            }
-            let rowIndex = try g.keys.map(check)
             dst.update(repeating: 0)
-            g.values.withUnsafeBufferPointer { src in
-                for (i, r) in rowIndex.enumerated() { for e in 0..<d { dst[r * d + e] += src[i * d + e] } }
-            }
+            g.sumRows(into: dst, slots: rowIndex, dimension: d)
         }
         return gradient
     }

@@ -130,16 +130,14 @@ public struct TableSpec: Sendable, Equatable {
     public var initializer: RowInitializer
     public var optimizer: OptimizerSpec
     public var consistency: Consistency
-    /// Rows longer than this are cut into pieces placed on different servers (set by the client).
+    /// Rows longer than this are cut into pieces placed on different servers (set by the client;
+    /// default 65,536 floats, 256 KiB).
     public var pieceLength: Int
     /// What to do with non-finite gradient rows (default: refuse them).
     public var nonFinite: NonFinitePolicy
     /// How rows travel to and from the servers (default float32; `float16` and `bfloat16` halve the
     /// bytes). Servers store float32 whatever this says.
     public var rowEncoding: RowEncoding
-
-    /// Default longest piece: 64 Ki floats (256 KiB).
-    package static let defaultPieceLength = 65_536 // the default of `init(pieceLength:)`: 256 KiB of float32
 
     public init(name: String, dimension: Int, dtype: DType = .float32, initializer: RowInitializer = .zeros,
                 optimizer: OptimizerSpec = .sgd(learningRate: 0.01), consistency: Consistency = .asp,

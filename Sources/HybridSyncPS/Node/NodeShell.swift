@@ -153,7 +153,4 @@ package final class CommandQueue<Command: Sendable>: Sendable {
     package func close() -> [Command] {
         state.withLock { s in s.closed = true; defer { s.items.removeAll() }; return s.items }
     }
-
-    /// Whether the shell has stopped.
-    package var isClosed: Bool { state.withLock { $0.closed } }
 }

@@ -12,7 +12,6 @@ struct RequestPlan: Sendable {
 
         /// Positions in `unique` of the queried keys, in query order.
         func position(_ i: Int) -> Int { userToUnique?[i] ?? i }
-        var queriedCount: Int { userToUnique?.count ?? unique.count }
     }
 
     struct Section: Sendable {
@@ -192,20 +191,10 @@ struct RequestPlan: Sendable {
     func summedGradients(_ rows: [SparseRows]) throws -> [[Float]] {
         try zip(tables, rows).map { table, r in
             let dim = table.spec.dimension
-            guard r.values.count == r.keys.count * dim else {
-                throw HybridSyncError.shapeMismatch(what: "values of table '\(r.table)' (\(r.keys.count) keys x dimension \(dim))",
-                                                    expected: "\(r.keys.count * dim) elements", got: "\(r.values.count)")
-            }
+            try r.checkShape(dimension: dim)
             guard let map = table.userToUnique else { return r.values }
             var out = [Float](repeating: 0, count: table.unique.count * dim)
-            out.withUnsafeMutableBufferPointer { o in
-                r.values.withUnsafeBufferPointer { v in
-                    for (i, u) in map.enumerated() {
-                        let dst = o.baseAddress! + u * dim, src = v.baseAddress! + i * dim
-                        for e in 0..<dim { dst[e] += src[e] }
-                    }
-                }
-            }
+            out.withUnsafeMutableBufferPointer { r.sumRows(into: $0, slots: map, dimension: dim) }
             return out
         }
     }

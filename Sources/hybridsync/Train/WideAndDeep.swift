@@ -55,8 +55,6 @@ struct WideAndDeep {
 
     struct Gradients {
         let w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor
-        var wideIds: [UInt64] = []
-        var wideValues: [Float] = []
     }
 
     func makeGradients() throws -> Gradients {
