@@ -40,7 +40,9 @@ final class SecurityProcessTests: XCTestCase {
         }
         let script = HybridProcessTests.root.appendingPathComponent("Tests/Scripts/rogue_client.py").path
         let (status, json) = try HybridProcessTests.run("/usr/bin/env", ["python3", script, "--scheduler", fields["scheduler"] ?? "",
-                                                                       "--servers", fields["servers"] ?? "", "--server-key", fields["serverkey"] ?? ""] + clientArgs)
+                                                                       "--servers", fields["servers"] ?? "",
+                                                                       // One argument: a Z85 key may begin with "-".
+                                                                       "--server-key=" + (fields["serverkey"] ?? "")] + clientArgs)
         _ = FileManager.default.createFile(atPath: dir + "/go", contents: nil)
         p.waitUntilExit()
         let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
