@@ -18,7 +18,6 @@ extension GradientSync {
         // worker has its acknowledgements and all have met at the barrier.
         let rank = runtime.dense.communicator.rank
         try Timeline.span("checkpoint", row: "worker \(rank)", detail: "step \(stepCount)") {
-            try runtime.kv.settleClock()
             try runtime.kv.barrier()
             var failure: (any Error)?
             if rank == 0 {
@@ -117,15 +116,14 @@ extension GradientSync {
         try w.write(CheckpointFormat.workerState)
         try w.write(Int64(stepCount))
         try w.write(UInt32(workers))
-        try w.write(UInt32(denseOrder.count))
-        for name in denseOrder {
-            let (t, _, state) = dense[name]!
-            try writeString(w, name)
-            try w.write(UInt64(t.count))
-            try t.withElements(as: Float.self) { try w.write(floats: $0.baseAddress!, count: $0.count) }
-            try w.write(UInt64(state.count))
-            try state.withUnsafeBufferPointer { if let b = $0.baseAddress { try w.write(floats: b, count: $0.count) } }
-            let offset = denseOffsets[name] ?? []
+        try w.write(UInt32(dense.count))
+        for p in dense {
+            try writeString(w, p.name)
+            try w.write(UInt64(p.tensor.count))
+            try p.tensor.withElements(as: Float.self) { try w.write(floats: $0.baseAddress!, count: $0.count) }
+            try w.write(UInt64(p.state.count))
+            try p.state.withUnsafeBufferPointer { if let b = $0.baseAddress { try w.write(floats: b, count: $0.count) } }
+            let offset = p.serverOffset ?? []
             try w.write(UInt64(offset.count))
             try offset.withUnsafeBufferPointer { if let b = $0.baseAddress { try w.write(floats: b, count: $0.count) } }
         }
@@ -134,14 +132,14 @@ extension GradientSync {
         for n in names {
             try writeString(w, n)
             try w.write(UInt8(routes[n] == .ring ? 1 : 0))
-            try w.write(Int64(touchedRows[n] ?? 0))
+            try w.write(Int64(tables[n]?.touchedRows ?? 0))
             try w.write((planner.observedDensity(n) ?? -1).bitPattern)
         }
-        let local = localTables.keys.sorted()
+        let local = tables.values.compactMap { t in t.local.map { (t.name, $0) } }.sorted { $0.0 < $1.0 }
         try w.write(UInt32(local.count))
-        for n in local {
+        for (n, table) in local {
             try writeString(w, n)
-            try localTables[n]!.write(to: w)
+            try table.write(to: w)
         }
         let (size, crc) = try w.finish()
         return (size, crc)
@@ -157,26 +155,26 @@ extension GradientSync {
         let step = Int(try r.read(Int64.self))
         guard Int(try r.read(UInt32.self)) == workers else { throw bad("taken with another worker count") }
         let denseCount = Int(try r.read(UInt32.self))
-        guard denseCount == denseOrder.count else { throw bad("\(denseCount) dense parameters there, \(denseOrder.count) registered here") }
+        guard denseCount == dense.count else { throw bad("\(denseCount) dense parameters there, \(dense.count) registered here") }
         for _ in 0..<denseCount {
             let name = try readString(r)
-            guard var entry = dense[name] else { throw bad("dense parameter '\(name)' is not registered here") }
-            guard Int(try r.read(UInt64.self)) == entry.0.count else { throw bad("dense parameter '\(name)' has another size") }
-            try entry.0.withElements(as: Float.self) { try r.read(floats: $0.baseAddress!, count: $0.count) }
-            guard Int(try r.read(UInt64.self)) == entry.state.count else { throw bad("optimizer state of '\(name)' has another size") }
-            try entry.state.withUnsafeMutableBufferPointer { if let b = $0.baseAddress { try r.read(floats: b, count: $0.count) } }
+            guard let p = denseNamed[name] else { throw bad("dense parameter '\(name)' is not registered here") }
+            guard Int(try r.read(UInt64.self)) == p.tensor.count else { throw bad("dense parameter '\(name)' has another size") }
+            try p.tensor.withElements(as: Float.self) { try r.read(floats: $0.baseAddress!, count: $0.count) }
+            guard Int(try r.read(UInt64.self)) == p.state.count else { throw bad("optimizer state of '\(name)' has another size") }
+            try p.state.withUnsafeMutableBufferPointer { if let b = $0.baseAddress { try r.read(floats: b, count: $0.count) } }
             let offsetCount = Int(try r.read(UInt64.self))
             var offset = [Float](repeating: 0, count: offsetCount)
             try offset.withUnsafeMutableBufferPointer { if let b = $0.baseAddress { try r.read(floats: b, count: $0.count) } }
-            if offsetCount > 0 { denseOffsets[name] = offset }
-            dense[name] = entry
+            if offsetCount > 0 { p.serverOffset = offset }
         }
         let routeCount = Int(try r.read(UInt32.self))
         var saved: [String: Route] = [:]
         for _ in 0..<routeCount {
             let n = try readString(r)
             saved[n] = try r.read(UInt8.self) == 1 ? .ring : .ps
-            touchedRows[n] = Int(try r.read(Int64.self))
+            let touched = Int(try r.read(Int64.self))
+            tables[n]?.touchedRows = touched
             let d = Double(bitPattern: try r.read(UInt64.self))
             if d >= 0 { planner.setObservedDensity(n, d) }
         }
@@ -184,15 +182,18 @@ extension GradientSync {
         let localCount = Int(try r.read(UInt32.self))
         for _ in 0..<localCount {
             let n = try readString(r)
-            guard let spec = tables[n] else { throw bad("table '\(n)' is not registered here") }
-            let table = try localTables[n] ?? LocalTable(spec: spec, rows: tableRows[n] ?? 1, fill: nil)
+            guard let t = tables[n] else { throw bad("table '\(n)' is not registered here") }
+            let table = try t.local ?? LocalTable(spec: t.spec, rows: t.rows, fill: nil)
             try table.restore(from: r)
-            localTables[n] = table
+            t.local = table
         }
-        for (n, route) in saved where route == .ring && tables[n] != nil && localTables[n] == nil {
+        for (n, route) in saved where route == .ring && tables[n] != nil && tables[n]?.local == nil {
             throw bad("table '\(n)' was on the ring but its rows are missing")
         }
-        routes = saved
+        for (n, route) in saved {
+            denseNamed[n]?.route = route
+            tables[n]?.route = route
+        }
         stepCount = step
     }
 

@@ -21,7 +21,7 @@ extension GradientSync {
     /// to the servers, and those in no group, are synchronised by `step` as before. Calling it again
     /// replaces the plan (between steps).
     public func planOverlap(_ groups: [[String]]) throws {
-        guard !runtime.dense.hasStartedBuckets, readied.isEmpty else {
+        guard !runtime.dense.hasStartedBuckets, !dense.contains(where: { $0.readied != nil }) else {
             throw HybridSyncError.invalidArgument(.order, "planOverlap between ready and step: finish the step first")
         }
         var seen: Set<String> = []
@@ -30,10 +30,10 @@ extension GradientSync {
         for (k, group) in groups.enumerated() {
             var descriptors: [TensorDescriptor] = []
             for name in group {
-                guard let (t, _, _) = dense[name] else { throw HybridSyncError.invalidArgument(.name, "planOverlap: '\(name)' is not a registered dense parameter") }
+                guard let t = denseNamed[name]?.tensor else { throw HybridSyncError.invalidArgument(.name, "planOverlap: '\(name)' is not a registered dense parameter") }
                 guard seen.insert(name).inserted else { throw HybridSyncError.invalidArgument(.name, "planOverlap: '\(name)' is in two groups") }
                 agreed.append(TensorDescriptor(name: "overlap.\(k)." + name, dtype: t.dtype, count: t.count, op: .average))
-                if routes[name] == .ring { descriptors.append(t.descriptor(op: .average)) }
+                if denseNamed[name]?.route == .ring { descriptors.append(t.descriptor(op: .average)) }
             }
             planned.append(descriptors)
         }
@@ -56,15 +56,15 @@ extension GradientSync {
         guard var plan = overlap else { throw HybridSyncError.invalidArgument(.order, "ready before planOverlap") }
         for g in gradients {
             try checkDenseGradient(g)
-            guard readied[g.name] == nil, gradients.filter({ $0.name == g.name }).count == 1 else {
+            guard denseNamed[g.name]?.readied == nil, gradients.filter({ $0.name == g.name }).count == 1 else {
                 throw HybridSyncError.invalidArgument(.order, "the gradient of '\(g.name)' was already given to ready in this step")
             }
         }
         _ = try checkFinite(gradients, [])
-        for g in gradients { readied[g.name] = g }
+        for g in gradients { denseNamed[g.name]?.readied = g }
         let due = plan.markReady(gradients.map(\.name))
         overlap = plan
-        for b in due { try startBucket(b, plan) { readied[$0]! } }
+        for b in due { try startBucket(b, plan) { self.denseNamed[$0]!.readied! } }
         try runtime.dense.advanceStarted()
     }
 
@@ -77,8 +77,8 @@ extension GradientSync {
     /// not started yet, and returns the names the overlap carries (the flush leaves them out).
     func startTheRest(_ byName: [String: Tensor]) throws -> Set<String> {
         guard var plan = overlap else { return [] }
-        for (name, t) in readied where byName[name] !== t {
-            throw HybridSyncError.invalidArgument(.order, "step got another tensor for '\(name)' than the one given to ready")
+        for p in dense where p.readied != nil && byName[p.name] !== p.readied {
+            throw HybridSyncError.invalidArgument(.order, "step got another tensor for '\(p.name)' than the one given to ready")
         }
         for b in plan.startRest() { try startBucket(b, plan) { byName[$0]! } }
         overlap = plan
@@ -89,7 +89,7 @@ extension GradientSync {
     /// wait throws). `step` calls it after an error too, so every rank leaves the step with nothing in flight.
     func finishOverlap() throws {
         defer {
-            readied.removeAll(keepingCapacity: true)
+            for p in dense { p.readied = nil }
             overlap?.reset()
         }
         try runtime.dense.finishStarted()

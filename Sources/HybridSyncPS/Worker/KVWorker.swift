@@ -28,7 +28,7 @@ public final class KVWorker: Sendable {
     private let specs = Mutex<[String: TableSpec]>([:])
     let clockValue = Atomic<Int>(0)
     private let logger: Logger
-    /// The clock `advanceClockAsync` sent and nobody has waited for yet.
+    /// The last `endStep`'s handle, until the worker has settled it.
     private let unsettledClock = Mutex<PSHandle?>(nil)
     private let finished = Atomic<Bool>(false)
 
@@ -122,18 +122,6 @@ public final class KVWorker: Sendable {
         try request(.push, tables: rows.map(\.table), keys: rows.map(\.keys), rows: rows, timeout: timeout, wantRows: false)
     }
 
-    /// Starts a push that ends this worker's step: the servers apply it and then advance this worker's
-    /// clock, in one message each (servers that hold none of the rows get a `clock` message). Later
-    /// requests carry the new clock. Waiting on the handle settles both; `pushAsync` then
-    /// `advanceClock` is the same in two round trips.
-    public func pushEndingStepAsync(_ rows: [SparseRows], timeout: Double? = nil) throws -> PSHandle {
-        try settleClock()
-        let handle = try request(.push, tables: rows.map(\.table), keys: rows.map(\.keys), rows: rows, timeout: timeout, wantRows: false,
-                                 endingStep: true)
-        clockValue.store(clock + 1, ordering: .relaxed)
-        return handle
-    }
-
     /// Starts a pull; `wait()` on the handle returns the rows in query order.
     public func pullAsync(_ queries: [RowQuery], timeout: Double? = nil) throws -> PSHandle {
         try request(.pull, tables: queries.map(\.table), keys: queries.map(\.keys), rows: nil, timeout: timeout, wantRows: true)
@@ -147,8 +135,13 @@ public final class KVWorker: Sendable {
     /// Pushes gradient rows and waits for every server's acknowledgement.
     public func push(_ rows: [SparseRows], timeout: Double? = nil) throws { try pushAsync(rows, timeout: timeout).wait() }
 
-    /// Pulls rows, waiting as the tables' consistency model requires.
-    public func pull(_ queries: [RowQuery], timeout: Double? = nil) throws -> [PulledRows] { try pullAsync(queries, timeout: timeout).wait() }
+    /// Pulls rows, waiting as the tables' consistency model requires. The answer implies the servers
+    /// have this worker's last clock, so the pull also settles `endStep`'s handle (throwing its error).
+    public func pull(_ queries: [RowQuery], timeout: Double? = nil) throws -> [PulledRows] {
+        let rows = try pullAsync(queries, timeout: timeout).wait()
+        try settleClock()
+        return rows
+    }
 
     /// Pushes rows and pulls their new values in one round trip.
     public func pushPull(_ rows: [SparseRows], timeout: Double? = nil) throws -> [PulledRows] { try pushPullAsync(rows, timeout: timeout).wait() }
@@ -167,6 +160,8 @@ public final class KVWorker: Sendable {
         guard Set(names).count == names.count else {
             throw HybridSyncError.invalidArgument(.name, "a table appears twice in one request: \(names)")
         }
+        // A push never overtakes the end of the step before it (so a resend cannot land after it).
+        if rows != nil { try settleClock() }
         let tableSpecs = try names.map(spec)
         let plan = RequestPlan(tables: tableSpecs, keys: keys, placement: placement)
         let gradients = try rows.map { try plan.summedGradients($0) }
@@ -190,40 +185,45 @@ public final class KVWorker: Sendable {
 
     // MARK: - Clocks, barriers, stats
 
-    /// Ends this worker's step: every server learns the new clock (after this worker's pushes of the
-    /// step, which travel on the same connections). The clock advances only once every server has
-    /// acknowledged it; on error it stays where it was.
-    public func advanceClock(timeout: Double? = nil) throws {
-        let c = clock + 1
-        try broadcast(kind: .clock, clock: c, label: "clock \(c)", timeout: timeout).wait()
-        clockValue.store(c, ordering: .relaxed)
-    }
-
-    /// Starts advancing the clock and returns at once (a step's end off the critical path): requests
-    /// made after this carry the new clock, and a server that has not yet seen the clock holds them as
-    /// the consistency model says until it does. `settleClock()` waits for every server's
-    /// acknowledgement and throws the clock's error, if any; call it before relying on the servers
-    /// having it (the next pull's answer implies it). `finish()` settles it too, so the last step's
-    /// clock (which releases its BSP pushes) reaches the servers before they are told to stop.
-    public func advanceClockAsync(timeout: Double? = nil) throws {
+    /// Ends this worker's step, the one way to: the servers apply `rows` (the step's last pushes, if
+    /// any) and then advance this worker's clock, in one message each (servers the rows do not reach
+    /// get the clock alone; after this worker's earlier pushes, which travel on the same connections).
+    /// Returns at once: requests made after this carry the new clock, and a server that has not seen
+    /// it yet holds them as the consistency model says. The handle completes when every server has
+    /// acknowledged. The worker settles it itself, throwing the clock's error there, before its next
+    /// push, end of step, barrier or `finish`, and after its next blocking `pull` (whose answer implies
+    /// it), so a caller need not wait on it; `finish` thereby gets the last step's clock (which
+    /// releases its BSP pushes) to the servers before they are told to stop.
+    @discardableResult
+    public func endStep(pushing rows: [SparseRows] = [], timeout: Double? = nil) throws -> PSHandle {
         try settleClock()
-        let c = clock + 1
-        clockValue.store(c, ordering: .relaxed)
-        let handle = broadcast(kind: .clock, clock: c, label: "clock \(c)", timeout: timeout)
+        let handle: PSHandle
+        if rows.isEmpty {
+            handle = broadcast(kind: .clock, clock: clock + 1, label: "clock \(clock + 1)", timeout: timeout)
+        } else {
+            handle = try request(.push, tables: rows.map(\.table), keys: rows.map(\.keys), rows: rows, timeout: timeout, wantRows: false,
+                                 endingStep: true)
+        }
+        clockValue.store(clock + 1, ordering: .relaxed)
         unsettledClock.withLock { $0 = handle }
+        return handle
     }
 
-    /// Waits for the acknowledgements of a clock `advanceClockAsync` sent; nothing if there is none.
-    public func settleClock() throws {
+    /// `endStep()`, waiting for every server's acknowledgement.
+    public func advanceClock(timeout: Double? = nil) throws { try endStep(timeout: timeout).wait() }
+
+    /// Waits for the acknowledgements of the last `endStep`, if not yet settled.
+    private func settleClock() throws {
         try unsettledClock.withLock { h -> PSHandle? in defer { h = nil }; return h }?.wait()
     }
 
-    /// Waits until every worker has entered the barrier. Throws `peerDied` naming a worker the
-    /// scheduler declared dead.
+    /// Waits until every worker has entered the barrier (after settling the last `endStep`). Throws
+    /// `peerDied` naming a worker the scheduler declared dead.
     public func barrier(timeout: Double? = nil) throws { try barrier(.workers, timeout: timeout) }
 
     /// Waits until every member of `group` has entered the barrier.
     package func barrier(_ group: BarrierGroup, timeout: Double? = nil) throws {
+        try settleClock()
         let deadline = Deadline.after(seconds: timeout ?? config.requestTimeout)
         let handle = PSHandle(parts: [-1], plan: nil, deadline: deadline, label: "barrier of \(group)")
         let h = MessageHeader(kind: .barrier, sender: id, seq: 0, clock: Int64(clock))
