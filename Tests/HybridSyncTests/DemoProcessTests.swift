@@ -102,7 +102,7 @@ final class DemoProcessTests: XCTestCase {
             Thread.sleep(forTimeInterval: 0.02)
         }
         var killed = false
-        for pid in Self.pids(named: "hybridsync") where Self.environment(of: pid)["OMPI_COMM_WORLD_RANK"] == "2" {
+        for pid in ProcessTree.ranks(2, named: "hybridsync", under: p.processIdentifier) {
             kill(pid, SIGKILL)
             killed = true
         }
@@ -121,23 +121,5 @@ final class DemoProcessTests: XCTestCase {
         XCTAssertEqual(s2, 0, resumed)
         XCTAssertTrue(resumed.contains("resumed from"), resumed)
         XCTAssertEqual(params(resumed), params(straight))
-    }
-
-    static func pids(named name: String) -> [Int32] {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.compactMap(Int32.init).filter { pid in
-            let comm = (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? ""
-            return comm.trimmingCharacters(in: .whitespacesAndNewlines) == name
-        }
-    }
-
-    static func environment(of pid: Int32) -> [String: String] {
-        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return [:] }
-        var env: [String: String] = [:]
-        for entry in data.split(separator: 0) {
-            let s = String(decoding: entry, as: UTF8.self)
-            if let eq = s.firstIndex(of: "=") { env[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
-        }
-        return env
     }
 }

@@ -42,7 +42,7 @@ final class FailoverProcessTests: XCTestCase {
             while !needles.allSatisfy(output.current().contains) && Date() < deadline && p.isRunning {
                 Thread.sleep(forTimeInterval: 0.02)
             }
-            for pid in DemoProcessTests.pids(named: "hybridsync") where DemoProcessTests.environment(of: pid)["OMPI_COMM_WORLD_RANK"] == "\(rank)" {
+            for pid in ProcessTree.ranks(rank, named: "hybridsync", under: p.processIdentifier) {
                 kill(pid, SIGKILL)
                 killedAt.append(Date())
             }

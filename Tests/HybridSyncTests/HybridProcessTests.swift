@@ -126,7 +126,7 @@ final class HybridProcessTests: XCTestCase {
             Thread.sleep(forTimeInterval: 0.01)
         }
         var killed = false
-        for pid in DemoProcessTests.pids(named: "hybridsync-test") where DemoProcessTests.environment(of: pid)["OMPI_COMM_WORLD_RANK"] == "0" {
+        for pid in ProcessTree.ranks(0, named: "hybridsync-test", under: p.processIdentifier) {
             kill(pid, SIGKILL)
             killed = true
         }
