@@ -56,6 +56,26 @@ final class CheckpointInProcessTests: XCTestCase {
         XCTAssertNoThrow(try run(servers: 2, from: 2, to: 3, resume: root), "the repaired checkpoint loads")
     }
 
+    /// A sound checkpoint resumed by a job whose dense parameter has another size is refused as
+    /// `incompatible`, naming the parameter, on every worker (not as a damaged or foreign file).
+    func testACheckpointOfAnotherModelIsIncompatible() throws {
+        _ = try run(servers: 1, from: 0, to: 1, checkpoint: root)
+        let root = self.root
+        let outcome = try TestKit.hybridJob(servers: 1, workers: 2) { runtime -> String in
+            let sync = try GradientSync(runtime: runtime, strategy: .hybrid, replanAfterSteps: 0)
+            let w = try Tensor(name: "mlp.w", values: [Float](repeating: 0, count: HybridChecks.denseCount + 1))
+            try sync.register([Parameter(.dense(w, optimizer: .sgd(learningRate: 1))),
+                               Parameter(.embedding(TableSpec(name: "emb", dimension: HybridChecks.dim), rows: HybridChecks.rows))])
+            do {
+                try sync.resume(from: root)
+                return "resumed"
+            } catch HybridSyncError.checkpoint(let code, _, let reason) {
+                return "\(code): \(reason)"
+            }
+        }
+        for r in outcome.workers { XCTAssertEqual(try r.get(), "incompatible: dense parameter 'mlp.w' has another size") }
+    }
+
     /// A checkpoint of another format version is refused with a message saying which.
     func testAnotherFormatVersionIsRefused() throws {
         _ = try run(servers: 1, from: 0, to: 1, checkpoint: root)

@@ -147,21 +147,21 @@ extension GradientSync {
 
     private func readWorkerState(_ path: String) throws {
         let r = try CheckpointReader(path: path)
-        func bad(_ why: String) -> HybridSyncError { .checkpoint(.format, file: path, reason: why) }
+        func bad(_ why: String, _ code: HybridSyncError.CheckpointCode = .format) -> HybridSyncError { .checkpoint(code, file: path, reason: why) }
         guard try r.read(UInt32.self) == CheckpointFormat.magic else { throw bad("not a HybridSync checkpoint file") }
         let version = try r.read(UInt32.self)
         guard version == CheckpointFormat.version else { throw bad("format version \(version); this build reads version \(CheckpointFormat.version)") }
         guard try r.read(UInt8.self) == CheckpointFormat.workerState else { throw bad("not a worker state file") }
         let step = Int(try r.read(Int64.self))
-        guard Int(try r.read(UInt32.self)) == workers else { throw bad("taken with another worker count") }
+        guard Int(try r.read(UInt32.self)) == workers else { throw bad("taken with another worker count", .incompatible) }
         let denseCount = Int(try r.read(UInt32.self))
-        guard denseCount == dense.count else { throw bad("\(denseCount) dense parameters there, \(dense.count) registered here") }
+        guard denseCount == dense.count else { throw bad("\(denseCount) dense parameters there, \(dense.count) registered here", .incompatible) }
         for _ in 0..<denseCount {
             let name = try readString(r)
-            guard let p = denseNamed[name] else { throw bad("dense parameter '\(name)' is not registered here") }
-            guard Int(try r.read(UInt64.self)) == p.tensor.count else { throw bad("dense parameter '\(name)' has another size") }
+            guard let p = denseNamed[name] else { throw bad("dense parameter '\(name)' is not registered here", .incompatible) }
+            guard Int(try r.read(UInt64.self)) == p.tensor.count else { throw bad("dense parameter '\(name)' has another size", .incompatible) }
             try p.tensor.withElements(as: Float.self) { try r.read(floats: $0.baseAddress!, count: $0.count) }
-            guard Int(try r.read(UInt64.self)) == p.state.count else { throw bad("optimizer state of '\(name)' has another size") }
+            guard Int(try r.read(UInt64.self)) == p.state.count else { throw bad("optimizer state of '\(name)' has another size", .incompatible) }
             try p.state.withUnsafeMutableBufferPointer { if let b = $0.baseAddress { try r.read(floats: b, count: $0.count) } }
             let offsetCount = Int(try r.read(UInt64.self))
             var offset = [Float](repeating: 0, count: offsetCount)
@@ -178,17 +178,17 @@ extension GradientSync {
             let d = Double(bitPattern: try r.read(UInt64.self))
             if d >= 0 { planner.setObservedDensity(n, d) }
         }
-        guard Set(saved.keys) == Set(routes.keys) else { throw bad("the checkpoint's parameters \(saved.keys.sorted()) differ from the registered \(routes.keys.sorted())") }
+        guard Set(saved.keys) == Set(routes.keys) else { throw bad("the checkpoint's parameters \(saved.keys.sorted()) differ from the registered \(routes.keys.sorted())", .incompatible) }
         let localCount = Int(try r.read(UInt32.self))
         for _ in 0..<localCount {
             let n = try readString(r)
-            guard let t = tables[n] else { throw bad("table '\(n)' is not registered here") }
+            guard let t = tables[n] else { throw bad("table '\(n)' is not registered here", .incompatible) }
             let table = try t.local ?? LocalTable(spec: t.spec, rows: t.rows, fill: nil)
             try table.restore(from: r)
             t.local = table
         }
         for (n, route) in saved where route == .ring && tables[n] != nil && tables[n]?.local == nil {
-            throw bad("table '\(n)' was on the ring but its rows are missing")
+            throw bad("table '\(n)' was on the ring but its rows are missing", .damaged)
         }
         for (n, route) in saved {
             denseNamed[n]?.route = route
