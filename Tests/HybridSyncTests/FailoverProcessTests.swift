@@ -6,7 +6,7 @@ import XCTest
 /// servers, r = 1, BSP Adagrad table on the parameter server, Adam dense layers on the ring) with server
 /// ranks killed by SIGKILL mid-training.
 final class FailoverProcessTests: XCTestCase {
-    static let common = ["train", "--servers", "3", "--placement", "dedicated", "--replication", "1", "--train-limit", "6400",
+    static let common = ["train", "--servers", "3", "--placement", "dedicated", "--replication", "1", "--train-limit", "4800",
                          "--test-limit", "100", "--hidden", "16", "--wide-rows", "4096", "--batch", "16", "--checksum",
                          "--no-calibrate", "--epochs", "2"]
 
