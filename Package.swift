@@ -44,9 +44,13 @@ let package = Package(
         // In-process transports and helpers to run whole jobs as threads of one process (tests, fuzzing).
         .target(name: "HybridSyncTestKit", dependencies: ["HybridSyncCore", "HybridSyncCollectives", "HybridSyncPS", "HybridSyncZMQ", "HybridSync",
                                                    .product(name: "Logging", package: "swift-log")]),
+        // The wide-and-deep trainer of the examples package (`Sources/Examples`), public API only; the
+        // demo (`hybridsync train`) runs it.
+        .target(name: "WideAndDeep", dependencies: ["HybridSync"], path: "Sources/Examples/WideAndDeep"),
         .executableTarget(
             name: "hybridsync",
             dependencies: [
+                "WideAndDeep",
                 "HybridSyncCore",
                 "HybridSyncCollectives",
                 "HybridSyncPS",

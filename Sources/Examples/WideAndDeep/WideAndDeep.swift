@@ -1,5 +1,4 @@
-import HybridSyncCollectives
-import HybridSyncCore
+import HybridSync
 
 /// A wide-and-deep classifier for 28x28 images, 10 classes.
 ///
@@ -7,17 +6,22 @@ import HybridSyncCore
 ///   horizontally and vertically adjacent cells) into a table of `wideRows` rows x 10 logits;
 /// - deep: an MLP 784 -> `hidden` (ReLU) -> 10.
 /// logits = wide + deep; softmax cross-entropy.
-struct WideAndDeep {
-    static let classes = 10
-    let hidden: Int
-    let wideRows: Int
-    let w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor
+public struct WideAndDeep {
+    /// Output classes.
+    public static let classes = 10
+    /// Hidden units of the MLP.
+    public let hidden: Int
+    /// Rows of the wide table (a power of two).
+    public let wideRows: Int
+    /// The MLP's parameters (`deep.w1`, `deep.b1`, `deep.w2`, `deep.b2`).
+    public let w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor
 
-    init(hidden: Int, wideRows: Int, seed: UInt64) throws {
+    /// A model with seeded Glorot-uniform weights and zero biases.
+    public init(hidden: Int, wideRows: Int, seed: UInt64) throws {
         self.hidden = hidden
         self.wideRows = wideRows
         func uniform(_ n: Int, _ scale: Float, _ salt: UInt64) -> [Float] {
-            (0..<n).map { Float(Double(splitMix64(seed ^ salt &+ UInt64($0)) >> 11) * 0x1p-53 * 2 - 1) * scale }
+            (0..<n).map { Float(Double(mix64(seed ^ salt &+ UInt64($0)) >> 11) * 0x1p-53 * 2 - 1) * scale }
         }
         w1 = try Tensor(name: "deep.w1", values: uniform(784 * hidden, (6 / Float(784 + hidden)).squareRoot(), 1 << 40))
         b1 = try Tensor(name: "deep.b1", values: [Float](repeating: 0, count: hidden))
@@ -26,7 +30,7 @@ struct WideAndDeep {
     }
 
     /// The wide feature ids of one image (may repeat).
-    func features(_ image: UnsafeBufferPointer<UInt8>) -> [UInt64] {
+    public func features(_ image: UnsafeBufferPointer<UInt8>) -> [UInt64] {
         var level = [UInt8](repeating: 0, count: 196)
         for y in 0..<14 {
             for x in 0..<14 {
@@ -38,26 +42,28 @@ struct WideAndDeep {
         var out: [UInt64] = []
         out.reserveCapacity(400)
         let mask = UInt64(wideRows - 1)
-        for c in 0..<196 where level[c] > 0 { out.append(splitMix64(UInt64(c) << 8 | UInt64(level[c])) & mask) }
+        for c in 0..<196 where level[c] > 0 { out.append(mix64(UInt64(c) << 8 | UInt64(level[c])) & mask) }
         for y in 0..<14 {
             for x in 0..<14 {
                 let c = y * 14 + x
                 if x < 13 && (level[c] | level[c + 1]) > 0 {
-                    out.append(splitMix64(1 << 32 | UInt64(c) << 8 | UInt64(level[c]) << 4 | UInt64(level[c + 1])) & mask)
+                    out.append(mix64(1 << 32 | UInt64(c) << 8 | UInt64(level[c]) << 4 | UInt64(level[c + 1])) & mask)
                 }
                 if y < 13 && (level[c] | level[c + 14]) > 0 {
-                    out.append(splitMix64(2 << 32 | UInt64(c) << 8 | UInt64(level[c]) << 4 | UInt64(level[c + 14])) & mask)
+                    out.append(mix64(2 << 32 | UInt64(c) << 8 | UInt64(level[c]) << 4 | UInt64(level[c + 14])) & mask)
                 }
             }
         }
         return out
     }
 
-    struct Gradients {
-        let w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor
+    /// The MLP's gradients, one tensor per parameter, named as the parameters.
+    public struct Gradients {
+        public let w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor
     }
 
-    func makeGradients() throws -> Gradients {
+    /// Zero gradients of the MLP's shapes.
+    public func makeGradients() throws -> Gradients {
         Gradients(w1: try Tensor(name: "deep.w1", dtype: .float32, count: w1.count), b1: try Tensor(name: "deep.b1", dtype: .float32, count: hidden),
                   w2: try Tensor(name: "deep.w2", dtype: .float32, count: w2.count), b2: try Tensor(name: "deep.b2", dtype: .float32, count: 10))
     }
@@ -66,15 +72,19 @@ struct WideAndDeep {
     /// pixel-major (`x[i * count + b]`, scaled to [0, 1]), so each row of `w1` and of its gradient is
     /// read once per batch, for all the batch's images, instead of once per image: the 400 KB of `w1`
     /// would not stay in cache across 32 images, the batch's 16 KB of hidden units do.
-    struct Batch {
-        private(set) var count = 0
+    public struct Batch {
+        /// Images in the batch.
+        public private(set) var count = 0
+
+        /// An empty batch (`load` fills it).
+        public init() {}
         fileprivate var x: [Float] = []
         fileprivate var h: [Float] = []
         fileprivate var logits: [Float] = []
 
         /// Loads `count` images (the `image(b)` pixels) and the sums of their pulled wide rows (`wide`,
         /// `count` x 10 logits).
-        mutating func load(count: Int, hidden: Int, image: (Int) -> UnsafeBufferPointer<UInt8>, wide: [Float]) {
+        public mutating func load(count: Int, hidden: Int, image: (Int) -> UnsafeBufferPointer<UInt8>, wide: [Float]) {
             self.count = count
             if x.count < 784 * count { x = [Float](repeating: 0, count: 784 * count) }
             if h.count < hidden * count { h = [Float](repeating: 0, count: hidden * count) }
@@ -88,7 +98,7 @@ struct WideAndDeep {
         }
 
         /// The logits of image `b` (valid after `forward`).
-        func logits(of b: Int) -> ArraySlice<Float> { logits[(b * 10)..<(b * 10 + 10)] }
+        public func logits(of b: Int) -> ArraySlice<Float> { logits[(b * 10)..<(b * 10 + 10)] }
     }
 
     /// Computes the batch's logits (wide + deep) into `batch`.
@@ -97,7 +107,7 @@ struct WideAndDeep {
     /// uniqueness or bounds checks), the inner loops are plain `a[j] += v * b[j]` over contiguous rows,
     /// which the compiler vectorises, and the batch is the outer unit of work, so each weight is loaded
     /// once per batch.
-    func forward(_ batch: inout Batch) throws {
+    public func forward(_ batch: inout Batch) throws {
         let n = hidden, count = batch.count
         try w1.withElements(as: Float.self) { w in
             try b1.withElements(as: Float.self) { bias in
@@ -151,7 +161,7 @@ struct WideAndDeep {
     }
 
     /// Softmax probabilities and the loss of `label`.
-    static func softmax(_ logits: ArraySlice<Float>, label: Int) -> ([Float], Float) {
+    public static func softmax(_ logits: ArraySlice<Float>, label: Int) -> ([Float], Float) {
         let m = logits.max()!
         var p = logits.map { expf($0 - m) }
         let s = p.reduce(0, +)
@@ -163,7 +173,7 @@ struct WideAndDeep {
     /// `count` x 10, already scaled by 1/batch). Raw pointers and batch-outer loops, as in `forward`.
     /// `headDone` is called once `g.w2` and `g.b2` are final, before the first layer's gradients are
     /// computed (where a training loop hands them to `GradientSync.ready`).
-    func backward(_ batch: Batch, dlogits: [Float], into g: Gradients, headDone: () throws -> Void = {}) throws {
+    public func backward(_ batch: Batch, dlogits: [Float], into g: Gradients, headDone: () throws -> Void = {}) throws {
         let n = hidden, count = batch.count
         var dh = [Float](repeating: 0, count: n * count)
         try dh.withUnsafeMutableBufferPointer { dhb in
@@ -208,6 +218,15 @@ struct WideAndDeep {
             }
         }
     }
+}
+
+/// The splitmix64 finaliser: the model's hash of crossed features and its weight initialisation.
+@inline(__always)
+func mix64(_ x: UInt64) -> UInt64 {
+    var z = x &+ 0x9E37_79B9_7F4A_7C15
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
 }
 
 #if canImport(Glibc)
