@@ -40,10 +40,15 @@ let package = Package(
         ),
         .target(name: "HybridSyncZMQ", dependencies: ["HybridSyncCore", "CZeroMQ"]),
         .target(name: "HybridSyncPS", dependencies: ["HybridSyncCore", "HybridSyncZMQ", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "HybridSync", dependencies: ["HybridSyncCore", "HybridSyncCollectives", "HybridSyncPS", .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "HybridSync", dependencies: ["HybridSyncCore", "HybridSyncCollectives", "HybridSyncPS", .product(name: "Logging", package: "swift-log")]),
         // In-process transports and helpers to run whole jobs as threads of one process (tests, fuzzing).
-        .target(name: "HybridSyncTestKit", dependencies: ["HybridSyncCore", "HybridSyncCollectives", "HybridSyncPS", "HybridSyncZMQ", "HybridSync",
-                                                   .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "HybridSyncTestKit",
+            dependencies: [
+                "HybridSyncCore", "HybridSyncCollectives", "HybridSyncPS", "HybridSyncZMQ", "HybridSync",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // The wide-and-deep trainer of the examples package (`Sources/Examples`), public API only; the
         // demo (`hybridsync train`) runs it.
         .target(name: "WideAndDeep", dependencies: ["HybridSync"], path: "Sources/Examples/WideAndDeep"),
@@ -75,8 +80,12 @@ let package = Package(
         .executableTarget(name: "hybridsync-fuzz", dependencies: ["HybridSyncCore", "HybridSyncPS"]),
         .testTarget(name: "HybridSyncCoreTests", dependencies: ["HybridSyncCore"]),
         .testTarget(name: "HybridSyncCollectivesTests", dependencies: ["HybridSyncCore", "HybridSyncCollectives", "HybridSyncTestKit"]),
-        .testTarget(name: "HybridSyncPSTests", dependencies: ["HybridSyncPS", "HybridSyncCore", "HybridSyncTestKit", "HybridSyncZMQ",
-                                                      .product(name: "Logging", package: "swift-log")]),
+        .testTarget(
+            name: "HybridSyncPSTests",
+            dependencies: [
+                "HybridSyncPS", "HybridSyncCore", "HybridSyncTestKit", "HybridSyncZMQ",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(name: "HybridSyncTests", dependencies: ["HybridSync", "HybridSyncCore", "HybridSyncTestKit"]),
     ],
     swiftLanguageModes: [.v6]

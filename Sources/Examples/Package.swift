@@ -12,8 +12,9 @@ let package = Package(
         .target(name: "WideAndDeepExample", dependencies: [.product(name: "HybridSync", package: "HybridSync")], path: "WideAndDeep"),
         .executableTarget(name: "wide-and-deep", dependencies: ["WideAndDeepExample"], path: "TrainWideAndDeep"),
         .executableTarget(name: "readme-loop", dependencies: [.product(name: "HybridSync", package: "HybridSync")], path: "ReadmeLoop"),
-        .executableTarget(name: "ps-worker", dependencies: [.product(name: "HybridSyncCore", package: "HybridSync"), .product(name: "HybridSyncPS", package: "HybridSync")],
-                          path: "PSWorker"),
+        .executableTarget(
+            name: "ps-worker", dependencies: [.product(name: "HybridSyncCore", package: "HybridSync"), .product(name: "HybridSyncPS", package: "HybridSync")],
+            path: "PSWorker"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -18,11 +18,13 @@ extension TestKit {
     /// workers: the scheduler's address book, then its first view (`replication` extra copies).
     package static func join(_ server: inout ServerMachine, index: Int = 0, servers: Int = 1, workers: Int, replication: Int = 0) throws {
         let addresses = (0..<servers).map { "memory://s\($0)" }
-        let book = OutboundMessage(MessageHeader(kind: .addressBook, sender: .scheduler, seq: 1),
-                                   .addressBook(id: NodeID(.server, index), servers: addresses, workers: workers))
+        let book = OutboundMessage(
+            MessageHeader(kind: .addressBook, sender: .scheduler, seq: 1),
+            .addressBook(id: NodeID(.server, index), servers: addresses, workers: workers))
         _ = server.onMessage(try envelope(from: .link(0), book), now: 0)
-        let view = OutboundMessage(MessageHeader(kind: .view, sender: .scheduler, seq: 0),
-                                   .view(.initial(servers: servers, replication: replication), note: ""))
+        let view = OutboundMessage(
+            MessageHeader(kind: .view, sender: .scheduler, seq: 0),
+            .view(.initial(servers: servers, replication: replication), note: ""))
         _ = server.onMessage(try envelope(from: .link(0), view), now: 0)
     }
 }

@@ -81,7 +81,9 @@ package final class MemoryMessageTransport: MessageTransport {
 
     package func listen(_ endpoint: String) throws -> String {
         // A TCP endpoint on any port, or a same-host ipc:// endpoint, gets a fresh name of its own.
-        let name = endpoint.hasSuffix(":0") || endpoint.hasPrefix("ipc://") || endpoint.isEmpty ? "memory://node-\(UInt(bitPattern: ObjectIdentifier(self).hashValue))" : endpoint
+        let name =
+            endpoint.hasSuffix(":0") || endpoint.hasPrefix("ipc://") || endpoint.isEmpty
+            ? "memory://node-\(UInt(bitPattern: ObjectIdentifier(self).hashValue))" : endpoint
         try network.registry.withLock { r in
             guard r.listeners[name] == nil else { throw HybridSyncError.invalidArgument(.configuration, "\(name) is already bound") }
             r.listeners[name] = inbox
@@ -118,7 +120,7 @@ package final class MemoryMessageTransport: MessageTransport {
             links[i].0.post(.init(from: .routed(links[i].1), frames: copies))
         case .routed(let route):
             guard let (target, link) = network.registry.withLock({ $0.routes[route] }) else {
-                return // like a ROUTER: an unknown route drops the message
+                return  // like a ROUTER: an unknown route drops the message
             }
             target.post(.init(from: .link(link), frames: copies))
         }
@@ -134,7 +136,9 @@ package final class MemoryMessageTransport: MessageTransport {
     }
 
     package func close(lingerSeconds: Double) {
-        inbox.letters.withLock { $0.closed = true; $0.queue.removeAll() }
+        inbox.letters.withLock {
+            $0.closed = true; $0.queue.removeAll()
+        }
         if let listening { _ = network.registry.withLock { $0.listeners.removeValue(forKey: listening) } }
         listening = nil
     }

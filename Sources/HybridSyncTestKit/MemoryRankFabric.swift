@@ -124,8 +124,10 @@ package final class MemoryRankTransport: RankTransport {
     }
 
     /// Copies a message into a receive buffer; a length other than the buffer's fails the receive.
-    private static func deliver(_ bytes: [UInt8], into address: UInt, count: Int, rank: Int, id: Int, from peer: Int,
-                                _ s: inout MemoryRankFabric.State) {
+    private static func deliver(
+        _ bytes: [UInt8], into address: UInt, count: Int, rank: Int, id: Int, from peer: Int,
+        _ s: inout MemoryRankFabric.State
+    ) {
         guard bytes.count == count else {
             s.failed[rank, default: [:]][id] = .malformedMessage(.length, "rank \(peer) sent \(bytes.count) bytes to a receive of \(count)")
             return

@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import HybridSyncCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A non-blocking pipe that any thread can signal and an I/O thread can poll alongside its sockets: the
 /// way user code hands work to the I/O thread without touching a socket.

@@ -30,8 +30,10 @@ final class ZAPHandler {
             let f = request.map { $0.bytes }
             guard f.count >= 6 else {
                 onRefused("a malformed authentication request")
-                try socket.send([.bytes(Array("1.0".utf8)), .bytes(f.count > 1 ? f[1] : []), .bytes(Array("500".utf8)),
-                                 .bytes(Array("malformed ZAP request".utf8)), .bytes([]), .bytes([])])
+                try socket.send([
+                    .bytes(Array("1.0".utf8)), .bytes(f.count > 1 ? f[1] : []), .bytes(Array("500".utf8)),
+                    .bytes(Array("malformed ZAP request".utf8)), .bytes([]), .bytes([]),
+                ])
                 continue
             }
             let address = String(decoding: f[3], as: UTF8.self)
@@ -39,10 +41,12 @@ final class ZAPHandler {
             var identity: String?
             if mechanism == "CURVE", request.count >= 7 { identity = members[f[6]] }
             if identity == nil { onRefused(address.isEmpty ? "unknown address" : address) }
-            let reply: [[UInt8]] = [Array("1.0".utf8), f[1],
-                                    Array((identity == nil ? "400" : "200").utf8),
-                                    Array((identity == nil ? "not a member of this job" : "OK").utf8),
-                                    Array((identity ?? "").utf8), []]
+            let reply: [[UInt8]] = [
+                Array("1.0".utf8), f[1],
+                Array((identity == nil ? "400" : "200").utf8),
+                Array((identity == nil ? "not a member of this job" : "OK").utf8),
+                Array((identity ?? "").utf8), [],
+            ]
             try socket.send(reply.map { .bytes($0) })
         }
     }

@@ -1,7 +1,8 @@
 import CZeroMQ
 import HybridSyncCore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The one place ZeroMQ return codes become thrown errors: retries `EINTR`, reports `EAGAIN` as `nil`
@@ -16,7 +17,8 @@ func zmqCall(_ call: @autoclosure () -> String, _ body: () -> Int32) throws -> I
         let code = zmq_errno()
         if code == EINTR { continue }
         if code == EAGAIN { return nil }
-        throw HybridSyncError.transport(library: "ZeroMQ", call: call(), code: code,
-                                        message: String(cString: zmq_strerror(code)))
+        throw HybridSyncError.transport(
+            library: "ZeroMQ", call: call(), code: code,
+            message: String(cString: zmq_strerror(code)))
     }
 }

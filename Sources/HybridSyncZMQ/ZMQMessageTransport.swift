@@ -1,7 +1,8 @@
 import CZeroMQ
 import HybridSyncCore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `MessageTransport` over ZeroMQ: a ROUTER for the listening endpoint, a DEALER per connection, and a
@@ -111,8 +112,10 @@ package final class ZMQMessageTransport: MessageTransport {
             while let raw = try socket.receive() {
                 if routed {
                     guard raw.count >= 2 else { continue }
-                    out.append(InboundMessage(from: .routed(raw[0].bytes), frames: raw.dropFirst().map { $0 as any ByteFrame },
-                                              identity: ZMQSocket.identity(of: raw[1])))
+                    out.append(
+                        InboundMessage(
+                            from: .routed(raw[0].bytes), frames: raw.dropFirst().map { $0 as any ByteFrame },
+                            identity: ZMQSocket.identity(of: raw[1])))
                 } else {
                     out.append(InboundMessage(from: .link(link), frames: raw.map { $0 as any ByteFrame }))
                 }

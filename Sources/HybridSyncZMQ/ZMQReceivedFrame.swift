@@ -1,7 +1,8 @@
 import CZeroMQ
 import HybridSyncCore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A received frame, read without a copy: it owns the `zmq_msg_t` and closes it when released.

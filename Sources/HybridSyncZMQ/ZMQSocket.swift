@@ -1,7 +1,8 @@
 import CZeroMQ
 import HybridSyncCore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A ZeroMQ socket. ZeroMQ sockets are not thread-safe: a socket is used by one thread at a time (the
@@ -29,8 +30,9 @@ package final class ZMQSocket {
     /// Creates a socket of `kind` in `context` with linger 0 (closing never blocks).
     package init(_ context: ZMQContext, kind: Kind) throws {
         guard let h = zmq_socket(context.handle, kind.raw) else {
-            throw HybridSyncError.transport(library: "ZeroMQ", call: "zmq_socket", code: zmq_errno(),
-                                            message: String(cString: zmq_strerror(zmq_errno())))
+            throw HybridSyncError.transport(
+                library: "ZeroMQ", call: "zmq_socket", code: zmq_errno(),
+                message: String(cString: zmq_strerror(zmq_errno())))
         }
         handle = h
         self.context = context
@@ -126,14 +128,16 @@ package final class ZMQSocket {
                     let hint = Unmanaged.passRetained(bytes).toOpaque()
                     guard zmq_msg_init_data(&msg, bytes.pointer, bytes.count, zmqReleaseShared, hint) == 0 else {
                         Unmanaged<SharedBytes>.fromOpaque(hint).release()
-                        throw HybridSyncError.transport(library: "ZeroMQ", call: "zmq_msg_init_data", code: zmq_errno(),
-                                                        message: String(cString: zmq_strerror(zmq_errno())))
+                        throw HybridSyncError.transport(
+                            library: "ZeroMQ", call: "zmq_msg_init_data", code: zmq_errno(),
+                            message: String(cString: zmq_strerror(zmq_errno())))
                     }
                     sent = try sendMessage(&msg, flags)
                 }
                 if sent == nil {
-                    throw HybridSyncError.transport(library: "ZeroMQ", call: "zmq_send", code: EAGAIN,
-                                                    message: "the peer's queue is full (high-water mark)")
+                    throw HybridSyncError.transport(
+                        library: "ZeroMQ", call: "zmq_send", code: EAGAIN,
+                        message: "the peer's queue is full (high-water mark)")
                 }
             } catch {
                 for rest in frames.dropFirst(i + 1) { rest.discard() }

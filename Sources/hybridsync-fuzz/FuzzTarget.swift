@@ -41,15 +41,18 @@ enum FuzzNodes {
         config.maxMessageBytes = limit
         var s = ServerMachine(config: config, endpoint: "memory://s0")
         _ = s.start(now: 0)
-        let book = OutboundMessage(MessageHeader(kind: .addressBook, sender: .scheduler, seq: 1),
-                                   .addressBook(id: NodeID(.server, 0), servers: ["memory://s0", "memory://s1"], workers: 2))
+        let book = OutboundMessage(
+            MessageHeader(kind: .addressBook, sender: .scheduler, seq: 1),
+            .addressBook(id: NodeID(.server, 0), servers: ["memory://s0", "memory://s1"], workers: 2))
         deliver(book, from: .link(0)) { s.onMessage($0, now: 0) }
         // Primary of shard 0 (forwarding to server 1) and backup of shard 1: both replication paths.
-        let view = OutboundMessage(MessageHeader(kind: .view, sender: .scheduler, seq: 0),
-                                   .view(.initial(servers: 2, replication: 1), note: ""))
+        let view = OutboundMessage(
+            MessageHeader(kind: .view, sender: .scheduler, seq: 0),
+            .view(.initial(servers: 2, replication: 1), note: ""))
         deliver(view, from: .link(0)) { s.onMessage($0, now: 0) }
-        let declare = OutboundMessage(MessageHeader(kind: .declare, sender: NodeID(.worker, 0), seq: 1),
-                                      .declare(FuzzSeeds.tables))
+        let declare = OutboundMessage(
+            MessageHeader(kind: .declare, sender: NodeID(.worker, 0), seq: 1),
+            .declare(FuzzSeeds.tables))
         deliver(declare, from: .routed([7])) { s.onMessage($0, now: 0) }
         return s
     }
@@ -58,8 +61,9 @@ enum FuzzNodes {
         var s = SchedulerMachine(servers: 1, workers: 1, heartbeatTimeout: 1e9, startTimeout: 1e9)
         _ = s.start(now: 0)
         for (peer, role) in [(Peer.routed([1]), Role.server), (.routed([2]), .worker)] {
-            let reg = OutboundMessage(MessageHeader(kind: .register, sender: .unassigned(role), seq: 1),
-                                      .register(role: role, address: "memory://x", preferredIndex: -1))
+            let reg = OutboundMessage(
+                MessageHeader(kind: .register, sender: .unassigned(role), seq: 1),
+                .register(role: role, address: "memory://x", preferredIndex: -1))
             deliver(reg, from: peer) { s.onMessage($0, now: 0) }
         }
         return s
@@ -71,8 +75,9 @@ enum FuzzNodes {
         config.maxMessageBytes = limit
         var w = WorkerMachine(config: config, incarnation: 1)
         _ = w.start(now: 0)
-        let book = OutboundMessage(MessageHeader(kind: .addressBook, sender: .scheduler, seq: 1),
-                                   .addressBook(id: NodeID(.worker, 0), servers: ["memory://s0"], workers: 1))
+        let book = OutboundMessage(
+            MessageHeader(kind: .addressBook, sender: .scheduler, seq: 1),
+            .addressBook(id: NodeID(.worker, 0), servers: ["memory://s0"], workers: 1))
         deliver(book, from: .link(0)) { w.onMessage($0, now: 0) }
         return w
     }
@@ -86,35 +91,37 @@ enum FuzzNodes {
 }
 
 #if FUZZING
-/// libFuzzer's entry for each input.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    FuzzNodes.feed(UnsafeRawBufferPointer(start: data, count: data == nil ? 0 : size))
-    return 0
-}
+    /// libFuzzer's entry for each input.
+    @_cdecl("LLVMFuzzerTestOneInput")
+    public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+        FuzzNodes.feed(UnsafeRawBufferPointer(start: data, count: data == nil ? 0 : size))
+        return 0
+    }
 
-/// libFuzzer's driver (`int LLVMFuzzerRunDriver(int *argc, char ***argv, int (*cb)(const uint8_t *, size_t))`),
-/// called from this program's own `main`: SwiftPM names an executable's entry point itself, so
-/// libFuzzer's `main` cannot be the program's.
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(_ argc: UnsafeMutablePointer<CInt>,
-                     _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-                     _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
+    /// libFuzzer's driver (`int LLVMFuzzerRunDriver(int *argc, char ***argv, int (*cb)(const uint8_t *, size_t))`),
+    /// called from this program's own `main`: SwiftPM names an executable's entry point itself, so
+    /// libFuzzer's `main` cannot be the program's.
+    @_silgen_name("LLVMFuzzerRunDriver")
+    func runFuzzerDriver(
+        _ argc: UnsafeMutablePointer<CInt>,
+        _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+        _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+    ) -> CInt
 #endif
 
 @main
 struct FuzzMain {
     static func main() throws {
         #if FUZZING
-        var argc = CommandLine.argc
-        var argv = CommandLine.unsafeArgv
-        exit(runFuzzerDriver(&argc, &argv, fuzzOneInput))
+            var argc = CommandLine.argc
+            var argv = CommandLine.unsafeArgv
+            exit(runFuzzerDriver(&argc, &argv, fuzzOneInput))
         #else
-        let dir = CommandLine.arguments.dropFirst().first ?? "Fuzz/corpus"
-        try FuzzSeeds.write(to: dir)
-        // The seeds go through the same path the fuzzer drives, so this run checks them too.
-        for seed in FuzzSeeds.all() { seed.withUnsafeBytes { FuzzNodes.feed($0) } }
-        print("wrote \(FuzzSeeds.all().count) seeds to \(dir) (build with Launch/fuzz to fuzz)")
+            let dir = CommandLine.arguments.dropFirst().first ?? "Fuzz/corpus"
+            try FuzzSeeds.write(to: dir)
+            // The seeds go through the same path the fuzzer drives, so this run checks them too.
+            for seed in FuzzSeeds.all() { seed.withUnsafeBytes { FuzzNodes.feed($0) } }
+            print("wrote \(FuzzSeeds.all().count) seeds to \(dir) (build with Launch/fuzz to fuzz)")
         #endif
     }
 }

@@ -1,11 +1,12 @@
-import HybridSync
 import ArgumentParser
 import Foundation
+import HybridSync
 import HybridSyncCore
 import HybridSyncPS
 import HybridSyncTestKit
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `hybridsync-testjobs ps-check --case NAME`: a worker that exercises one property of the parameter server over

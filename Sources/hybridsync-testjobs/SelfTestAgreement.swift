@@ -1,6 +1,6 @@
-import HybridSync
 import ArgumentParser
 import Foundation
+import HybridSync
 import HybridSyncCollectives
 import HybridSyncCore
 
@@ -27,8 +27,10 @@ struct SelfTestAgreement: ParsableCommand {
             config.timeoutSeconds = 30
             let dense = DenseSync(communicator: world, config: config)
             let odd = world.rank == world.size - 1
-            var tensors = [try Tensor(name: "grad.a", dtype: .float32, count: 10),
-                           try Tensor(name: "grad.b", dtype: .float32, count: 20)]
+            var tensors = [
+                try Tensor(name: "grad.a", dtype: .float32, count: 10),
+                try Tensor(name: "grad.b", dtype: .float32, count: 20),
+            ]
             var op = ReduceOp.sum
             if odd {
                 switch `case` {

@@ -1,6 +1,6 @@
-import HybridSync
 import ArgumentParser
 import Foundation
+import HybridSync
 import HybridSyncCollectives
 import HybridSyncCore
 
@@ -46,13 +46,17 @@ struct SelfTestAllreduce: ParsableCommand {
                         cases += 1
                         if totals[0] != 0 || totals[1] > 0 { wrongCases += 1 }
                         if world.rank == 0 {
-                            emit("{\"case\":\"allreduce\",\"ranks\":\(p),\"count\":\(count),\"dtype\":\"\(dtype)\",\"op\":\"\(op)\",\"wrong_vs_serial\":\(totals[0]),\"wrong_vs_mpi\":\(vsMPI < 0 ? -1 : totals[1])}")
+                            emit(
+                                "{\"case\":\"allreduce\",\"ranks\":\(p),\"count\":\(count),\"dtype\":\"\(dtype)\",\"op\":\"\(op)\",\"wrong_vs_serial\":\(totals[0]),\"wrong_vs_mpi\":\(vsMPI < 0 ? -1 : totals[1])}"
+                            )
                         }
                     }
                 }
             }
-            for (label, wrong) in try [("fusion", checkFusion(dense)), ("random_float32", checkRandomFloat(dense)),
-                                       ("broadcast", checkBroadcast(dense)), ("allgather", checkAllgather(dense))] {
+            for (label, wrong) in try [
+                ("fusion", checkFusion(dense)), ("random_float32", checkRandomFloat(dense)),
+                ("broadcast", checkBroadcast(dense)), ("allgather", checkAllgather(dense)),
+            ] {
                 let total = try world.sumAcrossRanks([wrong])[0]
                 cases += 1
                 if total != 0 { wrongCases += 1 }
@@ -125,7 +129,7 @@ struct SelfTestAllreduce: ParsableCommand {
         func data(_ r: Int) -> [Float] {
             var state = UInt64(r + 1) &* 0x9E37_79B9_7F4A_7C15
             return (0..<count).map { _ in
-                state = state &* 6364136223846793005 &+ 1442695040888963407
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
                 return Float(Int64(state >> 40) - (1 << 23)) / Float(1 << 20)
             }
         }
@@ -158,4 +162,3 @@ struct SelfTestAllreduce: ParsableCommand {
         return TestData.mismatches(all, expected)
     }
 }
-

@@ -5,8 +5,9 @@ import HybridSyncCollectives
 import HybridSyncCore
 import HybridSyncPS
 import HybridSyncTestKit
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `hybridsync-testjobs self-test-hybrid`: checks of the hybrid path under mpirun.
@@ -64,19 +65,23 @@ struct SelfTestHybrid: ParsableCommand {
             do {
                 switch `case` {
                 case .exact:
-                    (ok, details) = try HybridChecks.exact(runtime, strategy: strategy, servers: servers, steps: steps, layout: placement.rawValue,
-                                                          overlap: overlap)
+                    (ok, details) = try HybridChecks.exact(
+                        runtime, strategy: strategy, servers: servers, steps: steps, layout: placement.rawValue,
+                        overlap: overlap)
                 case .rogue:
                     if runtime.kv.index == 0 {
-                        emit("ENDPOINTS scheduler=\(runtime.kv.config.schedulerEndpoint) servers=\(runtime.kv.serverAddresses.joined(separator: ",")) serverkey=\(runtime.kv.config.curve?.server.publicKey ?? "none")")
+                        emit(
+                            "ENDPOINTS scheduler=\(runtime.kv.config.schedulerEndpoint) servers=\(runtime.kv.serverAddresses.joined(separator: ",")) serverkey=\(runtime.kv.config.curve?.server.publicKey ?? "none")"
+                        )
                     }
                     let go = Date().addingTimeInterval(120)
                     while !FileManager.default.fileExists(atPath: directory + "/go") {
                         guard Date() < go else { throw HybridSyncError.timeout(operation: "rogue case", waitingFor: "\(directory)/go", seconds: 120) }
                         Thread.sleep(forTimeInterval: 0.05)
                     }
-                    (ok, details) = try HybridChecks.exact(runtime, strategy: strategy, servers: servers, steps: steps, layout: placement.rawValue,
-                                                          overlap: overlap)
+                    (ok, details) = try HybridChecks.exact(
+                        runtime, strategy: strategy, servers: servers, steps: steps, layout: placement.rawValue,
+                        overlap: overlap)
                     if runtime.kv.index == 0 {
                         for s in try runtime.kv.serverStats() {
                             emit("STATS server=\(s.server) refused=\(s.refused) handshakesRefused=\(s.handshakesRefused)")

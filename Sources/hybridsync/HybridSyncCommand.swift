@@ -5,8 +5,10 @@ struct HybridSyncCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hybridsync",
         abstract: "Gradient sync for mixed sparse/dense models: parameter server + ring all-reduce.",
-        subcommands: [TrainCommand.self, PlanCommand.self, SimulateCommand.self, Bench.self, PSCommand.self, CheckpointCommand.self, KeysCommand.self, SoakCommand.self,
-                      TimelineCommand.self]
+        subcommands: [
+            TrainCommand.self, PlanCommand.self, SimulateCommand.self, Bench.self, PSCommand.self, CheckpointCommand.self, KeysCommand.self, SoakCommand.self,
+            TimelineCommand.self,
+        ]
     )
 }
 

@@ -11,8 +11,10 @@ import XCTest
 final class HierarchicalTests: XCTestCase {
     /// Runs `body` on `hostOfRank.count` ranks whose `DenseSync` is grouped by `hostOfRank`; `lossyLocal`
     /// drops the ring's messages sent by that rank on its host's level.
-    func run<R: Sendable>(_ hostOfRank: [Int], lossyLocal: Int? = nil, timeout: Double = 30,
-                          _ body: @escaping @Sendable (DenseSync) throws -> R) throws -> [R] {
+    func run<R: Sendable>(
+        _ hostOfRank: [Int], lossyLocal: Int? = nil, timeout: Double = 30,
+        _ body: @escaping @Sendable (DenseSync) throws -> R
+    ) throws -> [R] {
         let p = hostOfRank.count
         let world = MemoryRankFabric(size: p)
         let hostIDs = Array(Set(hostOfRank)).sorted()
@@ -25,10 +27,13 @@ final class HierarchicalTests: XCTestCase {
             let dense = DenseSync(communicator: Communicator(transport: world.transport(rank: rank)), config: config)
             let host = hostIDs.firstIndex(of: hostOfRank[rank])!
             let localRank = members[host].firstIndex(of: rank)!
-            let local: any RankTransport = rank == lossyLocal ? FaultyRankTransport(locals[host].transport(rank: localRank), dropTags: [101, 102])
-                                                              : locals[host].transport(rank: localRank)
-            dense.useHosts(local: Communicator(transport: local),
-                           leaders: localRank == 0 ? Communicator(transport: leaders.transport(rank: host)) : nil)
+            let local: any RankTransport =
+                rank == lossyLocal
+                ? FaultyRankTransport(locals[host].transport(rank: localRank), dropTags: [101, 102])
+                : locals[host].transport(rank: localRank)
+            dense.useHosts(
+                local: Communicator(transport: local),
+                leaders: localRank == 0 ? Communicator(transport: leaders.transport(rank: host)) : nil)
             return try body(dense)
         }
         return try outcomes.map { try $0.get() }

@@ -44,10 +44,11 @@ struct MPIJob {
         process.waitUntilExit()
         timer.cancel()
         group.wait()
-        return Result(status: process.terminationStatus,
-                      stdout: String(decoding: outData.get(), as: UTF8.self),
-                      stderr: String(decoding: errData.get(), as: UTF8.self),
-                      seconds: Date().timeIntervalSince(start))
+        return Result(
+            status: process.terminationStatus,
+            stdout: String(decoding: outData.get(), as: UTF8.self),
+            stderr: String(decoding: errData.get(), as: UTF8.self),
+            seconds: Date().timeIntervalSince(start))
     }
 }
 

@@ -57,7 +57,10 @@ final class RingInProcessTests: XCTestCase {
             wants["\(T.dtype)/\(op)/\(count)"] = Self.expected(T.self, ranks: ranks, count: count, op: op)
         }
         for count in counts {
-            for op in ops { want(Float.self, count, op); want(Double.self, count, op); want(Float16.self, count, op); want(Int32.self, count, op); want(Int64.self, count, op) }
+            for op in ops {
+                want(Float.self, count, op); want(Double.self, count, op); want(Float16.self, count, op); want(Int32.self, count, op);
+                want(Int64.self, count, op)
+            }
         }
         let expected = wants
         let outcomes = TestKit.spawn(ranks: ranks) { comm -> [String] in

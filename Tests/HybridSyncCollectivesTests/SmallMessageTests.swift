@@ -1,7 +1,8 @@
-@testable import HybridSyncCollectives
 import HybridSyncCore
 import HybridSyncTestKit
 import XCTest
+
+@testable import HybridSyncCollectives
 
 /// The small-message path: recursive doubling (every rank ends with the same bits, within float
 /// summation error of a Double reference, at ranks that are and are not powers of two) and the negotiation cache (a repeated batch
@@ -12,8 +13,10 @@ final class SmallMessageTests: XCTestCase {
 
     /// Runs `body` on `ranks` in-process ranks, each with a `DenseSync` (30 s deadlines), and checks that
     /// every rank's log is `expected`.
-    static func expectLogs(ranks: Int, _ expected: [String], file: StaticString = #filePath, line: UInt = #line,
-                           _ body: @escaping @Sendable (Communicator, DenseSync) throws -> [String]) {
+    static func expectLogs(
+        ranks: Int, _ expected: [String], file: StaticString = #filePath, line: UInt = #line,
+        _ body: @escaping @Sendable (Communicator, DenseSync) throws -> [String]
+    ) {
         let outcomes = TestKit.spawn(ranks: ranks) { comm -> [String] in
             var config = DenseSyncConfig()
             config.timeoutSeconds = 30
@@ -61,14 +64,17 @@ final class SmallMessageTests: XCTestCase {
 
     func testARepeatedBatchSkipsTheNegotiationAndAChangedOneStillFailsOnEveryRank() throws {
         let p = 3
-        Self.expectLogs(ranks: p, [
-            "round 0: a 3.0 b 3.0 full 1",
-            "round 1: a 6.0 b 3.0 full 1",
-            "round 2: a 9.0 b 3.0 full 1",
-            "changed: mismatch b element count",
-            // The failed negotiation counted; the cache still holds [a, b], so this one is cached.
-            "after: full 2",
-        ]) { comm, dense in
+        Self.expectLogs(
+            ranks: p,
+            [
+                "round 0: a 3.0 b 3.0 full 1",
+                "round 1: a 6.0 b 3.0 full 1",
+                "round 2: a 9.0 b 3.0 full 1",
+                "changed: mismatch b element count",
+                // The failed negotiation counted; the cache still holds [a, b], so this one is cached.
+                "after: full 2",
+            ]
+        ) { comm, dense in
             var log: [String] = []
             let a = try Tensor(name: "a", dtype: .float32, count: 10), b = try Tensor(name: "b", dtype: .float32, count: 300)
             for round in 0..<3 {
@@ -92,15 +98,18 @@ final class SmallMessageTests: XCTestCase {
     /// they were; a batch changed alike everywhere is negotiated, then folded again.
     func testAFoldedCheckIsExactAndAChangedBatchLeavesTheTensorsAlone() throws {
         let p = 3
-        Self.expectLogs(ranks: p, [
-            "round 0: a 3.0 b 3.0 big exact full 1 folded 0",
-            "round 1: a 6.0 b 3.0 big exact full 1 folded 1",
-            "round 2: a 9.0 b 3.0 big exact full 1 folded 2",
-            "changed: mismatch b element count; a untouched",
-            // Every rank's batch changed alike: the folded check fails everywhere, the batch is negotiated.
-            "with c: a 3.0 b 3.0 big exact c 6.0 full 3 folded 2",
-            "with c: a 6.0 b 3.0 big exact c 6.0 full 3 folded 3",
-        ]) { comm, dense in
+        Self.expectLogs(
+            ranks: p,
+            [
+                "round 0: a 3.0 b 3.0 big exact full 1 folded 0",
+                "round 1: a 6.0 b 3.0 big exact full 1 folded 1",
+                "round 2: a 9.0 b 3.0 big exact full 1 folded 2",
+                "changed: mismatch b element count; a untouched",
+                // Every rank's batch changed alike: the folded check fails everywhere, the batch is negotiated.
+                "with c: a 3.0 b 3.0 big exact c 6.0 full 3 folded 2",
+                "with c: a 6.0 b 3.0 big exact c 6.0 full 3 folded 3",
+            ]
+        ) { comm, dense in
             var log: [String] = []
             let a = try Tensor(name: "a", dtype: .float32, count: 10), b = try Tensor(name: "b", dtype: .float32, count: 300)
             let big = try Tensor(name: "big", dtype: .float32, count: 20_000), c = try Tensor(name: "c", dtype: .float32, count: 5)
@@ -123,7 +132,8 @@ final class SmallMessageTests: XCTestCase {
             }
             try fill(10)
             let changed = comm.rank == p - 1 ? try Tensor(name: "b", dtype: .float32, count: 301) : b
-            let untouched = try Self.mismatch(dense, [a, big, changed]) + (try a.values(as: Float.self)[0] == Float(comm.rank + 10) ? "; a untouched" : "; a WRITTEN")
+            let untouched =
+                try Self.mismatch(dense, [a, big, changed]) + (try a.values(as: Float.self)[0] == Float(comm.rank + 10) ? "; a untouched" : "; a WRITTEN")
             log.append(untouched)
             for round in 0..<2 {
                 try fill(round)
@@ -138,13 +148,16 @@ final class SmallMessageTests: XCTestCase {
     /// the batch repeats, and when it changed on one rank the mismatch is raised on both and neither
     /// tensor is written.
     func testATwoRankFoldReducesASingleTensorInPlace() throws {
-        Self.expectLogs(ranks: 2, [
-            "round 0: exact full 1 folded 0",
-            "round 1: exact full 1 folded 1",
-            "round 2: exact full 1 folded 2",
-            "changed: mismatch solo element count; untouched",
-            "after: exact full 2 folded 3",
-        ]) { comm, dense in
+        Self.expectLogs(
+            ranks: 2,
+            [
+                "round 0: exact full 1 folded 0",
+                "round 1: exact full 1 folded 1",
+                "round 2: exact full 1 folded 2",
+                "changed: mismatch solo element count; untouched",
+                "after: exact full 2 folded 3",
+            ]
+        ) { comm, dense in
             var log: [String] = []
             let solo = try Tensor(name: "solo", dtype: .float32, count: 10_000)
             func fill(_ round: Int) throws { try solo.assign((0..<10_000).map { Float($0 % 5 + comm.rank + round) }) }

@@ -58,7 +58,9 @@ final class StartedBucketTests: XCTestCase {
                 let counts = (0..<24).map { 1 + ($0 * 7919) % 30_000 }
                 var wrong: [String] = []
                 for op in [ReduceOp.sum, .average] {
-                    let tensors = try counts.enumerated().map { try Tensor(name: "t\($0)", values: RingInProcessTests.input(Float.self, rank: comm.rank, count: $1)) }
+                    let tensors = try counts.enumerated().map {
+                        try Tensor(name: "t\($0)", values: RingInProcessTests.input(Float.self, rank: comm.rank, count: $1))
+                    }
                     try fast.allreduce(tensors, op: op)
                     for t in tensors where try t.values(as: Float.self) != RingInProcessTests.expected(Float.self, ranks: p, count: t.count, op: op) {
                         wrong.append("\(t.name) \(op)")

@@ -17,8 +17,9 @@ final class AgreementTests: XCTestCase {
             (TensorDescriptor(name: "b", dtype: .int64, count: 3, op: .max), "op", "average", "max"),
         ]
         for (odd, field, v0, v2) in cases {
-            XCTAssertEqual(Agreement.check([[a, b], [a, b], [a, odd]]),
-                           .failure(.mismatch(tensor: "b", field: field, rankA: 0, valueA: v0, rankB: 2, valueB: v2)))
+            XCTAssertEqual(
+                Agreement.check([[a, b], [a, b], [a, odd]]),
+                .failure(.mismatch(tensor: "b", field: field, rankA: 0, valueA: v0, rankB: 2, valueB: v2)))
         }
     }
 
@@ -45,7 +46,7 @@ final class AgreementTests: XCTestCase {
             XCTAssertThrowsError(try TensorDescriptor.decode(Array(bytes[0..<cut]), from: "test"))
         }
         var bad = bytes
-        bad[4 + 4 + 1] = 99 // dtype code of the first tensor
+        bad[4 + 4 + 1] = 99  // dtype code of the first tensor
         XCTAssertThrowsError(try TensorDescriptor.decode(bad, from: "test")) { error in
             guard case .malformedMessage(.field, let text)? = error as? HybridSyncError else { return XCTFail("\(error)") }
             XCTAssertTrue(text.contains("unknown dtype code 99"), text)

@@ -7,8 +7,10 @@ final class FusionPlanTests: XCTestCase {
     }
 
     func testGroupsByTypeAndOpAndRespectsThreshold() {
-        let list = [d("a", .float32, 100), d("b", .float32, 100), d("c", .int64, 10), d("d", .float32, 100),
-                    d("e", .float32, 100, .max), d("big", .float32, 1000), d("empty", .float32, 0)]
+        let list = [
+            d("a", .float32, 100), d("b", .float32, 100), d("c", .int64, 10), d("d", .float32, 100),
+            d("e", .float32, 100, .max), d("big", .float32, 1000), d("empty", .float32, 0),
+        ]
         let buckets = FusionPlan.buckets(for: list, thresholdBytes: 800)
         // float32/sum: a+b = 800 bytes fills a bucket, d starts the next; big (4000 B) goes alone.
         XCTAssertEqual(buckets.map(\.members), [[0, 1], [5], [3], [2], [4]])

@@ -11,7 +11,7 @@ final class ReductionRoundsTests: XCTestCase {
         let p = rounds.count
         var buffers = (0..<p).map { r in (0..<count).map { Double(r + 1 + $0) } }
         var incoming = Array(repeating: [Double](repeating: 0, count: count), count: p)
-        var queues: [[Int: [[Double]]]] = Array(repeating: [:], count: p)   // queues[to][from]
+        var queues: [[Int: [[Double]]]] = Array(repeating: [:], count: p)  // queues[to][from]
         var next = Array(repeating: 0, count: p), posted = Array(repeating: false, count: p)
         var moved = true
         while moved {
@@ -58,8 +58,8 @@ final class ReductionRoundsTests: XCTestCase {
     /// (two more for the ranks folded in otherwise), 2(p - 1) for the ring.
     func testRoundCountsAreTheAlgorithmsLatencies() throws {
         XCTAssertEqual(ReductionRounds.recursiveDoubling(rank: 0, ranks: 8, count: 10).count, 3)
-        XCTAssertEqual(ReductionRounds.recursiveDoubling(rank: 0, ranks: 6, count: 10).count, 2)   // folded in: sends, then receives the result
-        XCTAssertEqual(ReductionRounds.recursiveDoubling(rank: 1, ranks: 6, count: 10).count, 4)   // takes part for two
+        XCTAssertEqual(ReductionRounds.recursiveDoubling(rank: 0, ranks: 6, count: 10).count, 2)  // folded in: sends, then receives the result
+        XCTAssertEqual(ReductionRounds.recursiveDoubling(rank: 1, ranks: 6, count: 10).count, 4)  // takes part for two
         XCTAssertEqual(try ReductionRounds.ring(rank: 2, ranks: 5, count: 100).count, 8)
         XCTAssertEqual(ReductionRounds.recursiveDoubling(rank: 0, ranks: 1, count: 10).count, 0)
     }

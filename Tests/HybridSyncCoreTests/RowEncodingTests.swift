@@ -17,7 +17,9 @@ final class RowEncodingTests: XCTestCase {
     func testBFloat16RoundsToNearestEven() {
         var rng = SplitMix64(seed: 5)
         var values: [Float] = (0..<20_000).map { _ in Float(bitPattern: UInt32(truncatingIfNeeded: rng.next())) }.filter { $0.isFinite }
-        values += [0, -0.0, 1, -1, 0.1, 3.140625, Float(bitPattern: 0x3F80_8000), Float(bitPattern: 0x3F81_8000), .greatestFiniteMagnitude, .leastNonzeroMagnitude]
+        values += [
+            0, -0.0, 1, -1, 0.1, 3.140625, Float(bitPattern: 0x3F80_8000), Float(bitPattern: 0x3F81_8000), .greatestFiniteMagnitude, .leastNonzeroMagnitude,
+        ]
         let (out, _) = roundTrip(.bfloat16, values)
         var wrong = 0
         for (x, y) in zip(values, out) {

@@ -13,8 +13,9 @@ final class CurveTransportTests: XCTestCase {
         let worker0 = try CurveKeyPair.generate(), stranger = try CurveKeyPair.generate()
         let members = [worker0.publicKey: "worker-0"]
         let refused = Mutex<[String]>([])
-        let listener = try ZMQMessageTransport(maxFrameBytes: 1 << 20, curve: CurveSetup(server: server, client: server, members: members),
-                                               onRefused: { address in refused.withLock { $0.append(address) } })
+        let listener = try ZMQMessageTransport(
+            maxFrameBytes: 1 << 20, curve: CurveSetup(server: server, client: server, members: members),
+            onRefused: { address in refused.withLock { $0.append(address) } })
         let endpoint = try listener.listen("tcp://127.0.0.1:0")
         let member = try ZMQMessageTransport(maxFrameBytes: 1 << 20, curve: CurveSetup(server: server, client: worker0, members: members))
         let outsider = try ZMQMessageTransport(maxFrameBytes: 1 << 20, curve: CurveSetup(server: server, client: stranger, members: [:]))
@@ -61,13 +62,16 @@ final class CurveTransportTests: XCTestCase {
         XCTAssertEqual(Membership.nodes(of: identity), [.scheduler, NodeID(.server, 0), NodeID(.worker, 3)])
         XCTAssertEqual(Membership.nodes(of: "worker--1,server-x,root,worker-99999999"), [], "malformed names give nothing")
         let register = { (index: Int) in
-            try Membership.check(identity: identity, header: MessageHeader(kind: .register, sender: .unassigned(.worker), seq: 1),
-                                 body: .register(role: .worker, address: "", preferredIndex: index))
+            try Membership.check(
+                identity: identity, header: MessageHeader(kind: .register, sender: .unassigned(.worker), seq: 1),
+                body: .register(role: .worker, address: "", preferredIndex: index))
         }
         XCTAssertNoThrow(try register(3))
         XCTAssertThrowsError(try register(4), "registering as another worker")
-        XCTAssertThrowsError(try Membership.check(identity: identity, header: MessageHeader(kind: .heartbeat, sender: NodeID(.server, 1), seq: 1),
-                                                  body: .empty), "a heartbeat for another server")
+        XCTAssertThrowsError(
+            try Membership.check(
+                identity: identity, header: MessageHeader(kind: .heartbeat, sender: NodeID(.server, 1), seq: 1),
+                body: .empty), "a heartbeat for another server")
     }
 
     /// A same-host server's Unix socket file is there while it listens and gone once it closes.

@@ -1,9 +1,10 @@
 import Foundation
 import HybridSyncCore
-@testable import HybridSyncPS
 import HybridSyncTestKit
 import Synchronization
 import XCTest
+
+@testable import HybridSyncPS
 
 /// Replicated shards on the in-memory transport: servers killed mid-training (their transports cut, as
 /// if the process died), with and without lost, duplicated and reordered messages on every worker and
@@ -36,8 +37,10 @@ final class FailoverInProcessTests: XCTestCase {
 
     /// `copiesBefore`: before a kill at this step, worker 0 waits until every shard is back to two
     /// complete copies (re-replication finished).
-    static func run(servers: Int = 3, spares: Int = 0, steps: Int = 30, kills: [Int: Int] = [:], copiesBefore: Set<Int> = [],
-                    plan: FaultPlan? = nil, seed: UInt64 = 1) throws -> Run {
+    static func run(
+        servers: Int = 3, spares: Int = 0, steps: Int = 30, kills: [Int: Int] = [:], copiesBefore: Set<Int> = [],
+        plan: FaultPlan? = nil, seed: UInt64 = 1
+    ) throws -> Run {
         var config = PSConfig()
         config.replication = 1
         config.heartbeatTimeout = 1
@@ -48,23 +51,28 @@ final class FailoverInProcessTests: XCTestCase {
         let switches = Dictionary(uniqueKeysWithValues: (0..<servers).map { ($0, FaultSwitch()) })
         let lastKill = Mutex<ContinuousClock.Instant?>(nil)
         let steps0 = Mutex<(last: ContinuousClock.Instant?, longest: Double)>((nil, 0))
-        let outcome = try TestKit.psJob(servers: servers, workers: 3, spares: spares, config: config, wrap: { node, t in
-            var p = plan ?? FaultPlan()
-            switch node {
-            case .worker(let w):
-                p.seed = seed &* 100 &+ UInt64(w)
-                return FaultyMessageTransport(t, plan: p) { if case .link(let l) = $0 { return l >= 1 }; return false }
-            case .server(let s):
-                p.seed = seed &* 100 &+ 50 &+ UInt64(s)
-                // Replies to workers, forwards to backups and their acknowledgements; not the scheduler.
-                return FaultyMessageTransport(t, plan: p, faults: switches[s]!) { $0 != .link(0) }
-            case .spare(let k):
-                p.seed = seed &* 100 &+ 90 &+ UInt64(k)
-                return FaultyMessageTransport(t, plan: p) { $0 != .link(0) }
-            case .scheduler:
-                return t
+        let outcome = try TestKit.psJob(
+            servers: servers, workers: 3, spares: spares, config: config,
+            wrap: { node, t in
+                var p = plan ?? FaultPlan()
+                switch node {
+                case .worker(let w):
+                    p.seed = seed &* 100 &+ UInt64(w)
+                    return FaultyMessageTransport(t, plan: p) {
+                        if case .link(let l) = $0 { return l >= 1 }; return false
+                    }
+                case .server(let s):
+                    p.seed = seed &* 100 &+ 50 &+ UInt64(s)
+                    // Replies to workers, forwards to backups and their acknowledgements; not the scheduler.
+                    return FaultyMessageTransport(t, plan: p, faults: switches[s]!) { $0 != .link(0) }
+                case .spare(let k):
+                    p.seed = seed &* 100 &+ 90 &+ UInt64(k)
+                    return FaultyMessageTransport(t, plan: p) { $0 != .link(0) }
+                case .scheduler:
+                    return t
+                }
             }
-        }) { kv -> Result<([UInt32], [Int]), Failure> in
+        ) { kv -> Result<([UInt32], [Int]), Failure> in
             do {
                 let bits = try PSChecks.bspAdagradBits(kv, steps: steps) { t in
                     guard kv.index == 0 else { return }
@@ -117,7 +125,9 @@ final class FailoverInProcessTests: XCTestCase {
         XCTAssertNotNil(killed.nodes[.server(1)] ?? nil, "the killed server noticed it was cut off")
         XCTAssertTrue(killed.copies.allSatisfy { (1...2).contains($0) }, "\(killed.copies)")
         // (A figure for Docs/Reliability.md, not a check: the step that waited for the failover.)
-        print("FAILOVER stall: longest step \(String(format: "%.3f", killed.longestStep)) s with a kill (heartbeat timeout 1 s), \(String(format: "%.3f", clean.longestStep)) s without")
+        print(
+            "FAILOVER stall: longest step \(String(format: "%.3f", killed.longestStep)) s with a kill (heartbeat timeout 1 s), \(String(format: "%.3f", clean.longestStep)) s without"
+        )
     }
 
     /// Server 1 dies; shards 0 and 1, left with one copy each, get new backups streamed a copy while
@@ -183,8 +193,10 @@ final class FailoverInProcessTests: XCTestCase {
         let peer = Peer.routed([1])
         _ = shard.handle(try TestKit.envelope(from: peer, OutboundMessage(MessageHeader(kind: .declare, sender: NodeID(.worker, 0), seq: 1), .declare([spec]))))
         let keys = [UInt64(3), 7].flatMap { k in withUnsafeBytes(of: k.littleEndian) { Array($0) } }
-        let push = OutboundMessage(MessageHeader(kind: .push, sender: NodeID(.worker, 0), seq: 2, sections: [SectionInfo(table: "t", piece: 0, rowLength: 2, keyCount: 2, hasValues: true)]),
-                                   .empty, payload: [.bytes(keys), .bytes([Float](repeating: 0.5, count: 4).withUnsafeBytes { Array($0) })])
+        let push = OutboundMessage(
+            MessageHeader(
+                kind: .push, sender: NodeID(.worker, 0), seq: 2, sections: [SectionInfo(table: "t", piece: 0, rowLength: 2, keyCount: 2, hasValues: true)]),
+            .empty, payload: [.bytes(keys), .bytes([Float](repeating: 0.5, count: 4).withUnsafeBytes { Array($0) })])
         _ = shard.handle(try TestKit.envelope(from: peer, push))
         XCTAssertEqual(shard.heldPushes.count, 1, "a BSP push held for worker 1's clock")
         let state = shard.copyState()
@@ -193,8 +205,10 @@ final class FailoverInProcessTests: XCTestCase {
         XCTAssertEqual(copy.heldKeys, 2)
         XCTAssertNotNil(copy.windows[0]?.entry(2), "the exactly-once window came along")
         for n in 0..<state.count {
-            XCTAssertThrowsError(try ServerShard.fromCopy(Array(state.prefix(n)), id: NodeID(.server, 0), discardsData: false,
-                                                          limits: ServerLimits(), maxReplyBytes: 1 << 20), "truncated at \(n)")
+            XCTAssertThrowsError(
+                try ServerShard.fromCopy(
+                    Array(state.prefix(n)), id: NodeID(.server, 0), discardsData: false,
+                    limits: ServerLimits(), maxReplyBytes: 1 << 20), "truncated at \(n)")
         }
         for i in state.indices {
             for bit in [0, 7] {

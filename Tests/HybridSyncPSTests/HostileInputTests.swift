@@ -12,15 +12,17 @@ final class HostileInputTests: XCTestCase {
 
     /// A valid push of rows 3 and 5 (two floats each) to table `t`, as frames.
     static func validPush(seq: UInt64, values: [Float] = [0.5, 1, 1.5, 2]) -> [[UInt8]] {
-        let h = MessageHeader(kind: .push, sender: NodeID(.worker, 0), seq: seq, clock: 0,
-                              sections: [SectionInfo(table: "t", piece: 0, rowLength: 2, keyCount: 2, hasValues: true)])
+        let h = MessageHeader(
+            kind: .push, sender: NodeID(.worker, 0), seq: seq, clock: 0,
+            sections: [SectionInfo(table: "t", piece: 0, rowLength: 2, keyCount: 2, hasValues: true)])
         return [WireCodec.encodeHeader(h), [], keys, values.withUnsafeBytes { Array($0) }]
     }
 
     /// Offsets of the header's numeric fields in `validPush` (the layout in `WireCodec`): fixed part,
     /// then the one section after its name ("t": a u32 length and one byte).
     enum Field: CaseIterable {
-        case magic, version, kind, flags, sender, incarnation, shard, epoch, logIndex, seq, clock, sections, nameLength, piece, rowLength, dtype, hasValues, keyCount
+        case magic, version, kind, flags, sender, incarnation, shard, epoch, logIndex, seq, clock, sections, nameLength, piece, rowLength, dtype, hasValues,
+            keyCount
         var range: Range<Int> {
             switch self {
             case .magic: return 0..<4
@@ -56,7 +58,8 @@ final class HostileInputTests: XCTestCase {
         var s = ServerMachine(config: config, endpoint: "memory://s0")
         _ = s.start(now: 0)
         try TestKit.join(&s, workers: 1)
-        let declare = OutboundMessage(MessageHeader(kind: .declare, sender: NodeID(.worker, 0), seq: 1), .declare([TableSpec(name: "t", dimension: 2, optimizer: .accumulate)]))
+        let declare = OutboundMessage(
+            MessageHeader(kind: .declare, sender: NodeID(.worker, 0), seq: 1), .declare([TableSpec(name: "t", dimension: 2, optimizer: .accumulate)]))
         _ = s.onMessage(try TestKit.envelope(from: Self.worker, declare), now: 1)
         let first = feed(&s, Self.validPush(seq: 2))
         XCTAssertEqual(first, .accepted)
@@ -81,14 +84,18 @@ final class HostileInputTests: XCTestCase {
 
     /// Rows 3 and 5 of `t` as bytes, the server's row and push counts: the state the tests compare.
     func state(_ s: inout ServerMachine, seq: UInt64) throws -> ([UInt8], Int, Int) {
-        let pull = OutboundMessage(MessageHeader(kind: .pull, sender: NodeID(.worker, 0), seq: seq, clock: 0,
-                                                 sections: [SectionInfo(table: "t", piece: 0, rowLength: 2, keyCount: 2, hasValues: false)]),
-                                   .empty, payload: [.bytes(Self.keys), .bytes([])])
+        let pull = OutboundMessage(
+            MessageHeader(
+                kind: .pull, sender: NodeID(.worker, 0), seq: seq, clock: 0,
+                sections: [SectionInfo(table: "t", piece: 0, rowLength: 2, keyCount: 2, hasValues: false)]),
+            .empty, payload: [.bytes(Self.keys), .bytes([])])
         let answer = s.onMessage(try TestKit.envelope(from: Self.worker, pull), now: 3).compactMap(\.sent).first?.message
         let bytes = answer?.payload.last.map { f in f.withUnsafeBytes { Array($0) } } ?? []
         answer?.payload.forEach { $0.discard() }
-        let stats = s.onMessage(try TestKit.envelope(from: Self.worker, OutboundMessage(MessageHeader(kind: .stats, sender: NodeID(.worker, 0), seq: seq + 1), .empty)), now: 3)
-            .compactMap(\.sent).first?.message
+        let stats = s.onMessage(
+            try TestKit.envelope(from: Self.worker, OutboundMessage(MessageHeader(kind: .stats, sender: NodeID(.worker, 0), seq: seq + 1), .empty)), now: 3
+        )
+        .compactMap(\.sent).first?.message
         guard case .stats(let st)? = stats?.body else { throw HybridSyncError.malformedMessage(.kind, "no stats") }
         return (bytes, st.rows, st.pushes)
     }
@@ -109,7 +116,7 @@ final class HostileInputTests: XCTestCase {
                 var frames = Self.validPush(seq: seq)
                 let original = frames[0]
                 Self.patch(&frames[0], field, value)
-                if frames[0] == original { continue } // the value (at the field's width) is the valid message's own
+                if frames[0] == original { continue }  // the value (at the field's width) is the valid message's own
                 if case .accepted = feed(&s, frames) { accepted.append("\(field)=\(value)") }
             }
         }
@@ -137,22 +144,22 @@ final class HostileInputTests: XCTestCase {
             var f = Self.validPush(seq: seq)
             let r = rng.next()
             switch category {
-            case 0: // random frames
+            case 0:  // random frames
                 return (0..<Int(r % 6)).map { _ in (0..<Int(rng.next() % 64)).map { _ in UInt8(truncatingIfNeeded: rng.next()) } }
-            case 1: f[0] = Array(f[0].prefix(Int(r % UInt64(f[0].count)))) // truncated header
+            case 1: f[0] = Array(f[0].prefix(Int(r % UInt64(f[0].count))))  // truncated header
             case 2: Self.patch(&f[0], .version, r % 2 == 0 ? r % 3 : 4 + r % 252)  // any version but this build's (3)
-            case 3: f[0][Int(r % 4)] ^= UInt8(1) << UInt8((r >> 8) % 8) // magic
+            case 3: f[0][Int(r % 4)] ^= UInt8(1) << UInt8((r >> 8) % 8)  // magic
             case 4: Self.patch(&f[0], .kind, [0, 9, 19, 28, 39, 42 + r % 200, 43][Int(r % 7)] & 0xFF)
-            case 5: if r % 2 == 0 { f.removeLast() } else { f.append([]) } // frame count
+            case 5: if r % 2 == 0 { f.removeLast() } else { f.append([]) }  // frame count
             case 6: Self.patch(&f[0], .keyCount, [0, 1, 3, UInt64.max, UInt64(Int32.max) + 1, 3 + r % 1_000_000][Int(r % 6)])
             case 7: Self.patch(&f[0], .rowLength, [0, 1, 3, UInt64(UInt32.max), 3 + r % 1_000_000][Int(r % 5)])
-            case 8: f[2] = Array(f[2].prefix(Int(r % 16))) // keys frame short
-            case 9: f[3] += [UInt8(truncatingIfNeeded: r)] // values frame long
+            case 8: f[2] = Array(f[2].prefix(Int(r % 16)))  // keys frame short
+            case 9: f[3] += [UInt8(truncatingIfNeeded: r)]  // values frame long
             case 10: Self.patch(&f[0], .piece, 1 + r % UInt64(UInt32.max))
             case 11: Self.patch(&f[0], .sender, r % 2 == 0 ? UInt64((4 + r % 252) << 24) : UInt64(3 << 24 | (1 + r % 0xFFFFFE)))
             case 12: Self.patch(&f[0], .clock, [UInt64(bitPattern: Int64.min), UInt64.max, UInt64(Int64.max), UInt64(Int32.max) + 1 + r % 1000][Int(r % 4)])
-            case 13: f[0][56] = UInt8(ascii: "a") + UInt8(r % 19) // another (unknown) table name
-            case 14: f[3] = oversize // past the limit
+            case 13: f[0][56] = UInt8(ascii: "a") + UInt8(r % 19)  // another (unknown) table name
+            case 14: f[3] = oversize  // past the limit
             case 15: f = Self.validPush(seq: seq, values: [1, [Float.nan, .infinity, -.infinity][Int(r % 3)], 2, 3])
             case 16: Self.patch(&f[0], .dtype, 8 + r % 248)
             case 17: Self.patch(&f[0], .hasValues, 2 + r % 254)
@@ -164,7 +171,9 @@ final class HostileInputTests: XCTestCase {
         for i in 0..<700_000 {
             let category = i % 20
             let outcome = feed(&s, message(category), limit: 4_096)
-            if case .refused = outcome { refused += 1; categories[category] += 1 } else {
+            if case .refused = outcome {
+                refused += 1; categories[category] += 1
+            } else {
                 return XCTFail("message \(i) (category \(category)) was accepted")
             }
         }
@@ -180,7 +189,8 @@ final class HostileInputTests: XCTestCase {
         var sched = SchedulerMachine(servers: 1, workers: 1, heartbeatTimeout: 1000, startTimeout: 1000)
         _ = sched.start(now: 0)
         for (peer, role) in [(Peer.routed([1]), Role.server), (.routed([2]), .worker)] {
-            let reg = OutboundMessage(MessageHeader(kind: .register, sender: .unassigned(role), seq: 1), .register(role: role, address: "memory://x", preferredIndex: -1))
+            let reg = OutboundMessage(
+                MessageHeader(kind: .register, sender: .unassigned(role), seq: 1), .register(role: role, address: "memory://x", preferredIndex: -1))
             _ = sched.onMessage(try TestKit.envelope(from: peer, reg), now: 0)
         }
         let rejectedBefore = sched.rejected
@@ -196,6 +206,9 @@ final class HostileInputTests: XCTestCase {
         XCTAssertEqual(sched.rejected - rejectedBefore, 300_000, "every one counted")
         let beat = OutboundMessage(MessageHeader(kind: .heartbeat, sender: NodeID(.worker, 0), seq: 5), .empty)
         let answer = sched.onMessage(try TestKit.envelope(from: .routed([2]), beat), now: 2)
-        XCTAssertFalse(answer.contains { if case .error? = $0.sent?.message.body { return true }; return false }, "the registered worker is still served")
+        XCTAssertFalse(
+            answer.contains {
+                if case .error? = $0.sent?.message.body { return true }; return false
+            }, "the registered worker is still served")
     }
 }

@@ -11,15 +11,15 @@ enum PSJob {
     }
 
     static var binary: String {
-        ProcessInfo.processInfo.environment["HYBRIDSYNC_BIN"] ??
-            URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        ProcessInfo.processInfo.environment["HYBRIDSYNC_BIN"]
+            ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent(".build/debug/hybridsync").path
     }
 
     /// The test-jobs binary whose `ps-check` the workers run.
     static var testJobs: String {
-        ProcessInfo.processInfo.environment["HYBRIDSYNC_TESTJOBS_BIN"] ??
-            URL(fileURLWithPath: binary).deletingLastPathComponent().appendingPathComponent("hybridsync-testjobs").path
+        ProcessInfo.processInfo.environment["HYBRIDSYNC_TESTJOBS_BIN"]
+            ?? URL(fileURLWithPath: binary).deletingLastPathComponent().appendingPathComponent("hybridsync-testjobs").path
     }
 
     static func run(_ args: [String], env extra: [String: String] = [:]) throws -> Result {
@@ -38,10 +38,13 @@ enum PSJob {
 
     /// Runs `check` with `servers` x `workers` and asserts every worker reported ok and the job exited 0.
     @discardableResult
-    static func expectOK(_ check: String, servers: Int, workers: Int, extra: [String] = [], checkArgs: [String] = [],
-                         file: StaticString = #filePath, line: UInt = #line) throws -> Result {
-        let r = try run(["--servers", "\(servers)", "--workers", "\(workers)", "--timeout", "90"] + extra
-                        + ["--", testJobs, "ps-check", "--case", check] + checkArgs)
+    static func expectOK(
+        _ check: String, servers: Int, workers: Int, extra: [String] = [], checkArgs: [String] = [],
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws -> Result {
+        let r = try run(
+            ["--servers", "\(servers)", "--workers", "\(workers)", "--timeout", "90"] + extra
+                + ["--", testJobs, "ps-check", "--case", check] + checkArgs)
         XCTAssertEqual(r.status, 0, "\(check) \(servers)x\(workers): \(r.output)", file: file, line: line)
         let results = r.results(check)
         XCTAssertEqual(results.count, workers, "\(check): every worker reports: \(r.output)", file: file, line: line)

@@ -12,9 +12,11 @@ import XCTest
 final class ParameterServerInProcessTests: XCTestCase {
     /// Runs `check` on every worker of a `servers` x `workers` job; every worker must report ok and
     /// every node must end cleanly.
-    func expectOK(servers: Int, workers: Int, config: PSConfig = PSConfig(), network: JobNetwork = .memory,
-                  file: StaticString = #filePath, line: UInt = #line,
-                  _ check: @escaping @Sendable (KVWorker) throws -> (Bool, String)) throws {
+    func expectOK(
+        servers: Int, workers: Int, config: PSConfig = PSConfig(), network: JobNetwork = .memory,
+        file: StaticString = #filePath, line: UInt = #line,
+        _ check: @escaping @Sendable (KVWorker) throws -> (Bool, String)
+    ) throws {
         let outcome = try TestKit.psJob(servers: servers, workers: workers, config: config, network: network, check)
         for (w, r) in outcome.workers.enumerated() {
             let (ok, details) = try r.get()
@@ -78,23 +80,26 @@ final class ParameterServerInProcessTests: XCTestCase {
 
     func dropFivePercent(_ network: JobNetwork, endpointPrefix: String) throws {
         let start = ContinuousClock.now
-        let outcome = try TestKit.psJob(servers: 3, workers: 4, network: network, wrap: { node, t in
-            switch node {
-            case .worker(let w):
-                // Only the links to servers (link 0 is the scheduler).
-                return FaultyMessageTransport(t, plan: FaultPlan(drop: 0.05, seed: UInt64(w + 1))) { peer in
-                    if case .link(let l) = peer { return l >= 1 }
-                    return false
+        let outcome = try TestKit.psJob(
+            servers: 3, workers: 4, network: network,
+            wrap: { node, t in
+                switch node {
+                case .worker(let w):
+                    // Only the links to servers (link 0 is the scheduler).
+                    return FaultyMessageTransport(t, plan: FaultPlan(drop: 0.05, seed: UInt64(w + 1))) { peer in
+                        if case .link(let l) = peer { return l >= 1 }
+                        return false
+                    }
+                case .server(let s):
+                    return FaultyMessageTransport(t, plan: FaultPlan(drop: 0.05, seed: UInt64(100 + s))) { peer in
+                        if case .routed = peer { return true }
+                        return false
+                    }
+                case .scheduler, .spare:
+                    return t
                 }
-            case .server(let s):
-                return FaultyMessageTransport(t, plan: FaultPlan(drop: 0.05, seed: UInt64(100 + s))) { peer in
-                    if case .routed = peer { return true }
-                    return false
-                }
-            case .scheduler, .spare:
-                return t
             }
-        }) { kv -> String in
+        ) { kv -> String in
             // Declaring is idempotent, so a declare that lost a message is simply sent again.
             var declared = false
             for _ in 0..<20 where !declared {
@@ -154,7 +159,9 @@ final class RegistrationInProcessTests: XCTestCase {
                     return "the extra worker was let in"
                 } catch let e as HybridSyncError {
                     let took = secondsSince(began)
-                    guard case .invalidArgument(.membership, let why) = e, why.contains("registration after the job started") || why.contains("all have registered") else {
+                    guard case .invalidArgument(.membership, let why) = e,
+                        why.contains("registration after the job started") || why.contains("all have registered")
+                    else {
                         return "unexpected \(e)"
                     }
                     return took < 5 ? "refused" : "refused only after \(took) s"
@@ -172,19 +179,26 @@ final class ExactlyOnceInProcessTests: XCTestCase {
         config.resendAfter = 0.005
         config.maxAttempts = 30
         config.requestTimeout = 60
-        let outcome = try TestKit.psJob(servers: 3, workers: 4, config: config, network: network, wrap: { node, t in
-            guard var plan else { return t }
-            switch node {
-            case .worker(let w):
-                plan.seed = 1000 + UInt64(w)
-                return FaultyMessageTransport(t, plan: plan) { if case .link(let l) = $0 { return l >= 1 }; return false }
-            case .server(let s):
-                plan.seed = 2000 + UInt64(s)
-                return FaultyMessageTransport(t, plan: plan) { if case .routed = $0 { return true }; return false }
-            case .scheduler, .spare:
-                return t
+        let outcome = try TestKit.psJob(
+            servers: 3, workers: 4, config: config, network: network,
+            wrap: { node, t in
+                guard var plan else { return t }
+                switch node {
+                case .worker(let w):
+                    plan.seed = 1000 + UInt64(w)
+                    return FaultyMessageTransport(t, plan: plan) {
+                        if case .link(let l) = $0 { return l >= 1 }; return false
+                    }
+                case .server(let s):
+                    plan.seed = 2000 + UInt64(s)
+                    return FaultyMessageTransport(t, plan: plan) {
+                        if case .routed = $0 { return true }; return false
+                    }
+                case .scheduler, .spare:
+                    return t
+                }
             }
-        }) { kv -> ([UInt32], Int, Int) in
+        ) { kv -> ([UInt32], Int, Int) in
             let bits = try PSChecks.bspAdagradBits(kv, steps: steps)
             let duplicates = kv.index == 0 ? try kv.serverStats().map(\.duplicates).reduce(0, +) : 0
             return (bits, kv.resends, duplicates)
@@ -226,9 +240,12 @@ final class FaultSwitchInProcessTests: XCTestCase {
         config.heartbeatInterval = 0.2
         let victim = FaultSwitch()
         let began = ContinuousClock.now
-        let outcome = try TestKit.psJob(servers: 2, workers: 2, config: config, wrap: { node, t in
-            node == .server(1) ? FaultyMessageTransport(t, plan: FaultPlan(), faults: victim) : t
-        }) { kv -> String in
+        let outcome = try TestKit.psJob(
+            servers: 2, workers: 2, config: config,
+            wrap: { node, t in
+                node == .server(1) ? FaultyMessageTransport(t, plan: FaultPlan(), faults: victim) : t
+            }
+        ) { kv -> String in
             try kv.declare([TableSpec(name: "t", dimension: 2, optimizer: .accumulate)])
             for i in 0..<10_000 {
                 if i == 5 && kv.index == 0 { victim.kill() }
@@ -251,9 +268,12 @@ final class FaultSwitchInProcessTests: XCTestCase {
 
     func testAPartitionTimesOutNamingTheServer() throws {
         let cut = FaultSwitch()
-        let outcome = try TestKit.psJob(servers: 2, workers: 1, wrap: { node, t in
-            node == .worker(0) ? FaultyMessageTransport(t, plan: FaultPlan(), faults: cut) : t
-        }) { kv -> String in
+        let outcome = try TestKit.psJob(
+            servers: 2, workers: 1,
+            wrap: { node, t in
+                node == .worker(0) ? FaultyMessageTransport(t, plan: FaultPlan(), faults: cut) : t
+            }
+        ) { kv -> String in
             try kv.declare([TableSpec(name: "t", dimension: 2, optimizer: .accumulate)])
             cut.partition([.link(2)])  // server 1 (link 0 is the scheduler)
             defer { cut.heal() }

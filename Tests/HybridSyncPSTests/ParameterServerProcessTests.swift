@@ -38,8 +38,10 @@ final class ParameterServerProcessTests: XCTestCase {
     /// timeout 2 s); checks that the job failed naming worker 2 on the scheduler and that both other
     /// workers ended with the case's expected error. Returns their result lines and the job's output.
     private func loseWorker2(_ name: String, timeout: Int) throws -> ([String], String) {
-        let r = try PSJob.run(["--servers", "2", "--workers", "3", "--heartbeat-timeout", "2", "--expect-killed", "2",
-                               "--timeout", "\(timeout)", "--", PSJob.testJobs, "ps-check", "--case", name])
+        let r = try PSJob.run([
+            "--servers", "2", "--workers", "3", "--heartbeat-timeout", "2", "--expect-killed", "2",
+            "--timeout", "\(timeout)", "--", PSJob.testJobs, "ps-check", "--case", name,
+        ])
         XCTAssertNotEqual(r.status, 0, r.output)
         XCTAssertTrue(r.output.contains("LOCAL JOB FAILED: scheduler: peer worker 2 died"), r.output)
         let results = r.results(name)
@@ -85,9 +87,12 @@ final class ParameterServerProcessTests: XCTestCase {
     /// rows bit-identical to the fault-free run's.
     func testFaultyMessagesEndBitIdenticalToTheFaultFreeRun() throws {
         func hashes(_ env: [String: String]) throws -> (Set<String>, Int) {
-            let r = try PSJob.run(["--servers", "3", "--workers", "4", "--timeout", "240", "--",
-                                   PSJob.testJobs, "ps-check", "--case", "exactly-once", "--steps", "200"],
-                                  env: ["HYBRIDSYNC_RESEND_AFTER": "0.01", "HYBRIDSYNC_MAX_ATTEMPTS": "40"].merging(env) { $1 })
+            let r = try PSJob.run(
+                [
+                    "--servers", "3", "--workers", "4", "--timeout", "240", "--",
+                    PSJob.testJobs, "ps-check", "--case", "exactly-once", "--steps", "200",
+                ],
+                env: ["HYBRIDSYNC_RESEND_AFTER": "0.01", "HYBRIDSYNC_MAX_ATTEMPTS": "40"].merging(env) { $1 })
             XCTAssertEqual(r.status, 0, r.output)
             let lines = r.results("exactly-once")
             XCTAssertEqual(lines.count, 4, r.output)

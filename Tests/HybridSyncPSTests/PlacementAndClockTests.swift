@@ -1,6 +1,7 @@
-@testable import HybridSyncPS
 import HybridSyncCore
 import XCTest
+
+@testable import HybridSyncPS
 
 final class PlacementAndClockTests: XCTestCase {
     /// Keys spread evenly, and adding a server moves about 1/(S+1) of them (fixed ranges would move more).

@@ -5,13 +5,17 @@ import XCTest
 
 /// The scheduler's state machine driven directly: no sockets, no clock.
 final class SchedulerMachineTests: XCTestCase {
-    func register(_ s: inout SchedulerMachine, _ peer: Peer, _ role: Role, address: String = "", preferred: Int = -1, now: Double = 0) throws -> [NodeDirective] {
-        let m = OutboundMessage(MessageHeader(kind: .register, sender: .unassigned(role), seq: 1),
-                                .register(role: role, address: address, preferredIndex: preferred))
+    func register(_ s: inout SchedulerMachine, _ peer: Peer, _ role: Role, address: String = "", preferred: Int = -1, now: Double = 0) throws -> [NodeDirective]
+    {
+        let m = OutboundMessage(
+            MessageHeader(kind: .register, sender: .unassigned(role), seq: 1),
+            .register(role: role, address: address, preferredIndex: preferred))
         return s.onMessage(try TestKit.envelope(from: peer, m), now: now)
     }
 
-    func send(_ s: inout SchedulerMachine, _ peer: Peer, _ kind: MessageKind, from id: NodeID, seq: UInt64, _ body: MessageBody = .empty, now: Double) throws -> [NodeDirective] {
+    func send(_ s: inout SchedulerMachine, _ peer: Peer, _ kind: MessageKind, from id: NodeID, seq: UInt64, _ body: MessageBody = .empty, now: Double) throws
+        -> [NodeDirective]
+    {
         s.onMessage(try TestKit.envelope(from: peer, OutboundMessage(MessageHeader(kind: kind, sender: id, seq: seq), body)), now: now)
     }
 
@@ -45,7 +49,10 @@ final class SchedulerMachineTests: XCTestCase {
             return false
         }
         XCTAssertEqual(barrierErrors.count, 1, "\(out.map(\.message.header))")
-        XCTAssertTrue(out.contains { if case .nodeDead(let who, _) = $0.message.body { return who == NodeID(.worker, 1) }; return false })
+        XCTAssertTrue(
+            out.contains {
+                if case .nodeDead(let who, _) = $0.message.body { return who == NodeID(.worker, 1) }; return false
+            })
     }
 
     func testForgedSenderAndLateRegistrationAreRefused() throws {
@@ -55,14 +62,26 @@ final class SchedulerMachineTests: XCTestCase {
         _ = try register(&s, .routed([2]), .worker)
         // A peer that never registered claims to be worker 0 and says it finished: refused, job goes on.
         let forged = try send(&s, .routed([9]), .finished, from: NodeID(.worker, 0), seq: 3, now: 0.1)
-        XCTAssertTrue(forged.contains { if case .stop = $0 { return true }; return false } == false)
-        XCTAssertTrue(forged.compactMap(\.sent).contains { if case .error = $0.message.body { return true }; return false })
+        XCTAssertTrue(
+            forged.contains {
+                if case .stop = $0 { return true }; return false
+            } == false)
+        XCTAssertTrue(
+            forged.compactMap(\.sent).contains {
+                if case .error = $0.message.body { return true }; return false
+            })
         // A registration after the start is refused.
         let late = try register(&s, .routed([10]), .server, address: "tcp://y:1")
-        XCTAssertTrue(late.compactMap(\.sent).contains { if case .error = $0.message.body { return true }; return false })
+        XCTAssertTrue(
+            late.compactMap(\.sent).contains {
+                if case .error = $0.message.body { return true }; return false
+            })
         // The real worker finishing ends the job.
         let end = try send(&s, .routed([2]), .finished, from: NodeID(.worker, 0), seq: 4, now: 0.2)
-        XCTAssertTrue(end.contains { if case .stop(nil) = $0 { return true }; return false })
+        XCTAssertTrue(
+            end.contains {
+                if case .stop(nil) = $0 { return true }; return false
+            })
     }
 
     func testRendezvousTimesOutNamingWhoIsMissing() throws {
@@ -71,7 +90,9 @@ final class SchedulerMachineTests: XCTestCase {
         _ = try register(&s, .routed([1]), .server, address: "tcp://x:1")
         XCTAssertTrue(s.onTick(now: 4).isEmpty)
         let out = s.onTick(now: 6)
-        let stop = out.compactMap { if case .stop(let e) = $0 { return e }; return nil }.first
+        let stop = out.compactMap {
+            if case .stop(let e) = $0 { return e }; return nil
+        }.first
         XCTAssertEqual(stop, .timeout(operation: "scheduler rendezvous", waitingFor: "1 server(s) and 1 worker(s) to register", seconds: 5))
     }
 }

@@ -22,12 +22,20 @@ final class ServerLimitsTests: XCTestCase {
 
     /// The text of the error the server answers `message` with, prefixed by its code (`limit: ...`), or
     /// nil if it answered without one.
-    func send(_ s: inout ServerMachine, _ kind: MessageKind, _ body: MessageBody = .empty, table: String = "t", keys: [UInt64] = [],
-              rowLength: Int = 2, values: Bool = false) throws -> String? {
+    func send(
+        _ s: inout ServerMachine, _ kind: MessageKind, _ body: MessageBody = .empty, table: String = "t", keys: [UInt64] = [],
+        rowLength: Int = 2, values: Bool = false
+    ) throws -> String? {
         seq += 1
-        let sections = kind == .declare || kind == .stats ? [] : [SectionInfo(table: table, piece: 0, rowLength: rowLength, keyCount: keys.count, hasValues: values)]
-        let payload: [OutgoingFrame] = sections.isEmpty ? [] : [.bytes(keys.flatMap { k in withUnsafeBytes(of: k.littleEndian) { Array($0) } }),
-                                                              .bytes(values ? [UInt8](repeating: 0, count: keys.count * rowLength * 4) : [])]
+        let sections =
+            kind == .declare || kind == .stats ? [] : [SectionInfo(table: table, piece: 0, rowLength: rowLength, keyCount: keys.count, hasValues: values)]
+        let payload: [OutgoingFrame] =
+            sections.isEmpty
+            ? []
+            : [
+                .bytes(keys.flatMap { k in withUnsafeBytes(of: k.littleEndian) { Array($0) } }),
+                .bytes(values ? [UInt8](repeating: 0, count: keys.count * rowLength * 4) : []),
+            ]
         let m = OutboundMessage(MessageHeader(kind: kind, sender: NodeID(.worker, 0), seq: seq, sections: sections), body, payload: payload)
         let sent = s.onMessage(try TestKit.envelope(from: worker, m), now: 1).compactMap(\.sent).map(\.message)
         defer { sent.forEach { $0.payload.forEach { $0.discard() } } }
@@ -45,7 +53,8 @@ final class ServerLimitsTests: XCTestCase {
 
     func rows(_ s: inout ServerMachine) throws -> Int {
         seq += 1
-        let out = s.onMessage(try TestKit.envelope(from: worker, OutboundMessage(MessageHeader(kind: .stats, sender: NodeID(.worker, 0), seq: seq), .empty)), now: 1)
+        let out = s.onMessage(
+            try TestKit.envelope(from: worker, OutboundMessage(MessageHeader(kind: .stats, sender: NodeID(.worker, 0), seq: seq), .empty)), now: 1)
         guard case .stats(let st)? = out.compactMap(\.sent).first?.message.body else { throw HybridSyncError.malformedMessage(.kind, "no stats") }
         return st.rows
     }
@@ -73,14 +82,20 @@ final class ServerLimitsTests: XCTestCase {
         var limits = ServerLimits()
         limits.maxBytes = 2_000_000
         var s = try server(limits, maxMessageBytes: 4 << 20)
-        XCTAssertNil(try send(&s, .declare, .declare([TableSpec(name: "t", dimension: 2, optimizer: .accumulate, consistency: .bsp),
-                                                      TableSpec(name: "wide", dimension: 65_536, optimizer: .accumulate, consistency: .bsp)])))
+        XCTAssertNil(
+            try send(
+                &s, .declare,
+                .declare([
+                    TableSpec(name: "t", dimension: 2, optimizer: .accumulate, consistency: .bsp),
+                    TableSpec(name: "wide", dimension: 65_536, optimizer: .accumulate, consistency: .bsp),
+                ])))
         XCTAssertNil(try send(&s, .pull, table: "wide", keys: [1], rowLength: 65_536))
         XCTAssertNil(try send(&s, .push, keys: Array(0..<100), values: true), "held until the step ends")
         // Counted at the wide table's row size, the 100 held keys were 26 MB and this pull was refused.
         XCTAssertNil(try send(&s, .pull, table: "wide", keys: [2], rowLength: 65_536))
         let refused = try send(&s, .pull, table: "wide", keys: Array(3..<10), rowLength: 65_536)
-        XCTAssertTrue(refused?.hasPrefix("limit: ") == true && refused?.contains("HYBRIDSYNC_MAX_BYTES") == true, refused ?? "accepted: 9 wide rows are past 2 MB")
+        XCTAssertTrue(
+            refused?.hasPrefix("limit: ") == true && refused?.contains("HYBRIDSYNC_MAX_BYTES") == true, refused ?? "accepted: 9 wide rows are past 2 MB")
     }
 
     /// The attack from the security issue, scaled: a table of wide rows (65,536 floats, one piece),
@@ -93,7 +108,9 @@ final class ServerLimitsTests: XCTestCase {
         let wide = 1 << 16
         XCTAssertNil(try send(&s, .declare, .declare([TableSpec(name: "huge", dimension: wide, optimizer: .accumulate)])))
         let bytes = try send(&s, .pull, table: "huge", keys: Array(0..<100), rowLength: wide)
-        XCTAssertTrue(bytes?.hasPrefix("limit: ") == true && bytes?.contains("would pass this server's limit of 16777216 bytes (HYBRIDSYNC_MAX_BYTES)") == true, bytes ?? "accepted")
+        XCTAssertTrue(
+            bytes?.hasPrefix("limit: ") == true && bytes?.contains("would pass this server's limit of 16777216 bytes (HYBRIDSYNC_MAX_BYTES)") == true,
+            bytes ?? "accepted")
         XCTAssertEqual(try rows(&s), 0)
         let reply = try send(&s, .pull, table: "huge", keys: Array(0..<300), rowLength: wide)
         XCTAssertTrue(reply?.contains("exceeds the limit of \(64 << 20)") == true, reply ?? "accepted")
@@ -113,7 +130,8 @@ final class ServerLimitsTests: XCTestCase {
         let keys = try send(&s, .pull, keys: Array(0..<5))
         XCTAssertTrue(keys?.contains("limit: 5 keys in one request; this server takes at most 4 (HYBRIDSYNC_MAX_KEYS)") == true, keys ?? "accepted")
         // A conflicting declaration names what differs, not the existing table's settings.
-        let conflict = try send(&s, .declare, .declare([TableSpec(name: "t", dimension: 3, optimizer: .adagrad(learningRate: 0.5, epsilon: 1e-8, initialAccumulator: 0.1))]))
+        let conflict = try send(
+            &s, .declare, .declare([TableSpec(name: "t", dimension: 3, optimizer: .adagrad(learningRate: 0.5, epsilon: 1e-8, initialAccumulator: 0.1))]))
         XCTAssertEqual(conflict, "name: table 't' is already declared with another dimension, optimizer, piece length")
     }
 
@@ -125,16 +143,23 @@ final class ServerLimitsTests: XCTestCase {
         var s = try server(limits)
         XCTAssertNil(try send(&s, .declare, .declare([TableSpec(name: "t", dimension: 2, optimizer: .accumulate, consistency: .bsp)])))
         seq += 1
-        let far = OutboundMessage(MessageHeader(kind: .push, sender: NodeID(.worker, 0), seq: seq, clock: 1_000_000,
-                                                sections: [SectionInfo(table: "t", piece: 0, rowLength: 2, keyCount: 1, hasValues: true)]),
-                                  .empty, payload: [.bytes(withUnsafeBytes(of: UInt64(1).littleEndian) { Array($0) }), .bytes([UInt8](repeating: 0, count: 8))])
+        let far = OutboundMessage(
+            MessageHeader(
+                kind: .push, sender: NodeID(.worker, 0), seq: seq, clock: 1_000_000,
+                sections: [SectionInfo(table: "t", piece: 0, rowLength: 2, keyCount: 1, hasValues: true)]),
+            .empty, payload: [.bytes(withUnsafeBytes(of: UInt64(1).littleEndian) { Array($0) }), .bytes([UInt8](repeating: 0, count: 8))])
         let sent = s.onMessage(try TestKit.envelope(from: worker, far), now: 1).compactMap(\.sent).map(\.message)
         guard case .error(let e)? = sent.first?.body else { return XCTFail("held a push a million steps ahead") }
-        XCTAssertTrue(coded(e).contains("limit: a push stamped with clock 1000000, 1000000 steps ahead of the slowest worker; this server holds at most 16 (HYBRIDSYNC_MAX_CLOCK_LEAD)"), "\(e)")
+        XCTAssertTrue(
+            coded(e).contains(
+                "limit: a push stamped with clock 1000000, 1000000 steps ahead of the slowest worker; this server holds at most 16 (HYBRIDSYNC_MAX_CLOCK_LEAD)"),
+            "\(e)")
         seq += 1
-        let near = OutboundMessage(MessageHeader(kind: .push, sender: NodeID(.worker, 0), seq: seq, clock: 16,
-                                                 sections: [SectionInfo(table: "t", piece: 0, rowLength: 2, keyCount: 1, hasValues: true)]),
-                                   .empty, payload: [.bytes(withUnsafeBytes(of: UInt64(1).littleEndian) { Array($0) }), .bytes([UInt8](repeating: 0, count: 8))])
+        let near = OutboundMessage(
+            MessageHeader(
+                kind: .push, sender: NodeID(.worker, 0), seq: seq, clock: 16,
+                sections: [SectionInfo(table: "t", piece: 0, rowLength: 2, keyCount: 1, hasValues: true)]),
+            .empty, payload: [.bytes(withUnsafeBytes(of: UInt64(1).littleEndian) { Array($0) }), .bytes([UInt8](repeating: 0, count: 8))])
         let ok = s.onMessage(try TestKit.envelope(from: worker, near), now: 1).compactMap(\.sent).map(\.message)
         if case .error(let e)? = ok.first?.body { XCTFail("refused a push within the lead: \(e)") }
     }

@@ -15,7 +15,9 @@ final class ServerMachineTests: XCTestCase {
         return s
     }
 
-    func request(_ kind: MessageKind, seq: UInt64, clock: Int64, _ body: MessageBody = .empty, sections: [SectionInfo] = [], payload: [OutgoingFrame] = []) -> OutboundMessage {
+    func request(_ kind: MessageKind, seq: UInt64, clock: Int64, _ body: MessageBody = .empty, sections: [SectionInfo] = [], payload: [OutgoingFrame] = [])
+        -> OutboundMessage
+    {
         OutboundMessage(MessageHeader(kind: kind, sender: NodeID(.worker, 0), seq: seq, clock: clock, sections: sections), body, payload: payload)
     }
 
@@ -27,18 +29,24 @@ final class ServerMachineTests: XCTestCase {
     func testAPushThatEndsTheStepAdvancesTheClock() throws {
         var s = try joinedServer(workers: 2)
         let peers = [Peer.routed([7]), Peer.routed([8])]
-        func message(_ kind: MessageKind, worker: Int, seq: UInt64, clock: Int64, flags: UInt16 = 0, _ body: MessageBody = .empty,
-                     sections: [SectionInfo] = [], payload: [OutgoingFrame] = []) -> OutboundMessage {
-            OutboundMessage(MessageHeader(kind: kind, sender: NodeID(.worker, worker), seq: seq, clock: clock, flags: flags, sections: sections),
-                            body, payload: payload)
+        func message(
+            _ kind: MessageKind, worker: Int, seq: UInt64, clock: Int64, flags: UInt16 = 0, _ body: MessageBody = .empty,
+            sections: [SectionInfo] = [], payload: [OutgoingFrame] = []
+        ) -> OutboundMessage {
+            OutboundMessage(
+                MessageHeader(kind: kind, sender: NodeID(.worker, worker), seq: seq, clock: clock, flags: flags, sections: sections),
+                body, payload: payload)
         }
         func send(_ m: OutboundMessage, worker: Int) throws -> [OutboundMessage] { replies(s.onMessage(try TestKit.envelope(from: peers[worker], m), now: 1)) }
-        _ = try send(message(.declare, worker: 0, seq: 2, clock: 0, .declare([TableSpec(name: "t", dimension: 2, optimizer: .accumulate, consistency: .bsp)])), worker: 0)
+        _ = try send(
+            message(.declare, worker: 0, seq: 2, clock: 0, .declare([TableSpec(name: "t", dimension: 2, optimizer: .accumulate, consistency: .bsp)])), worker: 0
+        )
         let key = withUnsafeBytes(of: UInt64(3).littleEndian) { Array($0) }
         let section = SectionInfo(table: "t", piece: 0, rowLength: 2, keyCount: 1, hasValues: true)
         func push(worker: Int, _ values: [Float]) -> OutboundMessage {
-            message(.push, worker: worker, seq: 5, clock: 0, flags: MessageFlags.endsStep, sections: [section],
-                    payload: [.bytes(key), .bytes(values.withUnsafeBytes { Array($0) })])
+            message(
+                .push, worker: worker, seq: 5, clock: 0, flags: MessageFlags.endsStep, sections: [section],
+                payload: [.bytes(key), .bytes(values.withUnsafeBytes { Array($0) })])
         }
         XCTAssertEqual(try send(push(worker: 0, [1, 2]), worker: 0).map(\.header.kind), [.reply])
         var pullSection = section
@@ -93,14 +101,16 @@ final class ServerMachineTests: XCTestCase {
         let keys = [UInt64(3), 5].flatMap { k in withUnsafeBytes(of: k.littleEndian) { Array($0) } }
         for (seq, bad) in [(UInt64(3), Float.nan), (4, .infinity), (5, -.infinity)] {
             let values = [Float(1), 2, 3, bad].withUnsafeBytes { Array($0) }
-            let push = request(.push, seq: seq, clock: 0, sections: [SectionInfo(table: "t", piece: 0, rowLength: 2, keyCount: 2, hasValues: true)],
-                               payload: [.bytes(keys), .bytes(values)])
+            let push = request(
+                .push, seq: seq, clock: 0, sections: [SectionInfo(table: "t", piece: 0, rowLength: 2, keyCount: 2, hasValues: true)],
+                payload: [.bytes(keys), .bytes(values)])
             let out = replies(s.onMessage(try TestKit.envelope(from: w, push), now: 2))
             guard case .error(let e)? = out.first?.body else { return XCTFail("\(bad): \(out)") }
             XCTAssertTrue("\(e)".contains("invalid argument (nonFinite): non-finite gradient in table 't', row 5, element 1"), "\(e)")
         }
-        let pull = request(.pull, seq: 9, clock: 0, sections: [SectionInfo(table: "t", piece: 0, rowLength: 2, keyCount: 2, hasValues: false)],
-                           payload: [.bytes(keys), .bytes([])])
+        let pull = request(
+            .pull, seq: 9, clock: 0, sections: [SectionInfo(table: "t", piece: 0, rowLength: 2, keyCount: 2, hasValues: false)],
+            payload: [.bytes(keys), .bytes([])])
         let answer = s.onMessage(try TestKit.envelope(from: w, pull), now: 3).compactMap(\.sent).first?.message
         let rows = answer?.payload.last.map { f in f.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } }
         answer?.payload.forEach { $0.discard() }
@@ -112,23 +122,27 @@ final class ServerMachineTests: XCTestCase {
     func testNonFinitePoliciesPerTable() throws {
         var s = try joinedServer(workers: 1)
         let w = Peer.routed([7])
-        let specs = [TableSpec(name: "r", dimension: 2, optimizer: .accumulate),
-                     TableSpec(name: "s", dimension: 2, optimizer: .accumulate, nonFinite: .skipRow),
-                     TableSpec(name: "a", dimension: 2, optimizer: .accumulate, nonFinite: .allow)]
+        let specs = [
+            TableSpec(name: "r", dimension: 2, optimizer: .accumulate),
+            TableSpec(name: "s", dimension: 2, optimizer: .accumulate, nonFinite: .skipRow),
+            TableSpec(name: "a", dimension: 2, optimizer: .accumulate, nonFinite: .allow),
+        ]
         _ = s.onMessage(try TestKit.envelope(from: w, request(.declare, seq: 2, clock: 0, .declare(specs))), now: 1)
         let keys = [UInt64(3), 5].flatMap { k in withUnsafeBytes(of: k.littleEndian) { Array($0) } }
         let values = [Float(1), 2, .nan, 4].withUnsafeBytes { Array($0) }
         var seq: UInt64 = 10
         func push(_ table: String) throws -> MessageBody? {
             seq += 1
-            let m = request(.push, seq: seq, clock: 0, sections: [SectionInfo(table: table, piece: 0, rowLength: 2, keyCount: 2, hasValues: true)],
-                            payload: [.bytes(keys), .bytes(values)])
+            let m = request(
+                .push, seq: seq, clock: 0, sections: [SectionInfo(table: table, piece: 0, rowLength: 2, keyCount: 2, hasValues: true)],
+                payload: [.bytes(keys), .bytes(values)])
             return replies(s.onMessage(try TestKit.envelope(from: w, m), now: 2)).first?.body
         }
         func pull(_ table: String) throws -> [Float] {
             seq += 1
-            let m = request(.pull, seq: seq, clock: 0, sections: [SectionInfo(table: table, piece: 0, rowLength: 2, keyCount: 2, hasValues: false)],
-                            payload: [.bytes(keys), .bytes([])])
+            let m = request(
+                .pull, seq: seq, clock: 0, sections: [SectionInfo(table: table, piece: 0, rowLength: 2, keyCount: 2, hasValues: false)],
+                payload: [.bytes(keys), .bytes([])])
             let answer = s.onMessage(try TestKit.envelope(from: w, m), now: 3).compactMap(\.sent).first?.message
             defer { answer?.payload.forEach { $0.discard() } }
             return answer?.payload.last.map { f in f.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } } ?? []

@@ -1,10 +1,12 @@
-import HybridSyncPS
 import HybridSyncCore
+import HybridSyncPS
 import XCTest
 
 final class WireCodecTests: XCTestCase {
-    let sections = [SectionInfo(table: "emb", piece: 0, rowLength: 4, keyCount: 3, hasValues: true),
-                    SectionInfo(table: "wide/é", piece: 2, rowLength: 100, encoding: .float32, keyCount: 0, hasValues: false)]
+    let sections = [
+        SectionInfo(table: "emb", piece: 0, rowLength: 4, keyCount: 3, hasValues: true),
+        SectionInfo(table: "wide/é", piece: 2, rowLength: 100, encoding: .float32, keyCount: 0, hasValues: false),
+    ]
 
     func frames() -> [[UInt8]] {
         let h = MessageHeader(kind: .pushPull, sender: NodeID(.worker, 7), seq: 123_456_789_012, clock: -3, sections: sections)
@@ -22,10 +24,10 @@ final class WireCodecTests: XCTestCase {
 
     func testLittleEndianLayout() {
         let header = frames()[0]
-        XCTAssertEqual(Array(header[0..<4]), [0x48, 0x53, 0x50, 0x53]) // "HSPS"
+        XCTAssertEqual(Array(header[0..<4]), [0x48, 0x53, 0x50, 0x53])  // "HSPS"
         XCTAssertEqual(header[4], WireCodec.version)
         XCTAssertEqual(header[5], MessageKind.pushPull.rawValue)
-        XCTAssertEqual(Array(header[8..<12]), [7, 0, 0, 3]) // worker 7: role 3 in the top byte
+        XCTAssertEqual(Array(header[8..<12]), [7, 0, 0, 3])  // worker 7: role 3 in the top byte
     }
 
     /// Every truncation and every single-byte corruption of the header is rejected or decoded, never a trap.
@@ -57,10 +59,12 @@ final class WireCodecTests: XCTestCase {
     }
 
     func testErrorCodecRoundTrip() {
-        let errors: [HybridSyncError] = [.unknownTable("t"), .shapeMismatch(what: "w", expected: "4", got: "5"),
-                                         .malformedMessage(.frames, "m"), .oversizeMessage(bytes: 10, limit: 5),
-                                         .peerDied(peer: "worker 2", reason: "r"), .invalidArgument(.shape, "a"),
-                                         .checkpoint(.incompatible, file: "f", reason: "r"), .dataLost(shards: [1, 3], reason: "r")]
+        let errors: [HybridSyncError] = [
+            .unknownTable("t"), .shapeMismatch(what: "w", expected: "4", got: "5"),
+            .malformedMessage(.frames, "m"), .oversizeMessage(bytes: 10, limit: 5),
+            .peerDied(peer: "worker 2", reason: "r"), .invalidArgument(.shape, "a"),
+            .checkpoint(.incompatible, file: "f", reason: "r"), .dataLost(shards: [1, 3], reason: "r"),
+        ]
         for e in errors { XCTAssertEqual(ErrorCodec.decode(ErrorCodec.encode(e), from: "s"), e) }
         XCTAssertEqual(ErrorCodec.decode([UInt8](), from: "s"), .remote(peer: "s", message: "unreadable error message"))
     }
@@ -79,9 +83,14 @@ final class WireCodecTests: XCTestCase {
     }
 
     func testTableSpecRoundTrip() throws {
-        let specs = [TableSpec(name: "a", dimension: 300_000, initializer: .uniform(scale: 0.1),
-                               optimizer: .adam(learningRate: 0.01, beta1: 0.9, beta2: 0.99, epsilon: 1e-8), consistency: .ssp(staleness: 3)),
-                     TableSpec(name: "b", dimension: 1, initializer: .constant(2), optimizer: .adagrad(learningRate: 0.1, epsilon: 1e-6, initialAccumulator: 0.1), consistency: .bsp)]
+        let specs = [
+            TableSpec(
+                name: "a", dimension: 300_000, initializer: .uniform(scale: 0.1),
+                optimizer: .adam(learningRate: 0.01, beta1: 0.9, beta2: 0.99, epsilon: 1e-8), consistency: .ssp(staleness: 3)),
+            TableSpec(
+                name: "b", dimension: 1, initializer: .constant(2), optimizer: .adagrad(learningRate: 0.1, epsilon: 1e-6, initialAccumulator: 0.1),
+                consistency: .bsp),
+        ]
         var w = ByteWriter()
         for s in specs { s.encode(into: &w) }
         let decoded: [TableSpec] = try w.bytes.withUnsafeBytes { raw in

@@ -64,8 +64,10 @@ final class CheckpointInProcessTests: XCTestCase {
         let outcome = try TestKit.hybridJob(servers: 1, workers: 2) { runtime -> String in
             let sync = try GradientSync(runtime: runtime, strategy: .hybrid, replanAfterSteps: 0)
             let w = try Tensor(name: "mlp.w", values: [Float](repeating: 0, count: HybridChecks.denseCount + 1))
-            try sync.register([Parameter(.dense(w, optimizer: .sgd(learningRate: 1))),
-                               Parameter(.embedding(TableSpec(name: "emb", dimension: HybridChecks.dim), rows: HybridChecks.rows))])
+            try sync.register([
+                Parameter(.dense(w, optimizer: .sgd(learningRate: 1))),
+                Parameter(.embedding(TableSpec(name: "emb", dimension: HybridChecks.dim), rows: HybridChecks.rows)),
+            ])
             do {
                 try sync.resume(from: root)
                 return "resumed"
@@ -129,7 +131,9 @@ final class CheckpointToolTests: XCTestCase {
         let npy = root + "/emb.npy"
         let (s2, t2) = try Self.tool(["checkpoint", "export", root, "--table", "emb", "--out", npy])
         XCTAssertEqual(s2, 0, t2)
-        let lines = try Self.python("import numpy, sys; a = numpy.load(sys.argv[1]); print(a.shape, a.dtype); print(' '.join(str(int(v)) for v in a.view(numpy.uint32).ravel()))", [npy]).split(separator: "\n")
+        let lines = try Self.python(
+            "import numpy, sys; a = numpy.load(sys.argv[1]); print(a.shape, a.dtype); print(' '.join(str(int(v)) for v in a.view(numpy.uint32).ravel()))", [npy]
+        ).split(separator: "\n")
         XCTAssertEqual(lines.first.map(String.init), "(\(HybridChecks.rows), \(HybridChecks.dim)) float32")
         let exported = lines.dropFirst().first.map { $0.split(separator: " ").compactMap { UInt32($0) } } ?? []
         XCTAssertEqual(exported, Array(bits.suffix(HybridChecks.rows * HybridChecks.dim)), "numpy sees the rows the workers pulled")

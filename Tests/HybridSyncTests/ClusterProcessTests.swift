@@ -31,8 +31,9 @@ final class ClusterProcessTests: XCTestCase {
         try XCTSkipUnless(probe == 0, "network namespaces are not available here: \(probeErr)")
         let root = HybridProcessTests.root
         let env = ["HYBRIDSYNC_CLUSTER_PREFIX": "hst"]
-        let (status, out, err) = try run(root.appendingPathComponent("Launch/cluster").path,
-                                         ["run", "2", "100mbit", "2", "--", HybridProcessTests.binary, "self-test-hybrid"], env: env)
+        let (status, out, err) = try run(
+            root.appendingPathComponent("Launch/cluster").path,
+            ["run", "2", "100mbit", "2", "--", HybridProcessTests.binary, "self-test-hybrid"], env: env)
         XCTAssertEqual(status, 0, out + err)
         XCTAssertEqual(out.split(separator: "\n").filter { $0.contains("RESULT exact ok") }.count, 2, out + err)
         // Bytes each host sent over its shaped link (printed by the script before teardown).

@@ -1,5 +1,6 @@
-@testable import HybridSync
 import XCTest
+
+@testable import HybridSync
 
 /// The per-regime cost model: the measured ring curve, the fitted request cost and a step's price,
 /// against values worked out by hand.
@@ -71,8 +72,9 @@ final class CostCalibrationTests: XCTestCase {
     /// beta from the last regime's slope over the bytes a rank sends, less half a reduction pass.
     func testAlphaAndBetaReadOffTheCurve() {
         let curve = CostCurve([(bytes: 4096, seconds: 60e-6), (bytes: 1_000_000, seconds: 1e-3), (bytes: 2_000_000, seconds: 2.5e-3)])
-        let c = Calibration(curve: curve, pull: RequestCost(latency: 1e-4, perKey: 0, perByte: 2e-9),
-                            push: RequestCost(latency: 3e-4, perKey: 0, perByte: 4e-9), pass: 0.2e-9, workers: 4, servers: 2)
+        let c = Calibration(
+            curve: curve, pull: RequestCost(latency: 1e-4, perKey: 0, perByte: 2e-9),
+            push: RequestCost(latency: 3e-4, perKey: 0, perByte: 4e-9), pass: 0.2e-9, workers: 4, servers: 2)
         XCTAssertEqual(c.ring.alpha, 60e-6 / 6, accuracy: 1e-15)
         // slope 1.5 ns/B over 2 (p-1)/p = 1.5: 1 ns/B, less 0.1.
         XCTAssertEqual(c.ring.beta, 0.9e-9, accuracy: 1e-18)

@@ -9,8 +9,12 @@ final class DemoProcessTests: XCTestCase {
         try XCTSkipUnless(FileManager.default.fileExists(atPath: dataset), "dataset-fashion-mnist is not installed (Launch/test installs it)")
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-demo-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let (status, text) = try HybridProcessTests.mpirun(3, ["train", "--servers", "1", "--placement", "dedicated",
-            "--epochs", "1", "--train-limit", "2560", "--test-limit", "300", "--hidden", "32", "--wide-rows", "65536", "--batch", "16", "--out", out],
+        let (status, text) = try HybridProcessTests.mpirun(
+            3,
+            [
+                "train", "--servers", "1", "--placement", "dedicated",
+                "--epochs", "1", "--train-limit", "2560", "--test-limit", "300", "--hidden", "32", "--wide-rows", "65536", "--batch", "16", "--out", out,
+            ],
             program: HybridProcessTests.tool)
         XCTAssertEqual(status, 0, text)
         guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("LOSS first") }) else { return XCTFail(text) }
@@ -32,8 +36,10 @@ final class DemoProcessTests: XCTestCase {
         try XCTSkipUnless(FileManager.default.fileExists(atPath: dataset), "dataset-fashion-mnist is not installed (Launch/test installs it)")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-resume-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let common = ["train", "--placement", "dedicated", "--train-limit", "640", "--test-limit", "100",
-                      "--hidden", "16", "--wide-rows", "4096", "--batch", "16", "--checksum", "--no-calibrate", "--out", dir + "/out"]
+        let common = [
+            "train", "--placement", "dedicated", "--train-limit", "640", "--test-limit", "100",
+            "--hidden", "16", "--wide-rows", "4096", "--batch", "16", "--checksum", "--no-calibrate", "--out", dir + "/out",
+        ]
         func params(servers: Int, _ extra: [String]) throws -> String {
             let (status, text) = try HybridProcessTests.mpirun(servers + 2, common + ["--servers", "\(servers)"] + extra, program: HybridProcessTests.tool)
             XCTAssertEqual(status, 0, text)
@@ -61,7 +67,9 @@ final class DemoProcessTests: XCTestCase {
         let npy = dir + "/wide.npy"
         let (s2, export) = try CheckpointToolTests.tool(["checkpoint", "export", dir + "/ckpt", "--table", "wide", "--out", npy])
         XCTAssertEqual(s2, 0, export)
-        let out = try CheckpointToolTests.python("import numpy, sys, os; a = numpy.load(sys.argv[1]); print(a.shape[1], a.dtype, os.path.exists(sys.argv[1][:-4] + '.ids.npy') or a.shape[0] <= 4096)", [npy])
+        let out = try CheckpointToolTests.python(
+            "import numpy, sys, os; a = numpy.load(sys.argv[1]); print(a.shape[1], a.dtype, os.path.exists(sys.argv[1][:-4] + '.ids.npy') or a.shape[0] <= 4096)",
+            [npy])
         XCTAssertEqual(out.trimmingCharacters(in: .whitespacesAndNewlines), "10 float32 True", "numpy reads the demo's wide table")
     }
 
@@ -78,8 +86,10 @@ final class DemoProcessTests: XCTestCase {
         try XCTSkipUnless(FileManager.default.fileExists(atPath: dataset), "dataset-fashion-mnist is not installed (Launch/test installs it)")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-kill-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let common = ["train", "--servers", "1", "--placement", "dedicated", "--train-limit", "6400", "--test-limit", "100",
-                      "--hidden", "16", "--wide-rows", "4096", "--batch", "16", "--checksum", "--no-calibrate", "--epochs", "1", "--out", dir + "/out"]
+        let common = [
+            "train", "--servers", "1", "--placement", "dedicated", "--train-limit", "6400", "--test-limit", "100",
+            "--hidden", "16", "--wide-rows", "4096", "--batch", "16", "--checksum", "--no-calibrate", "--epochs", "1", "--out", dir + "/out",
+        ]
         func params(_ text: String) -> String {
             guard let r = text.range(of: "PARAMS crc32c") else { return "none: \(text.suffix(2000))" }
             return String(text[r.lowerBound...].prefix { $0 != "\n" })

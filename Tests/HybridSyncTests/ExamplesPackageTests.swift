@@ -9,9 +9,13 @@ final class ExamplesPackageTests: XCTestCase {
     static let scratch = HybridProcessTests.root.appendingPathComponent(".build-examples").path
 
     func testTheExamplesBuildAsAnOutsidePackageAndRun() throws {
-        let (status, text) = try HybridProcessTests.run("/usr/bin/env", ["swift", "build", "--package-path",
-                                                                HybridProcessTests.root.appendingPathComponent("Sources/Examples").path,
-                                                                "--scratch-path", Self.scratch])
+        let (status, text) = try HybridProcessTests.run(
+            "/usr/bin/env",
+            [
+                "swift", "build", "--package-path",
+                HybridProcessTests.root.appendingPathComponent("Sources/Examples").path,
+                "--scratch-path", Self.scratch,
+            ])
         XCTAssertEqual(status, 0, String(text.suffix(4000)))
         guard status == 0 else { return }
         for program in ["readme-loop", "ps-worker", "wide-and-deep"] {
@@ -27,8 +31,12 @@ final class ExamplesPackageTests: XCTestCase {
         XCTAssertEqual(losses.count, 6, loop)
         if let first = losses.first, let last = losses.last { XCTAssertLessThan(last, first * 0.8, "the README's loop learns: \(loop)") }
 
-        let (s2, ps) = try HybridProcessTests.run(HybridProcessTests.tool, ["ps", "local", "--servers", "2", "--workers", "3", "--",
-                                                                          Self.scratch + "/debug/ps-worker"])
+        let (s2, ps) = try HybridProcessTests.run(
+            HybridProcessTests.tool,
+            [
+                "ps", "local", "--servers", "2", "--workers", "3", "--",
+                Self.scratch + "/debug/ps-worker",
+            ])
         XCTAssertEqual(s2, 0, ps)
         XCTAssertEqual(ps.components(separatedBy: "1000 rows pulled, all equal to 60.0").count - 1, 3, ps)
     }

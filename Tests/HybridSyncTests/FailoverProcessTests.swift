@@ -6,9 +6,11 @@ import XCTest
 /// servers, r = 1, BSP Adagrad table on the parameter server, Adam dense layers on the ring) with server
 /// ranks killed by SIGKILL mid-training.
 final class FailoverProcessTests: XCTestCase {
-    static let common = ["train", "--servers", "3", "--placement", "dedicated", "--replication", "1", "--train-limit", "4800",
-                         "--test-limit", "100", "--hidden", "16", "--wide-rows", "4096", "--batch", "16", "--checksum",
-                         "--no-calibrate", "--epochs", "2"]
+    static let common = [
+        "train", "--servers", "3", "--placement", "dedicated", "--replication", "1", "--train-limit", "4800",
+        "--test-limit", "100", "--hidden", "16", "--wide-rows", "4096", "--batch", "16", "--checksum",
+        "--no-calibrate", "--epochs", "2",
+    ]
 
     static func params(_ text: String) -> String {
         guard let r = text.range(of: "PARAMS crc32c") else { return "none: \(text.suffix(2000))" }
@@ -18,8 +20,10 @@ final class FailoverProcessTests: XCTestCase {
     /// Starts the job checkpointing every 50 steps (the checkpoints say how far it got); kills world
     /// rank `rank` once step `step`'s checkpoint exists, for each pair in turn. Returns the exit status,
     /// the output, and when each kill happened.
-    static func runKilling(_ kills: [(rank: Int, step: Int)], dir: String, args: [String] = common,
-                           before: (Int) -> [String] = { _ in [] }) throws -> (Int32, String, [Date]) {
+    static func runKilling(
+        _ kills: [(rank: Int, step: Int)], dir: String, args: [String] = common,
+        before: (Int) -> [String] = { _ in [] }
+    ) throws -> (Int32, String, [Date]) {
         let ckpt = dir + "/ckpt"
         let p = Process()
         p.executableURL = HybridProcessTests.root.appendingPathComponent("Launch/mpirun")
@@ -74,14 +78,18 @@ final class FailoverProcessTests: XCTestCase {
 
         let (status2, text2, killed2) = try Self.runKilling([(1, 100), (2, 200)], dir: dir + "/twice") { i in
             // (The scheduler's lines: both new copies complete.)
-            i == 1 ? ["node=scheduler rank=0 [HybridSyncPS] server 0 holds a complete copy of shard 1 again",
-                      "node=scheduler rank=0 [HybridSyncPS] server 2 holds a complete copy of shard 0 again"] : []
+            i == 1
+                ? [
+                    "node=scheduler rank=0 [HybridSyncPS] server 0 holds a complete copy of shard 1 again",
+                    "node=scheduler rank=0 [HybridSyncPS] server 2 holds a complete copy of shard 0 again",
+                ] : []
         }
         XCTAssertEqual(killed2.count, 2)
         XCTAssertEqual(status2, 0, String(text2.suffix(3000)))
         for (server, shard) in [(0, 1), (2, 0)] {
-            XCTAssertEqual(text2.components(separatedBy: "[HybridSyncPS] server \(server) holds a complete copy of shard \(shard) again").count - 1, 1,
-                           String(text2.suffix(3000)))
+            XCTAssertEqual(
+                text2.components(separatedBy: "[HybridSyncPS] server \(server) holds a complete copy of shard \(shard) again").count - 1, 1,
+                String(text2.suffix(3000)))
         }
         XCTAssertEqual(Self.params(text2), Self.params(straight), "bit-identical to the run without deaths")
         for rank in [1, 2] { XCTAssertTrue(text2.contains("hybridsync: rank \(rank) (pid"), String(text2.suffix(3000))) }

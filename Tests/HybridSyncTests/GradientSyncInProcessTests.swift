@@ -6,8 +6,10 @@ import XCTest
 /// server over the in-memory network): exact against a serial reference for the three strategies, and
 /// the same registration error on every worker.
 final class GradientSyncInProcessTests: XCTestCase {
-    func expectExact(servers: Int, workers: Int, strategy: Strategy, early: Bool = false, overlap: Bool = false,
-                     file: StaticString = #filePath, line: UInt = #line) throws -> [String] {
+    func expectExact(
+        servers: Int, workers: Int, strategy: Strategy, early: Bool = false, overlap: Bool = false,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws -> [String] {
         let outcome = try TestKit.hybridJob(servers: servers, workers: workers) { runtime in
             try HybridChecks.exact(runtime, strategy: strategy, servers: servers, early: early, overlap: overlap)
         }
@@ -41,8 +43,10 @@ final class GradientSyncInProcessTests: XCTestCase {
     static func smallModel(_ runtime: HybridRuntime, strategy: Strategy, denseCount: Int) throws -> (GradientSync, Tensor) {
         let sync = try GradientSync(runtime: runtime, strategy: strategy, replanAfterSteps: 0)
         let w = try Tensor(name: "w", values: [Float](repeating: 1, count: denseCount))
-        try sync.register([Parameter(.dense(w, optimizer: .sgd(learningRate: 1))),
-                           Parameter(.embedding(TableSpec(name: "e", dimension: 2, optimizer: .sgd(learningRate: 1)), rows: 8))])
+        try sync.register([
+            Parameter(.dense(w, optimizer: .sgd(learningRate: 1))),
+            Parameter(.embedding(TableSpec(name: "e", dimension: 2, optimizer: .sgd(learningRate: 1)), rows: 8)),
+        ])
         return (sync, w)
     }
 
@@ -76,8 +80,10 @@ final class GradientSyncInProcessTests: XCTestCase {
         let outcome = try TestKit.hybridJob(servers: 1, workers: 2) { runtime -> [Route: Int] in
             let sync = try GradientSync(runtime: runtime, strategy: .hybrid, replanAfterSteps: 0)
             let w = try Tensor(name: "w", values: [Float](repeating: 1, count: count))
-            try sync.register([Parameter(.dense(w, optimizer: .sgd(learningRate: 1))),
-                               Parameter(.embedding(TableSpec(name: "e", dimension: dim, optimizer: .sgd(learningRate: 1)), rows: 1000))])
+            try sync.register([
+                Parameter(.dense(w, optimizer: .sgd(learningRate: 1))),
+                Parameter(.embedding(TableSpec(name: "e", dimension: dim, optimizer: .sgd(learningRate: 1)), rows: 1000)),
+            ])
             try sync.planOverlap([["w"]])
             let ids = (0..<UInt64(rows)).map { $0 * 7 }
             _ = try sync.pull("e", ids: ids)
@@ -140,7 +146,8 @@ final class GradientSyncInProcessTests: XCTestCase {
                 out.append("w \(try w.values(as: Float.self)) rows unchanged \(try sync.pull("e", ids: [1, 2]).values == before) steps \(sync.stepCount)")
                 return out
             }
-            XCTAssertEqual(try outcome.workers[0].get(), ["gradient of table 'e': 4 elements, got 3", "w [1.0, 1.0] rows unchanged true steps 0"], "\(strategy)")
+            XCTAssertEqual(
+                try outcome.workers[0].get(), ["gradient of table 'e': 4 elements, got 3", "w [1.0, 1.0] rows unchanged true steps 0"], "\(strategy)")
         }
     }
 
@@ -173,8 +180,13 @@ final class GradientSyncInProcessTests: XCTestCase {
     func testSkipRowTablesLoseOnlyTheNonFiniteRow() throws {
         let outcome = try TestKit.hybridJob(servers: 1, workers: 2) { runtime -> [Float] in
             let sync = try GradientSync(runtime: runtime, strategy: .ps, replanAfterSteps: 0)
-            try sync.register([Parameter(.embedding(TableSpec(name: "e", dimension: 2, optimizer: .sgd(learningRate: 1), consistency: .bsp,
-                                                              nonFinite: .skipRow), rows: 8))])
+            try sync.register([
+                Parameter(
+                    .embedding(
+                        TableSpec(
+                            name: "e", dimension: 2, optimizer: .sgd(learningRate: 1), consistency: .bsp,
+                            nonFinite: .skipRow), rows: 8))
+            ])
             try sync.step(dense: [], sparse: [SparseGradient(table: "e", ids: [2, 6], values: [1, 1, .nan, 1])])
             return try sync.pull("e", ids: [2, 6]).values
         }
@@ -212,9 +224,11 @@ final class OverlapInputTests: XCTestCase {
             return errors + ["w=\(try w.values(as: Float.self))"]
         }
         let out = try outcome.workers[0].get()
-        let expected = ["ready before planOverlap", "'nope' is not a registered dense parameter", "'w' is in two groups",
-                        "gradient of 'w'", "non-finite gradient of 'w'", "'w' was already given to ready",
-                        "another tensor for 'w' than the one given to ready", "w=[0.5, 0.5, 0.5]"]
+        let expected = [
+            "ready before planOverlap", "'nope' is not a registered dense parameter", "'w' is in two groups",
+            "gradient of 'w'", "non-finite gradient of 'w'", "'w' was already given to ready",
+            "another tensor for 'w' than the one given to ready", "w=[0.5, 0.5, 0.5]",
+        ]
         XCTAssertEqual(out.count, expected.count, "\(out)")
         for (got, want) in zip(out, expected) { XCTAssertTrue(got.contains(want), "\(got) lacks \(want)") }
     }

@@ -5,7 +5,9 @@ import XCTest
 final class HybridProcessTests: XCTestCase {
     static var root: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
     /// The test-jobs binary (`HYBRIDSYNC_TESTJOBS_BIN`, set by Launch/test; else the debug build).
-    static var binary: String { ProcessInfo.processInfo.environment["HYBRIDSYNC_TESTJOBS_BIN"] ?? root.appendingPathComponent(".build/debug/hybridsync-testjobs").path }
+    static var binary: String {
+        ProcessInfo.processInfo.environment["HYBRIDSYNC_TESTJOBS_BIN"] ?? root.appendingPathComponent(".build/debug/hybridsync-testjobs").path
+    }
 
     /// The user's tool (`HYBRIDSYNC_BIN`, set by Launch/test; else the debug build).
     static var tool: String { ProcessInfo.processInfo.environment["HYBRIDSYNC_BIN"] ?? root.appendingPathComponent(".build/debug/hybridsync").path }
@@ -88,9 +90,13 @@ final class HybridProcessTests: XCTestCase {
     /// under mpirun) plus 30 s. (With replication the job goes on: `FailoverProcessTests`.)
     func testStoppedServerEndsTheJobNamingIt() throws {
         let start = Date()
-        let (status, out) = try Self.mpirun(4, ["self-test-hybrid", "--case", "stop-rank", "--placement", "dedicated",
-                                                "--servers", "2", "--victim", "1", "--stop-after", "1"],
-                                            env: ["HYBRIDSYNC_HEARTBEAT_TIMEOUT": "2", "HYBRIDSYNC_REPLICATION": "0"])
+        let (status, out) = try Self.mpirun(
+            4,
+            [
+                "self-test-hybrid", "--case", "stop-rank", "--placement", "dedicated",
+                "--servers", "2", "--victim", "1", "--stop-after", "1",
+            ],
+            env: ["HYBRIDSYNC_HEARTBEAT_TIMEOUT": "2", "HYBRIDSYNC_REPLICATION": "0"])
         XCTAssertNotEqual(status, 0, out)
         XCTAssertLessThan(Date().timeIntervalSince(start), 2 + 30, out)
         // Each rank names the stopped server as soon as the scheduler reports it, and Launch/mpirun ends
@@ -113,8 +119,10 @@ final class HybridProcessTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let p = Process()
         p.executableURL = Self.root.appendingPathComponent("Launch/mpirun")
-        p.arguments = ["-np", "3", Self.binary, "self-test-hybrid", "--case", "checkpoint-loop", "--placement", "dedicated",
-                       "--servers", "1", "--rows", "300000", "--directory", dir]
+        p.arguments = [
+            "-np", "3", Self.binary, "self-test-hybrid", "--case", "checkpoint-loop", "--placement", "dedicated",
+            "--servers", "1", "--rows", "300000", "--directory", dir,
+        ]
         p.environment = ProcessInfo.processInfo.environment.merging(["HYBRIDSYNC_HEARTBEAT_TIMEOUT": "2"]) { $1 }
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
@@ -122,7 +130,8 @@ final class HybridProcessTests: XCTestCase {
         let deadline = Date().addingTimeInterval(120)
         let fm = FileManager.default
         while !(fm.fileExists(atPath: dir + "/step-1/manifest.json") && fm.fileExists(atPath: dir + "/.step-2.tmp"))
-                && Date() < deadline && p.isRunning {
+            && Date() < deadline && p.isRunning
+        {
             Thread.sleep(forTimeInterval: 0.01)
         }
         var killed = false

@@ -7,8 +7,10 @@ final class PlannerTests: XCTestCase {
 
     func testDenseGoesToRingAndSparseEmbeddingToPS() throws {
         var p = Planner(model: model)
-        try p.add([PlannedParameter(name: "mlp", rows: 1, columns: 1_000_000, isEmbedding: false),
-                   PlannedParameter(name: "emb", rows: 1_000_000, columns: 32, isEmbedding: true)])
+        try p.add([
+            PlannedParameter(name: "mlp", rows: 1, columns: 1_000_000, isEmbedding: false),
+            PlannedParameter(name: "emb", rows: 1_000_000, columns: 32, isEmbedding: true),
+        ])
         let plan = p.plan()
         XCTAssertEqual(plan.map(\.route), [.ring, .ps])
         XCTAssertEqual(plan[0].predictedBytes, 1.5 * 4_000_000, accuracy: 1)
@@ -20,8 +22,10 @@ final class PlannerTests: XCTestCase {
     /// An embedding whose gradients turn out dense moves to the ring; a sparse one stays.
     func testReplanFromObservedDensity() throws {
         var p = Planner(model: model)
-        try p.add([PlannedParameter(name: "a", rows: 1000, columns: 64, isEmbedding: true),
-                   PlannedParameter(name: "b", rows: 1_000_000, columns: 16, isEmbedding: true)])
+        try p.add([
+            PlannedParameter(name: "a", rows: 1000, columns: 64, isEmbedding: true),
+            PlannedParameter(name: "b", rows: 1_000_000, columns: 16, isEmbedding: true),
+        ])
         XCTAssertEqual(p.route(of: "a"), .ps)
         for _ in 0..<5 { p.observe("a", rowsTouched: 900); p.observe("b", rowsTouched: 100) }
         XCTAssertEqual(p.observedDensity("a")!, 0.9, accuracy: 1e-12)
@@ -32,8 +36,10 @@ final class PlannerTests: XCTestCase {
 
     func testPinningWins() throws {
         var p = Planner(model: model)
-        try p.add([PlannedParameter(name: "mlp", rows: 1, columns: 100, isEmbedding: false, pinned: .ps),
-                   PlannedParameter(name: "emb", rows: 1_000_000, columns: 8, isEmbedding: true, pinned: .ring)])
+        try p.add([
+            PlannedParameter(name: "mlp", rows: 1, columns: 100, isEmbedding: false, pinned: .ps),
+            PlannedParameter(name: "emb", rows: 1_000_000, columns: 8, isEmbedding: true, pinned: .ring),
+        ])
         XCTAssertEqual(p.plan().map(\.route), [.ps, .ring])
         XCTAssertTrue(p.plan().allSatisfy { $0.reason == "pinned by the user" })
         XCTAssertThrowsError(try p.add([PlannedParameter(name: "mlp", rows: 1, columns: 1, isEmbedding: false)]))
@@ -41,8 +47,9 @@ final class PlannerTests: XCTestCase {
 
     func testRingBucketsGroupDenseTensors() throws {
         var p = Planner(model: model)
-        try p.add((0..<10).map { PlannedParameter(name: "l\($0)", rows: 1, columns: 1000, isEmbedding: false) }
-                  + [PlannedParameter(name: "emb", rows: 1_000_000, columns: 8, isEmbedding: true)])
+        try p.add(
+            (0..<10).map { PlannedParameter(name: "l\($0)", rows: 1, columns: 1000, isEmbedding: false) }
+                + [PlannedParameter(name: "emb", rows: 1_000_000, columns: 8, isEmbedding: true)])
         let buckets = p.ringBuckets(thresholdBytes: 12_000)
         XCTAssertEqual(buckets.map(\.count), [3, 3, 3, 1])
         XCTAssertFalse(buckets.joined().contains("emb"))

@@ -30,7 +30,8 @@ enum ProcessTree {
     /// The parent from `/proc/PID/stat` ("pid (comm) state ppid ..."; the name may hold spaces).
     private static func parentOf(_ pid: Int32) -> Int32? {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return nil }
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         return fields.count > 1 ? Int32(fields[1]) : nil
     }

@@ -15,8 +15,10 @@ final class SecurityProcessTests: XCTestCase {
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let p = Process()
         p.executableURL = HybridProcessTests.root.appendingPathComponent("Launch/mpirun")
-        p.arguments = ["-np", "4", HybridProcessTests.binary, "self-test-hybrid", "--case", "rogue", "--placement", "dedicated",
-                       "--servers", "2", "--directory", dir]
+        p.arguments = [
+            "-np", "4", HybridProcessTests.binary, "self-test-hybrid", "--case", "rogue", "--placement", "dedicated",
+            "--servers", "2", "--directory", dir,
+        ]
         p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         p.standardOutput = out
@@ -39,10 +41,14 @@ final class SecurityProcessTests: XCTestCase {
             if kv.count == 2 { fields[kv[0]] = kv[1] }
         }
         let script = HybridProcessTests.root.appendingPathComponent("Tests/Scripts/rogue_client.py").path
-        let (status, json) = try HybridProcessTests.run("/usr/bin/env", ["python3", script, "--scheduler", fields["scheduler"] ?? "",
-                                                                       "--servers", fields["servers"] ?? "",
-                                                                       // One argument: a Z85 key may begin with "-".
-                                                                       "--server-key=" + (fields["serverkey"] ?? "")] + clientArgs)
+        let (status, json) = try HybridProcessTests.run(
+            "/usr/bin/env",
+            [
+                "python3", script, "--scheduler", fields["scheduler"] ?? "",
+                "--servers", fields["servers"] ?? "",
+                // One argument: a Z85 key may begin with "-".
+                "--server-key=" + (fields["serverkey"] ?? ""),
+            ] + clientArgs)
         _ = FileManager.default.createFile(atPath: dir + "/go", contents: nil)
         p.waitUntilExit()
         let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""

@@ -1,6 +1,7 @@
-@testable import HybridSync
 import HybridSyncCore
 import XCTest
+
+@testable import HybridSync
 
 /// The merge of the ranks' timeline parts.
 final class TimelineFileTests: XCTestCase {

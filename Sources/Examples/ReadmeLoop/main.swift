@@ -49,17 +49,21 @@ try HybridRuntime.run(layout: HybridLayout(servers: 2, placement: .dedicated)) {
     let me = runtime.dense.communicator.rank
     let sync = try GradientSync(runtime: runtime, calibrate: true)  // probes both paths by message size; the planner routes
     let w = try Tensor(name: "mlp.w", values: [Float](repeating: 0.1, count: LinearModel.dimension))
-    let table = TableSpec(name: "ads", dimension: LinearModel.dimension, initializer: .uniform(scale: 0.5),
-                          optimizer: .adagrad(learningRate: 0.2, epsilon: 1e-8, initialAccumulator: 0.1), consistency: .ssp(staleness: 2))
-    try sync.register([Parameter(.dense(w, optimizer: .sgd(learningRate: 0.1))),
-                       Parameter(.embedding(table, rows: Int(model.rows)))])
+    let table = TableSpec(
+        name: "ads", dimension: LinearModel.dimension, initializer: .uniform(scale: 0.5),
+        optimizer: .adagrad(learningRate: 0.2, epsilon: 1e-8, initialAccumulator: 0.1), consistency: .ssp(staleness: 2))
+    try sync.register([
+        Parameter(.dense(w, optimizer: .sgd(learningRate: 0.1))),
+        Parameter(.embedding(table, rows: Int(model.rows))),
+    ])
     var losses: [Float] = []
     for step in 1...300 {
         let batch = model.batch(step: step, worker: me, count: 32)
-        let rows = try sync.pull("ads", ids: batch.ids)     // any order, repeats allowed
+        let rows = try sync.pull("ads", ids: batch.ids)  // any order, repeats allowed
         let (loss, gW, gRows) = model.backward(batch.ids, batch.targets, w: try w.values(as: Float.self), rows: rows.values)
-        try sync.step(dense: [try Tensor(name: "mlp.w", values: gW)],
-                      sparse: [SparseGradient(table: "ads", ids: batch.ids, values: gRows)])
+        try sync.step(
+            dense: [try Tensor(name: "mlp.w", values: gW)],
+            sparse: [SparseGradient(table: "ads", ids: batch.ids, values: gRows)])
         losses.append(loss)
         if me == 0 && step % 50 == 0 { print("steps \(step - 49)-\(step): mean loss \(losses.suffix(50).reduce(0, +) / 50)") }
     }

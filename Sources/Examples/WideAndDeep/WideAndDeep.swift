@@ -34,7 +34,8 @@ public struct WideAndDeep {
         var level = [UInt8](repeating: 0, count: 196)
         for y in 0..<14 {
             for x in 0..<14 {
-                let s = Int(image[(2 * y) * 28 + 2 * x]) + Int(image[(2 * y) * 28 + 2 * x + 1])
+                let s =
+                    Int(image[(2 * y) * 28 + 2 * x]) + Int(image[(2 * y) * 28 + 2 * x + 1])
                     + Int(image[(2 * y + 1) * 28 + 2 * x]) + Int(image[(2 * y + 1) * 28 + 2 * x + 1])
                 level[y * 14 + x] = UInt8(min(3, s / 256))
             }
@@ -64,8 +65,9 @@ public struct WideAndDeep {
 
     /// Zero gradients of the MLP's shapes.
     public func makeGradients() throws -> Gradients {
-        Gradients(w1: try Tensor(name: "deep.w1", dtype: .float32, count: w1.count), b1: try Tensor(name: "deep.b1", dtype: .float32, count: hidden),
-                  w2: try Tensor(name: "deep.w2", dtype: .float32, count: w2.count), b2: try Tensor(name: "deep.b2", dtype: .float32, count: 10))
+        Gradients(
+            w1: try Tensor(name: "deep.w1", dtype: .float32, count: w1.count), b1: try Tensor(name: "deep.b1", dtype: .float32, count: hidden),
+            w2: try Tensor(name: "deep.w2", dtype: .float32, count: w2.count), b2: try Tensor(name: "deep.b2", dtype: .float32, count: 10))
     }
 
     /// One batch's inputs and activations, kept from `forward` to `backward`. Pixels are stored
@@ -230,5 +232,5 @@ func mix64(_ x: UInt64) -> UInt64 {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif

@@ -32,11 +32,14 @@ public final class WideAndDeepTrainer {
         sync = try GradientSync(runtime: runtime, strategy: options.strategy, calibrate: options.calibrate)
         row = "worker \(runtime.dense.communicator.rank)"
         let adam = OptimizerSpec.adam(learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8)
-        let wide = TableSpec(name: "wide", dimension: 10, optimizer: .adagrad(learningRate: 0.05, epsilon: 1e-8, initialAccumulator: 0.1),
-                             consistency: options.consistency, rowEncoding: options.rowEncoding)
-        try sync.register([Parameter(.dense(model.w1, optimizer: adam)), Parameter(.dense(model.b1, optimizer: adam)),
-                           Parameter(.dense(model.w2, optimizer: adam)), Parameter(.dense(model.b2, optimizer: adam)),
-                           Parameter(.embedding(wide, rows: rows))])
+        let wide = TableSpec(
+            name: "wide", dimension: 10, optimizer: .adagrad(learningRate: 0.05, epsilon: 1e-8, initialAccumulator: 0.1),
+            consistency: options.consistency, rowEncoding: options.rowEncoding)
+        try sync.register([
+            Parameter(.dense(model.w1, optimizer: adam)), Parameter(.dense(model.b1, optimizer: adam)),
+            Parameter(.dense(model.w2, optimizer: adam)), Parameter(.dense(model.b2, optimizer: adam)),
+            Parameter(.embedding(wide, rows: rows)),
+        ])
         // Backward finishes the output layer first: its bucket starts while the first layer's runs.
         if options.overlap { try sync.planOverlap([[model.w2.name, model.b2.name], [model.w1.name, model.b1.name]]) }
         if options.resume, let dir = options.checkpointDirectory { try sync.resume(from: dir) }
@@ -85,8 +88,10 @@ public final class WideAndDeepTrainer {
 
     /// One batch: forward (pulling the batch's distinct wide rows), softmax cross-entropy, backward,
     /// and the step. Returns the batch's mean loss.
-    private func trainStep(_ idx: [Int], _ g: WideAndDeep.Gradients, _ batch: inout WideAndDeep.Batch, _ distinct: inout DistinctRows,
-                           overlap: Bool) throws -> Double {
+    private func trainStep(
+        _ idx: [Int], _ g: WideAndDeep.Gradients, _ batch: inout WideAndDeep.Batch, _ distinct: inout DistinctRows,
+        overlap: Bool
+    ) throws -> Double {
         for t in [g.w1, g.b1, g.w2, g.b2] { memset(t.rawPointer, 0, t.byteCount) }
         let (unique, slot, starts) = try forward(trainSet, idx, &batch, &distinct, row: row) { unique in
             options.synchronise ? try sync.pull("wide", ids: unique).values : [Float](repeating: 0, count: unique.count * 10)
@@ -120,8 +125,10 @@ public final class WideAndDeepTrainer {
     /// (whose rows `fetch` returns, 10 floats each), each image's sum of its rows, then the MLP. Returns
     /// the distinct ids, each feature's position among them, and where each image's features start
     /// (image b's are at `starts[b] ..< starts[b + 1]`), for the wide table's gradient.
-    private func forward(_ set: FashionMNIST, _ idx: [Int], _ batch: inout WideAndDeep.Batch, _ distinct: inout DistinctRows, row: String,
-                         rows fetch: ([UInt64]) throws -> [Float]) throws -> (unique: [UInt64], slot: [Int], starts: [Int]) {
+    private func forward(
+        _ set: FashionMNIST, _ idx: [Int], _ batch: inout WideAndDeep.Batch, _ distinct: inout DistinctRows, row: String,
+        rows fetch: ([UInt64]) throws -> [Float]
+    ) throws -> (unique: [UInt64], slot: [Int], starts: [Int]) {
         let features = Timeline.begin()
         var all: [UInt64] = []
         var starts = [0]
@@ -140,7 +147,8 @@ public final class WideAndDeepTrainer {
         }
         let forward = Timeline.begin()
         try set.images.withUnsafeBufferPointer { img in
-            batch.load(count: idx.count, hidden: model.hidden, image: { UnsafeBufferPointer(rebasing: img[(idx[$0] * 784)..<((idx[$0] + 1) * 784)]) }, wide: wide)
+            batch.load(
+                count: idx.count, hidden: model.hidden, image: { UnsafeBufferPointer(rebasing: img[(idx[$0] * 784)..<((idx[$0] + 1) * 784)]) }, wide: wide)
             try model.forward(&batch)
         }
         Timeline.end(forward, "forward", row: row)

@@ -36,8 +36,9 @@ package struct CheckpointSummary: Sendable {
                 tables[spec.name, default: Table(spec: spec, rows: 0)].rows += rows.pieces.lazy.filter { $0 == 0 }.count
             }
         }
-        return CheckpointSummary(directory: dir, step: m.step, workers: m.workers, servers: m.servers, files: files,
-                                 tables: tables.values.sorted { $0.spec.name < $1.spec.name })
+        return CheckpointSummary(
+            directory: dir, step: m.step, workers: m.workers, servers: m.servers, files: files,
+            tables: tables.values.sorted { $0.spec.name < $1.spec.name })
     }
 
     /// Bytes of every file of the checkpoint at `path` (or the newest under it), as its manifest says.

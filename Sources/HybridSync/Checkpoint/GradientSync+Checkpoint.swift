@@ -36,7 +36,8 @@ extension GradientSync {
         let dir = try CheckpointDirectory.resolve(CheckpointDirectory.absolute(path))
         let manifest = try CheckpointManifest.read(directory: dir)
         guard manifest.workers == workers else {
-            throw HybridSyncError.checkpoint(.incompatible, file: dir, reason: "taken with \(manifest.workers) workers; this job has \(workers) (resume needs the same worker count)")
+            throw HybridSyncError.checkpoint(
+                .incompatible, file: dir, reason: "taken with \(manifest.workers) workers; this job has \(workers) (resume needs the same worker count)")
         }
         try manifest.verify(directory: dir)
         try readWorkerState(dir + "/worker.state")
@@ -87,8 +88,9 @@ extension GradientSync {
         for s in try runtime.kv.checkpointServers(into: tmp) { files.append(.init(name: s.file, size: s.size, crc32c: s.crc)) }
         let (size, crc) = try writeWorkerState(tmp + "/worker.state")
         files.append(.init(name: "worker.state", size: size, crc32c: crc))
-        let manifest = CheckpointManifest(format: CheckpointFormat.version, step: stepCount, workers: workers,
-                                          servers: runtime.kv.serverCount, files: files)
+        let manifest = CheckpointManifest(
+            format: CheckpointFormat.version, step: stepCount, workers: workers,
+            servers: runtime.kv.serverCount, files: files)
         try manifest.write(directory: tmp)
         CheckpointDirectory.sync(tmp)
         do {
@@ -178,7 +180,9 @@ extension GradientSync {
             let d = Double(bitPattern: try r.read(UInt64.self))
             if d >= 0 { planner.setObservedDensity(n, d) }
         }
-        guard Set(saved.keys) == Set(routes.keys) else { throw bad("the checkpoint's parameters \(saved.keys.sorted()) differ from the registered \(routes.keys.sorted())", .incompatible) }
+        guard Set(saved.keys) == Set(routes.keys) else {
+            throw bad("the checkpoint's parameters \(saved.keys.sorted()) differ from the registered \(routes.keys.sorted())", .incompatible)
+        }
         let localCount = Int(try r.read(UInt32.self))
         for _ in 0..<localCount {
             let n = try readString(r)

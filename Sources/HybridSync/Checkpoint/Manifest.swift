@@ -28,7 +28,8 @@ struct CheckpointManifest: Codable, Equatable {
             throw HybridSyncError.checkpoint(.format, file: path, reason: "not a HybridSync checkpoint manifest")
         }
         guard v.format == CheckpointFormat.version else {
-            throw HybridSyncError.checkpoint(.format, file: path, reason: "checkpoint format version \(v.format); this build reads version \(CheckpointFormat.version) only")
+            throw HybridSyncError.checkpoint(
+                .format, file: path, reason: "checkpoint format version \(v.format); this build reads version \(CheckpointFormat.version) only")
         }
         do {
             return try JSONDecoder().decode(CheckpointManifest.self, from: data)

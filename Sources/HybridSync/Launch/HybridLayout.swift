@@ -56,7 +56,9 @@ public struct HybridLayout: Sendable, Equatable {
         switch placement {
         case .dedicated:
             guard size > servers else {
-                throw HybridSyncError.invalidArgument(.configuration, "\(size) ranks cannot hold \(servers) dedicated servers and at least one worker; start more ranks or use --placement colocated")
+                throw HybridSyncError.invalidArgument(
+                    .configuration,
+                    "\(size) ranks cannot hold \(servers) dedicated servers and at least one worker; start more ranks or use --placement colocated")
             }
             return (0..<size).map { r in
                 r < servers ? RankRole(worker: nil, server: r, scheduler: r == 0) : RankRole(worker: r - servers, server: nil, scheduler: false)

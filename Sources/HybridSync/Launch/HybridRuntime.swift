@@ -1,11 +1,12 @@
 import Foundation
-import Logging
-import Synchronization
 import HybridSyncCollectives
 import HybridSyncCore
 import HybridSyncPS
+import Logging
+import Synchronization
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Starts a hybrid job inside `mpirun`: every rank learns its role from the layout, rank 0 starts the
@@ -43,8 +44,9 @@ public final class HybridRuntime {
     /// A runtime over parts made elsewhere (the test kit's in-process jobs): this rank is worker
     /// `dense.communicator.rank`, with no server or scheduler of its own.
     package convenience init(world: Communicator, kv: KVWorker, dense: DenseSync) {
-        self.init(world: world, role: HybridLayout.RankRole(worker: dense.communicator.rank, server: nil, scheduler: false),
-                  kv: kv, dense: dense, background: [])
+        self.init(
+            world: world, role: HybridLayout.RankRole(worker: dense.communicator.rank, server: nil, scheduler: false),
+            kv: kv, dense: dense, background: [])
     }
 
     /// Launches this rank. `base` supplies timeouts; addresses come from rank 0. `HYBRIDSYNC_BIND`
@@ -71,7 +73,9 @@ public final class HybridRuntime {
         let env = ProcessInfo.processInfo.environment
         if env["HYBRIDSYNC_INSECURE"] == "1" {
             if world.rank == 0 {
-                rankLogger("hybridsync.runtime", world).warning("HYBRIDSYNC_INSECURE=1: parameter-server links are plain TCP, unauthenticated and unencrypted; anyone who reaches the ports can read and change the model")
+                rankLogger("hybridsync.runtime", world).warning(
+                    "HYBRIDSYNC_INSECURE=1: parameter-server links are plain TCP, unauthenticated and unencrypted; anyone who reaches the ports can read and change the model"
+                )
             }
         } else if let dir = env["HYBRIDSYNC_KEYS"] {
             config.curve = try KeyDirectory.loadRank(dir, rank: world.rank) { r in
@@ -149,8 +153,10 @@ public final class HybridRuntime {
     /// mpirun ends the others. Nor is it when a server rank died and the job went on without it
     /// (replicated shards): `MPI_Finalize` would wait for the dead rank forever; the process just exits,
     /// and `Launch/mpirun` reports the dead rank as absorbed.
-    public static func run(layout: HybridLayout, base: PSConfig = PSConfig(), dense: DenseSyncConfig = DenseSyncConfig(),
-                           _ body: (HybridRuntime) throws -> Void) throws {
+    public static func run(
+        layout: HybridLayout, base: PSConfig = PSConfig(), dense: DenseSyncConfig = DenseSyncConfig(),
+        _ body: (HybridRuntime) throws -> Void
+    ) throws {
         var succeeded = false
         defer { if succeeded && !rankDied.load(ordering: .relaxed) { MPIRuntime.finalize() } }
         guard let runtime = try launch(layout: layout, base: base, dense: dense) else {

@@ -65,13 +65,14 @@ extension ModelSpec {
     /// The parameters for a `Planner`, with each table's density observed from the generator.
     package func planner(model: CostModel) throws -> Planner {
         var p = Planner(model: model)
-        try p.add(dense.map { PlannedParameter(name: $0.name, rows: 1, columns: $0.parameters, isEmbedding: false) }
-                  + tables.map { PlannedParameter(name: $0.name, rows: $0.rows, columns: $0.dimension, isEmbedding: true) })
+        try p.add(
+            dense.map { PlannedParameter(name: $0.name, rows: 1, columns: $0.parameters, isEmbedding: false) }
+                + tables.map { PlannedParameter(name: $0.name, rows: $0.rows, columns: $0.dimension, isEmbedding: true) })
         for (name, d) in measuredDensity() { p.setObservedDensity(name, d) }
         return p
     }
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif

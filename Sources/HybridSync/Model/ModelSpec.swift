@@ -50,7 +50,8 @@ package struct ModelSpec: Codable, Sendable, Equatable {
         guard batch >= 1 else { throw HybridSyncError.invalidArgument(.configuration, "model spec '\(name)': batch must be >= 1") }
         for t in tables {
             guard t.rows >= 1, t.dimension >= 1, t.lookups >= 1, t.zipf >= 0 else {
-                throw HybridSyncError.invalidArgument(.configuration, "model spec '\(name)': table '\(t.name)' needs rows, dimension, lookups >= 1 and zipf >= 0")
+                throw HybridSyncError.invalidArgument(
+                    .configuration, "model spec '\(name)': table '\(t.name)' needs rows, dimension, lookups >= 1 and zipf >= 0")
             }
         }
         for d in dense where d.inputs < 1 || d.outputs < 1 {

@@ -30,7 +30,9 @@ extension GradientSync {
         for (k, group) in groups.enumerated() {
             var descriptors: [TensorDescriptor] = []
             for name in group {
-                guard let t = denseNamed[name]?.tensor else { throw HybridSyncError.invalidArgument(.name, "planOverlap: '\(name)' is not a registered dense parameter") }
+                guard let t = denseNamed[name]?.tensor else {
+                    throw HybridSyncError.invalidArgument(.name, "planOverlap: '\(name)' is not a registered dense parameter")
+                }
                 guard seen.insert(name).inserted else { throw HybridSyncError.invalidArgument(.name, "planOverlap: '\(name)' is in two groups") }
                 agreed.append(TensorDescriptor(name: "overlap.\(k)." + name, dtype: t.dtype, count: t.count, op: .average))
                 if denseNamed[name]?.route == .ring { descriptors.append(t.descriptor(op: .average)) }

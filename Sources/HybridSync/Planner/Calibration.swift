@@ -34,10 +34,14 @@ package struct Calibration: Sendable {
         // One memory pass: seconds per byte of a float32 sum over arrays larger than the caches.
         let n = 8 << 20
         var a = [Float](repeating: 1, count: n), b = [Float](repeating: 2, count: n)
-        let pass = try median(3) {
-            a.withUnsafeMutableBufferPointer { pa in b.withUnsafeMutableBufferPointer { pb in
-                ReductionKernels.accumulate(dtype: .float32, pa.baseAddress!, pb.baseAddress!, count: n, op: .sum) } }
-        } / Double(n * 4)
+        let pass =
+            try median(3) {
+                a.withUnsafeMutableBufferPointer { pa in
+                    b.withUnsafeMutableBufferPointer { pb in
+                        ReductionKernels.accumulate(dtype: .float32, pa.baseAddress!, pb.baseAddress!, count: n, op: .sum)
+                    }
+                }
+            } / Double(n * 4)
         a = []; b = []
         var ringSamples: [(bytes: Double, seconds: Double)] = []
         for bytes in ringProbeBytes {
@@ -55,13 +59,16 @@ package struct Calibration: Sendable {
             pulls.append((k, bytes, try median { _ = try runtime.kv.pull([RowQuery(table: table, keys: keys)]) }))
         }
         let pull = RequestCost(fitting: pulls), push = RequestCost(fitting: pushes)
-        let v = try Tensor(name: "hybridsync.calib.values", values: ringSamples.map(\.seconds)
-            + [pull.latency, pull.perKey, pull.perByte, push.latency, push.perKey, push.perByte, pass])
+        let v = try Tensor(
+            name: "hybridsync.calib.values",
+            values: ringSamples.map(\.seconds)
+                + [pull.latency, pull.perKey, pull.perByte, push.latency, push.perKey, push.perByte, pass])
         try runtime.dense.broadcast(v, root: 0)
         let c = try v.values(as: Double.self), r = ringProbeBytes.count
-        return Calibration(curve: CostCurve(zip(ringProbeBytes, c[0..<r]).map { (Double($0), $1) }),
-                           pull: RequestCost(latency: c[r], perKey: c[r + 1], perByte: c[r + 2]),
-                           push: RequestCost(latency: c[r + 3], perKey: c[r + 4], perByte: c[r + 5]), pass: c[r + 6], workers: p, servers: s)
+        return Calibration(
+            curve: CostCurve(zip(ringProbeBytes, c[0..<r]).map { (Double($0), $1) }),
+            pull: RequestCost(latency: c[r], perKey: c[r + 1], perByte: c[r + 2]),
+            push: RequestCost(latency: c[r + 3], perKey: c[r + 4], perByte: c[r + 5]), pass: c[r + 6], workers: p, servers: s)
     }
 
     /// Both models from the measurements. The alpha, beta and gamma the simulator and the reports use are
@@ -71,10 +78,12 @@ package struct Calibration: Sendable {
         let factor = p > 1 ? 2 * Double(p - 1) / Double(p) : 1
         let (b, t) = (curve.bytes, curve.seconds)
         let slope = b.count > 1 ? (t[t.count - 1] - t[t.count - 2]) / (b[b.count - 1] - b[b.count - 2]) : 0
-        let ring = CostModel(alpha: p > 1 ? max(1e-7, (t.first ?? 0) / Double(2 * (p - 1))) : 1e-6,
-                             beta: max(1e-12, slope / factor - pass / 2), gamma: pass, workers: p, servers: s)
-        let ps = CostModel(alpha: max(1e-7, (pull.latency + push.latency) / 2), beta: max(1e-12, (pull.perByte + push.perByte) / 2),
-                           gamma: pass, workers: p, servers: s)
+        let ring = CostModel(
+            alpha: p > 1 ? max(1e-7, (t.first ?? 0) / Double(2 * (p - 1))) : 1e-6,
+            beta: max(1e-12, slope / factor - pass / 2), gamma: pass, workers: p, servers: s)
+        let ps = CostModel(
+            alpha: max(1e-7, (pull.latency + push.latency) / 2), beta: max(1e-12, (pull.perByte + push.perByte) / 2),
+            gamma: pass, workers: p, servers: s)
         func measured(_ model: CostModel) -> CostModel {
             var m = model
             (m.ringCurve, m.pullCost, m.pushCost, m.localPass) = (curve, pull, push, pass)
@@ -86,7 +95,8 @@ package struct Calibration: Sendable {
 
     /// One line for logs: the ring's time at each probed size, the pull's and the push's terms, the pass.
     package var summary: String {
-        let curve = ring.ringCurve.map { c in zip(c.bytes, c.seconds).map { String(format: "%.0f KiB %.0f us", $0 / 1024, $1 * 1e6) }.joined(separator: ", ") } ?? "-"
+        let curve =
+            ring.ringCurve.map { c in zip(c.bytes, c.seconds).map { String(format: "%.0f KiB %.0f us", $0 / 1024, $1 * 1e6) }.joined(separator: ", ") } ?? "-"
         func request(_ r: RequestCost?) -> String {
             r.map { String(format: "%.0f us + %.3f us/row + %.3f ns/B", $0.latency * 1e6, $0.perKey * 1e6, $0.perByte * 1e9) } ?? "-"
         }

@@ -15,7 +15,9 @@ package struct CostCurve: Sendable, Equatable {
         let sorted = samples.sorted { $0.bytes < $1.bytes }
         bytes = sorted.map(\.bytes)
         var floor = 0.0
-        seconds = sorted.map { floor = Swift.max(floor, $0.seconds); return floor }
+        seconds = sorted.map {
+            floor = Swift.max(floor, $0.seconds); return floor
+        }
     }
 
     /// The predicted seconds of a message of `n` bytes.

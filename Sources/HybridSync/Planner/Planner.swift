@@ -1,6 +1,7 @@
 import HybridSyncCore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Which path a parameter's gradients take.
@@ -110,21 +111,25 @@ package struct Planner: Sendable {
             let ringB = model.ringBytes(p.bytes), psB = ps.psBytes(rows: rows, rowBytes: p.rowBytes)
             let basis = observed == nil ? (p.isEmbedding ? "assumed density \(fmt(density))" : "dense") : "observed density \(fmt(density))"
             if let pin = p.pinned {
-                return PlanEntry(name: p.name, bytes: p.bytes, density: density, route: pin,
-                                 predictedBytes: pin == .ring ? ringB : psB, predictedSeconds: pin == .ring ? ringT : psT,
-                                 alternativeSeconds: pin == .ring ? psT : ringT, reason: "pinned by the user")
+                return PlanEntry(
+                    name: p.name, bytes: p.bytes, density: density, route: pin,
+                    predictedBytes: pin == .ring ? ringB : psB, predictedSeconds: pin == .ring ? ringT : psT,
+                    alternativeSeconds: pin == .ring ? psT : ringT, reason: "pinned by the user")
             }
             if !p.isEmbedding && observed == nil {
-                return PlanEntry(name: p.name, bytes: p.bytes, density: 1, route: .ring, predictedBytes: ringB, predictedSeconds: ringT,
-                                 alternativeSeconds: psT, reason: "dense tensor: ring all-reduce")
+                return PlanEntry(
+                    name: p.name, bytes: p.bytes, density: 1, route: .ring, predictedBytes: ringB, predictedSeconds: ringT,
+                    alternativeSeconds: psT, reason: "dense tensor: ring all-reduce")
             }
             let route: Route = psT < ringT ? .ps : .ring
-            let why = route == .ps
+            let why =
+                route == .ps
                 ? "\(basis): PS \(fmtT(psT)) < ring \(fmtT(ringT))"
                 : "\(basis): ring \(fmtT(ringT)) <= PS \(fmtT(psT))"
-            return PlanEntry(name: p.name, bytes: p.bytes, density: density, route: route,
-                             predictedBytes: route == .ring ? ringB : psB, predictedSeconds: Swift.min(psT, ringT),
-                             alternativeSeconds: Swift.max(psT, ringT), reason: why)
+            return PlanEntry(
+                name: p.name, bytes: p.bytes, density: density, route: route,
+                predictedBytes: route == .ring ? ringB : psB, predictedSeconds: Swift.min(psT, ringT),
+                alternativeSeconds: Swift.max(psT, ringT), reason: why)
         }
     }
 

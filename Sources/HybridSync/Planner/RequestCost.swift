@@ -34,7 +34,9 @@ package struct RequestCost: Sendable, Equatable {
             var c = [0.0, 0.0, 0.0]
             for (j, i) in used.enumerated() { c[i] = x[j] / scale[j] }
             let fit = RequestCost(latency: c[0], perKey: c[1], perByte: c[2])
-            let error = samples.reduce(0) { e, s in let d = fit.seconds(keys: s.keys, bytes: s.bytes) - s.seconds; return e + d * d }
+            let error = samples.reduce(0) { e, s in
+                let d = fit.seconds(keys: s.keys, bytes: s.bytes) - s.seconds; return e + d * d
+            }
             if error < bestError { best = fit; bestError = error }
         }
         self = best

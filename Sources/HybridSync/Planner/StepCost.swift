@@ -42,10 +42,11 @@ extension CostModel {
     /// ring, the local updates, the push and the read-back of PS-routed dense tensors, one after the
     /// other (on a machine whose cores are all busy, the push's overlap with the ring buys little).
     package func seconds(of load: StepLoad) -> StepSeconds {
-        StepSeconds(pulls: load.pulls.reduce(0) { $0 + request(pullCost, $1) } + localPass * load.localReads,
-                    ring: Self.ringMessages(load.ringTensors).reduce(0) { $0 + ringSeconds($1) },
-                    local: Self.localPasses * localPass * Double(load.localBytes),
-                    push: request(pushCost, load.push), refresh: request(pullCost, load.refresh))
+        StepSeconds(
+            pulls: load.pulls.reduce(0) { $0 + request(pullCost, $1) } + localPass * load.localReads,
+            ring: Self.ringMessages(load.ringTensors).reduce(0) { $0 + ringSeconds($1) },
+            local: Self.localPasses * localPass * Double(load.localBytes),
+            push: request(pushCost, load.push), refresh: request(pullCost, load.refresh))
     }
 
     /// A PS request's seconds: the calibrated cost, else one latency and the busiest link's bytes.

@@ -26,7 +26,8 @@ package func bootstrapLogging(_ arguments: [String]) throws -> [String] {
     var level = Logger.Level.info
     if let name {
         guard let l = Logger.Level(rawValue: name.lowercased()) else {
-            throw HybridSyncError.invalidArgument(.configuration, "log level '\(name)' is not one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw HybridSyncError.invalidArgument(
+                .configuration, "log level '\(name)' is not one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         level = l
         // Children this process starts (`ps local`) log at the same level.

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Writes one line to standard output (or `fd`) unbuffered in one write, so lines of several ranks

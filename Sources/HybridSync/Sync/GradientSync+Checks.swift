@@ -18,7 +18,8 @@ extension GradientSync {
     func checkDenseGradient(_ g: Tensor) throws {
         guard let p = denseNamed[g.name] else { throw HybridSyncError.invalidArgument(.name, "gradient for unknown dense parameter '\(g.name)'") }
         guard g.count == p.tensor.count, g.dtype == p.tensor.dtype else {
-            throw HybridSyncError.shapeMismatch(what: "gradient of '\(g.name)'", expected: "\(p.tensor.count) x \(p.tensor.dtype)", got: "\(g.count) x \(g.dtype)")
+            throw HybridSyncError.shapeMismatch(
+                what: "gradient of '\(g.name)'", expected: "\(p.tensor.count) x \(p.tensor.dtype)", got: "\(g.count) x \(g.dtype)")
         }
     }
 
@@ -30,8 +31,10 @@ extension GradientSync {
         let rank = runtime.dense.communicator.rank
         for g in grads where g.dtype == .float32 {
             if let i = try g.withElements(as: Float.self, { $0.firstIndex { !$0.isFinite } }) {
-                let outcome = sparseSent ? "this step's sparse rows or started buckets were already sent (pushSparse, ready); nothing of it was applied"
-                                         : "nothing of this step was applied"
+                let outcome =
+                    sparseSent
+                    ? "this step's sparse rows or started buckets were already sent (pushSparse, ready); nothing of it was applied"
+                    : "nothing of this step was applied"
                 throw HybridSyncError.invalidArgument(.nonFinite, "non-finite gradient of '\(g.name)' at element \(i) on rank \(rank): \(outcome)")
             }
         }
@@ -48,7 +51,8 @@ extension GradientSync {
                 out.append(SparseRows(table: s.table, keys: kept.map { s.keys[$0] }, values: kept.flatMap { s.values[($0 * d)..<(($0 + 1) * d)] }))
             default:
                 let id = s.keys.indices.contains(i / d) ? "\(s.keys[i / d])" : "?"
-                throw HybridSyncError.invalidArgument(.nonFinite, "non-finite gradient in table '\(s.table)', row \(id) on rank \(rank): nothing of this step was applied")
+                throw HybridSyncError.invalidArgument(
+                    .nonFinite, "non-finite gradient in table '\(s.table)', row \(id) on rank \(rank): nothing of this step was applied")
             }
         }
         return out

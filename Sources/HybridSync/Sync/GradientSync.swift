@@ -60,8 +60,10 @@ public final class GradientSync {
     }
 
     /// The same, with a given cost model (benchmarks and tests).
-    package init(runtime: HybridRuntime, strategy: Strategy = .hybrid, model: CostModel?, calibrate: Bool = false,
-                 replanAfterSteps: Int = 5) throws {
+    package init(
+        runtime: HybridRuntime, strategy: Strategy = .hybrid, model: CostModel?, calibrate: Bool = false,
+        replanAfterSteps: Int = 5
+    ) throws {
         self.runtime = runtime
         self.strategy = strategy
         let p = runtime.dense.communicator.size
@@ -138,14 +140,17 @@ public final class GradientSync {
     }
 
     /// The step: check everything, start the pushes, reduce on the ring, wait, apply, end the step.
-    private func syncStep(dense grads: [Tensor], sparse given: [SparseGradient],
-                          early: (handle: PSHandle?, endsStep: Bool, densified: [(LocalTable, Tensor)])?) throws {
+    private func syncStep(
+        dense grads: [Tensor], sparse given: [SparseGradient],
+        early: (handle: PSHandle?, endsStep: Bool, densified: [(LocalTable, Tensor)])?
+    ) throws {
         if early != nil && !given.isEmpty {
             throw HybridSyncError.invalidArgument(.order, "step got sparse gradients after pushSparse sent this step's (pass sparse: [])")
         }
         let byName = try gradientsByName(grads)
-        let sparse = try checkFinite(grads.filter { denseNamed[$0.name]?.readied == nil }, given,
-                                     sparseSent: early != nil || dense.contains { $0.readied != nil })
+        let sparse = try checkFinite(
+            grads.filter { denseNamed[$0.name]?.readied == nil }, given,
+            sparseSent: early != nil || dense.contains { $0.readied != nil })
         var (pushes, densified) = try sparseWork(sparse)
         densified += early?.densified ?? []
         let overlapped = try startTheRest(byName)

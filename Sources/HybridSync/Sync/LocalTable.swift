@@ -81,9 +81,10 @@ final class LocalTable {
                 state.withUnsafeMutableBufferPointer { st in
                     steps.withUnsafeMutableBufferPointer { sp in
                         touched.withUnsafeBufferPointer { t in
-                            kernel.apply(rows: t.count, length: d, gradients: gp, gradientRows: t.baseAddress!, slots: t.baseAddress!,
-                                         values: v.baseAddress!, width: d, state: width == 0 ? v.baseAddress! : st.baseAddress!,
-                                         stateWidth: width, steps: sp.baseAddress!)
+                            kernel.apply(
+                                rows: t.count, length: d, gradients: gp, gradientRows: t.baseAddress!, slots: t.baseAddress!,
+                                values: v.baseAddress!, width: d, state: width == 0 ? v.baseAddress! : st.baseAddress!,
+                                stateWidth: width, steps: sp.baseAddress!)
                         }
                     }
                 }
@@ -106,7 +107,9 @@ final class LocalTable {
         guard n == rows else { throw HybridSyncError.checkpoint(.incompatible, file: r.path, reason: "table '\(spec.name)' has \(n) rows there, \(rows) here") }
         try values.withUnsafeMutableBufferPointer { try r.read(floats: $0.baseAddress!, count: $0.count) }
         let s = Int(try r.read(UInt64.self))
-        guard s == state.count else { throw HybridSyncError.checkpoint(.incompatible, file: r.path, reason: "table '\(spec.name)': optimizer state of \(s) floats, \(state.count) here") }
+        guard s == state.count else {
+            throw HybridSyncError.checkpoint(.incompatible, file: r.path, reason: "table '\(spec.name)': optimizer state of \(s) floats, \(state.count) here")
+        }
         try state.withUnsafeMutableBufferPointer { if let b = $0.baseAddress { try r.read(floats: b, count: $0.count) } }
         for i in 0..<rows { steps[i] = try r.read(Int32.self) }
     }

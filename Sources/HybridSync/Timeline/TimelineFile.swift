@@ -36,11 +36,14 @@ public enum TimelineFile {
                 lines.append("{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":\(rank),\"tid\":\(tid),\"args\":{\"name\":\(quoted(s.row))}}")
             }
             let detail = s.detail.isEmpty ? "" : ",\"args\":{\"detail\":\(quoted(s.detail))}"
-            lines.append(String(format: "{\"name\":%@,\"ph\":\"X\",\"ts\":%.1f,\"dur\":%.1f,\"pid\":%d,\"tid\":%d%@}",
-                                quoted(s.name), s.start, s.duration, rank, tid, detail))
+            lines.append(
+                String(
+                    format: "{\"name\":%@,\"ph\":\"X\",\"ts\":%.1f,\"dur\":%.1f,\"pid\":%d,\"tid\":%d%@}",
+                    quoted(s.name), s.start, s.duration, rank, tid, detail))
         }
         if dropped > 0 {
-            lines.append("{\"name\":\"\(dropped) spans dropped (timeline full)\",\"ph\":\"i\",\"s\":\"p\",\"ts\":\(spans.last?.start ?? 0),\"pid\":\(rank),\"tid\":0}")
+            lines.append(
+                "{\"name\":\"\(dropped) spans dropped (timeline full)\",\"ph\":\"i\",\"s\":\"p\",\"ts\":\(spans.last?.start ?? 0),\"pid\":\(rank),\"tid\":0}")
         }
         let part = partPath(path, rank: rank)
         do {

@@ -40,8 +40,10 @@ struct Negotiator {
             return try Agreement.check([mine]).get()
         }
         let label = mine.map(\.name).sorted().prefix(3).joined(separator: ", ") + (mine.count > 3 ? ", ..." : "")
-        let verdict = comm.rank == 0 ? try coordinate(mine, label: label, comm: comm)
-                                     : try participate(mine, label: label, comm: comm)
+        let verdict =
+            comm.rank == 0
+            ? try coordinate(mine, label: label, comm: comm)
+            : try participate(mine, label: label, comm: comm)
         switch verdict {
         case .agreed:
             return try Agreement.check([mine]).get()
@@ -60,8 +62,10 @@ struct Negotiator {
         var verdict: Verdict?
         while !missing.isEmpty {
             let until = Deadline.after(seconds: nextWarning - secondsSince(start))
-            if let (peer, bytes) = try comm.transport.receiveMessage(fromAnyOf: missing.sorted(), tag: Self.requestTag,
-                                                                      maxBytes: Self.maxMessageBytes, deadline: until) {
+            if let (peer, bytes) = try comm.transport.receiveMessage(
+                fromAnyOf: missing.sorted(), tag: Self.requestTag,
+                maxBytes: Self.maxMessageBytes, deadline: until)
+            {
                 missing.remove(peer)
                 do {
                     lists[peer] = try TensorDescriptor.decode(bytes, from: "rank \(peer)")
@@ -105,10 +109,14 @@ struct Negotiator {
         let limit = stallAction == .raise ? stallSeconds + Self.graceSeconds : timeoutSeconds + Self.graceSeconds
         return try request.withUnsafeBytes { raw in
             try pending.send(raw, to: 0, tag: Self.requestTag)
-            guard let (_, bytes) = try comm.transport.receiveMessage(fromAnyOf: [0], tag: Self.verdictTag,
-                                                                     maxBytes: Self.maxMessageBytes, deadline: .after(seconds: limit)) else {
-                let error = HybridSyncError.timeout(operation: "negotiation of '\(label)'",
-                                                    waitingFor: "rank 0 (the coordinator)", seconds: limit)
+            guard
+                let (_, bytes) = try comm.transport.receiveMessage(
+                    fromAnyOf: [0], tag: Self.verdictTag,
+                    maxBytes: Self.maxMessageBytes, deadline: .after(seconds: limit))
+            else {
+                let error = HybridSyncError.timeout(
+                    operation: "negotiation of '\(label)'",
+                    waitingFor: "rank 0 (the coordinator)", seconds: limit)
                 logger.error("\(error)")
                 // Our request may still be unsent: a zero-length wait cancels it before its bytes go away.
                 try? pending.waitAll(deadline: .after(seconds: 0), operation: "sending tensor list to rank 0")

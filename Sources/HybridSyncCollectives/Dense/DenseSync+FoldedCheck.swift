@@ -14,8 +14,9 @@ extension DenseSync {
     /// Returns false, sending nothing, when there is no cache or no bucket fit to carry the check.
     func flushFoldingTheCheck(_ batch: [(Tensor, ReduceOp)]) throws -> Bool {
         guard config.negotiationCache, communicator.size > 1, let cached = negotiations.cachedBatch,
-              let plan = lastPlan, plan.agreed == cached.agreed,
-              let lead = plan.buckets.firstIndex(where: carriesTheCheck) else { return false }
+            let plan = lastPlan, plan.agreed == cached.agreed,
+            let lead = plan.buckets.firstIndex(where: carriesTheCheck)
+        else { return false }
         let fingerprint = negotiations.fingerprint(of: batch.map { $0.0.descriptor(op: $0.1) })
         var tensors: [Tensor] = []
         if fingerprint == cached.fingerprint {
@@ -36,8 +37,9 @@ extension DenseSync {
             var agreed = false
             try Timeline.span("reduce bucket, check folded in", row: row, detail: "1 tensor, \(bucket.byteCount) bytes") {
                 try guarding(mine ? [tensors[bucket.members[0]]] : []) {
-                    agreed = try checked.exchangeChecked(target, count: bucket.count, dtype: bucket.dtype, op: bucket.op,
-                                                         words: words, comm: communicator, scratch: scratch)
+                    agreed = try checked.exchangeChecked(
+                        target, count: bucket.count, dtype: bucket.dtype, op: bucket.op,
+                        words: words, comm: communicator, scratch: scratch)
                 }
             }
             guard mine, agreed else { return false }

@@ -62,8 +62,9 @@ public final class DenseSync {
             }
         } catch {
             // A level that failed leaves the job's communicator unusable too, as a flat failure would.
-            communicator.markFailed(error as? HybridSyncError ?? .unusable("\(error)"),
-                                    abandoned: [hosts.local, hosts.leaders].contains { $0?.hasAbandonedTransfers == true })
+            communicator.markFailed(
+                error as? HybridSyncError ?? .unusable("\(error)"),
+                abandoned: [hosts.local, hosts.leaders].contains { $0?.hasAbandonedTransfers == true })
             throw error
         }
         if op == .average { ReductionKernels.finishAverage(dtype: dtype, buffer, count: count, ranks: communicator.size) }
@@ -213,8 +214,9 @@ public final class DenseSync {
             let levels = [hosts?.local, hosts?.leaders].compactMap { $0 }
             if communicator.hasAbandonedTransfers || levels.contains(where: \.hasAbandonedTransfers) {
                 for t in tensors { t.quarantineStorage() }
-                config.logger.error("collective abandoned transfers that could not be cancelled; tensor storage quarantined",
-                                    metadata: ["tensors": "\(tensors.map(\.name))"])
+                config.logger.error(
+                    "collective abandoned transfers that could not be cancelled; tensor storage quarantined",
+                    metadata: ["tensors": "\(tensors.map(\.name))"])
             }
             throw error
         }

@@ -5,8 +5,10 @@ import HybridSyncCore
 package enum MPIReference {
     /// `MPI_Allreduce` in place on `count` elements of `dtype`. `average` is `MPI_SUM` then a division.
     /// Throws `invalidArgument` for `float16`, which Open MPI 4.1 cannot reduce.
-    package static func allreduce(_ buffer: UnsafeMutableRawPointer, count: Int, dtype: DType, op: ReduceOp,
-                                 comm: Communicator) throws {
+    package static func allreduce(
+        _ buffer: UnsafeMutableRawPointer, count: Int, dtype: DType, op: ReduceOp,
+        comm: Communicator
+    ) throws {
         try comm.checkUsable()
         guard let mpi = comm.transport as? MPITransport else {
             throw HybridSyncError.invalidArgument(.unsupported, "MPI_Allreduce needs a communicator over MPI, not over \(comm.transport.kind)")

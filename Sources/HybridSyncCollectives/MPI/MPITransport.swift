@@ -1,7 +1,8 @@
 import CMPI
 import HybridSyncCore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `RankTransport` over an MPI communicator: `MPI_Isend`/`MPI_Irecv` of bytes, completed with

@@ -59,9 +59,10 @@ extension DenseSync {
         let t0 = Timeline.begin()
         let reduction: StartedReduction
         do {
-            reduction = try StartedReduction(memory, incoming: buffers.incoming.reserve(count * dtype.byteWidth), count: count,
-                                             dtype: dtype, op: op, tag: Self.firstStartedTag + Int32(index), comm: communicator,
-                                             config: config, label: index == Self.flushBucket ? "zero-copy bucket" : "started bucket \(index)")
+            reduction = try StartedReduction(
+                memory, incoming: buffers.incoming.reserve(count * dtype.byteWidth), count: count,
+                dtype: dtype, op: op, tag: Self.firstStartedTag + Int32(index), comm: communicator,
+                config: config, label: index == Self.flushBucket ? "zero-copy bucket" : "started bucket \(index)")
         } catch {
             // The buckets already in flight cannot finish without this one on every rank.
             abandonStarted(error)

@@ -30,13 +30,17 @@ final class StartedReduction {
 
     /// Posts the first round of reducing the `count` elements of `memory` (with `incoming` as large,
     /// contiguous) and returns without waiting.
-    init(_ memory: BucketMemory, incoming: UnsafeMutableRawPointer, count: Int, dtype: DType, op: ReduceOp,
-         tag: Int32, comm: Communicator, config: DenseSyncConfig, label: String) throws {
+    init(
+        _ memory: BucketMemory, incoming: UnsafeMutableRawPointer, count: Int, dtype: DType, op: ReduceOp,
+        tag: Int32, comm: Communicator, config: DenseSyncConfig, label: String
+    ) throws {
         try comm.checkUsable()
         let bytes = count * dtype.byteWidth
         let doubling = bytes <= config.recursiveDoublingBytes
-        rounds = doubling ? ReductionRounds.recursiveDoubling(rank: comm.rank, ranks: comm.size, count: count)
-                          : try ReductionRounds.ring(rank: comm.rank, ranks: comm.size, count: count)
+        rounds =
+            doubling
+            ? ReductionRounds.recursiveDoubling(rank: comm.rank, ranks: comm.size, count: count)
+            : try ReductionRounds.ring(rank: comm.rank, ranks: comm.size, count: count)
         pieceBytes = doubling && bytes <= RecursiveDoubling.piecesUpTo ? RecursiveDoubling.pieceBytes : max(4096, config.segmentBytes)
         (self.comm, self.memory, self.incoming, self.dtype, self.op, self.tag) = (comm, memory, incoming, dtype, op, tag)
         self.label = label

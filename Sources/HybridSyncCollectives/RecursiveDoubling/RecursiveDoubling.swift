@@ -28,8 +28,10 @@ struct RecursiveDoubling {
     /// Reduces `count` elements of `dtype` at `buffer` in place across every rank of `comm`; and, when
     /// `maxWords` > 0, as many `Int64` words after them (at the next multiple of 8 bytes) under `max`,
     /// in the same messages (`DenseSync` folds its agreement check into a bucket this way).
-    func run(_ buffer: UnsafeMutableRawPointer, count: Int, dtype: DType, op: ReduceOp,
-             comm: Communicator, scratch: ScratchBuffer, maxWords: Int = 0) throws {
+    func run(
+        _ buffer: UnsafeMutableRawPointer, count: Int, dtype: DType, op: ReduceOp,
+        comm: Communicator, scratch: ScratchBuffer, maxWords: Int = 0
+    ) throws {
         try comm.checkUsable()
         let p = comm.size, rank = comm.rank
         guard p > 1, count > 0 || maxWords > 0 else { return }
@@ -110,8 +112,10 @@ struct RecursiveDoubling {
     /// the same words, so `buffer` is untouched otherwise. Returns whether the words agreed (on both
     /// ranks alike). `DenseSync` folds its check into a tensor reduced in place this way, without
     /// copying it into a bucket.
-    func exchangeChecked(_ buffer: UnsafeMutableRawPointer, count: Int, dtype: DType, op: ReduceOp,
-                         words: (Int64, Int64), comm: Communicator, scratch: ScratchBuffer) throws -> Bool {
+    func exchangeChecked(
+        _ buffer: UnsafeMutableRawPointer, count: Int, dtype: DType, op: ReduceOp,
+        words: (Int64, Int64), comm: Communicator, scratch: ScratchBuffer
+    ) throws -> Bool {
         try comm.checkUsable()
         guard comm.size == 2 else { throw HybridSyncError.invalidArgument(.unsupported, "a checked exchange is for 2 ranks, not \(comm.size)") }
         let bytes = count * dtype.byteWidth, trailer = Self.trailerOffset(bytes), partner = 1 - comm.rank

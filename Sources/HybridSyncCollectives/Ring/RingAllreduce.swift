@@ -15,8 +15,10 @@ struct RingAllreduce {
     static let allGatherTag: Int32 = 102
 
     /// Reduces `count` elements of `dtype` at `buffer` in place across every rank of `comm`.
-    func run(_ buffer: UnsafeMutableRawPointer, count: Int, dtype: DType, op: ReduceOp,
-             comm: Communicator, scratch: ScratchBuffer) throws {
+    func run(
+        _ buffer: UnsafeMutableRawPointer, count: Int, dtype: DType, op: ReduceOp,
+        comm: Communicator, scratch: ScratchBuffer
+    ) throws {
         try comm.checkUsable()
         let p = comm.size
         guard p > 1, count > 0 else { return }
@@ -37,8 +39,9 @@ struct RingAllreduce {
                 defer { Timeline.end(t, "reduce-scatter \(s)", row: "worker \(comm.rank)", detail: "\(recvRange.count * w) bytes from rank \(schedule.left)") }
                 for k in 0..<recvSegments {
                     let seg = segments.segment(k, of: recvRange)
-                    try pending.receive(into: .init(start: recvScratch + (seg.lowerBound - recvRange.lowerBound) * w, count: seg.count * w),
-                                        from: schedule.left, tag: Self.reduceScatterTag)
+                    try pending.receive(
+                        into: .init(start: recvScratch + (seg.lowerBound - recvRange.lowerBound) * w, count: seg.count * w),
+                        from: schedule.left, tag: Self.reduceScatterTag)
                 }
                 for k in 0..<segments.segmentCount(sendRange) {
                     let seg = segments.segment(k, of: sendRange)
@@ -47,9 +50,10 @@ struct RingAllreduce {
                 for k in 0..<recvSegments {
                     try pending.wait(k, deadline: deadline, operation: "ring reduce-scatter step \(s)")
                     let seg = segments.segment(k, of: recvRange)
-                    ReductionKernels.accumulate(dtype: dtype, buffer + seg.lowerBound * w,
-                                                recvScratch + (seg.lowerBound - recvRange.lowerBound) * w,
-                                                count: seg.count, op: op)
+                    ReductionKernels.accumulate(
+                        dtype: dtype, buffer + seg.lowerBound * w,
+                        recvScratch + (seg.lowerBound - recvRange.lowerBound) * w,
+                        count: seg.count, op: op)
                 }
                 try pending.waitAll(deadline: deadline, operation: "ring reduce-scatter step \(s)")
             }
@@ -65,13 +69,15 @@ struct RingAllreduce {
                 defer { Timeline.end(t, "all-gather \(s)", row: "worker \(comm.rank)", detail: "\(recvRange.count * w) bytes from rank \(schedule.left)") }
                 for k in 0..<gatherSegments.segmentCount(recvRange) {
                     let seg = gatherSegments.segment(k, of: recvRange)
-                    try pending.receive(into: .init(start: buffer + seg.lowerBound * w, count: seg.count * w),
-                                        from: schedule.left, tag: Self.allGatherTag)
+                    try pending.receive(
+                        into: .init(start: buffer + seg.lowerBound * w, count: seg.count * w),
+                        from: schedule.left, tag: Self.allGatherTag)
                 }
                 for k in 0..<gatherSegments.segmentCount(sendRange) {
                     let seg = gatherSegments.segment(k, of: sendRange)
-                    try pending.send(.init(start: buffer + seg.lowerBound * w, count: seg.count * w),
-                                     to: schedule.right, tag: Self.allGatherTag)
+                    try pending.send(
+                        .init(start: buffer + seg.lowerBound * w, count: seg.count * w),
+                        to: schedule.right, tag: Self.allGatherTag)
                 }
                 try pending.waitAll(deadline: deadline, operation: "ring all-gather step \(s)")
             }

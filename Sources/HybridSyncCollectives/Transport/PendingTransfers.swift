@@ -87,9 +87,10 @@ struct PendingTransfers {
 
     private func fail(operation: String, deadline: Deadline, outstanding: [Int]) throws -> Never {
         let waiting = Set(outstanding.map { peers[$0] }).sorted()
-        let error = HybridSyncError.timeout(operation: operation,
-                                            waitingFor: "rank " + waiting.map(String.init).joined(separator: ", rank "),
-                                            seconds: deadline.budgetSeconds)
+        let error = HybridSyncError.timeout(
+            operation: operation,
+            waitingFor: "rank " + waiting.map(String.init).joined(separator: ", rank "),
+            seconds: deadline.budgetSeconds)
         // Cancel everything of this step, not only the late ones: nothing may touch memory afterwards.
         let unconfirmed = comm.transport.cancel(ids)
         comm.markFailed(error, abandoned: !unconfirmed.isEmpty)

@@ -16,8 +16,10 @@ package enum Agreement {
         for (rank, list) in lists.enumerated() {
             let s = list.sorted { $0.name < $1.name }
             for i in s.indices.dropFirst() where s[i].name == s[i - 1].name {
-                return .failure(.mismatch(tensor: s[i].name, field: "duplicate name", rankA: rank,
-                                          valueA: s[i - 1].description, rankB: rank, valueB: "\(s[i]) a second time"))
+                return .failure(
+                    .mismatch(
+                        tensor: s[i].name, field: "duplicate name", rankA: rank,
+                        valueA: s[i - 1].description, rankB: rank, valueB: "\(s[i]) a second time"))
             }
             sorted.append(s)
         }
@@ -28,12 +30,16 @@ package enum Agreement {
             let names = Set(other.map(\.name))
             if names != referenceNames {
                 if let extra = other.first(where: { !referenceNames.contains($0.name) }) {
-                    return .failure(.mismatch(tensor: extra.name, field: "tensor list", rankA: 0,
-                                              valueA: "no such tensor", rankB: rank, valueB: extra.description))
+                    return .failure(
+                        .mismatch(
+                            tensor: extra.name, field: "tensor list", rankA: 0,
+                            valueA: "no such tensor", rankB: rank, valueB: extra.description))
                 }
                 let missing = reference.first(where: { !names.contains($0.name) })!
-                return .failure(.mismatch(tensor: missing.name, field: "tensor list", rankA: 0,
-                                          valueA: missing.description, rankB: rank, valueB: "no such tensor"))
+                return .failure(
+                    .mismatch(
+                        tensor: missing.name, field: "tensor list", rankA: 0,
+                        valueA: missing.description, rankB: rank, valueB: "no such tensor"))
             }
             for (a, b) in zip(reference, other) {
                 if a.dtype != b.dtype {

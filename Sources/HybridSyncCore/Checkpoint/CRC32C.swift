@@ -25,7 +25,8 @@ package struct CRC32C: Sendable {
             let n = bytes.count
             while i + 8 <= n {
                 let v = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)) ^ UInt64(c)
-                c = t[7 * 256 + Int(v & 0xFF)] ^ t[6 * 256 + Int((v >> 8) & 0xFF)] ^ t[5 * 256 + Int((v >> 16) & 0xFF)]
+                c =
+                    t[7 * 256 + Int(v & 0xFF)] ^ t[6 * 256 + Int((v >> 8) & 0xFF)] ^ t[5 * 256 + Int((v >> 16) & 0xFF)]
                     ^ t[4 * 256 + Int((v >> 24) & 0xFF)] ^ t[3 * 256 + Int((v >> 32) & 0xFF)] ^ t[2 * 256 + Int((v >> 40) & 0xFF)]
                     ^ t[256 + Int((v >> 48) & 0xFF)] ^ t[Int(v >> 56)]
                 i += 8

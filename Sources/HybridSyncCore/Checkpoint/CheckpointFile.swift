@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A checkpoint file written in a stream: bytes go through a buffer to the file while their CRC-32C and

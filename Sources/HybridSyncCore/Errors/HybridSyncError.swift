@@ -65,7 +65,8 @@ public enum HybridSyncError: Error, Sendable, Equatable, CustomStringConvertible
         case let .checkpoint(code, file, reason): return "checkpoint file \(file) (\(code)): \(reason)"
         case let .forgedSender(member, claimed): return "a message from member '\(member)' claims to come from \(claimed)"
         case let .dataLost(shards, reason):
-            return "rows lost: every copy of shard(s) \(shards.map(String.init).joined(separator: ", ")) is gone (\(reason)); restart the job with --resume from its last checkpoint"
+            return
+                "rows lost: every copy of shard(s) \(shards.map(String.init).joined(separator: ", ")) is gone (\(reason)); restart the job with --resume from its last checkpoint"
         }
     }
 }

@@ -14,8 +14,10 @@ package final class FaultyMessageTransport: MessageTransport {
     /// Held messages: when they are due, and whether they wait for the next send to the same peer.
     private var held: [(due: Double, peer: Peer, frames: [OutgoingFrame], untilNextSend: Bool)] = []
 
-    package init(_ inner: any MessageTransport, plan: FaultPlan, faults: FaultSwitch = FaultSwitch(),
-                 counters: FaultCounters = .process, applies: @escaping @Sendable (Peer) -> Bool = { _ in true }) {
+    package init(
+        _ inner: any MessageTransport, plan: FaultPlan, faults: FaultSwitch = FaultSwitch(),
+        counters: FaultCounters = .process, applies: @escaping @Sendable (Peer) -> Bool = { _ in true }
+    ) {
         self.inner = inner
         self.plan = plan
         rng = SplitMix64(seed: plan.seed)

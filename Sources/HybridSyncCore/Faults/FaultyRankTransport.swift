@@ -13,8 +13,10 @@ package final class FaultyRankTransport: RankTransport {
     private var nextPhantom = -1
 
     /// - Parameter dropTags: sends with these tags are always dropped (to starve one phase of a collective).
-    package init(_ inner: any RankTransport, drop: Double = 0, dropTags: Set<Int32> = [], seed: UInt64 = 1,
-                 faults: FaultSwitch = FaultSwitch(), counters: FaultCounters = FaultCounters()) {
+    package init(
+        _ inner: any RankTransport, drop: Double = 0, dropTags: Set<Int32> = [], seed: UInt64 = 1,
+        faults: FaultSwitch = FaultSwitch(), counters: FaultCounters = FaultCounters()
+    ) {
         self.inner = inner
         dropProbability = drop
         self.dropTags = dropTags

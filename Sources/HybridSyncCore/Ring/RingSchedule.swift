@@ -17,7 +17,8 @@ package struct RingSchedule: Sendable, Equatable {
     /// Creates the schedule. Throws `invalidArgument` if `rank` is outside `0..<ranks` or a value is negative.
     package init(rank: Int, ranks: Int, count: Int) throws {
         guard ranks >= 1, (0..<ranks).contains(rank), count >= 0 else {
-            throw HybridSyncError.invalidArgument(.range, "ring schedule needs 0 <= rank < ranks and count >= 0; got rank \(rank), ranks \(ranks), count \(count)")
+            throw HybridSyncError.invalidArgument(
+                .range, "ring schedule needs 0 <= rank < ranks and count >= 0; got rank \(rank), ranks \(ranks), count \(count)")
         }
         self.rank = rank
         self.ranks = ranks

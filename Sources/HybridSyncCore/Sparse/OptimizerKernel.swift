@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 /// Applies a table's optimizer to one row piece, in place. Pure arithmetic on buffers; no I/O. Used by
 /// the servers and by workers that hold a table locally (a table the planner moved to the ring).
@@ -28,8 +28,10 @@ package struct OptimizerKernel: Sendable {
 
     /// Updates `w[0..<n]` with gradient `g`, using `state` (`stateSlots * n` floats) and the row's
     /// step count `t` (already incremented for this update).
-    package func apply(_ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ n: Int,
-                       state: UnsafeMutablePointer<Float>, step t: Int) {
+    package func apply(
+        _ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ n: Int,
+        state: UnsafeMutablePointer<Float>, step t: Int
+    ) {
         var slot = 0, step = Int32(t - 1)
         apply(rows: 1, length: n, gradients: g, slots: &slot, values: w, width: n, state: state, stateWidth: stateSlots * n, steps: &step)
     }
@@ -41,9 +43,11 @@ package struct OptimizerKernel: Sendable {
     /// updated in one loop here. The one implementation of every optimizer's arithmetic: the servers'
     /// row store, the workers' local tables and the dense parameters all call it, so a table gives
     /// bit-identical results wherever it lives.
-    package func apply(rows: Int, length n: Int, gradients g: UnsafePointer<Float>, gradientRows: UnsafePointer<Int>? = nil,
-                       slots: UnsafePointer<Int>, values: UnsafeMutablePointer<Float>, width: Int,
-                       state: UnsafeMutablePointer<Float>, stateWidth: Int, steps: UnsafeMutablePointer<Int32>) {
+    package func apply(
+        rows: Int, length n: Int, gradients g: UnsafePointer<Float>, gradientRows: UnsafePointer<Int>? = nil,
+        slots: UnsafePointer<Int>, values: UnsafeMutablePointer<Float>, width: Int,
+        state: UnsafeMutablePointer<Float>, stateWidth: Int, steps: UnsafeMutablePointer<Int32>
+    ) {
         @inline(__always) func gradient(_ r: Int) -> UnsafePointer<Float> { g + (gradientRows?[r] ?? r) * n }
         switch spec {
         case .accumulate:
@@ -75,8 +79,9 @@ package struct OptimizerKernel: Sendable {
                 steps[s] += 1
                 let t = Int(steps[s])
                 if t != memo.step { memo = (t, Self.adamCorrection(b1, t), Self.adamCorrection(b2, t)) }
-                Self.adam(values + s * width, state + s * stateWidth, gradient(r), n,
-                          lr: Float(lr), b1: Float(b1), b2: Float(b2), eps: Float(eps), c1: memo.c1, c2: memo.c2)
+                Self.adam(
+                    values + s * width, state + s * stateWidth, gradient(r), n,
+                    lr: Float(lr), b1: Float(b1), b2: Float(b2), eps: Float(eps), c1: memo.c1, c2: memo.c2)
             }
         }
     }
@@ -97,8 +102,10 @@ package struct OptimizerKernel: Sendable {
     /// as the compiler knows, so it would not vectorise this loop itself), then the tail. Lane for lane
     /// the same operations as the scalar loop, so the result is the same bits.
     @inlinable @inline(__always)
-    package static func adagrad(_ w: UnsafeMutablePointer<Float>, _ h: UnsafeMutablePointer<Float>, _ gi: UnsafePointer<Float>,
-                        _ n: Int, _ a: Float, _ ep: Float) {
+    package static func adagrad(
+        _ w: UnsafeMutablePointer<Float>, _ h: UnsafeMutablePointer<Float>, _ gi: UnsafePointer<Float>,
+        _ n: Int, _ a: Float, _ ep: Float
+    ) {
         var e = 0
         while e + 8 <= n {
             let gv = UnsafeRawPointer(gi + e).loadUnaligned(as: SIMD8<Float>.self)
@@ -131,8 +138,10 @@ package struct OptimizerKernel: Sendable {
     /// scalar formula's operations in its order (same bits):
     /// `m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g g; w -= a (m / c1) / (sqrt(v / c2) + eps)`.
     @inlinable @inline(__always)
-    package static func adam(_ w: UnsafeMutablePointer<Float>, _ state: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ n: Int,
-                             lr a: Float, b1: Float, b2: Float, eps: Float, c1: Float, c2: Float) {
+    package static func adam(
+        _ w: UnsafeMutablePointer<Float>, _ state: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ n: Int,
+        lr a: Float, b1: Float, b2: Float, eps: Float, c1: Float, c2: Float
+    ) {
         let m = state, v = state + n
         let k1 = 1 - b1, k2 = 1 - b2
         var i = 0

@@ -139,9 +139,11 @@ public struct TableSpec: Sendable, Equatable {
     /// bytes). Servers store float32 whatever this says.
     public var rowEncoding: RowEncoding
 
-    public init(name: String, dimension: Int, dtype: DType = .float32, initializer: RowInitializer = .zeros,
-                optimizer: OptimizerSpec = .sgd(learningRate: 0.01), consistency: Consistency = .asp,
-                pieceLength: Int = 65_536, nonFinite: NonFinitePolicy = .reject, rowEncoding: RowEncoding = .float32) {
+    public init(
+        name: String, dimension: Int, dtype: DType = .float32, initializer: RowInitializer = .zeros,
+        optimizer: OptimizerSpec = .sgd(learningRate: 0.01), consistency: Consistency = .asp,
+        pieceLength: Int = 65_536, nonFinite: NonFinitePolicy = .reject, rowEncoding: RowEncoding = .float32
+    ) {
         self.name = name
         self.nonFinite = nonFinite
         self.rowEncoding = rowEncoding

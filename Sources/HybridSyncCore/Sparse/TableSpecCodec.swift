@@ -59,14 +59,19 @@ extension TableSpec {
         default: throw HybridSyncError.malformedMessage(.field, "table '\(name)': unknown consistency \(ck)")
         }
         let nf = try r.u8("non-finite policy")
-        guard let nonFinite = NonFinitePolicy(rawValue: nf) else { throw HybridSyncError.malformedMessage(.field, "table '\(name)': unknown non-finite policy \(nf)") }
+        guard let nonFinite = NonFinitePolicy(rawValue: nf) else {
+            throw HybridSyncError.malformedMessage(.field, "table '\(name)': unknown non-finite policy \(nf)")
+        }
         // (Specs in checkpoints written before row encodings existed end here: float32.)
         let re = r.remaining > 0 ? try r.u8("row encoding") : RowEncoding.float32.rawValue
         guard let rowEncoding = RowEncoding(rawValue: re) else { throw HybridSyncError.malformedMessage(.field, "table '\(name)': unknown row encoding \(re)") }
-        let spec = TableSpec(name: name, dimension: dim, dtype: dtype, initializer: initializer,
-                             optimizer: optimizer, consistency: consistency, pieceLength: piece, nonFinite: nonFinite,
-                             rowEncoding: rowEncoding)
-        guard spec.pieceLength == piece else { throw HybridSyncError.malformedMessage(.field, "table '\(name)': piece length \(piece) invalid for dimension \(dim)") }
+        let spec = TableSpec(
+            name: name, dimension: dim, dtype: dtype, initializer: initializer,
+            optimizer: optimizer, consistency: consistency, pieceLength: piece, nonFinite: nonFinite,
+            rowEncoding: rowEncoding)
+        guard spec.pieceLength == piece else {
+            throw HybridSyncError.malformedMessage(.field, "table '\(name)': piece length \(piece) invalid for dimension \(dim)")
+        }
         try spec.validate()
         return spec
     }

@@ -1,6 +1,7 @@
 import Synchronization
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The process's recorder of spans for the job timeline (`--timeline FILE`: a Chrome-trace JSON that
@@ -57,8 +58,10 @@ public enum Timeline {
 
     /// Ends the span begun at `start` (nothing when `start` is nil). The name, row and detail are only
     /// evaluated when recording.
-    public static func end(_ start: Double?, _ name: @autoclosure () -> String, row: @autoclosure () -> String,
-                           detail: @autoclosure () -> String = "") {
+    public static func end(
+        _ start: Double?, _ name: @autoclosure () -> String, row: @autoclosure () -> String,
+        detail: @autoclosure () -> String = ""
+    ) {
         guard let start else { return }
         let span = Span(name: name(), row: row(), start: start, duration: now() - start, detail: detail())
         state.withLock {
@@ -68,8 +71,10 @@ public enum Timeline {
 
     /// Records `body` as a span.
     @inline(__always) @discardableResult
-    public static func span<T>(_ name: @autoclosure () -> String, row: @autoclosure () -> String,
-                               detail: @autoclosure () -> String = "", _ body: () throws -> T) rethrows -> T {
+    public static func span<T>(
+        _ name: @autoclosure () -> String, row: @autoclosure () -> String,
+        detail: @autoclosure () -> String = "", _ body: () throws -> T
+    ) rethrows -> T {
         let t = begin()
         defer { end(t, name(), row: row(), detail: detail()) }
         return try body()

@@ -9,5 +9,9 @@ package final class Handover<Value>: @unchecked Sendable {
     package init(_ value: sending Value) { slot = Mutex(value) }
 
     /// The value, the first time; nil afterwards.
-    package func take() -> Value? { slot.withLock { v in defer { v = nil }; return v } }
+    package func take() -> Value? {
+        slot.withLock { v in
+            defer { v = nil }; return v
+        }
+    }
 }

@@ -18,9 +18,11 @@ package enum KeyDirectory {
         guard servers >= 1, workers >= 1, servers <= 4096, workers <= 65_536, (ranks ?? 1) >= 1, (ranks ?? 1) <= 1 << 20 else {
             throw HybridSyncError.invalidArgument(.configuration, "keys for \(servers) servers and \(workers) workers")
         }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
-        let names = ranks.map { n in (0..<n).map { "rank-\($0)" } }
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700])
+        let names =
+            ranks.map { n in (0..<n).map { "rank-\($0)" } }
             ?? ([NodeID.scheduler] + (0..<servers).map { NodeID(.server, $0) } + (0..<workers).map { NodeID(.worker, $0) }).map(Membership.name(of:))
         try save(try CurveKeyPair.generate(), to: directory + "/server.key")
         var members = ""
@@ -37,8 +39,9 @@ package enum KeyDirectory {
         guard !Membership.nodes(of: member).isEmpty, !member.contains(",") else {
             throw HybridSyncError.invalidArgument(.configuration, "'\(member)' is not a node name (scheduler, server-N, worker-N)")
         }
-        return CurveSetup(server: try pair(directory + "/server.key"), client: try pair(directory + "/\(member).key"),
-                          members: try members(directory) { $0 })
+        return CurveSetup(
+            server: try pair(directory + "/server.key"), client: try pair(directory + "/\(member).key"),
+            members: try members(directory) { $0 })
     }
 
     /// What rank `rank` of an mpirun job needs from a directory written with `ranks:`; `identity` gives

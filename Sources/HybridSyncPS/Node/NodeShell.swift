@@ -25,11 +25,13 @@ package final class NodeShell<Machine: NodeMachine> {
     ///   - tickSeconds: longest time between two `onTick` events.
     ///   - onResolve: called on this thread for every `resolve` directive.
     ///   - onCount: called on this thread for every `count` directive.
-    package init(machine: Machine, transport: any MessageTransport, commands: CommandQueue<Machine.Command>,
-                 maxMessageBytes: Int, tickSeconds: Double, logger: Logger,
-                 onResolve: @escaping (Int, Int, Result<[any ByteFrame], HybridSyncError>) -> Void = { _, _, _ in },
-                 onCount: @escaping (String, Int) -> Void = { _, _ in },
-                 onFault: @escaping (HybridSyncError) -> Void = { _ in }) {
+    package init(
+        machine: Machine, transport: any MessageTransport, commands: CommandQueue<Machine.Command>,
+        maxMessageBytes: Int, tickSeconds: Double, logger: Logger,
+        onResolve: @escaping (Int, Int, Result<[any ByteFrame], HybridSyncError>) -> Void = { _, _, _ in },
+        onCount: @escaping (String, Int) -> Void = { _, _ in },
+        onFault: @escaping (HybridSyncError) -> Void = { _ in }
+    ) {
         self.machine = machine
         self.transport = transport
         self.commands = commands
@@ -140,17 +142,23 @@ package final class CommandQueue<Command: Sendable>: Sendable {
     }
 
     func attach(_ waker: @escaping @Sendable () -> Void) {
-        let pending = state.withLock { s -> Bool in s.waker = waker; return !s.items.isEmpty }
+        let pending = state.withLock { s -> Bool in
+            s.waker = waker; return !s.items.isEmpty
+        }
         if pending { waker() }
     }
 
     func drain() -> [Command] {
-        state.withLock { s in defer { s.items.removeAll(keepingCapacity: true) }; return s.items }
+        state.withLock { s in
+            defer { s.items.removeAll(keepingCapacity: true) }; return s.items
+        }
     }
 
     /// Refuses further commands and returns those never run.
     @discardableResult
     package func close() -> [Command] {
-        state.withLock { s in s.closed = true; defer { s.items.removeAll() }; return s.items }
+        state.withLock { s in
+            s.closed = true; defer { s.items.removeAll() }; return s.items
+        }
     }
 }

@@ -1,10 +1,12 @@
 import Foundation
 import HybridSyncCore
 import Synchronization
+
 @_exported import struct HybridSyncZMQ.CurveKeyPair
 @_exported import struct HybridSyncZMQ.CurveSetup
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// How a parameter-server node finds the others and how long it waits.
@@ -141,7 +143,8 @@ public struct PSConfig: Sendable {
         if let v = try int("HYBRIDSYNC_MAX_CLOCK_LEAD") { c.limits.maxClockLead = v }
         if let dir = env["HYBRIDSYNC_KEYS"] {
             guard let member = env["HYBRIDSYNC_MEMBER"] else {
-                throw HybridSyncError.invalidArgument(.configuration, "HYBRIDSYNC_KEYS=\(dir) needs HYBRIDSYNC_MEMBER (scheduler, server-N or worker-N): which key is this node's")
+                throw HybridSyncError.invalidArgument(
+                    .configuration, "HYBRIDSYNC_KEYS=\(dir) needs HYBRIDSYNC_MEMBER (scheduler, server-N or worker-N): which key is this node's")
             }
             c.curve = try KeyDirectory.load(dir, member: member)
             // The key decides the node: its index is the member's unless HYBRIDSYNC_INDEX says otherwise.
@@ -159,10 +162,12 @@ public struct PSConfig: Sendable {
             throw HybridSyncError.invalidArgument(.configuration, "heartbeat timeout \(heartbeatTimeout) s must exceed the interval \(heartbeatInterval) s")
         }
         guard resendAfter > 0, (1...100).contains(maxAttempts) else {
-            throw HybridSyncError.invalidArgument(.configuration, "resend after \(resendAfter) s must be positive and max attempts \(maxAttempts) within 1...100")
+            throw HybridSyncError.invalidArgument(
+                .configuration, "resend after \(resendAfter) s must be positive and max attempts \(maxAttempts) within 1...100")
         }
         if let r = replication, !(0...1).contains(r) {
-            throw HybridSyncError.invalidArgument(.configuration, "replication \(r) is not supported: use 0 (no copies) or 1 (one extra copy of each shard; a job of one server keeps none)")
+            throw HybridSyncError.invalidArgument(
+                .configuration, "replication \(r) is not supported: use 0 (no copies) or 1 (one extra copy of each shard; a job of one server keeps none)")
         }
         guard maxMessageBytes >= 4096 else { throw HybridSyncError.invalidArgument(.configuration, "max message bytes \(maxMessageBytes) is below 4096") }
         guard limits.maxRows >= 1, limits.maxBytes >= 1, limits.maxTables >= 1, limits.maxKeysPerRequest >= 1, limits.maxClockLead >= 1 else {

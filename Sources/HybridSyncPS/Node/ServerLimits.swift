@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// What one server takes before it refuses, so no request can make it allocate without bound: a
 /// request that would pass a limit gets a clear error and changes nothing.

@@ -109,8 +109,10 @@ extension ServerShard {
 
     /// A shard rebuilt from part 0 of another server's copy (its rows follow in the other parts:
     /// `checkRowSections`, `setRows`). Throws `malformedMessage` on anything that does not read.
-    static func fromCopy(_ frame: any ByteFrame, id: NodeID, discardsData: Bool, limits: ServerLimits,
-                         maxReplyBytes: Int) throws -> ServerShard {
+    static func fromCopy(
+        _ frame: any ByteFrame, id: NodeID, discardsData: Bool, limits: ServerLimits,
+        maxReplyBytes: Int
+    ) throws -> ServerShard {
         try frame.withUnsafeBytes { raw in
             var r = ByteReader(raw, context: "copy of shard \(id.index)")
             let workers = Int(try r.u32("workers"))
@@ -146,7 +148,8 @@ extension ServerShard {
                     let gradCount = Int(try r.u32("gradients"))
                     // A held push must fit its table, as the push it was once did.
                     guard let spec = shard.tables[table]?.spec, piece < spec.pieceCount, rowLength == spec.length(ofPiece: piece),
-                          rowLength >= 1, gradCount == keyCount * rowLength else {
+                        rowLength >= 1, gradCount == keyCount * rowLength
+                    else {
                         throw HybridSyncError.malformedMessage(.field, "copy of shard \(id.index): a held push of '\(table)' that does not fit the table")
                     }
                     let g = try r.raw(gradCount * 4, "gradients")

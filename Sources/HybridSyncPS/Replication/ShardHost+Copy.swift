@@ -41,13 +41,20 @@ extension ShardHost {
         let rows = shard.copyRows(maxBytes: copyPartBytes)
         var parts = [OutboundMessage(header(0), .copy(index: index, state: shard.copyState(), last: rows.isEmpty))]
         for (i, part) in rows.enumerated() {
-            parts.append(OutboundMessage(header(i + 1, sections: part.sections), .copy(index: index, state: [], last: i == rows.count - 1),
-                                         payload: part.payload))
+            parts.append(
+                OutboundMessage(
+                    header(i + 1, sections: part.sections), .copy(index: index, state: [], last: i == rows.count - 1),
+                    payload: part.payload))
         }
         let bytes = parts.reduce(0) { $0 + $1.payload.reduce(0) { $0 + $1.count } }
         sending[s] = CopySender(target: b, index: index, parts: parts, sentAt: now, startedAt: now, bytes: bytes)
-        return [.log(.warning, "\(name) sends a copy of shard \(s) (\(shard.tables.values.reduce(0) { $0 + $1.rowCount }) rows, \(bytes) bytes in \(parts.count) parts, at change \(index)) to server \(b)"),
-                .send(link, parts[0])]
+        return [
+            .log(
+                .warning,
+                "\(name) sends a copy of shard \(s) (\(shard.tables.values.reduce(0) { $0 + $1.rowCount }) rows, \(bytes) bytes in \(parts.count) parts, at change \(index)) to server \(b)"
+            ),
+            .send(link, parts[0]),
+        ]
     }
 
     /// Parts not acknowledged within a while, sent again.
@@ -66,14 +73,20 @@ extension ShardHost {
     func onCopyAck(_ m: InboundEnvelope, now: Double) -> [NodeDirective] {
         let s = m.header.shard
         guard var c = sending[s], m.header.sender == NodeID(.server, c.target), links[c.target] == m.from,
-              m.header.seq == UInt64(c.next) else { return [] }
+            m.header.seq == UInt64(c.next)
+        else { return [] }
         c.next += 1
         guard c.next < c.parts.count else {
             // The last part is acknowledged once the copy is installed: the server is a backup at the
             // copy's index from now on.
             sending.removeValue(forKey: s)
             let seconds = Swift.max(1e-6, now - c.startedAt)
-            return [.log(.warning, "\(name) sent its copy of shard \(s) to server \(c.target): \(c.bytes) bytes in \(String(format: "%.3f", seconds)) s (\(Int(Double(c.bytes) / seconds / 1e6)) MB/s)")]
+            return [
+                .log(
+                    .warning,
+                    "\(name) sent its copy of shard \(s) to server \(c.target): \(c.bytes) bytes in \(String(format: "%.3f", seconds)) s (\(Int(Double(c.bytes) / seconds / 1e6)) MB/s)"
+                )
+            ]
                 + acknowledged(shard: s, backup: c.target, through: c.index)
         }
         c.sentAt = now

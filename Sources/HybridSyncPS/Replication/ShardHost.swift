@@ -36,8 +36,10 @@ final class ShardHost {
     /// Largest row part of a copy this server sends.
     let copyPartBytes: Int
 
-    init(me: Int, addresses: [String], resendAfter: Double, copyPartBytes: Int = 32 << 20, makeShard: @escaping (Int) -> ServerShard,
-         shardFromCopy: @escaping (Int, any ByteFrame) throws -> ServerShard) {
+    init(
+        me: Int, addresses: [String], resendAfter: Double, copyPartBytes: Int = 32 << 20, makeShard: @escaping (Int) -> ServerShard,
+        shardFromCopy: @escaping (Int, any ByteFrame) throws -> ServerShard
+    ) {
         self.me = me
         self.addresses = addresses
         self.resendAfter = resendAfter
@@ -214,7 +216,8 @@ final class ShardHost {
     func onForward(_ m: InboundEnvelope) -> [NodeDirective] {
         let h = m.header
         guard let view, h.epoch == view.epoch, view.backups(of: h.shard).contains(me),
-              var copy = backups[h.shard], let shard = shards[h.shard] else {
+            var copy = backups[h.shard], let shard = shards[h.shard]
+        else {
             // (A primary whose view differs sends it again once the views agree; it drops this answer.)
             let e = HybridSyncError.invalidArgument(.membership, "\(name) does not back up shard \(h.shard) in view \(h.epoch) (its view: \(view?.epoch ?? 0))")
             return [reply(m, kind: .error, .error(e))]

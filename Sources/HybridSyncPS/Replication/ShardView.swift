@@ -117,7 +117,9 @@ package struct ShardView: Sendable, Equatable {
         for _ in 0..<n {
             let k = Int(try r.u8("chain length"))
             let done = Int(try r.u8("complete copies"))
-            guard done <= k, (done == 0) == (k == 0) else { throw HybridSyncError.malformedMessage(.field, "a chain of \(k) servers with \(done) complete copies") }
+            guard done <= k, (done == 0) == (k == 0) else {
+                throw HybridSyncError.malformedMessage(.field, "a chain of \(k) servers with \(done) complete copies")
+            }
             complete.append(done)
             var c: [Int] = []
             for _ in 0..<k {

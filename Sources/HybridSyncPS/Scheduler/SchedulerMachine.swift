@@ -75,8 +75,10 @@ package struct SchedulerMachine: NodeMachine {
 
     private mutating func refuse(_ peer: Peer, seq: UInt64, _ error: HybridSyncError) -> [NodeDirective] {
         rejected += 1
-        return [.log(.warning, "scheduler refused a message from \(peer): \(error)"),
-                .send(peer, message(.error, seq: seq, .error(error)))]
+        return [
+            .log(.warning, "scheduler refused a message from \(peer): \(error)"),
+            .send(peer, message(.error, seq: seq, .error(error))),
+        ]
     }
 
     package mutating func onRejected(_ r: Rejection, now: Double) -> [NodeDirective] {
@@ -118,7 +120,9 @@ package struct SchedulerMachine: NodeMachine {
     /// A node asks to join. Once every expected node has, each gets its id and the address book.
     private mutating func onRegister(peer: Peer, role: Role, address: String, preferredIndex: Int, seq: UInt64, now: Double) -> [NodeDirective] {
         guard !started else {
-            return refuse(peer, seq: seq, .invalidArgument(.membership, "registration after the job started: all \(servers) servers and \(workers) workers are already registered"))
+            return refuse(
+                peer, seq: seq,
+                .invalidArgument(.membership, "registration after the job started: all \(servers) servers and \(workers) workers are already registered"))
         }
         guard !pending.contains(where: { $0.peer == peer }) else {
             return refuse(peer, seq: seq, .invalidArgument(.membership, "this connection has already registered"))
@@ -133,7 +137,7 @@ package struct SchedulerMachine: NodeMachine {
         for role in [Role.server, .worker] {
             let count = role == .server ? servers : workers
             var free = Set(0..<count)
-            var assigned: [Int: Int] = [:] // registration index -> node index
+            var assigned: [Int: Int] = [:]  // registration index -> node index
             for (i, r) in pending.enumerated() where r.role == role && free.contains(r.preferred) {
                 assigned[i] = r.preferred
                 free.remove(r.preferred)
@@ -166,7 +170,11 @@ package struct SchedulerMachine: NodeMachine {
     private mutating func onBarrier(_ id: NodeID, group: BarrierGroup, seq: UInt64) -> [NodeDirective] {
         guard let me = nodes[id] else { return [] }
         if let dead = nodes.values.first(where: { !$0.alive && group.includes($0.id.role) && !absorbed.contains($0.id) }) {
-            return [.send(me.peer, message(.error, seq: seq, .error(.peerDied(peer: "\(dead.id)", reason: "missed its heartbeats; barrier of \(group) cannot complete"))))]
+            return [
+                .send(
+                    me.peer,
+                    message(.error, seq: seq, .error(.peerDied(peer: "\(dead.id)", reason: "missed its heartbeats; barrier of \(group) cannot complete"))))
+            ]
         }
         barrierWaiters[group, default: []].append((id, seq))
         let members = nodes.values.filter { group.includes($0.id.role) && !$0.finished }
@@ -197,9 +205,10 @@ package struct SchedulerMachine: NodeMachine {
         guard started else {
             guard now - startedAt > startTimeout else { return [] }
             let s = pending.filter { $0.role == .server }.count, w = pending.filter { $0.role == .worker }.count
-            let e = HybridSyncError.timeout(operation: "scheduler rendezvous",
-                                            waitingFor: "\(servers - s) server(s) and \(workers - w) worker(s) to register",
-                                            seconds: startTimeout)
+            let e = HybridSyncError.timeout(
+                operation: "scheduler rendezvous",
+                waitingFor: "\(servers - s) server(s) and \(workers - w) worker(s) to register",
+                seconds: startTimeout)
             return [.log(.error, "\(e)"), .stop(e)]
         }
         var out: [NodeDirective] = []
@@ -218,7 +227,10 @@ package struct SchedulerMachine: NodeMachine {
             for group in [BarrierGroup.workers, .servers, .all] where group.includes(id.role) {
                 for (waiter, seq) in barrierWaiters.removeValue(forKey: group) ?? [] {
                     guard let w = nodes[waiter] else { continue }
-                    out.append(.send(w.peer, message(.error, seq: seq, .error(.peerDied(peer: "\(id)", reason: "missed its heartbeats; barrier of \(group) cannot complete")))))
+                    out.append(
+                        .send(
+                            w.peer,
+                            message(.error, seq: seq, .error(.peerDied(peer: "\(id)", reason: "missed its heartbeats; barrier of \(group) cannot complete")))))
                 }
             }
         }
@@ -258,9 +270,13 @@ package struct SchedulerMachine: NodeMachine {
         view = view.replenished(replication: replication, live: Set(nodes.values.filter { $0.id.role == .server && $0.alive }.map(\.id.index)))
         view.epoch &+= 1
         let added = view.chains.indices.filter { view.chains[$0].contains(slot) }
-        let note = "a spare server at \(r.address) replaces server \(slot)" + (added.isEmpty ? "" : "; new copies of shard(s) \(added.map(String.init).joined(separator: ", ")) to it") + " (epoch \(view.epoch))"
-        return [.log(.warning, note),
-                .send(r.peer, message(.addressBook, seq: r.seq, .addressBook(id: id, servers: view.addresses, workers: workers)))]
+        let note =
+            "a spare server at \(r.address) replaces server \(slot)"
+            + (added.isEmpty ? "" : "; new copies of shard(s) \(added.map(String.init).joined(separator: ", ")) to it") + " (epoch \(view.epoch))"
+        return [
+            .log(.warning, note),
+            .send(r.peer, message(.addressBook, seq: r.seq, .addressBook(id: id, servers: view.addresses, workers: workers))),
+        ]
             + broadcastView(note: note)
     }
 
@@ -271,8 +287,9 @@ package struct SchedulerMachine: NodeMachine {
         let led = view.chains.indices.filter { view.primary(of: $0) == id.index }
         view = view.removing(id.index)
         let lost = view.lostShards.filter { !before.contains($0) }
-        let refilled = view.replenished(replication: replication,
-                                        live: Set(nodes.values.filter { $0.id.role == .server && $0.alive }.map(\.id.index)))
+        let refilled = view.replenished(
+            replication: replication,
+            live: Set(nodes.values.filter { $0.id.role == .server && $0.alive }.map(\.id.index)))
         let fresh = lost.isEmpty ? refilled.chains.indices.filter { refilled.chains[$0].count > view.chains[$0].count } : []
         if lost.isEmpty { view = refilled }
         var note = "\(name) died (\(reason))"

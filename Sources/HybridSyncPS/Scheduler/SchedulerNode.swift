@@ -13,9 +13,12 @@ public final class SchedulerNode {
 
     /// Binds `tcp://bindHost:schedulerPort` over ZeroMQ (port 0 picks a free port; see `endpoint`).
     public convenience init(config: PSConfig, logger: Logger = Logger(label: "hybridsync.scheduler")) throws {
-        try self.init(config: config, transport: ZMQMessageTransport(maxFrameBytes: 1 << 20, curve: config.curve,
-                                                                     onRefused: refusalLogger(logger, HandshakeRefusals())),
-                      logger: logger)
+        try self.init(
+            config: config,
+            transport: ZMQMessageTransport(
+                maxFrameBytes: 1 << 20, curve: config.curve,
+                onRefused: refusalLogger(logger, HandshakeRefusals())),
+            logger: logger)
     }
 
     /// Listens on `transport` (the test kit passes an in-memory one).
@@ -34,10 +37,13 @@ public final class SchedulerNode {
 
     /// Serves until the job ends. Throws `timeout` naming the missing roles if registration stalls.
     public func run() throws {
-        let machine = SchedulerMachine(servers: config.servers, workers: config.workers,
-                                       heartbeatTimeout: config.heartbeatTimeout, startTimeout: config.startTimeout,
-                                       replication: config.effectiveReplication)
-        try NodeShell(machine: machine, transport: transport, commands: CommandQueue(), maxMessageBytes: 1 << 20,
-                      tickSeconds: Swift.min(0.02, config.heartbeatInterval / 2), logger: logger).run()
+        let machine = SchedulerMachine(
+            servers: config.servers, workers: config.workers,
+            heartbeatTimeout: config.heartbeatTimeout, startTimeout: config.startTimeout,
+            replication: config.effectiveReplication)
+        try NodeShell(
+            machine: machine, transport: transport, commands: CommandQueue(), maxMessageBytes: 1 << 20,
+            tickSeconds: Swift.min(0.02, config.heartbeatInterval / 2), logger: logger
+        ).run()
     }
 }

@@ -26,8 +26,10 @@ package struct CheckpointRows: Sendable {
     package func data(of i: Int) -> ArraySlice<Float> { floats[starts[i]..<starts[i + 1]] }
 
     /// Appends a row of `width` floats, which `fill` writes into the new space.
-    package mutating func append(key: UInt64, piece: Int, step: Int32, width: Int,
-                                 _ fill: (UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows {
+    package mutating func append(
+        key: UInt64, piece: Int, step: Int32, width: Int,
+        _ fill: (UnsafeMutableBufferPointer<Float>) throws -> Void
+    ) rethrows {
         let start = floats.count
         floats.append(contentsOf: repeatElement(0, count: width))
         try floats.withUnsafeMutableBufferPointer { try fill(UnsafeMutableBufferPointer(rebasing: $0[start..<(start + width)])) }

@@ -40,9 +40,11 @@ package struct ServerMachine: NodeMachine {
         startedAt = now
         lastHeard = now
         let h = MessageHeader(kind: .register, sender: .unassigned(.server), seq: 1, flags: config.spare ? MessageFlags.spare : 0)
-        return [.connect(config.schedulerEndpoint),
-                .send(Self.scheduler, OutboundMessage(h, .register(role: .server, address: endpoint, preferredIndex: config.preferredIndex))),
-                .log(.debug, "server at \(endpoint) registering with the scheduler at \(config.schedulerEndpoint)")]
+        return [
+            .connect(config.schedulerEndpoint),
+            .send(Self.scheduler, OutboundMessage(h, .register(role: .server, address: endpoint, preferredIndex: config.preferredIndex))),
+            .log(.debug, "server at \(endpoint) registering with the scheduler at \(config.schedulerEndpoint)"),
+        ]
     }
 
     package mutating func onTick(now: Double) -> [NodeDirective] {
@@ -50,11 +52,13 @@ package struct ServerMachine: NodeMachine {
             if waitingAsSpare {
                 // A spare waits as long as the scheduler is alive (it sends the spare heartbeats).
                 guard now - lastHeard > config.heartbeatTimeout else { return [] }
-                let e = HybridSyncError.peerDied(peer: "scheduler at \(config.schedulerEndpoint)", reason: "silent for \(Int(config.heartbeatTimeout * 1000)) ms while this spare waited")
+                let e = HybridSyncError.peerDied(
+                    peer: "scheduler at \(config.schedulerEndpoint)", reason: "silent for \(Int(config.heartbeatTimeout * 1000)) ms while this spare waited")
                 return [.log(.error, "\(e)"), .stop(e)]
             }
             guard now - startedAt > config.startTimeout else { return [] }
-            let e = HybridSyncError.timeout(operation: "server registration", waitingFor: "the scheduler at \(config.schedulerEndpoint)", seconds: config.startTimeout)
+            let e = HybridSyncError.timeout(
+                operation: "server registration", waitingFor: "the scheduler at \(config.schedulerEndpoint)", seconds: config.startTimeout)
             return [.log(.error, "\(e)"), .stop(e)]
         }
         if now - lastHeard > config.heartbeatTimeout {
@@ -71,8 +75,13 @@ package struct ServerMachine: NodeMachine {
         if m.from == Self.scheduler { return fromScheduler(m, now: now) }
         guard let host else {
             guard early.count < Self.maxEarly else {
-                return [.send(m.from, OutboundMessage(MessageHeader(kind: .error, sender: id, seq: m.header.seq),
-                                                      .error(.invalidArgument(.membership, "server has not joined the job yet"))))]
+                return [
+                    .send(
+                        m.from,
+                        OutboundMessage(
+                            MessageHeader(kind: .error, sender: id, seq: m.header.seq),
+                            .error(.invalidArgument(.membership, "server has not joined the job yet"))))
+                ]
             }
             early.append(m)
             return []
@@ -96,18 +105,22 @@ package struct ServerMachine: NodeMachine {
         switch m.body {
         case let .addressBook(me, servers, workers) where host == nil:
             let (config, refusals) = (config, handshakesRefused)
-            let joined = ShardHost(me: me.index, addresses: servers, resendAfter: config.resendAfter, copyPartBytes: Swift.max(1 << 16, config.maxMessageBytes / 4),
-                                   makeShard: { s in
-                let shard = ServerShard(id: NodeID(.server, s), workers: workers, discardsData: config.discardData, limits: config.limits,
-                                        maxReplyBytes: config.maxMessageBytes)
-                shard.handshakesRefused = refusals
-                return shard
-            }, shardFromCopy: { s, state in
-                let shard = try ServerShard.fromCopy(state, id: NodeID(.server, s), discardsData: config.discardData, limits: config.limits,
-                                                     maxReplyBytes: config.maxMessageBytes)
-                shard.handshakesRefused = refusals
-                return shard
-            })
+            let joined = ShardHost(
+                me: me.index, addresses: servers, resendAfter: config.resendAfter, copyPartBytes: Swift.max(1 << 16, config.maxMessageBytes / 4),
+                makeShard: { s in
+                    let shard = ServerShard(
+                        id: NodeID(.server, s), workers: workers, discardsData: config.discardData, limits: config.limits,
+                        maxReplyBytes: config.maxMessageBytes)
+                    shard.handshakesRefused = refusals
+                    return shard
+                },
+                shardFromCopy: { s, state in
+                    let shard = try ServerShard.fromCopy(
+                        state, id: NodeID(.server, s), discardsData: config.discardData, limits: config.limits,
+                        maxReplyBytes: config.maxMessageBytes)
+                    shard.handshakesRefused = refusals
+                    return shard
+                })
             host = joined
             defer { early.removeAll() }
             // Requests wait in the host until the first view says which shards are here.

@@ -18,11 +18,14 @@ public final class ServerNode {
         // libzmq drops a peer whose single frame exceeds twice the limit; smaller oversize messages are
         // answered with a typed error by the codec.
         let refusals = HandshakeRefusals()
-        var transport: any MessageTransport = try ZMQMessageTransport(maxFrameBytes: 2 * config.maxMessageBytes, curve: config.curve,
-                                                                      onRefused: refusalLogger(logger, refusals))
+        var transport: any MessageTransport = try ZMQMessageTransport(
+            maxFrameBytes: 2 * config.maxMessageBytes, curve: config.curve,
+            onRefused: refusalLogger(logger, refusals))
         if var plan = config.faults {
             plan.seed = plan.seed &* 1000 &+ UInt64(max(0, config.preferredIndex)) &+ 500
-            transport = FaultyMessageTransport(transport, plan: plan) { if case .routed = $0 { return true }; return false }
+            transport = FaultyMessageTransport(transport, plan: plan) {
+                if case .routed = $0 { return true }; return false
+            }
         }
         try self.init(config: config, transport: transport, logger: logger, handshakesRefused: refusals)
     }
@@ -34,8 +37,10 @@ public final class ServerNode {
     package var onAbsorbed: @Sendable () -> Void = {}
 
     /// A server over `transport` (the test kit passes an in-memory one).
-    package init(config: PSConfig, transport: any MessageTransport, logger: Logger,
-                 handshakesRefused: HandshakeRefusals = HandshakeRefusals()) throws {
+    package init(
+        config: PSConfig, transport: any MessageTransport, logger: Logger,
+        handshakesRefused: HandshakeRefusals = HandshakeRefusals()
+    ) throws {
         try config.validate()
         self.config = config
         self.transport = transport
@@ -49,10 +54,13 @@ public final class ServerNode {
     /// Registers, serves, and returns when told to shut down. Throws if the scheduler is not reachable
     /// before `startTimeout` or goes silent for `heartbeatTimeout`.
     public func run() throws {
-        try NodeShell(machine: ServerMachine(config: config, endpoint: endpoint, handshakesRefused: handshakesRefused), transport: transport, commands: CommandQueue(),
-                      maxMessageBytes: config.maxMessageBytes, tickSeconds: Swift.min(0.02, config.heartbeatInterval / 2),
-                      logger: logger, onCount: { [self] name, _ in
-                          if name == "absorbed" { onAbsorbed() }
-                      }).run()
+        try NodeShell(
+            machine: ServerMachine(config: config, endpoint: endpoint, handshakesRefused: handshakesRefused), transport: transport, commands: CommandQueue(),
+            maxMessageBytes: config.maxMessageBytes, tickSeconds: Swift.min(0.02, config.heartbeatInterval / 2),
+            logger: logger,
+            onCount: { [self] name, _ in
+                if name == "absorbed" { onAbsorbed() }
+            }
+        ).run()
     }
 }

@@ -28,7 +28,8 @@ extension ServerShard {
     func startCheckpoint(into directory: String, for peer: Peer, _ request: MessageHeader) throws {
         guard checkpointJob == nil else { throw HybridSyncError.invalidArgument(.order, "a checkpoint is already being written") }
         guard heldPushes.isEmpty, waitingPulls.isEmpty else {
-            throw HybridSyncError.invalidArgument(.order, "checkpoint asked for in the middle of a step (\(heldPushes.count) held steps, \(waitingPulls.count) waiting pulls)")
+            throw HybridSyncError.invalidArgument(
+                .order, "checkpoint asked for in the middle of a step (\(heldPushes.count) held steps, \(waitingPulls.count) waiting pulls)")
         }
         let name = "server-\(id.index).shard"
         let w = try CheckpointWriter(path: directory + "/" + name)
@@ -76,8 +77,9 @@ extension ServerShard {
             checkpointJob = nil
             let (size, crc) = try job.writer.finish()
             Timeline.end(job.began, "checkpoint written", row: "\(id)", detail: "\(job.name), \(size) bytes")
-            let done = OutboundMessage(MessageHeader(kind: .reply, sender: id, seq: job.request.seq, clock: job.request.clock),
-                                       .checkpointWritten(file: job.name, size: UInt64(size), crc: crc))
+            let done = OutboundMessage(
+                MessageHeader(kind: .reply, sender: id, seq: job.request.seq, clock: job.request.clock),
+                .checkpointWritten(file: job.name, size: UInt64(size), crc: crc))
             windows[job.request.sender.index]?.record(job.request.seq, .reply(done))
             return [.send(job.peer, done)]
         } catch {
@@ -107,8 +109,9 @@ extension ServerShard {
             }
             let n = store.spec.length(ofPiece: s.piece)
             guard s.rowLength == 1 + n * (1 + store.stateSlots) else {
-                throw HybridSyncError.shapeMismatch(what: "restored row of '\(s.table)' (piece \(s.piece))",
-                                                    expected: "\(1 + n * (1 + store.stateSlots)) floats", got: "\(s.rowLength)")
+                throw HybridSyncError.shapeMismatch(
+                    what: "restored row of '\(s.table)' (piece \(s.piece))",
+                    expected: "\(1 + n * (1 + store.stateSlots)) floats", got: "\(s.rowLength)")
             }
         }
     }

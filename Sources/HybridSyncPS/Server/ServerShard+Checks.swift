@@ -15,12 +15,14 @@ extension ServerShard {
                 if existing.optimizer != spec.optimizer { differ.append("optimizer") }
                 if existing.consistency != spec.consistency { differ.append("consistency") }
                 if existing.pieceLength != spec.pieceLength { differ.append("piece length") }
-                throw HybridSyncError.invalidArgument(.name, "table '\(spec.name)' is already declared with another \(differ.isEmpty ? "spec" : differ.joined(separator: ", "))")
+                throw HybridSyncError.invalidArgument(
+                    .name, "table '\(spec.name)' is already declared with another \(differ.isEmpty ? "spec" : differ.joined(separator: ", "))")
             }
         }
         let fresh = Set(specs.map(\.name)).filter { tables[$0] == nil }.count
         guard tables.count + fresh <= limits.maxTables else {
-            throw HybridSyncError.invalidArgument(.limit, "declaring \(fresh) more table(s) would pass this server's limit of \(limits.maxTables) tables (HYBRIDSYNC_MAX_TABLES)")
+            throw HybridSyncError.invalidArgument(
+                .limit, "declaring \(fresh) more table(s) would pass this server's limit of \(limits.maxTables) tables (HYBRIDSYNC_MAX_TABLES)")
         }
         for spec in specs where tables[spec.name] == nil { tables[spec.name] = RowStore(spec: spec) }
     }
@@ -30,14 +32,16 @@ extension ServerShard {
         for s in header.sections {
             guard let spec = tables[s.table]?.spec else { throw HybridSyncError.unknownTable(s.table) }
             guard s.encoding == spec.rowEncoding else {
-                throw HybridSyncError.shapeMismatch(what: "element type (row encoding) of table '\(s.table)'", expected: "\(spec.rowEncoding)", got: "\(s.encoding)")
+                throw HybridSyncError.shapeMismatch(
+                    what: "element type (row encoding) of table '\(s.table)'", expected: "\(spec.rowEncoding)", got: "\(s.encoding)")
             }
             guard s.piece < spec.pieceCount else {
                 throw HybridSyncError.shapeMismatch(what: "piece of table '\(s.table)'", expected: "below \(spec.pieceCount)", got: "\(s.piece)")
             }
             guard s.rowLength == spec.length(ofPiece: s.piece) else {
-                throw HybridSyncError.shapeMismatch(what: "row length of table '\(s.table)' (piece \(s.piece))",
-                                                    expected: "\(spec.length(ofPiece: s.piece))", got: "\(s.rowLength)")
+                throw HybridSyncError.shapeMismatch(
+                    what: "row length of table '\(s.table)' (piece \(s.piece))",
+                    expected: "\(spec.length(ofPiece: s.piece))", got: "\(s.rowLength)")
             }
             guard s.hasValues == needValues else {
                 throw HybridSyncError.malformedMessage(.field, "table '\(s.table)': \(needValues ? "push without" : "pull with") values")
@@ -99,7 +103,10 @@ extension ServerShard {
             let key: UInt64 = frames[2 + 2 * i].withUnsafeBytes { raw in
                 raw.count >= (row + 1) * 8 ? UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: row * 8, as: UInt64.self)) : 0
             }
-            throw HybridSyncError.invalidArgument(.nonFinite, "non-finite gradient in table '\(s.table)', row \(key), element \(s.piece * (tables[s.table]?.spec.pieceLength ?? 0) + bad % Swift.max(1, s.rowLength)): nothing of this push was applied")
+            throw HybridSyncError.invalidArgument(
+                .nonFinite,
+                "non-finite gradient in table '\(s.table)', row \(key), element \(s.piece * (tables[s.table]?.spec.pieceLength ?? 0) + bad % Swift.max(1, s.rowLength)): nothing of this push was applied"
+            )
         }
         return skips
     }
@@ -108,10 +115,11 @@ extension ServerShard {
     /// keys. Rows of BSP pushes still held count as if new, so the check is conservative; the exact
     /// count of new rows runs only when the quick bound fails.
     func checkCapacity(_ header: MessageHeader, keys: [[UInt64]]) throws {
-        guard keys.count == header.sections.count else { return } // (rows are not kept: benchmark mode)
+        guard keys.count == header.sections.count else { return }  // (rows are not kept: benchmark mode)
         let total = keys.reduce(0) { $0 + $1.count }
         guard total <= limits.maxKeysPerRequest else {
-            throw HybridSyncError.invalidArgument(.limit, "\(total) keys in one request; this server takes at most \(limits.maxKeysPerRequest) (HYBRIDSYNC_MAX_KEYS)")
+            throw HybridSyncError.invalidArgument(
+                .limit, "\(total) keys in one request; this server takes at most \(limits.maxKeysPerRequest) (HYBRIDSYNC_MAX_KEYS)")
         }
         let rows = tables.values.reduce(0) { $0 + $1.rowCount } + heldKeys
         let bytes = tables.values.reduce(0) { $0 + $1.bytes } + heldRowBytes
@@ -126,10 +134,14 @@ extension ServerShard {
             newBytes += fresh * store.bytesPerRow
         }
         guard rows + newRows <= limits.maxRows else {
-            throw HybridSyncError.invalidArgument(.limit, "\(newRows) new row(s) would pass this server's limit of \(limits.maxRows) rows (HYBRIDSYNC_MAX_ROWS); nothing was applied")
+            throw HybridSyncError.invalidArgument(
+                .limit, "\(newRows) new row(s) would pass this server's limit of \(limits.maxRows) rows (HYBRIDSYNC_MAX_ROWS); nothing was applied")
         }
         guard bytes + newBytes <= limits.maxBytes else {
-            throw HybridSyncError.invalidArgument(.limit, "\(newRows) new row(s) of \(newBytes) bytes would pass this server's limit of \(limits.maxBytes) bytes (HYBRIDSYNC_MAX_BYTES); nothing was applied")
+            throw HybridSyncError.invalidArgument(
+                .limit,
+                "\(newRows) new row(s) of \(newBytes) bytes would pass this server's limit of \(limits.maxBytes) bytes (HYBRIDSYNC_MAX_BYTES); nothing was applied"
+            )
         }
     }
 
@@ -139,7 +151,10 @@ extension ServerShard {
         guard header.sections.contains(where: { tables[$0.table]?.spec.consistency == .bsp }) else { return }
         let lead = Int(header.clock) - clocks.minClock
         guard lead <= limits.maxClockLead else {
-            throw HybridSyncError.invalidArgument(.limit, "a push stamped with clock \(header.clock), \(lead) steps ahead of the slowest worker; this server holds at most \(limits.maxClockLead) (HYBRIDSYNC_MAX_CLOCK_LEAD)")
+            throw HybridSyncError.invalidArgument(
+                .limit,
+                "a push stamped with clock \(header.clock), \(lead) steps ahead of the slowest worker; this server holds at most \(limits.maxClockLead) (HYBRIDSYNC_MAX_CLOCK_LEAD)"
+            )
         }
     }
 

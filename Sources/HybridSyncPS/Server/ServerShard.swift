@@ -72,8 +72,10 @@ final class ServerShard {
     /// Largest reply a worker accepts (the job's message limit).
     let maxReplyBytes: Int
 
-    init(id: NodeID, workers: Int, discardsData: Bool = false, limits: ServerLimits = ServerLimits(),
-         maxReplyBytes: Int = WireCodec.defaultMaxMessageBytes) {
+    init(
+        id: NodeID, workers: Int, discardsData: Bool = false, limits: ServerLimits = ServerLimits(),
+        maxReplyBytes: Int = WireCodec.defaultMaxMessageBytes
+    ) {
         self.id = id
         self.discardsData = discardsData
         self.limits = limits
@@ -133,7 +135,8 @@ final class ServerShard {
         bytesIn += m.byteCount
         do {
             if checkpointJob != nil, [.push, .pushPull, .clock, .declare, .restore].contains(header.kind) {
-                throw HybridSyncError.invalidArgument(.order, "\(header.kind) while a checkpoint is being written (checkpoints are taken between steps, on every worker together)")
+                throw HybridSyncError.invalidArgument(
+                    .order, "\(header.kind) while a checkpoint is being written (checkpoints are taken between steps, on every worker together)")
             }
             switch header.kind {
             case .declare:
@@ -168,8 +171,10 @@ final class ServerShard {
                 if header.kind == .pushPull && applyingPush { applyPush(header, frames, keys: keys, skipping: skips) }
                 let answered = answerOrHold(WaitingPull(peer: peer, header: header, keys: keys, staleness: staleness))
                 guard answered.isEmpty else { return answered }
-                return [.log(.trace, "\(id) holds pull \(header.seq) of \(header.sender) at clock \(header.clock) (slowest worker at \(clocks.minClock))"),
-                        reply(peer, header, kind: .held)]
+                return [
+                    .log(.trace, "\(id) holds pull \(header.seq) of \(header.sender) at clock \(header.clock) (slowest worker at \(clocks.minClock))"),
+                    reply(peer, header, kind: .held),
+                ]
             case .clock:
                 let released = try advanceClock(worker: try workerIndex(header), to: Int(header.clock))
                 return [reply(peer, header, kind: .reply)] + released
@@ -184,11 +189,12 @@ final class ServerShard {
                 try restore(header, frames, clock: Int(clock))
                 return [reply(peer, header, kind: .reply)]
             case .stats:
-                let stats = ServerStats(server: id.index, largestAnsweredGap: clocks.largestAnsweredGap, pushes: appliedPushes,
-                                        rows: tables.values.reduce(0) { $0 + $1.rowCount }, waitingPulls: waitingPulls.count,
-                                        bytesIn: bytesIn, bytesOut: bytesOut, duplicates: duplicates, refused: refused,
-                                        handshakesRefused: handshakesRefused.value, nonFiniteRowsSkipped: nonFiniteRowsSkipped,
-                                        host: host, copies: copies)
+                let stats = ServerStats(
+                    server: id.index, largestAnsweredGap: clocks.largestAnsweredGap, pushes: appliedPushes,
+                    rows: tables.values.reduce(0) { $0 + $1.rowCount }, waitingPulls: waitingPulls.count,
+                    bytesIn: bytesIn, bytesOut: bytesOut, duplicates: duplicates, refused: refused,
+                    handshakesRefused: handshakesRefused.value, nonFiniteRowsSkipped: nonFiniteRowsSkipped,
+                    host: host, copies: copies)
                 return [reply(peer, header, kind: .reply, body: .stats(stats))]
             default:
                 throw HybridSyncError.malformedMessage(.kind, "a server does not accept \(header.kind) messages")
@@ -217,8 +223,10 @@ final class ServerShard {
         header.sections.indices.map { i in frames[2 + 2 * i].withUnsafeBytes { readKeys($0) } }
     }
 
-    private func applyPush(_ header: MessageHeader, _ frames: [any ByteFrame], keys sectionKeys: [[UInt64]],
-                           skipping skips: [Int: Set<Int>] = [:]) {
+    private func applyPush(
+        _ header: MessageHeader, _ frames: [any ByteFrame], keys sectionKeys: [[UInt64]],
+        skipping skips: [Int: Set<Int>] = [:]
+    ) {
         appliedPushes += 1
         if discardsData { return }
         let worker = header.sender.index
@@ -292,11 +300,11 @@ final class ServerShard {
     private func readKeys(_ raw: UnsafeRawBufferPointer) -> [UInt64] {
         [UInt64](unsafeUninitializedCapacity: raw.count / 8) { keys, initialized in
             #if _endian(little)
-            if let base = keys.baseAddress, let source = raw.baseAddress {
-                UnsafeMutableRawPointer(base).copyMemory(from: source, byteCount: keys.count * 8)
-            }
+                if let base = keys.baseAddress, let source = raw.baseAddress {
+                    UnsafeMutableRawPointer(base).copyMemory(from: source, byteCount: keys.count * 8)
+                }
             #else
-            for i in keys.indices { keys[i] = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) }
+                for i in keys.indices { keys[i] = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) }
             #endif
             initialized = keys.count
         }
@@ -406,12 +414,15 @@ final class ServerShard {
                 payload.append(.shared(zeros(bytes: keys.count * n * s.encoding.byteWidth)))
                 continue
             }
-            payload.append(.shared(SharedBytes.pooled(count: keys.count * n * s.encoding.byteWidth) { out in
-                store.read(keys: keys, piece: s.piece, as: s.encoding, into: out, count: n)
-            }))
+            payload.append(
+                .shared(
+                    SharedBytes.pooled(count: keys.count * n * s.encoding.byteWidth) { out in
+                        store.read(keys: keys, piece: s.piece, as: s.encoding, into: out, count: n)
+                    }))
         }
-        let h = MessageHeader(kind: .reply, sender: id, seq: pull.header.seq, clock: pull.header.clock,
-                              flags: MessageFlags.keysOmitted, sections: sections)
+        let h = MessageHeader(
+            kind: .reply, sender: id, seq: pull.header.seq, clock: pull.header.clock,
+            flags: MessageFlags.keysOmitted, sections: sections)
         let message = OutboundMessage(h, payload: payload)
         bytesOut += message.payload.reduce(0) { $0 + $1.count }
         return .send(pull.peer, message)

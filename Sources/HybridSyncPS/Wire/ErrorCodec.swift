@@ -1,4 +1,5 @@
 import HybridSyncCore
+
 /// Carries a `HybridSyncError` in an `error` message's meta frame, so the receiver throws the same case.
 package enum ErrorCodec {
     /// Encodes `e`: a kind byte, then its fields (a family's code byte first); kinds without a wire form

@@ -23,7 +23,8 @@ package enum Membership {
                 guard part.hasPrefix(prefix) else { continue }
                 let digits = part.dropFirst(prefix.count)
                 guard !digits.isEmpty, digits.count <= 7, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber),
-                      let index = Int(digits), index < 0xFFFFFF else { continue }
+                    let index = Int(digits), index < 0xFFFFFF
+                else { continue }
                 out.insert(NodeID(role, index))
             }
         }

@@ -1,4 +1,5 @@
 import HybridSyncCore
+
 /// Kinds of parameter-server messages. The raw value is the wire code.
 package enum MessageKind: UInt8, Sendable, CustomStringConvertible {
     case register = 1, addressBook, barrier, barrierRelease, heartbeat, nodeDead, finished, shutdown

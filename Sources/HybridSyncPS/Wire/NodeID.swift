@@ -1,4 +1,5 @@
 import HybridSyncCore
+
 /// The role of a node in a parameter-server job.
 package enum Role: UInt8, Sendable, CustomStringConvertible {
     case scheduler = 1, server = 2, worker = 3

@@ -1,4 +1,5 @@
 import HybridSyncCore
+
 /// The parameter-server wire format, version 4. All integers little-endian.
 ///
 /// A message is a multipart ZeroMQ message:
@@ -77,7 +78,9 @@ package enum WireCodec {
                 let piece = Int(try r.u32("piece"))
                 let rowLength = Int(try r.u32("row length"))
                 let d = try r.u8("row encoding")
-                guard let encoding = RowEncoding(rawValue: d) else { throw HybridSyncError.malformedMessage(.field, "table '\(table)': unknown row encoding code \(d)") }
+                guard let encoding = RowEncoding(rawValue: d) else {
+                    throw HybridSyncError.malformedMessage(.field, "table '\(table)': unknown row encoding code \(d)")
+                }
                 let hv = try r.u8("has values")
                 guard hv <= 1 else { throw HybridSyncError.malformedMessage(.field, "table '\(table)': bad has-values flag \(hv)") }
                 let keys = try r.u64("key count")
@@ -99,13 +102,19 @@ package enum WireCodec {
     package static func validate(_ frames: [any ByteFrame], maxMessageBytes: Int) throws -> MessageHeader {
         let total = frames.reduce(0) { $0 + $1.count }
         guard total <= maxMessageBytes else { throw HybridSyncError.oversizeMessage(bytes: total, limit: maxMessageBytes) }
-        guard frames.count >= 2 else { throw HybridSyncError.malformedMessage(.frames, "\(frames.count) frames; a message has at least a header and a meta frame") }
+        guard frames.count >= 2 else {
+            throw HybridSyncError.malformedMessage(.frames, "\(frames.count) frames; a message has at least a header and a meta frame")
+        }
         let header = try decodeHeader(frames[0])
         guard (header.logIndex == 0) == (header.flags & MessageFlags.replicated == 0) else {
-            throw HybridSyncError.malformedMessage(.field, "log index \(header.logIndex) \(header.logIndex == 0 ? "missing from" : "on") a message \(header.logIndex == 0 ? "" : "not ")forwarded between servers")
+            throw HybridSyncError.malformedMessage(
+                .field,
+                "log index \(header.logIndex) \(header.logIndex == 0 ? "missing from" : "on") a message \(header.logIndex == 0 ? "" : "not ")forwarded between servers"
+            )
         }
         guard frames.count == 2 + 2 * header.sections.count else {
-            throw HybridSyncError.malformedMessage(.frames, "\(frames.count) frames for \(header.sections.count) sections (expected \(2 + 2 * header.sections.count))")
+            throw HybridSyncError.malformedMessage(
+                .frames, "\(frames.count) frames for \(header.sections.count) sections (expected \(2 + 2 * header.sections.count))")
         }
         for (i, s) in header.sections.enumerated() {
             let (rowBytes, overflow) = s.rowLength.multipliedReportingOverflow(by: s.encoding.byteWidth)
@@ -114,11 +123,14 @@ package enum WireCodec {
             }
             let keysOmitted = header.flags & MessageFlags.keysOmitted != 0
             guard frames[2 + 2 * i].count == (keysOmitted ? 0 : s.keyBytes) else {
-                throw HybridSyncError.malformedMessage(.frames, "table '\(s.table)': keys frame has \(frames[2 + 2 * i].count) bytes, header says \(s.keyCount) keys (\(s.keyBytes) bytes)")
+                throw HybridSyncError.malformedMessage(
+                    .frames, "table '\(s.table)': keys frame has \(frames[2 + 2 * i].count) bytes, header says \(s.keyCount) keys (\(s.keyBytes) bytes)")
             }
             let expected = s.hasValues ? s.keyCount.multipliedReportingOverflow(by: rowBytes) : (partialValue: 0, overflow: false)
             guard !expected.overflow, frames[3 + 2 * i].count == expected.partialValue else {
-                throw HybridSyncError.malformedMessage(.frames, "table '\(s.table)': values frame has \(frames[3 + 2 * i].count) bytes, header says \(s.keyCount) rows x \(s.rowLength) \(s.encoding)")
+                throw HybridSyncError.malformedMessage(
+                    .frames,
+                    "table '\(s.table)': values frame has \(frames[3 + 2 * i].count) bytes, header says \(s.keyCount) rows x \(s.rowLength) \(s.encoding)")
             }
         }
         return header

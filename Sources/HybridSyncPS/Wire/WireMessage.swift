@@ -74,7 +74,9 @@ package enum MessageBody: Sendable {
         case .restore(let clock): w.i64(clock)
         case .stats(let s):
             w.i64(Int64(s.largestAnsweredGap))
-            for v in [s.pushes, s.rows, s.waitingPulls, s.bytesIn, s.bytesOut, s.duplicates, s.refused, s.handshakesRefused, s.nonFiniteRowsSkipped, s.host, s.copies] { w.u64(UInt64(v)) }
+            for v in [
+                s.pushes, s.rows, s.waitingPulls, s.bytesIn, s.bytesOut, s.duplicates, s.refused, s.handshakesRefused, s.nonFiniteRowsSkipped, s.host, s.copies,
+            ] { w.u64(UInt64(v)) }
         }
         return w.bytes
     }
@@ -151,14 +153,15 @@ package enum MessageBody: Sendable {
     package static func stats(_ frame: any ByteFrame, server: Int) throws -> ServerStats {
         try frame.withUnsafeBytes { raw in
             var r = ByteReader(raw, context: "stats from server \(server)")
-            var stats = ServerStats(server: server, largestAnsweredGap: Int(truncatingIfNeeded: try r.i64("gap")),
-                               pushes: Int(truncatingIfNeeded: try r.u64("pushes")), rows: Int(truncatingIfNeeded: try r.u64("rows")),
-                               waitingPulls: Int(truncatingIfNeeded: try r.u64("waiting")),
-                               bytesIn: Int(truncatingIfNeeded: try r.u64("bytes in")), bytesOut: Int(truncatingIfNeeded: try r.u64("bytes out")),
-                               duplicates: Int(truncatingIfNeeded: try r.u64("duplicates")),
-                               refused: Int(truncatingIfNeeded: try r.u64("refused")),
-                               handshakesRefused: Int(truncatingIfNeeded: try r.u64("handshakes refused")),
-                               nonFiniteRowsSkipped: Int(truncatingIfNeeded: try r.u64("non-finite rows skipped")))
+            var stats = ServerStats(
+                server: server, largestAnsweredGap: Int(truncatingIfNeeded: try r.i64("gap")),
+                pushes: Int(truncatingIfNeeded: try r.u64("pushes")), rows: Int(truncatingIfNeeded: try r.u64("rows")),
+                waitingPulls: Int(truncatingIfNeeded: try r.u64("waiting")),
+                bytesIn: Int(truncatingIfNeeded: try r.u64("bytes in")), bytesOut: Int(truncatingIfNeeded: try r.u64("bytes out")),
+                duplicates: Int(truncatingIfNeeded: try r.u64("duplicates")),
+                refused: Int(truncatingIfNeeded: try r.u64("refused")),
+                handshakesRefused: Int(truncatingIfNeeded: try r.u64("handshakes refused")),
+                nonFiniteRowsSkipped: Int(truncatingIfNeeded: try r.u64("non-finite rows skipped")))
             stats.host = Int(truncatingIfNeeded: try r.u64("host"))
             stats.copies = Int(truncatingIfNeeded: try r.u64("copies"))
             return stats

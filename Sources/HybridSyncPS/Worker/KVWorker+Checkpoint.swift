@@ -6,11 +6,14 @@ extension KVWorker {
     /// slices and keep answering heartbeats meanwhile; the wait is at least an hour, since a shard of
     /// many gigabytes takes minutes.
     package func checkpointServers(into directory: String, timeout: Double? = nil) throws -> [(file: String, size: Int, crc: UInt32)] {
-        let handle = broadcast(kind: .checkpoint, body: .checkpoint(directory: directory), label: "checkpoint into \(directory)",
-                               timeout: timeout ?? Swift.max(config.requestTimeout, 3600))
+        let handle = broadcast(
+            kind: .checkpoint, body: .checkpoint(directory: directory), label: "checkpoint into \(directory)",
+            timeout: timeout ?? Swift.max(config.requestTimeout, 3600))
         try handle.wait()
         return try (0..<serverCount).map { s in
-            guard let frames = handle.reply(of: s), frames.count >= 2 else { throw HybridSyncError.malformedMessage(.kind, "no checkpoint reply from server \(s)") }
+            guard let frames = handle.reply(of: s), frames.count >= 2 else {
+                throw HybridSyncError.malformedMessage(.kind, "no checkpoint reply from server \(s)")
+            }
             let (file, size, crc) = try MessageBody.checkpointWritten(frames[1], server: s)
             return (file, Int(size), crc)
         }
@@ -27,8 +30,9 @@ extension KVWorker {
         var groups: [Int: [Int: [Int]]] = [:]
         for i in 0..<rows.count {
             guard rows.data(of: i).count == width(rows.pieces[i]) - 1 else {
-                throw HybridSyncError.shapeMismatch(what: "checkpoint row \(rows.keys[i]) of '\(spec.name)'", expected: "\(width(rows.pieces[i]) - 1) floats",
-                                                    got: "\(rows.data(of: i).count)")
+                throw HybridSyncError.shapeMismatch(
+                    what: "checkpoint row \(rows.keys[i]) of '\(spec.name)'", expected: "\(width(rows.pieces[i]) - 1) floats",
+                    got: "\(rows.data(of: i).count)")
             }
             groups[server(of: rows.keys[i], piece: rows.pieces[i], table: spec.name), default: [:]][rows.pieces[i], default: []].append(i)
         }

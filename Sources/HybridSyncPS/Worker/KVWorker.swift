@@ -39,7 +39,9 @@ public final class KVWorker: Sendable {
             let zmq = try ZMQMessageTransport(maxFrameBytes: 2 * config.maxMessageBytes, curve: config.curve)
             guard var plan = config.faults else { return zmq }
             plan.seed = plan.seed &* 1000 &+ UInt64(max(0, config.preferredIndex))
-            return FaultyMessageTransport(zmq, plan: plan) { if case .link(let l) = $0 { return l >= 1 }; return false }
+            return FaultyMessageTransport(zmq, plan: plan) {
+                if case .link(let l) = $0 { return l >= 1 }; return false
+            }
         }
     }
 
@@ -154,8 +156,10 @@ public final class KVWorker: Sendable {
         try await pullAsync(queries, timeout: timeout).value
     }
 
-    private func request(_ kind: MessageKind, tables names: [String], keys: [[UInt64]], rows: [SparseRows]?,
-                         timeout: Double?, wantRows: Bool, endingStep: Bool = false) throws -> PSHandle {
+    private func request(
+        _ kind: MessageKind, tables names: [String], keys: [[UInt64]], rows: [SparseRows]?,
+        timeout: Double?, wantRows: Bool, endingStep: Bool = false
+    ) throws -> PSHandle {
         guard !finished.load(ordering: .relaxed) else { throw HybridSyncError.unusable("worker has finished") }
         guard Set(names).count == names.count else {
             throw HybridSyncError.invalidArgument(.name, "a table appears twice in one request: \(names)")
@@ -177,8 +181,9 @@ public final class KVWorker: Sendable {
         // A step's end reaches every server: those the push does not reach get the clock alone.
         let clockOnly = endingStep ? (0..<serverCount).filter { !servers.contains($0) } : []
         for s in clockOnly { parts.append(bare(.clock, clock: clock + 1, to: s)) }
-        let handle = PSHandle(parts: Set(servers + clockOnly), plan: wantRows ? plan : nil, deadline: deadline,
-                              label: "\(kind) of \(keys.reduce(0) { $0 + $1.count }) keys" + (endingStep ? " ending step \(clock)" : ""))
+        let handle = PSHandle(
+            parts: Set(servers + clockOnly), plan: wantRows ? plan : nil, deadline: deadline,
+            label: "\(kind) of \(keys.reduce(0) { $0 + $1.count }) keys" + (endingStep ? " ending step \(clock)" : ""))
         link.submit(WorkerRequest(id: link.makeID(), parts: parts, deadline: deadline), handle: handle)
         return handle
     }
@@ -201,8 +206,9 @@ public final class KVWorker: Sendable {
         if rows.isEmpty {
             handle = broadcast(kind: .clock, clock: clock + 1, label: "clock \(clock + 1)", timeout: timeout)
         } else {
-            handle = try request(.push, tables: rows.map(\.table), keys: rows.map(\.keys), rows: rows, timeout: timeout, wantRows: false,
-                                 endingStep: true)
+            handle = try request(
+                .push, tables: rows.map(\.table), keys: rows.map(\.keys), rows: rows, timeout: timeout, wantRows: false,
+                endingStep: true)
         }
         clockValue.store(clock + 1, ordering: .relaxed)
         unsettledClock.withLock { $0 = handle }
@@ -214,7 +220,9 @@ public final class KVWorker: Sendable {
 
     /// Waits for the acknowledgements of the last `endStep`, if not yet settled.
     private func settleClock() throws {
-        try unsettledClock.withLock { h -> PSHandle? in defer { h = nil }; return h }?.wait()
+        try unsettledClock.withLock { h -> PSHandle? in
+            defer { h = nil }; return h
+        }?.wait()
     }
 
     /// Waits until every worker has entered the barrier (after settling the last `endStep`). Throws

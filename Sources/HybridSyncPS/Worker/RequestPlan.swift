@@ -119,8 +119,10 @@ struct RequestPlan: Sendable {
             let table = tables[s.table]
             let n = table.spec.length(ofPiece: s.piece)
             let encoding = table.spec.rowEncoding
-            infos.append(SectionInfo(table: table.spec.name, piece: s.piece, rowLength: n, encoding: encoding,
-                                     keyCount: s.positions.count, hasValues: gradients != nil))
+            infos.append(
+                SectionInfo(
+                    table: table.spec.name, piece: s.piece, rowLength: n, encoding: encoding,
+                    keyCount: s.positions.count, hasValues: gradients != nil))
             let whole = s.positions.count == table.unique.count
             payload.append(.shared(whole ? Self.wireView(table.unique) : Self.gather(table.unique, s.positions)))
             if let gradients {
@@ -131,13 +133,15 @@ struct RequestPlan: Sendable {
                     continue
                 }
                 let width = encoding.byteWidth
-                payload.append(.shared(SharedBytes.pooled(count: s.positions.count * n * width) { values in
-                    gradients[s.table].withUnsafeBufferPointer { g in
-                        for j in 0..<s.positions.count {
-                            encoding.encode(g.baseAddress! + s.positions[j] * dim + offset, count: n, into: values + j * n * width)
-                        }
-                    }
-                }))
+                payload.append(
+                    .shared(
+                        SharedBytes.pooled(count: s.positions.count * n * width) { values in
+                            gradients[s.table].withUnsafeBufferPointer { g in
+                                for j in 0..<s.positions.count {
+                                    encoding.encode(g.baseAddress! + s.positions[j] * dim + offset, count: n, into: values + j * n * width)
+                                }
+                            }
+                        }))
             } else {
                 payload.append(.bytes([]))
             }
@@ -168,9 +172,9 @@ struct RequestPlan: Sendable {
     /// `keys` in wire order (little-endian): shared without a copy where that is the host's order.
     static func wireView(_ keys: [UInt64]) -> SharedBytes {
         #if _endian(little)
-        return SharedBytes.viewing(keys)
+            return SharedBytes.viewing(keys)
         #else
-        return gather(keys, .all(keys.count))
+            return gather(keys, .all(keys.count))
         #endif
     }
 

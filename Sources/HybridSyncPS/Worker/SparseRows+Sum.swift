@@ -4,8 +4,9 @@ extension SparseRows {
     /// Throws `shapeMismatch` naming the table unless `values` holds `keys.count * dimension` floats.
     package func checkShape(dimension: Int) throws {
         guard values.count == keys.count * dimension else {
-            throw HybridSyncError.shapeMismatch(what: "gradient of table '\(table)'", expected: "\(keys.count * dimension) elements",
-                                                got: "\(values.count)")
+            throw HybridSyncError.shapeMismatch(
+                what: "gradient of table '\(table)'", expected: "\(keys.count * dimension) elements",
+                got: "\(values.count)")
         }
     }
 

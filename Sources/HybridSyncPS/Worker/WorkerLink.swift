@@ -25,20 +25,23 @@ final class WorkerLink: Sendable {
 
     /// Starts the I/O thread: `makeTransport` runs on it, then the shell registers with the scheduler.
     /// `registration` completes with the address book.
-    init(config: PSConfig, logger: Logger, registration: PSHandle,
-         makeTransport: @escaping @Sendable () throws -> any MessageTransport) {
+    init(
+        config: PSConfig, logger: Logger, registration: PSHandle,
+        makeTransport: @escaping @Sendable () throws -> any MessageTransport
+    ) {
         handles.withLock { $0[0] = registration }
         let thread = Thread { [self] in
             do {
                 let transport = try makeTransport()
-                let shell = NodeShell(machine: WorkerMachine(config: config), transport: transport, commands: commands,
-                                      maxMessageBytes: config.maxMessageBytes, tickSeconds: Swift.min(0.01, config.resendAfter / 2), logger: logger,
-                                      onResolve: { [self] in resolve($0, $1, $2) },
-                                      onCount: { [self] name, n in
-                                          if name == "resends" { resends.add(n, ordering: .relaxed) }
-                                          if name == "absorbed" { absorbed.add(n, ordering: .relaxed) }
-                                      },
-                                      onFault: { [self] e in fault.withLock { if $0 == nil { $0 = e } } })
+                let shell = NodeShell(
+                    machine: WorkerMachine(config: config), transport: transport, commands: commands,
+                    maxMessageBytes: config.maxMessageBytes, tickSeconds: Swift.min(0.01, config.resendAfter / 2), logger: logger,
+                    onResolve: { [self] in resolve($0, $1, $2) },
+                    onCount: { [self] name, n in
+                        if name == "resends" { resends.add(n, ordering: .relaxed) }
+                        if name == "absorbed" { absorbed.add(n, ordering: .relaxed) }
+                    },
+                    onFault: { [self] e in fault.withLock { if $0 == nil { $0 = e } } })
                 try shell.run()
             } catch {
                 let e = error as? HybridSyncError ?? .remote(peer: "worker I/O", message: "\(error)")
@@ -49,7 +52,9 @@ final class WorkerLink: Sendable {
             for c in commands.close() {
                 if case .request(let r) = c { handles.withLock { $0.removeValue(forKey: r.id) }?.fail(e) }
             }
-            for h in handles.withLock({ t in defer { t.removeAll() }; return Array(t.values) }) { h.fail(e) }
+            for h in handles.withLock({ t in
+                defer { t.removeAll() }; return Array(t.values)
+            }) { h.fail(e) }
             ended.signal()
         }
         thread.name = "hybridsync-worker-io"

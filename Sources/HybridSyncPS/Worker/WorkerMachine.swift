@@ -123,8 +123,10 @@ package struct WorkerMachine: NodeMachine {
         lastHeard = now
         let h = MessageHeader(kind: .register, sender: .unassigned(.worker), seq: 1)
         pending[1] = Pending(request: 0, target: .scheduler, deadline: .after(seconds: config.startTimeout))
-        return [.connect(config.schedulerEndpoint),
-                .send(Self.scheduler, OutboundMessage(h, .register(role: .worker, address: "", preferredIndex: config.preferredIndex)))]
+        return [
+            .connect(config.schedulerEndpoint),
+            .send(Self.scheduler, OutboundMessage(h, .register(role: .worker, address: "", preferredIndex: config.preferredIndex))),
+        ]
     }
 
     package mutating func onCommand(_ command: Command, now: Double) -> [NodeDirective] {
@@ -225,8 +227,10 @@ package struct WorkerMachine: NodeMachine {
             return out
         case let .nodeDead(node, reason):
             let name = node.role == .server && servers.indices.contains(node.index) ? "\(node) at \(servers[node.index])" : "\(node)"
-            var out: [NodeDirective] = [.log(.error, "the scheduler reports \(node) dead: \(reason)"),
-                                        .fault(.peerDied(peer: name, reason: reason))]
+            var out: [NodeDirective] = [
+                .log(.error, "the scheduler reports \(node) dead: \(reason)"),
+                .fault(.peerDied(peer: name, reason: reason)),
+            ]
             if lostNode == nil { lostNode = .peerDied(peer: name, reason: reason) }
             if node.role == .server {
                 dead[node.index] = reason
@@ -334,8 +338,9 @@ package struct WorkerMachine: NodeMachine {
             }
             if p.attempts >= config.maxAttempts {
                 pending.removeValue(forKey: seq)
-                let e = HybridSyncError.timeout(operation: "request \(seq) (\(message.header.kind), sent \(p.attempts) times)",
-                                                waitingFor: describe(p.target), seconds: now - p.firstSent)
+                let e = HybridSyncError.timeout(
+                    operation: "request \(seq) (\(message.header.kind), sent \(p.attempts) times)",
+                    waitingFor: describe(p.target), seconds: now - p.firstSent)
                 out.append(.log(.error, "\(e)"))
                 out.append(.resolve(request: p.request, part: p.target.part, .failure(e)))
                 continue

@@ -19,8 +19,10 @@ package enum HybridChecks {
     /// `dense.w`, both in `planOverlap` groups; each worker gives them to `ready` on steps of its own
     /// choosing (`v` alone, both, or neither, by step and rank), so ranks start buckets in different
     /// places and `step` starts the rest.
-    package static func exact(_ runtime: HybridRuntime, strategy: Strategy, servers: Int, steps: Int = 8, layout: String = "in-process",
-                              early: Bool = false, overlap: Bool = false) throws -> (Bool, String) {
+    package static func exact(
+        _ runtime: HybridRuntime, strategy: Strategy, servers: Int, steps: Int = 8, layout: String = "in-process",
+        early: Bool = false, overlap: Bool = false
+    ) throws -> (Bool, String) {
         let comm = runtime.dense.communicator
         let p = comm.size, me = comm.rank
         let sync = try GradientSync(runtime: runtime, strategy: strategy, model: CostModel(workers: p, servers: servers), replanAfterSteps: 4)
@@ -87,8 +89,10 @@ package enum HybridChecks {
         let odd = comm.rank == comm.size - 1
         let sync = try GradientSync(runtime: runtime, strategy: strategy)
         let w = try Tensor(name: "dense.w", dtype: .float32, count: odd && !extraTable ? 11 : 10)
-        var params = [Parameter(.dense(w, optimizer: .sgd(learningRate: 1))),
-                      Parameter(.embedding(TableSpec(name: "emb", dimension: 4), rows: 10))]
+        var params = [
+            Parameter(.dense(w, optimizer: .sgd(learningRate: 1))),
+            Parameter(.embedding(TableSpec(name: "emb", dimension: 4), rows: 10)),
+        ]
         if odd && extraTable { params.append(Parameter(.embedding(TableSpec(name: "extra", dimension: 2), rows: 5))) }
         do {
             try sync.register(params)
@@ -108,10 +112,13 @@ package enum HybridChecks {
         let me = comm.rank
         let sync = try GradientSync(runtime: runtime, strategy: .hybrid, replanAfterSteps: 0)
         let w = try Tensor(name: "mlp.w", values: (0..<denseCount).map { Float($0) / 8 })
-        let spec = TableSpec(name: "emb", dimension: dim, initializer: .uniform(scale: 0.5),
-                             optimizer: .adagrad(learningRate: 0.05, epsilon: 1e-8, initialAccumulator: 0.1), consistency: .bsp)
-        try sync.register([Parameter(.dense(w, optimizer: .adam(learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8))),
-                           Parameter(.embedding(spec, rows: rows))])
+        let spec = TableSpec(
+            name: "emb", dimension: dim, initializer: .uniform(scale: 0.5),
+            optimizer: .adagrad(learningRate: 0.05, epsilon: 1e-8, initialAccumulator: 0.1), consistency: .bsp)
+        try sync.register([
+            Parameter(.dense(w, optimizer: .adam(learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8))),
+            Parameter(.embedding(spec, rows: rows)),
+        ])
         if let resume { try sync.resume(from: resume) }
         guard sync.stepCount == from else { throw HybridSyncError.invalidArgument(.order, "at step \(sync.stepCount), expected \(from)") }
         for t in from..<to {
@@ -141,7 +148,12 @@ package enum HybridChecks {
         try runtime.dense.allreduce([lo], op: .min)
         try runtime.dense.allreduce([hi], op: .max)
         if try lo.values(as: Double.self) != hi.values(as: Double.self) { problems.append("workers disagree") }
-        return (problems.isEmpty, problems.isEmpty ? String(format: "ring 8 MiB %.0f us, pull %.0f us + %.3f ns/B", curve.seconds(Double(8 << 20)) * 1e6,
-                                                            pull.latency * 1e6, pull.perByte * 1e9) : problems.joined(separator: "; "))
+        return (
+            problems.isEmpty,
+            problems.isEmpty
+                ? String(
+                    format: "ring 8 MiB %.0f us, pull %.0f us + %.3f ns/B", curve.seconds(Double(8 << 20)) * 1e6,
+                    pull.latency * 1e6, pull.perByte * 1e9) : problems.joined(separator: "; ")
+        )
     }
 }

@@ -149,10 +149,12 @@ package enum PSChecks {
 
     /// Adagrad and Adam under BSP against a serial reference computed here in Double.
     package static func optimizers(_ worker: KVWorker, steps: Int = 12) throws -> (Bool, String) {
-        let ada = TableSpec(name: "adagrad", dimension: 8, initializer: .uniform(scale: 0.5),
-                            optimizer: .adagrad(learningRate: 0.1, epsilon: 1e-8, initialAccumulator: 0.1), consistency: .bsp)
-        let adam = TableSpec(name: "adam", dimension: 8, initializer: .uniform(scale: 0.5),
-                             optimizer: .adam(learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8), consistency: .bsp)
+        let ada = TableSpec(
+            name: "adagrad", dimension: 8, initializer: .uniform(scale: 0.5),
+            optimizer: .adagrad(learningRate: 0.1, epsilon: 1e-8, initialAccumulator: 0.1), consistency: .bsp)
+        let adam = TableSpec(
+            name: "adam", dimension: 8, initializer: .uniform(scale: 0.5),
+            optimizer: .adam(learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8), consistency: .bsp)
         try worker.declare([ada, adam])
         let n = worker.workerCount, me = worker.id.index
         let keys: [UInt64] = [1, 5, 9, 1000, 77]
@@ -165,8 +167,10 @@ package enum PSChecks {
             // Only some keys are touched each step (lazy Adam counts per-row steps).
             let touched = keys.enumerated().filter { ($0.offset + t) % 3 != 0 }
             let values = touched.flatMap { k in (0..<8).map { Self.grad(me, k.element, $0, t) / 4 } }
-            try worker.push([SparseRows(table: "adagrad", keys: touched.map(\.element), values: values),
-                             SparseRows(table: "adam", keys: touched.map(\.element), values: values)])
+            try worker.push([
+                SparseRows(table: "adagrad", keys: touched.map(\.element), values: values),
+                SparseRows(table: "adam", keys: touched.map(\.element), values: values),
+            ])
             try worker.advanceClock()
             for (i, key) in touched {
                 for e in 0..<8 {
@@ -235,8 +239,9 @@ package enum PSChecks {
     /// keys pushed twice in one request): returns the bit patterns of every row at the end, pulled the
     /// same way by every worker. Two runs of a job must give the same bits whatever the faults.
     package static func bspAdagradBits(_ worker: KVWorker, steps: Int, beforeStep: (Int) -> Void = { _ in }) throws -> [UInt32] {
-        let spec = TableSpec(name: "exact", dimension: 8, initializer: .uniform(scale: 0.5),
-                             optimizer: .adagrad(learningRate: 0.05, epsilon: 1e-8, initialAccumulator: 0.1), consistency: .bsp)
+        let spec = TableSpec(
+            name: "exact", dimension: 8, initializer: .uniform(scale: 0.5),
+            optimizer: .adagrad(learningRate: 0.05, epsilon: 1e-8, initialAccumulator: 0.1), consistency: .bsp)
         try worker.declare([spec])
         let me = worker.index
         let all = (0..<UInt64(48)).map { $0 * 7919 }

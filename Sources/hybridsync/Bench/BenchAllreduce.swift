@@ -1,6 +1,6 @@
-import HybridSync
 import ArgumentParser
 import Foundation
+import HybridSync
 import HybridSyncCollectives
 import HybridSyncCore
 
@@ -43,7 +43,9 @@ struct BenchAllreduce: ParsableCommand {
             if world.rank == 0 {
                 emit("# hybridsync bench allreduce: \(p) ranks, float32 sum, ring segment \(formatBytes(segmentBytes))")
                 emit("# memcpy bandwidth (64 MiB, this run): \(String(format: "%.2f", memcpy)) GB/s")
-                if hierarchical { emit(levels ? "# hierarchical: within each host, then across hosts" : "# hierarchical asked, but no host holds two ranks: flat") }
+                if hierarchical {
+                    emit(levels ? "# hierarchical: within each host, then across hosts" : "# hierarchical asked, but no host holds two ranks: flat")
+                }
                 emit(header)
                 out.add(["bench": "allreduce", "kind": "memcpy", "ranks": p, "bytes": 64 << 20, "gbps": memcpy])
             }
@@ -52,23 +54,31 @@ struct BenchAllreduce: ParsableCommand {
                 if world.rank == 0 {
                     emit(row.line(ranks: p))
                     for (algo, t, wrong) in [("ring", row.ring, row.ringWrong), ("mpi", row.mpi, row.mpiWrong)] {
-                        out.add(["bench": "allreduce", "kind": "size", "ranks": p, "bytes": size, "algo": algo,
-                                 "time_us": t * 1e6, "algbw_gbps": Double(size) / t / 1e9,
-                                 "busbw_gbps": Double(size) / t / 1e9 * busFactor(p), "wrong": wrong,
-                                 "ratio_ring_over_mpi": row.ring / row.mpi, "memcpy_gbps": memcpy])
+                        out.add([
+                            "bench": "allreduce", "kind": "size", "ranks": p, "bytes": size, "algo": algo,
+                            "time_us": t * 1e6, "algbw_gbps": Double(size) / t / 1e9,
+                            "busbw_gbps": Double(size) / t / 1e9 * busFactor(p), "wrong": wrong,
+                            "ratio_ring_over_mpi": row.ring / row.mpi, "memcpy_gbps": memcpy,
+                        ])
                     }
                 }
             }
             // 200 tensors of 4-256 KiB, then 1,000 small ones of 256 B-4 KiB (a model's biases and norms).
-            let mixes = [("200 tensors of 4-256 KiB", (0..<200).map { 1024 * (1 + ($0 * 37) % 64) }),
-                         ("1000 tensors of 256 B-4 KiB", (0..<1000).map { 64 * (1 + ($0 * 37) % 16) })]
+            let mixes = [
+                ("200 tensors of 4-256 KiB", (0..<200).map { 1024 * (1 + ($0 * 37) % 64) }),
+                ("1000 tensors of 256 B-4 KiB", (0..<1000).map { 64 * (1 + ($0 * 37) % 16) }),
+            ]
             for (label, counts) in mixes {
                 let fusion = try measureFusion(counts: counts, dense: dense)
                 if world.rank == 0 {
-                    emit("# fusion: \(label) (\(formatBytes(fusion.bytes)) in all): fused \(String(format: "%.0f", fusion.fused * 1e6)) us, one MPI_Allreduce per tensor \(String(format: "%.0f", fusion.perTensor * 1e6)) us, speedup \(String(format: "%.2f", fusion.perTensor / fusion.fused))x, wrong \(fusion.wrong)")
-                    out.add(["bench": "allreduce", "kind": "fusion", "ranks": p, "tensors": counts.count, "bytes": fusion.bytes,
-                             "fused_us": fusion.fused * 1e6, "per_tensor_mpi_us": fusion.perTensor * 1e6,
-                             "speedup": fusion.perTensor / fusion.fused, "wrong": fusion.wrong, "zero_copy": zeroCopyFusion])
+                    emit(
+                        "# fusion: \(label) (\(formatBytes(fusion.bytes)) in all): fused \(String(format: "%.0f", fusion.fused * 1e6)) us, one MPI_Allreduce per tensor \(String(format: "%.0f", fusion.perTensor * 1e6)) us, speedup \(String(format: "%.2f", fusion.perTensor / fusion.fused))x, wrong \(fusion.wrong)"
+                    )
+                    out.add([
+                        "bench": "allreduce", "kind": "fusion", "ranks": p, "tensors": counts.count, "bytes": fusion.bytes,
+                        "fused_us": fusion.fused * 1e6, "per_tensor_mpi_us": fusion.perTensor * 1e6,
+                        "speedup": fusion.perTensor / fusion.fused, "wrong": fusion.wrong, "zero_copy": zeroCopyFusion,
+                    ])
                 }
             }
             if world.rank == 0 { try out.write() }
@@ -76,8 +86,10 @@ struct BenchAllreduce: ParsableCommand {
     }
 
     private var header: String {
-        [pad("size", 8), pad("count", 10), pad("ring us", 11), pad("algbw", 8), pad("busbw", 8), pad("wrong", 6),
-         pad("mpi us", 11), pad("algbw", 8), pad("busbw", 8), pad("wrong", 6), pad("ring/mpi", 9)].joined(separator: " ")
+        [
+            pad("size", 8), pad("count", 10), pad("ring us", 11), pad("algbw", 8), pad("busbw", 8), pad("wrong", 6),
+            pad("mpi us", 11), pad("algbw", 8), pad("busbw", 8), pad("wrong", 6), pad("ring/mpi", 9),
+        ].joined(separator: " ")
     }
 
     private func busFactor(_ p: Int) -> Double { p > 1 ? 2 * Double(p - 1) / Double(p) : 1 }
@@ -91,11 +103,14 @@ struct BenchAllreduce: ParsableCommand {
             let f = p > 1 ? 2 * Double(p - 1) / Double(p) : 1
             func cols(_ t: Double, _ w: Int) -> [String] {
                 let alg = Double(bytes) / t / 1e9
-                return [pad(String(format: "%.1f", t * 1e6), 11), pad(String(format: "%.2f", alg), 8),
-                        pad(String(format: "%.2f", alg * f), 8), pad("\(w)", 6)]
+                return [
+                    pad(String(format: "%.1f", t * 1e6), 11), pad(String(format: "%.2f", alg), 8),
+                    pad(String(format: "%.2f", alg * f), 8), pad("\(w)", 6),
+                ]
             }
-            return ([pad(formatBytes(bytes), 8), pad("\(bytes / 4)", 10)] + cols(ring, ringWrong) + cols(mpi, mpiWrong)
-                    + [pad(String(format: "%.2f", ring / mpi), 9)]).joined(separator: " ")
+            return
+                ([pad(formatBytes(bytes), 8), pad("\(bytes / 4)", 10)] + cols(ring, ringWrong) + cols(mpi, mpiWrong)
+                + [pad(String(format: "%.2f", ring / mpi), 9)]).joined(separator: " ")
         }
     }
 

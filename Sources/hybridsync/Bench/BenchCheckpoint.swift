@@ -10,7 +10,8 @@ import HybridSyncPS
 /// restore the rows), against `dd` writing (with fsync) and reading the same number of bytes in the
 /// same run. Run under mpirun with dedicated servers.
 struct BenchCheckpoint: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "checkpoint", abstract: "Checkpoint write and resume throughput against dd (run under mpirun).")
+    static let configuration = CommandConfiguration(
+        commandName: "checkpoint", abstract: "Checkpoint write and resume throughput against dd (run under mpirun).")
 
     @Option(help: "Rows of the table (spread over every worker's pushes).") var rows = 1_000_000
     @Option(help: "Floats per row.") var dimension = 16
@@ -25,8 +26,9 @@ struct BenchCheckpoint: ParsableCommand {
     private func measure(_ runtime: HybridRuntime) throws {
         let comm = runtime.dense.communicator
         let lead = comm.rank == 0
-        let spec = TableSpec(name: "bench.table", dimension: dimension,
-                             optimizer: .adagrad(learningRate: 0.01, epsilon: 1e-8, initialAccumulator: 0.1), consistency: .asp)
+        let spec = TableSpec(
+            name: "bench.table", dimension: dimension,
+            optimizer: .adagrad(learningRate: 0.01, epsilon: 1e-8, initialAccumulator: 0.1), consistency: .asp)
         let sync = try GradientSync(runtime: runtime, strategy: .ps, replanAfterSteps: 0)
         try sync.register([Parameter(.embedding(spec, rows: rows))])
         // Every row touched once, each worker its share, in pushes of 65,536 rows.
@@ -47,13 +49,20 @@ struct BenchCheckpoint: ParsableCommand {
         let (ddWrite, ddDisk, ddRead) = try dd(bytes: step, in: directory)
         let mb = Double(step) / 1e6
         emit("# \(rows) rows x \(dimension) floats, Adagrad (values + accumulators + steps), \(servers) server(s), \(comm.size) workers")
-        emit(String(format: "checkpoint: %.1f MB written in %.3f s = %.0f MB/s; dd with fsync %.0f MB/s (%.0f%%)",
-                    mb, write, mb / write, mb / ddWrite, 100 * ddWrite / write))
-        emit(String(format: "resume:     %.1f MB verified and restored in %.3f s = %.0f MB/s; dd read from the disk %.0f MB/s (%.0f%%), from the page cache %.0f MB/s (%.0f%%)",
-                    mb, read, mb / read, mb / ddDisk, 100 * ddDisk / read, mb / ddRead, 100 * ddRead / read))
+        emit(
+            String(
+                format: "checkpoint: %.1f MB written in %.3f s = %.0f MB/s; dd with fsync %.0f MB/s (%.0f%%)",
+                mb, write, mb / write, mb / ddWrite, 100 * ddWrite / write))
+        emit(
+            String(
+                format:
+                    "resume:     %.1f MB verified and restored in %.3f s = %.0f MB/s; dd read from the disk %.0f MB/s (%.0f%%), from the page cache %.0f MB/s (%.0f%%)",
+                mb, read, mb / read, mb / ddDisk, 100 * ddDisk / read, mb / ddRead, 100 * ddRead / read))
         var out = JSONLines(path: json)
-        out.add(["bench": "checkpoint", "rows": rows, "dimension": dimension, "servers": servers, "workers": comm.size,
-                 "bytes": step, "write_s": write, "resume_s": read, "dd_write_s": ddWrite, "dd_read_direct_s": ddDisk, "dd_read_s": ddRead])
+        out.add([
+            "bench": "checkpoint", "rows": rows, "dimension": dimension, "servers": servers, "workers": comm.size,
+            "bytes": step, "write_s": write, "resume_s": read, "dd_write_s": ddWrite, "dd_read_direct_s": ddDisk, "dd_read_s": ddRead,
+        ])
         try out.write()
         try? FileManager.default.removeItem(atPath: directory)
     }

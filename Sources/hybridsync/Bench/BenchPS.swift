@@ -1,6 +1,6 @@
-import HybridSync
 import ArgumentParser
 import Foundation
+import HybridSync
 import HybridSyncCore
 import HybridSyncZMQ
 
@@ -57,11 +57,18 @@ struct BenchPS: ParsableCommand {
             let push = try RawZMQ.roundTrip(keyBytes: keyBytes, valueBytes: valueBytes, replyBytes: 0, seconds: seconds / 2, config: config)
             let pull = try RawZMQ.roundTrip(keyBytes: keyBytes, valueBytes: 0, replyBytes: valueBytes, seconds: seconds / 2, config: config)
             ceiling["\(shape.keys)x\(shape.floats)"] = (push, pull)
-            emit("#   \(shape.keys) x \(shape.floats): push-sized \(String(format: "%.0f", push * 1e6)) us, pull-sized \(String(format: "%.0f", pull * 1e6)) us")
-            out.add(["bench": "ps", "kind": "zmq", "transport": transport, "keys": shape.keys, "floats": shape.floats, "push_rtt_us": push * 1e6, "pull_rtt_us": pull * 1e6])
+            emit(
+                "#   \(shape.keys) x \(shape.floats): push-sized \(String(format: "%.0f", push * 1e6)) us, pull-sized \(String(format: "%.0f", pull * 1e6)) us")
+            out.add([
+                "bench": "ps", "kind": "zmq", "transport": transport, "keys": shape.keys, "floats": shape.floats, "push_rtt_us": push * 1e6,
+                "pull_rtt_us": pull * 1e6,
+            ])
         }
-        emit([pad("keys x floats", 16), pad("S+W", 4), pad("server", 8), pad("push p50", 10), pad("p99", 9), pad("pull p50", 10), pad("p99", 9),
-              pad("pp p50", 10), pad("p99", 9), pad("push MB/s", 10), pad("push/zmq", 9), pad("pull/zmq", 9)].joined(separator: " "))
+        emit(
+            [
+                pad("keys x floats", 16), pad("S+W", 4), pad("server", 8), pad("push p50", 10), pad("p99", 9), pad("pull p50", 10), pad("p99", 9),
+                pad("pp p50", 10), pad("p99", 9), pad("push MB/s", 10), pad("push/zmq", 9), pad("pull/zmq", 9),
+            ].joined(separator: " "))
         var pipelinedLines: [String] = []
         for topo in topologies.split(separator: ",") {
             let parts = topo.split(separator: "x").compactMap { Int($0) }
@@ -78,37 +85,51 @@ struct BenchPS: ParsableCommand {
                     let pushP50 = stat("push", "p50_us"), pullP50 = stat("pull", "p50_us")
                     let mbps = Double(shape.keys * shape.floats * 4) / (pushP50 / 1e6) / 1e6
                     let f = { (x: Double) in pad(String(format: "%.0f", x), 9) }
-                    emit([pad("\(shape.keys) x \(shape.floats)", 16), pad("\(parts[0])+\(parts[1])", 4), pad(mode, 8),
-                          f(pushP50) + " ", f(stat("push", "p99_us")), f(pullP50) + " ", f(stat("pull", "p99_us")),
-                          f(stat("pushpull", "p50_us")) + " ", f(stat("pushpull", "p99_us")), pad(String(format: "%.0f", mbps), 10),
-                          pad(String(format: "%.2f", pushP50 / (zPush * 1e6)), 9), pad(String(format: "%.2f", pullP50 / (zPull * 1e6)), 9)].joined(separator: " "))
+                    emit(
+                        [
+                            pad("\(shape.keys) x \(shape.floats)", 16), pad("\(parts[0])+\(parts[1])", 4), pad(mode, 8),
+                            f(pushP50) + " ", f(stat("push", "p99_us")), f(pullP50) + " ", f(stat("pull", "p99_us")),
+                            f(stat("pushpull", "p50_us")) + " ", f(stat("pushpull", "p99_us")), pad(String(format: "%.0f", mbps), 10),
+                            pad(String(format: "%.2f", pushP50 / (zPush * 1e6)), 9), pad(String(format: "%.2f", pullP50 / (zPull * 1e6)), 9),
+                        ].joined(separator: " "))
                     if inFlight > 1 {
                         var cells = [pad("\(shape.keys) x \(shape.floats)", 16), pad("\(parts[0])+\(parts[1])", 4), pad(mode, 8)]
                         for op in ["push", "pull"] {
                             // Requests per second over all workers: one in flight (1 / p50 each) and `inFlight`.
                             let one = rows.filter { $0["keys"] as? Int == shape.keys && $0["floats"] as? Int == shape.floats && $0["op"] as? String == op }
                                 .compactMap { $0["p50_us"] as? Double }.reduce(0) { $0 + 1e6 / $1 }
-                            let many = rows.filter { $0["keys"] as? Int == shape.keys && $0["floats"] as? Int == shape.floats && $0["op"] as? String == op + "-pipelined" }
-                                .compactMap { $0["ops_per_s"] as? Double }.reduce(0, +)
+                            let many = rows.filter {
+                                $0["keys"] as? Int == shape.keys && $0["floats"] as? Int == shape.floats && $0["op"] as? String == op + "-pipelined"
+                            }
+                            .compactMap { $0["ops_per_s"] as? Double }.reduce(0, +)
                             cells += [pad(String(format: "%.0f", one), 10), pad(String(format: "%.0f", many), 10), pad(String(format: "%.2f", many / one), 8)]
-                            out.add(["bench": "ps", "kind": "pipelined", "transport": transport, "servers": parts[0], "workers": parts[1], "server_mode": mode, "replication": replication,
-                                     "keys": shape.keys, "floats": shape.floats, "op": op, "in_flight": inFlight, "ops_per_s": many, "one_in_flight_ops_per_s": one])
+                            out.add([
+                                "bench": "ps", "kind": "pipelined", "transport": transport, "servers": parts[0], "workers": parts[1], "server_mode": mode,
+                                "replication": replication,
+                                "keys": shape.keys, "floats": shape.floats, "op": op, "in_flight": inFlight, "ops_per_s": many, "one_in_flight_ops_per_s": one,
+                            ])
                         }
                         pipelinedLines.append(cells.joined(separator: " "))
                     }
                     for op in ["push", "pull", "pushpull"] {
-                        out.add(["bench": "ps", "kind": "ps", "transport": transport, "servers": parts[0], "workers": parts[1], "server_mode": mode, "replication": replication,
-                                 "keys": shape.keys, "floats": shape.floats, "op": op, "p50_us": stat(op, "p50_us"), "p99_us": stat(op, "p99_us"),
-                                 "value_mb_per_s": Double(shape.keys * shape.floats * 4) / (stat(op, "p50_us") / 1e6) / 1e6,
-                                 "zmq_rtt_us": (op == "pull" ? zPull : zPush) * 1e6])
+                        out.add([
+                            "bench": "ps", "kind": "ps", "transport": transport, "servers": parts[0], "workers": parts[1], "server_mode": mode,
+                            "replication": replication,
+                            "keys": shape.keys, "floats": shape.floats, "op": op, "p50_us": stat(op, "p50_us"), "p99_us": stat(op, "p99_us"),
+                            "value_mb_per_s": Double(shape.keys * shape.floats * 4) / (stat(op, "p50_us") / 1e6) / 1e6,
+                            "zmq_rtt_us": (op == "pull" ? zPull : zPush) * 1e6,
+                        ])
                     }
                 }
             }
         }
         if inFlight > 1 {
             emit("# throughput, requests per second over all workers: 1 in flight against \(inFlight) in flight per worker")
-            emit([pad("keys x floats", 16), pad("S+W", 4), pad("server", 8), pad("push 1", 10), pad("push \(inFlight)", 10), pad("gain", 8),
-                  pad("pull 1", 10), pad("pull \(inFlight)", 10), pad("gain", 8)].joined(separator: " "))
+            emit(
+                [
+                    pad("keys x floats", 16), pad("S+W", 4), pad("server", 8), pad("push 1", 10), pad("push \(inFlight)", 10), pad("gain", 8),
+                    pad("pull 1", 10), pad("pull \(inFlight)", 10), pad("gain", 8),
+                ].joined(separator: " "))
             pipelinedLines.forEach { emit($0) }
         }
     }
@@ -117,7 +138,8 @@ struct BenchPS: ParsableCommand {
     private func runJob(servers: Int, workers: Int, mode: String, transport: String) throws -> [[String: Any]] {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        p.arguments = ["ps", "local", "--servers", "\(servers)", "--workers", "\(workers)", "--timeout", "600"]
+        p.arguments =
+            ["ps", "local", "--servers", "\(servers)", "--workers", "\(workers)", "--timeout", "600"]
             + (mode == "none" ? ["--discard-data"] : [])
             + ["--", "ps", "bench-worker", "--shapes", shapes, "--mode", mode, "--seconds", "\(seconds)", "--in-flight", "\(inFlight)"]
         p.environment = ProcessInfo.processInfo.environment.merging(["HYBRIDSYNC_REPLICATION": "\(replication)", "HYBRIDSYNC_TRANSPORT": transport]) { $1 }
@@ -132,7 +154,11 @@ struct BenchPS: ParsableCommand {
         }.map { d in
             var r: [String: Any] = [:]
             for (k, v) in d {
-                if let n = v as? NSNumber { r[k] = (k == "keys" || k == "floats" || k == "worker" || k == "iters") ? n.intValue as Any : n.doubleValue as Any } else { r[k] = v }
+                if let n = v as? NSNumber {
+                    r[k] = (k == "keys" || k == "floats" || k == "worker" || k == "iters") ? n.intValue as Any : n.doubleValue as Any
+                } else {
+                    r[k] = v
+                }
             }
             return r
         }

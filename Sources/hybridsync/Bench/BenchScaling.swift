@@ -9,7 +9,8 @@ import HybridSyncCore
 struct BenchScaling: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "scaling", abstract: "Strategies x workers x network (loopback, emulated cluster).")
 
-    @Option(help: "Comma-separated model specs (a sparse one and one where dense dominates).") var specs = "Benchmarks/specs/dlrm-small.json,Benchmarks/specs/dense-small.json"
+    @Option(help: "Comma-separated model specs (a sparse one and one where dense dominates).") var specs =
+        "Benchmarks/specs/dlrm-small.json,Benchmarks/specs/dense-small.json"
     @Option(help: "Comma-separated worker counts.") var workers = "1,2,4"
     @Option(help: "Comma-separated server counts; 'auto' is the planner's choice (one per worker).") var servers = "2,auto"
     @Option(help: "Networks: loopback and/or shaped-link rates such as 1gbit.") var networks = "loopback,1gbit"
@@ -30,8 +31,13 @@ struct BenchScaling: ParsableCommand {
         let root = packageRoot()
         var rows: [[String: Any]] = []
         emit("# hybridsync bench scaling: specs \(specs); dedicated servers \(servers) (auto = one per worker)")
-        emit([pad("spec", 12), pad("network", 9), pad("workers", 8), pad("servers", 8), pad("strategy", 10), pad("sync ms", 9), pad("dense ms", 9), pad("sparse ms", 10),
-              pad("samples/s", 10), pad("efficiency", 11), pad("MB/worker", 10), pad("MB/server", 10), pad("model MB", 9), pad("model ms", 9), pad("error", 6)].joined(separator: " "))
+        emit(
+            [
+                pad("spec", 12), pad("network", 9), pad("workers", 8), pad("servers", 8), pad("strategy", 10), pad("sync ms", 9), pad("dense ms", 9),
+                pad("sparse ms", 10),
+                pad("samples/s", 10), pad("efficiency", 11), pad("MB/worker", 10), pad("MB/server", 10), pad("model MB", 9), pad("model ms", 9),
+                pad("error", 6),
+            ].joined(separator: " "))
         var base: [String: Double] = [:]
         for spec in specs.split(separator: ",").map(String.init) {
             let batch = try ModelSpec.load(spec).batch
@@ -42,10 +48,12 @@ struct BenchScaling: ParsableCommand {
                         let s = serverChoice == "auto" ? w : (Int(serverChoice) ?? 2)
                         if serverChoice == "auto" && servers.split(separator: ",").contains(Substring("\(w)")) { continue }
                         let np = w + s
-                        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("scaling-\(getpid())-\(specName)-\(network)-\(w)-\(s).jsonl").path
+                        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("scaling-\(getpid())-\(specName)-\(network)-\(w)-\(s).jsonl")
+                            .path
                         defer { try? FileManager.default.removeItem(atPath: tmp) }
                         let benchArgs = [exe.path, "bench", "hybrid", "--spec", spec, "--servers", "\(s)", "--steps", "\(steps)", "--json", tmp]
-                        let (launcher, args): (String, [String]) = network == "loopback"
+                        let (launcher, args): (String, [String]) =
+                            network == "loopback"
                             ? (root.appendingPathComponent("Launch/mpirun").path, ["-np", "\(np)"] + benchArgs)
                             : (root.appendingPathComponent("Launch/cluster").path, ["run", "\(np)", network, "\(np)", "--"] + benchArgs)
                         let p = Process()
@@ -61,21 +69,27 @@ struct BenchScaling: ParsableCommand {
                         }
                         for line in text.split(separator: "\n") {
                             guard var r = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any],
-                                  let strategy = r["strategy"] as? String, let ms = (r["sync_ms"] as? NSNumber)?.doubleValue else { continue }
+                                let strategy = r["strategy"] as? String, let ms = (r["sync_ms"] as? NSNumber)?.doubleValue
+                            else { continue }
                             let rate = Double(batch * w) / (ms / 1e3)
                             let predictedMs = (r["predicted_ms"] as? NSNumber)?.doubleValue ?? 0
                             let key = "\(specName)/\(network)/\(serverChoice)/\(strategy)"
                             if base[key] == nil { base[key] = rate / Double(w) }
                             let efficiency = rate / (Double(w) * base[key]!)
-                            let bytes = ((r["ring_bytes_per_worker"] as? NSNumber)?.doubleValue ?? 0) + ((r["ps_bytes_per_worker"] as? NSNumber)?.doubleValue ?? 0)
+                            let bytes =
+                                ((r["ring_bytes_per_worker"] as? NSNumber)?.doubleValue ?? 0) + ((r["ps_bytes_per_worker"] as? NSNumber)?.doubleValue ?? 0)
                             let predicted = (r["predicted_bytes_per_worker"] as? NSNumber)?.doubleValue ?? 0
                             let perServer = (r["server_bytes_per_step"] as? NSNumber)?.doubleValue ?? 0
-                            emit([pad(specName, 12), pad(network, 9), pad("\(w)", 8), pad("\(s)", 8), pad(strategy, 10), pad(String(format: "%.1f", ms), 9),
-                                  pad(String(format: "%.1f", (r["dense_ms"] as? NSNumber)?.doubleValue ?? 0), 9),
-                                  pad(String(format: "%.1f", (r["sparse_ms"] as? NSNumber)?.doubleValue ?? 0), 10),
-                                  pad(String(format: "%.0f", rate), 10), pad(String(format: "%.2f", efficiency), 11),
-                                  pad(String(format: "%.2f", bytes / 1e6), 10), pad(String(format: "%.2f", perServer / 1e6), 10), pad(String(format: "%.2f", predicted / 1e6), 9),
-                                  pad(String(format: "%.1f", predictedMs), 9), pad(String(format: "%.0f%%", 100 * abs(predictedMs - ms) / ms), 6)].joined(separator: " "))
+                            emit(
+                                [
+                                    pad(specName, 12), pad(network, 9), pad("\(w)", 8), pad("\(s)", 8), pad(strategy, 10), pad(String(format: "%.1f", ms), 9),
+                                    pad(String(format: "%.1f", (r["dense_ms"] as? NSNumber)?.doubleValue ?? 0), 9),
+                                    pad(String(format: "%.1f", (r["sparse_ms"] as? NSNumber)?.doubleValue ?? 0), 10),
+                                    pad(String(format: "%.0f", rate), 10), pad(String(format: "%.2f", efficiency), 11),
+                                    pad(String(format: "%.2f", bytes / 1e6), 10), pad(String(format: "%.2f", perServer / 1e6), 10),
+                                    pad(String(format: "%.2f", predicted / 1e6), 9),
+                                    pad(String(format: "%.1f", predictedMs), 9), pad(String(format: "%.0f%%", 100 * abs(predictedMs - ms) / ms), 6),
+                                ].joined(separator: " "))
                             r["network"] = network
                             r["spec_file"] = specName
                             r["server_choice"] = serverChoice
@@ -91,12 +105,16 @@ struct BenchScaling: ParsableCommand {
         }
         if let plots { try drawCharts(rows, into: plots) }
         if let json {
-            let text = rows.compactMap { r in (try? JSONSerialization.data(withJSONObject: r, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } }.joined(separator: "\n") + "\n"
+            let text =
+                rows.compactMap { r in (try? JSONSerialization.data(withJSONObject: r, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } }
+                .joined(separator: "\n") + "\n"
             try text.write(toFile: json, atomically: true, encoding: .utf8)
         }
         if let csv {
-            let cols = ["spec_file", "network", "workers", "servers", "server_choice", "strategy", "sync_ms", "dense_ms", "sparse_ms", "samples_per_s", "efficiency",
-                        "ring_bytes_per_worker", "ps_bytes_per_worker", "server_bytes_per_step", "predicted_bytes_per_worker", "predicted_ms"]
+            let cols = [
+                "spec_file", "network", "workers", "servers", "server_choice", "strategy", "sync_ms", "dense_ms", "sparse_ms", "samples_per_s", "efficiency",
+                "ring_bytes_per_worker", "ps_bytes_per_worker", "server_bytes_per_step", "predicted_bytes_per_worker", "predicted_ms",
+            ]
             let lines = [cols.joined(separator: ",")] + rows.map { r in cols.map { "\(r[$0] ?? "")" }.joined(separator: ",") }
             try (lines.joined(separator: "\n") + "\n").write(toFile: csv, atomically: true, encoding: .utf8)
         }
@@ -126,7 +144,9 @@ extension BenchScaling {
         var scatter = LineChart(title: "measured vs predicted sync time", xLabel: "predicted ms", yLabel: "measured ms", logX: true, logY: true)
         scatter.scatterWithDiagonal = true
         for k in keys {
-            let pts = rows.filter { "\($0["network"]!) \($0["strategy"]!)" == k && num($0, "predicted_ms") > 0 }.map { (num($0, "predicted_ms"), num($0, "sync_ms")) }
+            let pts = rows.filter { "\($0["network"]!) \($0["strategy"]!)" == k && num($0, "predicted_ms") > 0 }.map {
+                (num($0, "predicted_ms"), num($0, "sync_ms"))
+            }
             scatter.series.append(LineChart.Series(label: k, points: pts))
         }
         try scatter.write("\(folder)/scaling-measured-vs-predicted.png")

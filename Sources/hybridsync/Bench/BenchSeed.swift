@@ -10,7 +10,8 @@ import HybridSyncPS
 /// the parameter server, a reduced element on the ring. Each worker syncs `gradients` of them per step;
 /// latency is the median step, throughput the gradients a worker syncs per second (one step in flight).
 struct BenchSeed: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "seed", abstract: "Latency and gradients/s of ASP, SSP, BSP, ring and hybrid (run under mpirun).")
+    static let configuration = CommandConfiguration(
+        commandName: "seed", abstract: "Latency and gradients/s of ASP, SSP, BSP, ring and hybrid (run under mpirun).")
 
     @Option(help: "Gradients per worker per step.") var gradients = 1000
     @Option(help: "Steps measured per mode.") var steps = 200
@@ -27,7 +28,9 @@ struct BenchSeed: ParsableCommand {
         var out = JSONLines(path: lead ? json : nil)
         let modes: [(String, Consistency?)] = [("asp", .asp), ("ssp(2)", .ssp(staleness: 2)), ("bsp", .bsp), ("ring", nil), ("hybrid", .bsp)]
         if lead {
-            emit("# \(comm.size) workers, \(runtime.kv.serverCount) servers; a gradient = one float32 value synced (pushed+pulled row element, or reduced element); \(gradients) per worker per step")
+            emit(
+                "# \(comm.size) workers, \(runtime.kv.serverCount) servers; a gradient = one float32 value synced (pushed+pulled row element, or reduced element); \(gradients) per worker per step"
+            )
             emit([pad("mode", 8), pad("latency ms", 11), pad("p99 ms", 8), pad("gradients/s/worker", 19), pad("gradients/s (all)", 18)].joined(separator: " "))
         }
         for (name, consistency) in modes {
@@ -61,10 +64,15 @@ struct BenchSeed: ParsableCommand {
             let s = try stats.values(as: Double.self)
             if lead {
                 let perWorker = Double(gradients) / s[0]
-                emit([pad(name, 8), pad(String(format: "%.3f", s[0] * 1e3), 11), pad(String(format: "%.3f", s[1] * 1e3), 8),
-                      pad(String(format: "%.0f", perWorker), 19), pad(String(format: "%.0f", perWorker * Double(comm.size)), 18)].joined(separator: " "))
-                out.add(["bench": "seed", "mode": name, "workers": comm.size, "gradients_per_step": gradients, "latency_ms": s[0] * 1e3,
-                         "p99_ms": s[1] * 1e3, "gradients_per_s_per_worker": perWorker, "gradients_per_s_total": perWorker * Double(comm.size)])
+                emit(
+                    [
+                        pad(name, 8), pad(String(format: "%.3f", s[0] * 1e3), 11), pad(String(format: "%.3f", s[1] * 1e3), 8),
+                        pad(String(format: "%.0f", perWorker), 19), pad(String(format: "%.0f", perWorker * Double(comm.size)), 18),
+                    ].joined(separator: " "))
+                out.add([
+                    "bench": "seed", "mode": name, "workers": comm.size, "gradients_per_step": gradients, "latency_ms": s[0] * 1e3,
+                    "p99_ms": s[1] * 1e3, "gradients_per_s_per_worker": perWorker, "gradients_per_s_total": perWorker * Double(comm.size),
+                ])
             }
         }
         try out.write()

@@ -18,11 +18,16 @@ struct PlanCommand: ParsableCommand {
         let model = try ModelSpec.load(spec)
         let planner = try model.planner(model: CostModel(alpha: alpha, beta: 8 / (gbits * 1e9), workers: workers, servers: servers))
         emit("plan for \(model.name): \(workers) workers, \(servers) servers, alpha \(alpha * 1e6) us, \(gbits) Gbit/s, batch \(model.batch) per worker")
-        emit([pad("parameter", 12), pad("bytes", 12), pad("density", 9), pad("route", 6), pad("bytes/step", 12), pad("time/step", 11), "  why"].joined(separator: " "))
+        emit(
+            [pad("parameter", 12), pad("bytes", 12), pad("density", 9), pad("route", 6), pad("bytes/step", 12), pad("time/step", 11), "  why"].joined(
+                separator: " "))
         var total: [Route: (Double, Double)] = [:]
         for e in planner.plan() {
-            emit([pad(e.name, 12), pad("\(e.bytes)", 12), pad(String(format: "%.5f", e.density), 9), pad(e.route.rawValue, 6),
-                  pad(String(format: "%.0f", e.predictedBytes), 12), pad(String(format: "%.1f us", e.predictedSeconds * 1e6), 11), "  " + e.reason].joined(separator: " "))
+            emit(
+                [
+                    pad(e.name, 12), pad("\(e.bytes)", 12), pad(String(format: "%.5f", e.density), 9), pad(e.route.rawValue, 6),
+                    pad(String(format: "%.0f", e.predictedBytes), 12), pad(String(format: "%.1f us", e.predictedSeconds * 1e6), 11), "  " + e.reason,
+                ].joined(separator: " "))
             total[e.route, default: (0, 0)].0 += e.predictedBytes
             total[e.route, default: (0, 0)].1 += e.predictedSeconds
         }

@@ -24,14 +24,19 @@ struct SimulateCommand: ParsableCommand {
     static func plannerServers(workers n: Int) -> Int { max(1, n) }
 
     /// Sync seconds per step for a strategy with `s` servers over `n` workers.
-    static func syncSeconds(_ model: ModelSpec, _ strategy: Strategy, n: Int, s: Int, alpha: Double, beta: Double,
-                            ranksPerHost: Int = 1) throws -> (Double, [String: Route]) {
+    static func syncSeconds(
+        _ model: ModelSpec, _ strategy: Strategy, n: Int, s: Int, alpha: Double, beta: Double,
+        ranksPerHost: Int = 1
+    ) throws -> (Double, [String: Route]) {
         var cost = CostModel(alpha: alpha, beta: beta, workers: n, servers: s)
         cost.ranksPerHost = ranksPerHost
         var planner = try model.planner(model: cost)
         if strategy != .hybrid {
             var pinned = Planner(model: cost)
-            try pinned.add(planner.parameters.map { var p = $0; p.pinned = strategy == .ps ? .ps : .ring; return p })
+            try pinned.add(
+                planner.parameters.map {
+                    var p = $0; p.pinned = strategy == .ps ? .ps : .ring; return p
+                })
             for t in model.tables { if let d = planner.observedDensity(t.name) { pinned.setObservedDensity(t.name, d) } }
             planner = pinned
         }
@@ -51,8 +56,12 @@ struct SimulateCommand: ParsableCommand {
         var chart = LineChart(title: "simulated sync time: \(model.name)", xLabel: "workers", yLabel: "sync ms per step", logX: true, logY: true)
         for g in gbits.split(separator: ",").compactMap({ Double($0) }) {
             let beta = 8 / (g * 1e9)
-            emit("# \(model.name), \(g) Gbit/s, alpha \(alpha * 1e6) us, \(ranksPerHost > 1 ? "\(ranksPerHost) workers a host (hierarchical all-reduce)" : "one worker a host (flat ring)"), compute \(computeMs) ms/step; weak-scaling efficiency = step(2 workers) / step(N), step = compute + sync")
-            emit([pad("workers", 8), pad("strategy", 10), pad("servers", 8), pad("sync ms", 10), pad("efficiency", 11), pad("compute share", 14)].joined(separator: " "))
+            emit(
+                "# \(model.name), \(g) Gbit/s, alpha \(alpha * 1e6) us, \(ranksPerHost > 1 ? "\(ranksPerHost) workers a host (hierarchical all-reduce)" : "one worker a host (flat ring)"), compute \(computeMs) ms/step; weak-scaling efficiency = step(2 workers) / step(N), step = compute + sync"
+            )
+            emit(
+                [pad("workers", 8), pad("strategy", 10), pad("servers", 8), pad("sync ms", 10), pad("efficiency", 11), pad("compute share", 14)].joined(
+                    separator: " "))
             var previousRoutes: [String: Route] = [:]
             var psStops: Int?
             for strategy in Strategy.allCases {
@@ -66,9 +75,15 @@ struct SimulateCommand: ParsableCommand {
                         let share = (computeMs / 1e3) / (computeMs / 1e3 + t)
                         let eff = n < 2 ? 1 : (computeMs / 1e3 + t2) / (computeMs / 1e3 + t)
                         points.append((Double(n), t * 1e3))
-                        emit([pad("\(n)", 8), pad(strategy.rawValue, 10), pad("\(s)", 8), pad(String(format: "%.2f", t * 1e3), 10), pad(String(format: "%.2f", eff), 11), pad(String(format: "%.2f", share), 14)].joined(separator: " "))
-                        out.add(["bench": "simulate", "spec": model.name, "gbits": g, "workers": n, "servers": s, "server_mode": serverMode,
-                                 "strategy": strategy.rawValue, "sync_ms": t * 1e3, "efficiency": eff, "compute_share": share])
+                        emit(
+                            [
+                                pad("\(n)", 8), pad(strategy.rawValue, 10), pad("\(s)", 8), pad(String(format: "%.2f", t * 1e3), 10),
+                                pad(String(format: "%.2f", eff), 11), pad(String(format: "%.2f", share), 14),
+                            ].joined(separator: " "))
+                        out.add([
+                            "bench": "simulate", "spec": model.name, "gbits": g, "workers": n, "servers": s, "server_mode": serverMode,
+                            "strategy": strategy.rawValue, "sync_ms": t * 1e3, "efficiency": eff, "compute_share": share,
+                        ])
                         if strategy == .ps && serverMode == "given" && psStops == nil && n >= 2 && eff < 0.5 { psStops = n }
                         if strategy == .hybrid && serverMode == "planner" {
                             for (name, r) in routes where previousRoutes[name] != nil && previousRoutes[name] != r {
@@ -78,12 +93,15 @@ struct SimulateCommand: ParsableCommand {
                         }
                     }
                     if g == gbits.split(separator: ",").compactMap({ Double($0) }).first {
-                        chart.series.append(LineChart.Series(label: "\(strategy.rawValue) S=\(serverMode == "given" ? "\(servers)" : "N")", points: points, dashed: serverMode == "planner"))
+                        chart.series.append(
+                            LineChart.Series(
+                                label: "\(strategy.rawValue) S=\(serverMode == "given" ? "\(servers)" : "N")", points: points, dashed: serverMode == "planner"))
                     }
                 }
             }
-            emit("# ps with \(servers) given servers: the servers carry N/\(servers) of a worker's bytes, the bottleneck once N > \(servers); "
-                 + (psStops.map { "efficiency falls below 50% at \($0) workers" } ?? "efficiency stays above 50% up to \(ns.last ?? 0) workers"))
+            emit(
+                "# ps with \(servers) given servers: the servers carry N/\(servers) of a worker's bytes, the bottleneck once N > \(servers); "
+                    + (psStops.map { "efficiency falls below 50% at \($0) workers" } ?? "efficiency stays above 50% up to \(ns.last ?? 0) workers"))
         }
         try out.write()
         if let plot { try chart.write(plot) }

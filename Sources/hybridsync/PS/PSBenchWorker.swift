@@ -1,6 +1,6 @@
-import HybridSync
 import ArgumentParser
 import Foundation
+import HybridSync
 import HybridSyncCore
 import HybridSyncPS
 
@@ -48,12 +48,16 @@ struct PSBenchWorker: ParsableCommand {
                 }
                 times.sort()
                 let p50 = times[times.count / 2], p99 = times[min(times.count - 1, Int(Double(times.count) * 0.99))]
-                emit("BENCH {\"worker\":\(worker.id.index),\"keys\":\(shape.keys),\"floats\":\(shape.floats),\"op\":\"\(op)\",\"p50_us\":\(p50 * 1e6),\"p99_us\":\(p99 * 1e6),\"iters\":\(times.count)}")
+                emit(
+                    "BENCH {\"worker\":\(worker.id.index),\"keys\":\(shape.keys),\"floats\":\(shape.floats),\"op\":\"\(op)\",\"p50_us\":\(p50 * 1e6),\"p99_us\":\(p99 * 1e6),\"iters\":\(times.count)}"
+                )
             }
             if inFlight > 1 {
                 for op in ["push", "pull"] {
                     let rate = try pipelined(worker, op: op, rows: rows, query: query)
-                    emit("BENCH {\"worker\":\(worker.id.index),\"keys\":\(shape.keys),\"floats\":\(shape.floats),\"op\":\"\(op)-pipelined\",\"in_flight\":\(inFlight),\"ops_per_s\":\(rate)}")
+                    emit(
+                        "BENCH {\"worker\":\(worker.id.index),\"keys\":\(shape.keys),\"floats\":\(shape.floats),\"op\":\"\(op)-pipelined\",\"in_flight\":\(inFlight),\"ops_per_s\":\(rate)}"
+                    )
                 }
             }
             try worker.barrier()

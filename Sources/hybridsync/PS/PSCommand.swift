@@ -1,6 +1,6 @@
-import HybridSync
 import ArgumentParser
 import Foundation
+import HybridSync
 import HybridSyncCore
 import HybridSyncPS
 
@@ -28,7 +28,9 @@ struct KeysCommand: ParsableCommand {
         if let ranks {
             emit("wrote CURVE keys for \(ranks) ranks to \(out); run the mpirun job with HYBRIDSYNC_KEYS=\(out) (-x HYBRIDSYNC_KEYS across hosts)")
         } else {
-            emit("wrote CURVE keys for the scheduler, \(servers) server(s) and \(workers) worker(s) to \(out); give each node HYBRIDSYNC_KEYS=\(out) and HYBRIDSYNC_MEMBER=<its name>")
+            emit(
+                "wrote CURVE keys for the scheduler, \(servers) server(s) and \(workers) worker(s) to \(out); give each node HYBRIDSYNC_KEYS=\(out) and HYBRIDSYNC_MEMBER=<its name>"
+            )
         }
     }
 }
@@ -57,7 +59,9 @@ struct PSOptions: ParsableArguments {
 func secured(_ config: PSConfig, _ env: [String: String]) throws -> PSConfig {
     if config.curve != nil { return config }
     guard env["HYBRIDSYNC_INSECURE"] == "1" else {
-        throw HybridSyncError.invalidArgument(.configuration, "no CURVE keys: set HYBRIDSYNC_KEYS=DIR (written by `hybridsync keys`) and HYBRIDSYNC_MEMBER, or HYBRIDSYNC_INSECURE=1 for plain TCP")
+        throw HybridSyncError.invalidArgument(
+            .configuration,
+            "no CURVE keys: set HYBRIDSYNC_KEYS=DIR (written by `hybridsync keys`) and HYBRIDSYNC_MEMBER, or HYBRIDSYNC_INSECURE=1 for plain TCP")
     }
     FileHandle.standardError.write(Data("warning: HYBRIDSYNC_INSECURE=1: parameter-server links are plain TCP, unauthenticated and unencrypted\n".utf8))
     return config

@@ -1,10 +1,11 @@
-import HybridSync
 import ArgumentParser
 import Foundation
+import HybridSync
 import HybridSyncCore
 import HybridSyncPS
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `hybridsync ps local`: the scheduler in this process, servers and workers as child processes of it,
@@ -22,8 +23,11 @@ struct PSLocal: ParsableCommand {
     @Flag(help: "Servers answer without storing rows (benchmark baseline).") var discardData = false
     @Option(help: "Extra copies of each shard: 0 or 1 (default: HYBRIDSYNC_REPLICATION, else 1 with 2+ servers).") var replication: Int?
     @Option(help: "CURVE keys written by `hybridsync keys` (default: fresh keys for this job, in a temporary directory).") var keys: String?
-    @Argument(parsing: .captureForPassthrough,
-              help: "The worker: a program path and its arguments (it reads HYBRIDSYNC_* and makes a KVWorker), or a subcommand of this tool (default: ps bench-worker).")
+    @Argument(
+        parsing: .captureForPassthrough,
+        help:
+            "The worker: a program path and its arguments (it reads HYBRIDSYNC_* and makes a KVWorker), or a subcommand of this tool (default: ps bench-worker)."
+    )
     var workerCommand: [String] = []
 
     func run() throws {
@@ -34,10 +38,12 @@ struct PSLocal: ParsableCommand {
         config.heartbeatTimeout = heartbeatTimeout
         config.heartbeatInterval = min(0.5, heartbeatTimeout / 5)
         var env = ProcessInfo.processInfo.environment
-        config.replication = try replication ?? env["HYBRIDSYNC_REPLICATION"].map {
-            guard let r = Int($0) else { throw ValidationError("HYBRIDSYNC_REPLICATION=\($0) is not an integer") }
-            return r
-        }
+        config.replication =
+            try replication
+            ?? env["HYBRIDSYNC_REPLICATION"].map {
+                guard let r = Int($0) else { throw ValidationError("HYBRIDSYNC_REPLICATION=\($0) is not an integer") }
+                return r
+            }
         try config.validate()
         // CURVE unless HYBRIDSYNC_INSECURE=1: the given keys, or fresh ones for this job only.
         var madeKeys: String?
@@ -98,8 +104,10 @@ struct PSLocal: ParsableCommand {
         var problems: [String] = []
         for (name, p) in children where p.isRunning {
             kill(p.processIdentifier, SIGKILL)
-            problems.append(failedAt != nil ? "\(name) still running \(Int(grace)) s after the job failed: killed"
-                                            : "\(name) still running after \(Int(timeout)) s: killed")
+            problems.append(
+                failedAt != nil
+                    ? "\(name) still running \(Int(grace)) s after the job failed: killed"
+                    : "\(name) still running after \(Int(timeout)) s: killed")
         }
         for (name, p) in children {
             p.waitUntilExit()

@@ -35,7 +35,11 @@ struct Canvas {
                     for col in 0..<5 where bits & (0x10 >> UInt8(col)) != 0 {
                         for a in 0..<scale {
                             for b in 0..<scale {
-                                if vertical { set(x + row * scale + a, y - (cx + col * scale + b), c) } else { set(x + cx + col * scale + a, y + row * scale + b, c) }
+                                if vertical {
+                                    set(x + row * scale + a, y - (cx + col * scale + b), c)
+                                } else {
+                                    set(x + cx + col * scale + a, y + row * scale + b, c)
+                                }
                             }
                         }
                     }

@@ -48,7 +48,8 @@ struct LineChart {
         }
         c.line(left, top, left, bottom, (0, 0, 0))
         let unique = Array(Set(xs)).sorted()
-        let ticks: [Double] = logX
+        let ticks: [Double] =
+            logX
             ? (unique.count <= 10 ? unique : (0...5).map { exp(log(xMin) + (log(xMax) - log(xMin)) * Double($0) / 5) })
             : (0...5).map { xMin + (xMax - xMin) * Double($0) / 5 }
         for t in ticks {

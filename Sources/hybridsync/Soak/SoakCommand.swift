@@ -2,8 +2,9 @@ import ArgumentParser
 import Foundation
 import HybridSync
 import HybridSyncCore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `hybridsync soak --minutes N`: the demo's hybrid job (BSP, CURVE) run fault-free as the reference,
@@ -13,7 +14,8 @@ import Glibc
 /// at the end of the resumed job; fails if the final parameters differ from the reference's or a rank's
 /// RSS grows more than 10% after warm-up. (Killed servers are `FailoverProcessTests`' business.)
 struct SoakCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "soak", abstract: "Fault-injected hybrid job against a fault-free reference, with memory checks.")
+    static let configuration = CommandConfiguration(
+        commandName: "soak", abstract: "Fault-injected hybrid job against a fault-free reference, with memory checks.")
 
     @Option(help: "Minutes for the whole soak (reference and faulty runs).") var minutes = 10.0
     @Option(help: "Workers.") var workers = 2
@@ -29,8 +31,10 @@ struct SoakCommand: ParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let stepsPerEpoch = 3200 / (16 * workers)
         func args(_ epochs: Int) -> [String] {
-            ["train", "--servers", "\(servers)", "--placement", "dedicated", "--train-limit", "3200", "--test-limit", "100", "--hidden", "16",
-             "--wide-rows", "4096", "--batch", "16", "--checksum", "--no-calibrate", "--consistency", "bsp", "--epochs", "\(epochs)", "--out", dir + "/out"]
+            [
+                "train", "--servers", "\(servers)", "--placement", "dedicated", "--train-limit", "3200", "--test-limit", "100", "--hidden", "16",
+                "--wide-rows", "4096", "--batch", "16", "--checksum", "--no-calibrate", "--consistency", "bsp", "--epochs", "\(epochs)", "--out", dir + "/out",
+            ]
         }
         let job = SoakJob(root: root, np: workers + servers, log: dir + "/job.log")
 
@@ -44,8 +48,10 @@ struct SoakCommand: ParsableCommand {
         }
         let epochs = Swift.max(3, Int(minutes * 60 / (perEpoch + faultyPerEpoch)))
         let steps = epochs * stepsPerEpoch
-        emit(String(format: "soak: %d steps (%d epochs of %d; %.2f s per epoch fault-free, %.2f s with faults), %d workers, %d dedicated servers, BSP, faults %@",
-                    steps, epochs, stepsPerEpoch, perEpoch, faultyPerEpoch, workers, servers, faults))
+        emit(
+            String(
+                format: "soak: %d steps (%d epochs of %d; %.2f s per epoch fault-free, %.2f s with faults), %d workers, %d dedicated servers, BSP, faults %@",
+                steps, epochs, stepsPerEpoch, perEpoch, faultyPerEpoch, workers, servers, faults))
         let reference = try job.run(args(epochs))
         guard reference.status == 0, let want = reference.params else { throw SoakFailure("the reference run failed:\n\(reference.tail)") }
 
@@ -53,8 +59,9 @@ struct SoakCommand: ParsableCommand {
         let ckpt = dir + "/ckpt", every = Swift.max(stepsPerEpoch / 2, steps / 20 / stepsPerEpoch * stepsPerEpoch)
         let killAt = Swift.max(every, (steps / 5) / every * every)
         let victim = workers + servers - 1
-        let first = try job.run(args(epochs) + ["--checkpoint-dir", ckpt, "--checkpoint-every", "\(every)"], env: env,
-                                killRank: victim, when: { FileManager.default.fileExists(atPath: ckpt + "/step-\(killAt)/manifest.json") })
+        let first = try job.run(
+            args(epochs) + ["--checkpoint-dir", ckpt, "--checkpoint-every", "\(every)"], env: env,
+            killRank: victim, when: { FileManager.default.fileExists(atPath: ckpt + "/step-\(killAt)/manifest.json") })
         guard first.killed else { throw SoakFailure("the worker was never killed (run ended with \(first.status)):\n\(first.tail)") }
         let resumed = try job.run(args(epochs) + ["--checkpoint-dir", ckpt, "--checkpoint-every", "\(every)", "--resume"], env: env, sampleRSS: true)
         guard resumed.status == 0, let got = resumed.params else { throw SoakFailure("the resumed run failed:\n\(resumed.tail)") }
@@ -69,15 +76,18 @@ struct SoakCommand: ParsableCommand {
         emit(pad("rank", 6) + " " + pad("RSS after warm-up", 18) + " " + pad("RSS at end", 11) + " " + pad("growth", 7))
         for (rank, (start, end)) in resumed.rss.sorted(by: { $0.key < $1.key }) {
             let growth = Double(end) / Double(Swift.max(1, start)) - 1
-            emit(pad("\(rank)", 6) + " " + pad(String(format: "%.1f MB", Double(start) / 1e6), 18) + " " + pad(String(format: "%.1f MB", Double(end) / 1e6), 11)
-                 + " " + pad(String(format: "%+.1f%%", growth * 100), 7))
+            emit(
+                pad("\(rank)", 6) + " " + pad(String(format: "%.1f MB", Double(start) / 1e6), 18) + " " + pad(String(format: "%.1f MB", Double(end) / 1e6), 11)
+                    + " " + pad(String(format: "%+.1f%%", growth * 100), 7))
             if growth > 0.10 { failures.append("rank \(rank) grew \(String(format: "%.1f", growth * 100))% after warm-up") }
         }
         if resumed.rss.count != workers + servers { failures.append("RSS sampled for \(resumed.rss.count) of \(workers + servers) ranks") }
         var out = JSONLines(path: json)
-        out.add(["bench": "soak", "minutes": minutes, "steps": steps, "faults": faults, "injected": faultsInjected.values.reduce(0, +),
-                 "resends": first.resends + resumed.resends, "duplicates": first.duplicates + resumed.duplicates, "equal": want == got,
-                 "max_rss_growth": resumed.rss.values.map { Double($0.1) / Double(Swift.max(1, $0.0)) - 1 }.max() ?? -1])
+        out.add([
+            "bench": "soak", "minutes": minutes, "steps": steps, "faults": faults, "injected": faultsInjected.values.reduce(0, +),
+            "resends": first.resends + resumed.resends, "duplicates": first.duplicates + resumed.duplicates, "equal": want == got,
+            "max_rss_growth": resumed.rss.values.map { Double($0.1) / Double(Swift.max(1, $0.0)) - 1 }.max() ?? -1,
+        ])
         try out.write()
         guard failures.isEmpty else {
             for f in failures { emit("SOAK FAILED: \(f)") }

@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One `Launch/mpirun` run of the soak: its output, how it ended, and what it reported.
@@ -47,8 +48,10 @@ struct SoakJob {
 
     /// Runs `hybridsync ARGS` on `np` ranks. `killRank` is killed (SIGKILL) once `when` holds; with
     /// `sampleRSS` every rank's RSS is read twice a second.
-    func run(_ args: [String], env: [String: String] = [:], killRank: Int? = nil, when: () -> Bool = { false },
-             sampleRSS: Bool = false) throws -> Outcome {
+    func run(
+        _ args: [String], env: [String: String] = [:], killRank: Int? = nil, when: () -> Bool = { false },
+        sampleRSS: Bool = false
+    ) throws -> Outcome {
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         defer { try? out.close() }
@@ -96,8 +99,9 @@ struct SoakJob {
     /// Resident memory of `pid` in bytes (`VmRSS` in /proc/PID/status).
     private func rss(_ pid: Int32) -> Int? {
         guard let s = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-              let kb = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") else { return nil }
+            let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kb = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+        else { return nil }
         return kb * 1024
     }
 }

@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
-import Synchronization
 import HybridSync
 import HybridSyncCollectives
 import HybridSyncCore
+import Synchronization
 
 /// Appends JSON lines to a file, if one was named.
 struct JSONLines {

@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import CMalloc
+    import CMalloc
 #endif
 
 /// Keeps large freed blocks mapped in this process (the `hybridsync` executable's own processes:
@@ -15,8 +16,8 @@ import CMalloc
 /// worker in their own process choose their own policy (the same two variables do it).
 func tuneMallocForLargeMessages() {
     #if canImport(Glibc)
-    let env = ProcessInfo.processInfo.environment
-    if env["MALLOC_MMAP_THRESHOLD_"] == nil { _ = mallopt(M_MMAP_THRESHOLD, 64 << 20) }
-    if env["MALLOC_TRIM_THRESHOLD_"] == nil { _ = mallopt(M_TRIM_THRESHOLD, 256 << 20) }
+        let env = ProcessInfo.processInfo.environment
+        if env["MALLOC_MMAP_THRESHOLD_"] == nil { _ = mallopt(M_MMAP_THRESHOLD, 64 << 20) }
+        if env["MALLOC_TRIM_THRESHOLD_"] == nil { _ = mallopt(M_TRIM_THRESHOLD, 256 << 20) }
     #endif
 }

@@ -20,7 +20,8 @@ struct TimelineCommand: ParsableCommand {
     func run() throws {
         let data = try Data(contentsOf: URL(fileURLWithPath: trace))
         guard let root = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let events = root["traceEvents"] as? [[String: Any]] else { throw ValidationError("\(trace) is not a Chrome trace") }
+            let events = root["traceEvents"] as? [[String: Any]]
+        else { throw ValidationError("\(trace) is not a Chrome trace") }
         var rowNames: [String: String] = [:]
         for e in events where (e["ph"] as? String) == "M" && (e["name"] as? String) == "thread_name" {
             if let pid = e["pid"] as? Int, let tid = e["tid"] as? Int, let args = e["args"] as? [String: Any], let name = args["name"] as? String {
@@ -29,7 +30,8 @@ struct TimelineCommand: ParsableCommand {
         }
         let spans: [Span] = events.compactMap { e in
             guard (e["ph"] as? String) == "X", let pid = e["pid"] as? Int, let tid = e["tid"] as? Int, let name = e["name"] as? String,
-                  let ts = (e["ts"] as? NSNumber)?.doubleValue, let dur = (e["dur"] as? NSNumber)?.doubleValue else { return nil }
+                let ts = (e["ts"] as? NSNumber)?.doubleValue, let dur = (e["dur"] as? NSNumber)?.doubleValue
+            else { return nil }
             return Span(row: rowNames["\(pid)/\(tid)"] ?? "rank \(pid)", name: name, start: ts, duration: dur)
         }
         let starts = spans.filter { $0.row == "worker 0" && $0.name == stepSpan }.map(\.start).sorted()

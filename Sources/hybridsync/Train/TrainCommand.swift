@@ -37,11 +37,18 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "CURVE keys written by `hybridsync keys --ranks N` (default: fresh keys for this job, made over MPI).") var keys: String?
     @Option(help: "Write a Chrome-trace timeline of the job here (Perfetto, chrome://tracing): a row per worker and server.")
     var timeline: String?
-    @Flag(inversion: .prefixedNo, help: "Overlap synchronisation with backward: push the wide table's gradient before the MLP's backward pass, and start the output layer's bucket before the first layer's gradients are computed.")
+    @Flag(
+        inversion: .prefixedNo,
+        help:
+            "Overlap synchronisation with backward: push the wide table's gradient before the MLP's backward pass, and start the output layer's bucket before the first layer's gradients are computed."
+    )
     var overlap = true
     @Flag(help: "Overlap on every other step only, and print the median step time with and without it (the overlap's gain, measured in one run).")
     var alternateOverlap = false
-    @Flag(help: "Run the same steps' computation with nothing pulled or synchronised (wide rows read as zeros): the step time without synchronisation, to measure its share.")
+    @Flag(
+        help:
+            "Run the same steps' computation with nothing pulled or synchronised (wide rows read as zeros): the step time without synchronisation, to measure its share."
+    )
     var computeOnly = false
     @Flag(inversion: .prefixedNo, help: "Probe both paths at start-up for the planner's cost model (runs that must route alike: --no-calibrate).")
     var calibrate = true
@@ -49,7 +56,9 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         guard let cons = Consistency(name: consistency) else { throw ValidationError("bad consistency \(consistency)") }
         guard let encoding = RowEncoding(name: rowEncoding) else { throw ValidationError("--row-encoding must be float32, float16 or bfloat16") }
-        guard wideRows > 0, wideRows <= 1 << 28, wideRows & (wideRows - 1) == 0 else { throw ValidationError("--wide-rows must be a power of two, at most 2^28") }
+        guard wideRows > 0, wideRows <= 1 << 28, wideRows & (wideRows - 1) == 0 else {
+            throw ValidationError("--wide-rows must be a power of two, at most 2^28")
+        }
         if resume && checkpointDir == nil { throw ValidationError("--resume needs --checkpoint-dir") }
         if alternateOverlap && (!overlap || computeOnly) { throw ValidationError("--alternate-overlap needs the overlap on and something to synchronise") }
         if let keys { setenv("HYBRIDSYNC_KEYS", keys, 1) }
@@ -83,8 +92,10 @@ struct TrainCommand: ParsableCommand {
         if lead, let c = sync.calibration { emit("calibrated at start-up: \(c.summary)") }
         if resume, let dir = checkpointDir, lead { emit("resumed from \(dir) at step \(sync.stepCount)") }
         if lead {
-            emit(runtime.encrypted ? "parameter-server links: CURVE (encrypted; only this job's nodes get in)"
-                                   : "parameter-server links: plain TCP (HYBRIDSYNC_INSECURE=1; unauthenticated, unencrypted)")
+            emit(
+                runtime.encrypted
+                    ? "parameter-server links: CURVE (encrypted; only this job's nodes get in)"
+                    : "parameter-server links: plain TCP (HYBRIDSYNC_INSECURE=1; unauthenticated, unencrypted)")
             printPlan(sync, title: "plan at start (\(p) workers, \(runtime.kv.serverCount) servers, strategy \(strategy.rawValue))")
         }
         var stepSeconds: [[Double]] = [[], []]
@@ -95,7 +106,9 @@ struct TrainCommand: ParsableCommand {
                 let elapsed = Date().timeIntervalSince(start)
                 let rate = Double((r.step - firstStep) * batch * p) / elapsed
                 let left = Double(r.totalSteps - r.step) * elapsed / Double(max(1, r.step - firstStep))
-                progress(String(format: "step %d/%d  epoch %d/%d  loss %.4f  %.0f samples/s  %.0f s left", r.step, r.totalSteps, r.epoch + 1, epochs, loss, rate, left))
+                progress(
+                    String(
+                        format: "step %d/%d  epoch %d/%d  loss %.4f  %.0f samples/s  %.0f s left", r.step, r.totalSteps, r.epoch + 1, epochs, loss, rate, left))
             }
             if r.step == sync.replanAfterSteps && lead && strategy == .hybrid { printPlan(sync, title: "\nplan after observing \(r.step) steps") }
         }
@@ -113,8 +126,10 @@ struct TrainCommand: ParsableCommand {
             func median(_ x: [Double]) -> Double { x.isEmpty ? 0 : x.sorted()[x.count / 2] }
             let without = try trainer.allAverage(median(stepSeconds[0])), with = try trainer.allAverage(median(stepSeconds[1]))
             if lead {
-                emit(String(format: "OVERLAP median step %.3f ms without, %.3f ms with (%.3fx), %d and %d steps a worker",
-                            without * 1e3, with * 1e3, with / max(without, 1e-12), stepSeconds[0].count, stepSeconds[1].count))
+                emit(
+                    String(
+                        format: "OVERLAP median step %.3f ms without, %.3f ms with (%.3fx), %d and %d steps a worker",
+                        without * 1e3, with * 1e3, with / max(without, 1e-12), stepSeconds[0].count, stepSeconds[1].count))
             }
         }
         if checksum {
@@ -133,12 +148,15 @@ struct TrainCommand: ParsableCommand {
         let losses = result.losses, elapsed = result.seconds
         progress("")
         emit("")
-        emit(String(format: "test accuracy %.2f%% (%d images), %d steps in %.1f s, %.0f samples/s, %d workers, strategy %@, consistency %@",
-                    accuracy * 100, trainer.testCount, steps, elapsed, Double(steps * batch * p) / elapsed, p, strategy.rawValue,
-                    trainer.options.consistency.description))
+        emit(
+            String(
+                format: "test accuracy %.2f%% (%d images), %d steps in %.1f s, %.0f samples/s, %d workers, strategy %@, consistency %@",
+                accuracy * 100, trainer.testCount, steps, elapsed, Double(steps * batch * p) / elapsed, p, strategy.rawValue,
+                trainer.options.consistency.description))
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         try PNGPlot.write(losses, to: "\(out)/loss.png", every: 20)
-        let json = "{\"accuracy\":\(accuracy),\"steps\":\(result.lastStep),\"seconds\":\(elapsed),\"workers\":\(p),\"strategy\":\"\(strategy.rawValue)\",\"first_loss\":\(losses.first ?? -1),\"last_loss\":\(losses.last ?? -1)}\n"
+        let json =
+            "{\"accuracy\":\(accuracy),\"steps\":\(result.lastStep),\"seconds\":\(elapsed),\"workers\":\(p),\"strategy\":\"\(strategy.rawValue)\",\"first_loss\":\(losses.first ?? -1),\"last_loss\":\(losses.last ?? -1)}\n"
         try json.write(toFile: "\(out)/metrics.json", atomically: true, encoding: .utf8)
         emit("loss curve: \(out)/loss.png   metrics: \(out)/metrics.json")
         emit(String(format: "LOSS first %.4f last %.4f", losses.first ?? -1, losses.last ?? -1))
@@ -146,10 +164,15 @@ struct TrainCommand: ParsableCommand {
 
     private func printPlan(_ sync: GradientSync, title: String) {
         emit(title)
-        emit([pad("parameter", 10), pad("bytes", 12), pad("density", 9), pad("route", 6), pad("bytes/step", 12), pad("time/step", 10), "  why"].joined(separator: " "))
+        emit(
+            [pad("parameter", 10), pad("bytes", 12), pad("density", 9), pad("route", 6), pad("bytes/step", 12), pad("time/step", 10), "  why"].joined(
+                separator: " "))
         for e in sync.plan {
-            emit([pad(e.name, 10), pad("\(e.bytes)", 12), pad(String(format: "%.4f", e.density), 9), pad(e.route.rawValue, 6),
-                  pad(String(format: "%.0f", e.predictedBytes), 12), pad(String(format: "%.0f us", e.predictedSeconds * 1e6), 10), "  " + e.reason].joined(separator: " "))
+            emit(
+                [
+                    pad(e.name, 10), pad("\(e.bytes)", 12), pad(String(format: "%.4f", e.density), 9), pad(e.route.rawValue, 6),
+                    pad(String(format: "%.0f", e.predictedBytes), 12), pad(String(format: "%.0f us", e.predictedSeconds * 1e6), 10), "  " + e.reason,
+                ].joined(separator: " "))
         }
     }
 
