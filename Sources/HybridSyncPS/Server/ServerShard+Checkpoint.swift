@@ -121,7 +121,7 @@ extension ServerShard {
         let keys = decodeKeys(header, frames)
         for (i, s) in header.sections.enumerated() {
             let store = tables[s.table]!
-            frames[3 + 2 * i].withUnsafeBytes { raw in
+            frames[valuesOf: i].withUnsafeBytes { raw in
                 guard let f = raw.bindMemory(to: Float.self).baseAddress else { return }
                 for (j, k) in keys[i].enumerated() {
                     let row = f + j * s.rowLength

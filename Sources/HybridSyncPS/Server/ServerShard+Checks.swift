@@ -57,7 +57,7 @@ extension ServerShard {
         var out = frames
         for (i, s) in header.sections.enumerated() where s.hasValues && s.encoding != .float32 {
             let count = s.keyCount * s.rowLength
-            out[3 + 2 * i] = frames[3 + 2 * i].withUnsafeBytes { raw in
+            out[valuesOf: i] = frames[valuesOf: i].withUnsafeBytes { raw in
                 SharedBytes.pooled(count: count * 4) { p in
                     if let source = raw.baseAddress { s.encoding.decode(source, count: count, into: p.bindMemory(to: Float.self, capacity: count)) }
                 }
@@ -75,7 +75,7 @@ extension ServerShard {
         for (i, s) in header.sections.enumerated() where s.hasValues {
             let policy = tables[s.table]?.spec.nonFinite ?? .reject
             if policy == .allow { continue }
-            let bad: Int? = frames[3 + 2 * i].withUnsafeBytes { raw in
+            let bad: Int? = frames[valuesOf: i].withUnsafeBytes { raw in
                 let f = raw.bindMemory(to: Float.self)
                 // x - x is 0 for every finite x and NaN for NaN and the infinities; eight lanes at a
                 // time, then the tail, then a search only if something was found.
@@ -93,14 +93,14 @@ extension ServerShard {
             }
             guard let bad else { continue }
             if policy == .skipRow {
-                skips[i] = frames[3 + 2 * i].withUnsafeBytes { raw in
+                skips[i] = frames[valuesOf: i].withUnsafeBytes { raw in
                     let f = raw.bindMemory(to: Float.self), n = Swift.max(1, s.rowLength)
                     return Set((0..<(f.count / n)).filter { r in !f[(r * n)..<((r + 1) * n)].allSatisfy(\.isFinite) })
                 }
                 continue
             }
             let row = bad / Swift.max(1, s.rowLength)
-            let key: UInt64 = frames[2 + 2 * i].withUnsafeBytes { raw in
+            let key: UInt64 = frames[keysOf: i].withUnsafeBytes { raw in
                 raw.count >= (row + 1) * 8 ? UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: row * 8, as: UInt64.self)) : 0
             }
             throw HybridSyncError.invalidArgument(

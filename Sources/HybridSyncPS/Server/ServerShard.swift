@@ -220,7 +220,7 @@ final class ServerShard {
 
     /// Each section's keys, decoded once per request.
     func decodeKeys(_ header: MessageHeader, _ frames: [any ByteFrame]) -> [[UInt64]] {
-        header.sections.indices.map { i in frames[2 + 2 * i].withUnsafeBytes { readKeys($0) } }
+        header.sections.indices.map { i in frames[keysOf: i].withUnsafeBytes { readKeys($0) } }
     }
 
     private func applyPush(
@@ -241,20 +241,20 @@ final class ServerShard {
                 nonFiniteRowsSkipped += skip.count
                 let rows = keys.indices.filter { !skip.contains($0) }
                 keys = rows.map { keys[$0] }
-                kept = frames[3 + 2 * i].withUnsafeBytes { raw in
+                kept = frames[valuesOf: i].withUnsafeBytes { raw in
                     let f = raw.bindMemory(to: Float.self)
                     return rows.flatMap { f[($0 * n)..<(($0 + 1) * n)] }
                 }
             }
             if store.spec.consistency == .bsp {
-                let grads = kept ?? frames[3 + 2 * i].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+                let grads = kept ?? frames[valuesOf: i].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
                 hold(HeldPush(worker: worker, seq: header.seq, section: s, keys: keys, grads: grads), step: Int(header.clock))
             } else if let kept {
                 kept.withUnsafeBufferPointer { g in
                     if let base = g.baseAddress { apply(store, piece: s.piece, keys: keys, grads: base, rowLength: n) }
                 }
             } else {
-                frames[3 + 2 * i].withUnsafeBytes { raw in
+                frames[valuesOf: i].withUnsafeBytes { raw in
                     apply(store, piece: s.piece, keys: keys, grads: raw.bindMemory(to: Float.self).baseAddress!, rowLength: n)
                 }
             }

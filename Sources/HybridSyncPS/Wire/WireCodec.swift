@@ -112,9 +112,9 @@ package enum WireCodec {
                 "log index \(header.logIndex) \(header.logIndex == 0 ? "missing from" : "on") a message \(header.logIndex == 0 ? "" : "not ")forwarded between servers"
             )
         }
-        guard frames.count == 2 + 2 * header.sections.count else {
+        guard frames.count == FrameLayout.frameCount(sections: header.sections.count) else {
             throw HybridSyncError.malformedMessage(
-                .frames, "\(frames.count) frames for \(header.sections.count) sections (expected \(2 + 2 * header.sections.count))")
+                .frames, "\(frames.count) frames for \(header.sections.count) sections (expected \(FrameLayout.frameCount(sections: header.sections.count)))")
         }
         for (i, s) in header.sections.enumerated() {
             let (rowBytes, overflow) = s.rowLength.multipliedReportingOverflow(by: s.encoding.byteWidth)
@@ -122,15 +122,15 @@ package enum WireCodec {
                 throw HybridSyncError.malformedMessage(.field, "table '\(s.table)': bad row length \(s.rowLength)")
             }
             let keysOmitted = header.flags & MessageFlags.keysOmitted != 0
-            guard frames[2 + 2 * i].count == (keysOmitted ? 0 : s.keyBytes) else {
+            guard frames[keysOf: i].count == (keysOmitted ? 0 : s.keyBytes) else {
                 throw HybridSyncError.malformedMessage(
-                    .frames, "table '\(s.table)': keys frame has \(frames[2 + 2 * i].count) bytes, header says \(s.keyCount) keys (\(s.keyBytes) bytes)")
+                    .frames, "table '\(s.table)': keys frame has \(frames[keysOf: i].count) bytes, header says \(s.keyCount) keys (\(s.keyBytes) bytes)")
             }
             let expected = s.hasValues ? s.keyCount.multipliedReportingOverflow(by: rowBytes) : (partialValue: 0, overflow: false)
-            guard !expected.overflow, frames[3 + 2 * i].count == expected.partialValue else {
+            guard !expected.overflow, frames[valuesOf: i].count == expected.partialValue else {
                 throw HybridSyncError.malformedMessage(
                     .frames,
-                    "table '\(s.table)': values frame has \(frames[3 + 2 * i].count) bytes, header says \(s.keyCount) rows x \(s.rowLength) \(s.encoding)")
+                    "table '\(s.table)': values frame has \(frames[valuesOf: i].count) bytes, header says \(s.keyCount) rows x \(s.rowLength) \(s.encoding)")
             }
         }
         return header

@@ -14,7 +14,7 @@ extension KVWorker {
             guard let frames = handle.reply(of: s), frames.count >= 2 else {
                 throw HybridSyncError.malformedMessage(.kind, "no checkpoint reply from server \(s)")
             }
-            let (file, size, crc) = try MessageBody.checkpointWritten(frames[1], server: s)
+            let (file, size, crc) = try MessageBody.checkpointWritten(frames[FrameLayout.meta], server: s)
             return (file, Int(size), crc)
         }
     }

@@ -60,7 +60,7 @@ public final class KVWorker: Sendable {
             guard let frames = registration.reply(of: -1), frames.count >= 2 else {
                 throw HybridSyncError.malformedMessage(.kind, "registration answered without an address book")
             }
-            book = try MessageBody.decode(kind: .addressBook, frames[1], from: "scheduler")
+            book = try MessageBody.decode(kind: .addressBook, frames[FrameLayout.meta], from: "scheduler")
         } catch {
             link.finish(waitingUpTo: 1)
             throw error
@@ -245,7 +245,7 @@ public final class KVWorker: Sendable {
         try handle.wait()
         return try (0..<serverCount).map { s in
             guard let frames = handle.reply(of: s), frames.count >= 2 else { throw HybridSyncError.malformedMessage(.kind, "no stats from server \(s)") }
-            return try MessageBody.stats(frames[1], server: s)
+            return try MessageBody.stats(frames[FrameLayout.meta], server: s)
         }
     }
 

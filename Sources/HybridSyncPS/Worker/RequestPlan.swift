@@ -206,7 +206,7 @@ struct RequestPlan: Sendable {
     /// Puts the servers' replies back in the order of the query.
     func assemble(replies: [Int: [any ByteFrame]]) throws -> [PulledRows] {
         for (server, sections) in perServer.enumerated() where !sections.isEmpty {
-            guard let frames = replies[server], frames.count == 2 + 2 * sections.count else {
+            guard let frames = replies[server], frames.count == FrameLayout.frameCount(sections: sections.count) else {
                 throw HybridSyncError.malformedMessage(.frames, "reply of server \(server) has the wrong number of sections")
             }
         }
@@ -216,7 +216,7 @@ struct RequestPlan: Sendable {
             try [Float](unsafeUninitializedCapacity: tables[t].unique.count * tables[t].spec.dimension) { u, initialized in
                 for (server, sections) in perServer.enumerated() {
                     for (i, s) in sections.enumerated() where s.table == t {
-                        try place(replies[server]![3 + 2 * i], of: s, from: server, into: u)
+                        try place(replies[server]![valuesOf: i], of: s, from: server, into: u)
                     }
                 }
                 initialized = u.count
