@@ -4,7 +4,9 @@ import HybridSyncTestKit
 import XCTest
 
 /// The ring at 1-16 ranks as threads over the in-memory transport: counts {0, 1, ranks-1, 17^3,
-/// 100_003} x every dtype x every op, each element checked against a closed-form value.
+/// 100_003} x every dtype x every op, each element checked against a closed-form value. The ring is
+/// forced for every count (small buckets would otherwise go by recursive doubling); recursive doubling
+/// has a sweep of its own over the same ranks.
 ///
 /// Rank r holds, at element i, `s(i) * (r + 1) * k(i)` with `k(i) = i % 7 + 1` and `s(i) = ±1` by the
 /// parity of i. So over p ranks: sum = s k p(p+1)/2; min = k or -p k; max = p k or -k; average = sum / p
@@ -48,8 +50,8 @@ final class RingInProcessTests: XCTestCase {
     }
 
     /// Wrong elements across the whole sweep for `ranks`, by case label.
-    func sweep(ranks: Int) throws {
-        let counts = [0, 1, ranks - 1, 4913, 100_003]
+    func sweep(ranks: Int, doubling: Bool = false) throws {
+        let counts = doubling ? [1, ranks - 1, 4913] : [0, 1, ranks - 1, 4913, 100_003]
         let ops = [ReduceOp.sum, .average, .min, .max]
         // The closed-form results, worked out once here for every rank to compare with.
         var wants: [String: any Sendable] = [:]
@@ -66,6 +68,8 @@ final class RingInProcessTests: XCTestCase {
         let outcomes = TestKit.spawn(ranks: ranks) { comm -> [String] in
             var config = DenseSyncConfig()
             config.timeoutSeconds = 60
+            // Every bucket by the ring, or (`doubling`) every one by recursive doubling.
+            config.recursiveDoublingBytes = doubling ? Int.max : -1
             let dense = DenseSync(communicator: comm, config: config)
             var wrong: [String] = []
             func check<T: ReducibleElement>(_: T.Type, _ count: Int, _ op: ReduceOp) throws {
@@ -106,6 +110,7 @@ final class RingInProcessTests: XCTestCase {
     func testRanks5to8() throws { for p in 5...8 { try sweep(ranks: p) } }
     func testRanks9to12() throws { for p in 9...12 { try sweep(ranks: p) } }
     func testRanks13to16() throws { for p in 13...16 { try sweep(ranks: p) } }
+    func testRecursiveDoublingRanks1to16() throws { for p in 1...16 { try sweep(ranks: p, doubling: true) } }
 
     /// Tiny segments: many segments per chunk, each reduced as it arrives.
     func testSmallSegments() throws {
