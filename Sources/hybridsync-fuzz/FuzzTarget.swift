@@ -5,10 +5,10 @@ import HybridSyncPS
 /// The libFuzzer target: one input is one message (frames cut from the bytes by `FuzzInput`), fed
 /// through the wire decoder to a joined server, a started scheduler and a joined worker, as their node
 /// shells would feed it. A trap, a crash or a sanitizer report is a finding; refusals are the expected
-/// outcome. Build and run with `Launch/fuzz SECONDS`; the seed corpus is `Fuzz/corpus`.
+/// outcome. Build and run with `Launch/fuzz SECONDS`; the seed corpus is `Tests/Fuzz/corpus`.
 ///
 /// Without `-DFUZZING` (an ordinary `swift build`) the program writes the seed corpus instead:
-/// `.build/debug/hybridsync-fuzz Fuzz/corpus`.
+/// `.build/debug/hybridsync-fuzz Tests/Fuzz/corpus`.
 enum FuzzNodes {
     nonisolated(unsafe) static var server = FuzzNodes.makeServer()
     nonisolated(unsafe) static var scheduler = FuzzNodes.makeScheduler()
@@ -117,7 +117,7 @@ struct FuzzMain {
             var argv = CommandLine.unsafeArgv
             exit(runFuzzerDriver(&argc, &argv, fuzzOneInput))
         #else
-            let dir = CommandLine.arguments.dropFirst().first ?? "Fuzz/corpus"
+            let dir = CommandLine.arguments.dropFirst().first ?? "Tests/Fuzz/corpus"
             try FuzzSeeds.write(to: dir)
             // The seeds go through the same path the fuzzer drives, so this run checks them too.
             for seed in FuzzSeeds.all() { seed.withUnsafeBytes { FuzzNodes.feed($0) } }

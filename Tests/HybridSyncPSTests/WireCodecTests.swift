@@ -1,3 +1,4 @@
+import Foundation
 import HybridSyncCore
 import HybridSyncPS
 import XCTest
@@ -11,6 +12,21 @@ final class WireCodecTests: XCTestCase {
     func frames() -> [[UInt8]] {
         let h = MessageHeader(kind: .pushPull, sender: NodeID(.worker, 7), seq: 123_456_789_012, clock: -3, sections: sections)
         return [WireCodec.encodeHeader(h), [1, 2], [UInt8](repeating: 1, count: 24), [UInt8](repeating: 2, count: 48), [], []]
+    }
+
+    /// The committed fuzz seeds (`Tests/Fuzz/corpus`, written by an ordinary build of `hybridsync-fuzz`)
+    /// are messages of this build's wire version: seeds of an older version would stop the fuzzer at
+    /// the version byte. A seed is a frame count, then each frame as a little-endian u16 length and
+    /// its bytes; its first frame is the header.
+    func testTheCommittedFuzzSeedsAreOfThisWireVersion() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fuzz/corpus")
+        let seeds = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+        XCTAssertGreaterThanOrEqual(seeds.count, 10)
+        for name in seeds {
+            let b = [UInt8](try Data(contentsOf: dir.appendingPathComponent(name)))
+            guard b.count >= 3, b.count >= 3 + (Int(b[1]) | Int(b[2]) << 8) else { XCTFail("\(name): cut short"); continue }
+            XCTAssertNoThrow(try WireCodec.decodeHeader(Array(b[3..<(3 + (Int(b[1]) | Int(b[2]) << 8))])), name)
+        }
     }
 
     func testRoundTrip() throws {
