@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-/// The soak's short form: `hybridsync soak --minutes 0.5` (three epochs of each run, about a minute).
+/// The soak's short form: `hybridsync soak --epochs 2` (two epochs of each run, no probes).
 final class SoakProcessTests: XCTestCase {
     /// Drops, duplicates and reordering on every worker-server message, a worker killed and the job
     /// resumed from a checkpoint: the final parameters equal the fault-free run's, faults were really
@@ -10,7 +10,7 @@ final class SoakProcessTests: XCTestCase {
     func testSoakEndsBitIdenticalWithFlatMemory() throws {
         let dataset = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
         try XCTSkipUnless(FileManager.default.fileExists(atPath: dataset), "dataset-fashion-mnist is not installed (Launch/test installs it)")
-        let (status, out) = try HybridProcessTests.run(HybridProcessTests.tool, ["soak", "--minutes", "0.5"])
+        let (status, out) = try HybridProcessTests.run(HybridProcessTests.tool, ["soak", "--epochs", "2"])
         XCTAssertEqual(status, 0, out)
         XCTAssertTrue(out.contains("SOAK OK"), out)
         XCTAssertTrue(out.contains(": equal"), out)

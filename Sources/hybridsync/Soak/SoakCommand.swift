@@ -18,6 +18,8 @@ struct SoakCommand: ParsableCommand {
         commandName: "soak", abstract: "Fault-injected hybrid job against a fault-free reference, with memory checks.")
 
     @Option(help: "Minutes for the whole soak (reference and faulty runs).") var minutes = 10.0
+    @Option(help: "Epochs of each run, at least 2 (instead of sizing the runs from --minutes by a probe epoch of each kind).")
+    var epochs: Int?
     @Option(help: "Workers.") var workers = 2
     @Option(help: "Dedicated servers.") var servers = 2
     @Option(help: "Faults injected into worker <-> server messages (HYBRIDSYNC_FAULTS syntax).") var faults = "drop=0.05,duplicate=0.05,reorder=0.05,seed=11"
@@ -38,20 +40,28 @@ struct SoakCommand: ParsableCommand {
         }
         let job = SoakJob(root: root, np: workers + servers, log: dir + "/job.log")
 
-        // A probe epoch of each kind sizes the runs: the reference and the faulty run (slower by its
-        // resends) share the time.
+        // A probe epoch of each kind sizes the runs (unless --epochs says): the reference and the faulty
+        // run (slower by its resends) share the time.
         let env = ["HYBRIDSYNC_FAULTS": faults, "HYBRIDSYNC_RESEND_AFTER": "0.02", "HYBRIDSYNC_MAX_ATTEMPTS": "40", "HYBRIDSYNC_HEARTBEAT_TIMEOUT": "3"]
-        let probe = try job.run(args(1)), faultyProbe = try job.run(args(1), env: env)
-        guard probe.status == 0, let perEpoch = probe.seconds(per: stepsPerEpoch) else { throw SoakFailure("the probe run failed:\n\(probe.tail)") }
-        guard faultyProbe.status == 0, let faultyPerEpoch = faultyProbe.seconds(per: stepsPerEpoch) else {
-            throw SoakFailure("the faulty probe run failed:\n\(faultyProbe.tail)")
+        var sizing = ""
+        let epochs: Int
+        if let given = self.epochs {
+            guard given >= 2 else { throw ValidationError("--epochs must be at least 2 (a worker is killed and resumed in between)") }
+            epochs = given
+        } else {
+            let probe = try job.run(args(1)), faultyProbe = try job.run(args(1), env: env)
+            guard probe.status == 0, let perEpoch = probe.seconds(per: stepsPerEpoch) else { throw SoakFailure("the probe run failed:\n\(probe.tail)") }
+            guard faultyProbe.status == 0, let faultyPerEpoch = faultyProbe.seconds(per: stepsPerEpoch) else {
+                throw SoakFailure("the faulty probe run failed:\n\(faultyProbe.tail)")
+            }
+            epochs = Swift.max(3, Int(minutes * 60 / (perEpoch + faultyPerEpoch)))
+            sizing = String(format: "; %.2f s per epoch fault-free, %.2f s with faults", perEpoch, faultyPerEpoch)
         }
-        let epochs = Swift.max(3, Int(minutes * 60 / (perEpoch + faultyPerEpoch)))
         let steps = epochs * stepsPerEpoch
         emit(
             String(
-                format: "soak: %d steps (%d epochs of %d; %.2f s per epoch fault-free, %.2f s with faults), %d workers, %d dedicated servers, BSP, faults %@",
-                steps, epochs, stepsPerEpoch, perEpoch, faultyPerEpoch, workers, servers, faults))
+                format: "soak: %d steps (%d epochs of %d%@), %d workers, %d dedicated servers, BSP, faults %@",
+                steps, epochs, stepsPerEpoch, sizing, workers, servers, faults))
         let reference = try job.run(args(epochs))
         guard reference.status == 0, let want = reference.params else { throw SoakFailure("the reference run failed:\n\(reference.tail)") }
 
