@@ -62,7 +62,7 @@ final class ServerShard {
     /// (pulls return zeros), like the do-nothing handler ps-lite is usually measured with.
     let discardsData: Bool
     /// The zeros a discarding server answers pulls with, grown as needed.
-    private var zeroBuffer = SharedBytes(copying: UnsafeRawBufferPointer(start: nil, count: 0))
+    var zeroBuffer = SharedBytes(copying: UnsafeRawBufferPointer(start: nil, count: 0))
 
     /// Connections the transport refused at the handshake (shared with the node's transport).
     var handshakesRefused = HandshakeRefusals()
@@ -281,20 +281,9 @@ final class ServerShard {
             store.apply(keys: keys, piece: piece, gradients: grads, rowLength: n)
             return
         }
-        let order = keys.indices.sorted { keys[$0] < keys[$1] || (keys[$0] == keys[$1] && $0 < $1) }
-        var sum = [Float](repeating: 0, count: n)
-        var i = 0
-        while i < order.count {
-            let k = keys[order[i]]
-            for e in 0..<n { sum[e] = grads[order[i] * n + e] }
-            var j = i + 1
-            while j < order.count, keys[order[j]] == k {
-                for e in 0..<n { sum[e] += grads[order[j] * n + e] }
-                j += 1
-            }
-            sum.withUnsafeBufferPointer { store.apply(slot: store.slot(key: k, piece: piece), gradient: $0.baseAddress!, count: n) }
-            i = j
-        }
+        var rows = SummedRows(capacity: keys.count)
+        for (r, k) in keys.enumerated() { rows.append(key: k, source: 0, row: r) }
+        rows.apply(to: store, piece: piece, rowLength: n) { _, body in body(grads) }
     }
 
     private func readKeys(_ raw: UnsafeRawBufferPointer) -> [UInt64] {
@@ -319,9 +308,8 @@ final class ServerShard {
     }
 
     /// Applies BSP pushes of every step all live workers have finished, in step order, and within a step
-    /// in worker order (so float sums are the same every run). Per (table, piece), the rows of all the
-    /// step's pushes are sorted by key and then by push order, and each key's gradients are summed in
-    /// that order: a sort, not a hash map per row.
+    /// in worker order (so float sums are the same every run): per (table, piece), the rows of all the
+    /// step's pushes are summed by key in push order (`SummedRows`).
     private func releaseHeldPushes() {
         let done = clocks.minClock
         for step in heldPushes.keys.sorted() where step < done {
@@ -335,107 +323,15 @@ final class ServerShard {
             var groups: [String: [Int: [Int]]] = [:]
             for (i, p) in pushes.enumerated() { groups[p.section.table, default: [:]][p.section.piece, default: []].append(i) }
             for (table, pieces) in groups {
-                let store = tables[table]!
                 for (piece, members) in pieces {
-                    let n = pushes[members[0]].section.rowLength
-                    var rows: [(key: UInt64, push: Int32, row: Int32)] = []
-                    rows.reserveCapacity(members.reduce(0) { $0 + pushes[$1].keys.count })
-                    for m in members { for (r, k) in pushes[m].keys.enumerated() { rows.append((k, Int32(m), Int32(r))) } }
-                    rows.sort { ($0.key, $0.push, $0.row) < ($1.key, $1.push, $1.row) }
-                    var keys: [UInt64] = []
-                    var flat = [Float]()
-                    flat.reserveCapacity(rows.count * n)
-                    for e in rows {
-                        pushes[Int(e.push)].grads.withUnsafeBufferPointer { g in
-                            let src = g.baseAddress! + Int(e.row) * n
-                            if keys.last == e.key {
-                                flat.withUnsafeMutableBufferPointer { f in
-                                    let dst = f.baseAddress! + (keys.count - 1) * n
-                                    for x in 0..<n { dst[x] += src[x] }
-                                }
-                            } else {
-                                keys.append(e.key)
-                                flat.append(contentsOf: UnsafeBufferPointer(start: src, count: n))
-                            }
-                        }
+                    var rows = SummedRows(capacity: members.reduce(0) { $0 + pushes[$1].keys.count })
+                    for m in members { for (r, k) in pushes[m].keys.enumerated() { rows.append(key: k, source: m, row: r) } }
+                    rows.apply(to: tables[table]!, piece: piece, rowLength: pushes[members[0]].section.rowLength) { m, body in
+                        pushes[m].grads.withUnsafeBufferPointer { body($0.baseAddress!) }
                     }
-                    flat.withUnsafeBufferPointer { store.apply(keys: keys, piece: piece, gradients: $0.baseAddress!, rowLength: n) }
                 }
             }
         }
-    }
-
-    /// Throws if a pull at `clock` could never be answered (a worker it would wait for is dead).
-    private func checkAnswerable(clock: Int, staleness: Int) throws {
-        if !clocks.mayAnswer(clock: clock, staleness: staleness), let dead = clocks.deadWorkers.first {
-            throw HybridSyncError.peerDied(peer: "worker \(dead)", reason: "it died; this pull would wait for its clock forever")
-        }
-    }
-
-    private func answerOrHold(_ pull: WaitingPull) -> [NodeDirective] {
-        if clocks.mayAnswer(clock: Int(pull.header.clock), staleness: pull.staleness) {
-            return [answer(pull)]
-        }
-        waitingPulls.append(pull)
-        return []
-    }
-
-    private func releaseWaitingPulls() throws -> [NodeDirective] {
-        var out: [NodeDirective] = []
-        var still: [WaitingPull] = []
-        for p in waitingPulls {
-            if clocks.mayAnswer(clock: Int(p.header.clock), staleness: p.staleness) {
-                Timeline.end(p.arrived, "pull held for the clock", row: "\(id) holding \(p.header.sender)", detail: "clock \(p.header.clock)")
-                out.append(answer(p))
-            } else {
-                still.append(p)
-            }
-        }
-        waitingPulls = still
-        return out
-    }
-
-    private func answer(_ pull: WaitingPull) -> NodeDirective {
-        let t = Timeline.begin()
-        defer { Timeline.end(t, "pull answer", row: "\(id)", detail: "\(pull.header.sender), \(pull.keys.reduce(0) { $0 + $1.count }) keys") }
-        clocks.noteAnswered(clock: Int(pull.header.clock))
-        var sections: [SectionInfo] = []
-        var payload: [OutgoingFrame] = []
-        for (i, s) in pull.header.sections.enumerated() {
-            let store = tables[s.table]!
-            let keys = pull.keys[i]
-            let n = s.rowLength
-            var info = s
-            info.hasValues = true
-            sections.append(info)
-            payload.append(.bytes([]))
-            if discardsData {
-                // A benchmark's server: zeros, from one buffer shared by every answer (as ps-lite's do).
-                payload.append(.shared(zeros(bytes: keys.count * n * s.encoding.byteWidth)))
-                continue
-            }
-            payload.append(
-                .shared(
-                    SharedBytes.pooled(count: keys.count * n * s.encoding.byteWidth) { out in
-                        store.read(keys: keys, piece: s.piece, as: s.encoding, into: out, count: n)
-                    }))
-        }
-        let h = MessageHeader(
-            kind: .reply, sender: id, seq: pull.header.seq, clock: pull.header.clock,
-            flags: MessageFlags.keysOmitted, sections: sections)
-        let message = OutboundMessage(h, payload: payload)
-        bytesOut += message.payload.reduce(0) { $0 + $1.count }
-        return .send(pull.peer, message)
-    }
-
-    /// `bytes` zero bytes, shared.
-    private func zeros(bytes: Int) -> SharedBytes {
-        if zeroBuffer.count < bytes {
-            let p = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, bytes), alignment: 16)
-            p.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
-            zeroBuffer = SharedBytes(owning: p, count: bytes)
-        }
-        return zeroBuffer.prefix(bytes)
     }
 
     // MARK: - Replies
