@@ -56,6 +56,7 @@ let package = Package(
             name: "hybridsync",
             dependencies: [
                 "WideAndDeep",
+                "HybridSyncTestKit",
                 "HybridSyncCore",
                 "HybridSyncCollectives",
                 "HybridSyncPS",

@@ -23,7 +23,8 @@ struct PSCheck: ParsableCommand {
     @Option(help: "Staleness bound for the ssp check.") var staleness = 2
 
     func run() throws {
-        let config = try PSConfig.fromEnvironment(ProcessInfo.processInfo.environment)
+        let env = ProcessInfo.processInfo.environment
+        let config = try TestSwitches.apply(env, to: PSConfig.fromEnvironment(env))
         let worker = try KVWorker(config: config)
         let me = worker.id.index
         var ok = true

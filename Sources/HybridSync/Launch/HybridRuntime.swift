@@ -52,57 +52,23 @@ public final class HybridRuntime {
     /// Launches this rank. `base` supplies timeouts; addresses come from rank 0. `HYBRIDSYNC_BIND`
     /// overrides the address to bind (for multi-homed hosts).
     public static func launch(layout: HybridLayout, base: PSConfig = PSConfig(), dense given: DenseSyncConfig = DenseSyncConfig()) throws -> HybridRuntime? {
+        let env = LaunchEnvironment()
         let world = try MPIRuntime.initialize()
         var denseConfig = given
         denseConfig.logger[metadataKey: "rank"] = "\(world.rank)"
         let roles = try layout.roles(worldSize: world.size)
         let me = roles[world.rank]
-        if ProcessInfo.processInfo.environment["HYBRIDSYNC_SUPERVISED"] == "1" {
+        if env.supervised {
             // Launch/mpirun tells a killed rank whose servers the job absorbed from a failed one.
             let line = "hybridsync-rank-nodes rank=\(world.rank) pid=\(getpid()) nodes=\(Membership.identity(nodes(of: me, servers: layout.servers)))\n"
             FileHandle.standardError.write(Data(line.utf8))
         }
         let bootstrap = DenseSync(communicator: world, config: denseConfig)
-        // The timeouts users set where they launch (HYBRIDSYNC_HEARTBEAT_TIMEOUT, _REQUEST_TIMEOUT,
-        // _RESEND_AFTER, _MAX_ATTEMPTS, ...) apply under mpirun too.
-        // HYBRIDSYNC_KEYS means per-rank keys here (read below), not a standalone node's.
-        var config = try PSConfig.fromEnvironment(ProcessInfo.processInfo.environment.filter { $0.key != "HYBRIDSYNC_KEYS" }, base: base)
-        config.servers = layout.servers
-        config.workers = layout.workers(worldSize: world.size)
-        config.bindHost = try bindAddress(world: world, bootstrap: bootstrap)
-        let env = ProcessInfo.processInfo.environment
-        if env["HYBRIDSYNC_INSECURE"] == "1" {
-            if world.rank == 0 {
-                rankLogger("hybridsync.runtime", world).warning(
-                    "HYBRIDSYNC_INSECURE=1: parameter-server links are plain TCP, unauthenticated and unencrypted; anyone who reaches the ports can read and change the model"
-                )
-            }
-        } else if let dir = env["HYBRIDSYNC_KEYS"] {
-            config.curve = try KeyDirectory.loadRank(dir, rank: world.rank) { r in
-                roles.indices.contains(r) ? Membership.identity(nodes(of: roles[r], servers: layout.servers)) : nil
-            }
-        } else {
-            config.curve = try makeKeys(me, servers: layout.servers, world: world, bootstrap: bootstrap)
-        }
+        var config = try jobConfig(layout: layout, base: base, env: env, roles: roles, world: world, bootstrap: bootstrap)
         var background: [BackgroundNode] = []
-        var endpoint = ""
-        var schedulerError: Error?
-        if me.scheduler {
-            var sc = config
-            sc.schedulerPort = 0
-            do {
-                let scheduler = try SchedulerNode(config: sc, logger: rankLogger("hybridsync.scheduler", world))
-                endpoint = "\(config.bindHost):\(scheduler.port)"
-                background.append(BackgroundNode(name: "scheduler", Handover(scheduler)) { try $0.run() })
-            } catch { schedulerError = error }
-        }
-        endpoint = try broadcastString(endpoint, root: 0, bootstrap: bootstrap)
-        if let schedulerError { throw schedulerError }
-        guard let colon = endpoint.lastIndex(of: ":"), let port = Int(endpoint[endpoint.index(after: colon)...]) else {
-            throw HybridSyncError.invalidArgument(.configuration, "rank 0 could not start the scheduler")
-        }
-        config.schedulerHost = String(endpoint[..<colon])
-        config.schedulerPort = port
+        let endpoint = try startScheduler(me, config: config, world: world, bootstrap: bootstrap, background: &background)
+        config.schedulerHost = endpoint.host
+        config.schedulerPort = endpoint.port
         let workers = try world.split(color: me.worker == nil ? 1 : 0, key: world.rank)
         if me.spare {
             var sc = config
@@ -138,8 +104,59 @@ public final class HybridRuntime {
         world.transport.interrupter = lost
         let dense = DenseSync(communicator: workers, config: denseConfig)
         // Workers that share hosts all-reduce hierarchically (HYBRIDSYNC_HIERARCHICAL=0: flat).
-        if env["HYBRIDSYNC_HIERARCHICAL"] != "0" { try dense.groupByHost(named: hostIdentity()) }
+        if env.hierarchical { try dense.groupByHost(named: env.hostIdentity) }
         return HybridRuntime(world: world, role: me, kv: kv, dense: dense, background: background)
+    }
+
+    /// The job's parameter-server settings: the timeouts users set where they launch
+    /// (HYBRIDSYNC_HEARTBEAT_TIMEOUT, _REQUEST_TIMEOUT, _RESEND_AFTER, _MAX_ATTEMPTS, ...) over `base`,
+    /// the layout's counts, the bind address, and CURVE keys (the job's own, made over MPI, unless
+    /// HYBRIDSYNC_KEYS gives per-rank ones or HYBRIDSYNC_INSECURE=1 turns them off).
+    private static func jobConfig(
+        layout: HybridLayout, base: PSConfig, env: LaunchEnvironment, roles: [HybridLayout.RankRole], world: Communicator, bootstrap: DenseSync
+    ) throws -> PSConfig {
+        var config = try PSConfig.fromEnvironment(env.psVariables, base: base)
+        config.servers = layout.servers
+        config.workers = layout.workers(worldSize: world.size)
+        config.bindHost = try bindAddress(env, bootstrap: bootstrap)
+        if env.insecure {
+            if world.rank == 0 {
+                rankLogger("hybridsync.runtime", world).warning(
+                    "HYBRIDSYNC_INSECURE=1: parameter-server links are plain TCP, unauthenticated and unencrypted; anyone who reaches the ports can read and change the model"
+                )
+            }
+        } else if let dir = env.keys {
+            config.curve = try KeyDirectory.loadRank(dir, rank: world.rank) { r in
+                roles.indices.contains(r) ? Membership.identity(nodes(of: roles[r], servers: layout.servers)) : nil
+            }
+        } else {
+            config.curve = try makeKeys(roles[world.rank], servers: layout.servers, world: world, bootstrap: bootstrap)
+        }
+        return config
+    }
+
+    /// Starts the scheduler on the rank that has it (as a background node) and tells every rank its
+    /// endpoint. Throws on every rank if it could not start.
+    private static func startScheduler(
+        _ me: HybridLayout.RankRole, config: PSConfig, world: Communicator, bootstrap: DenseSync, background: inout [BackgroundNode]
+    ) throws -> (host: String, port: Int) {
+        var endpoint = ""
+        var schedulerError: Error?
+        if me.scheduler {
+            var sc = config
+            sc.schedulerPort = 0
+            do {
+                let scheduler = try SchedulerNode(config: sc, logger: rankLogger("hybridsync.scheduler", world))
+                endpoint = "\(config.bindHost):\(scheduler.port)"
+                background.append(BackgroundNode(name: "scheduler", Handover(scheduler)) { try $0.run() })
+            } catch { schedulerError = error }
+        }
+        endpoint = try broadcastString(endpoint, root: 0, bootstrap: bootstrap)
+        if let schedulerError { throw schedulerError }
+        guard let colon = endpoint.lastIndex(of: ":"), let port = Int(endpoint[endpoint.index(after: colon)...]) else {
+            throw HybridSyncError.invalidArgument(.configuration, "rank 0 could not start the scheduler")
+        }
+        return (String(endpoint[..<colon]), port)
     }
 
     /// Runs one rank of a hybrid job from start to end. A dedicated server rank serves until the workers
@@ -242,17 +259,10 @@ public final class HybridRuntime {
     /// Whether the parameter server's links are CURVE-encrypted and members-only.
     public var encrypted: Bool { kv.config.curve != nil }
 
-    /// What names this rank's host: `HYBRIDSYNC_HOST`, else the address it binds (`HYBRIDSYNC_BIND`: one
-    /// per emulated host in `Launch/cluster`), else the host name.
-    package static func hostIdentity() -> String {
-        let env = ProcessInfo.processInfo.environment
-        return env["HYBRIDSYNC_HOST"] ?? env["HYBRIDSYNC_BIND"] ?? ProcessInfo.processInfo.hostName
-    }
-
     /// 127.0.0.1 when every rank runs on this host; otherwise this host's first non-loopback IPv4
     /// address; `HYBRIDSYNC_BIND` overrides both.
-    private static func bindAddress(world: Communicator, bootstrap: DenseSync) throws -> String {
-        if let bind = ProcessInfo.processInfo.environment["HYBRIDSYNC_BIND"] { return bind }
+    private static func bindAddress(_ env: LaunchEnvironment, bootstrap: DenseSync) throws -> String {
+        if let bind = env.bind { return bind }
         let host = ProcessInfo.processInfo.hostName
         let all = try allgatherString(host, bootstrap: bootstrap)
         if Set(all).count == 1 { return "127.0.0.1" }

@@ -7,7 +7,7 @@ import Logging
 /// Throws `invalidArgument` for an unknown level.
 package func bootstrapLogging(_ arguments: [String]) throws -> [String] {
     var rest: [String] = []
-    var name = ProcessInfo.processInfo.environment["HYBRIDSYNC_LOG_LEVEL"]
+    var name = LaunchEnvironment().logLevel
     var i = 0
     while i < arguments.count {
         if arguments[i] == "--log-level", i + 1 < arguments.count {

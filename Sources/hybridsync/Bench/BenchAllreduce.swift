@@ -36,7 +36,7 @@ struct BenchAllreduce: ParsableCommand {
             config.fusionInPlaceBytes = fusionInPlaceBytes
             config.zeroCopyFusion = zeroCopyFusion
             let dense = DenseSync(communicator: world, config: config)
-            let levels = hierarchical ? try dense.groupByHost(named: HybridRuntime.hostIdentity()) : false
+            let levels = hierarchical ? try dense.groupByHost(named: LaunchEnvironment().hostIdentity) : false
             var out = JSONLines(path: world.rank == 0 ? json : nil)
             let p = world.size
             let memcpy = measureMemcpy()

@@ -3,6 +3,7 @@ import Foundation
 import HybridSync
 import HybridSyncCore
 import HybridSyncPS
+import HybridSyncTestKit
 
 /// `hybridsync ps ...`: run parameter-server roles standalone (configured by `HYBRIDSYNC_*` variables or
 /// flags), or a whole local job in one process tree.
@@ -50,7 +51,7 @@ struct PSOptions: ParsableArguments {
         if let workers { env["HYBRIDSYNC_NUM_WORKERS"] = "\(workers)" }
         if let bind { env["HYBRIDSYNC_BIND"] = bind }
         if let heartbeatTimeout { env["HYBRIDSYNC_HEARTBEAT_TIMEOUT"] = "\(heartbeatTimeout)" }
-        return try secured(PSConfig.fromEnvironment(env), env)
+        return try TestSwitches.apply(env, to: secured(PSConfig.fromEnvironment(env), env))
     }
 }
 

@@ -4,6 +4,7 @@ import HybridSync
 import HybridSyncCollectives
 import HybridSyncCore
 import HybridSyncPS
+import HybridSyncTestKit
 import WideAndDeep
 
 /// `hybridsync train`: the main job. A wide-and-deep classifier on Fashion-MNIST, the wide table
@@ -69,14 +70,14 @@ struct TrainCommand: ParsableCommand {
         (options.strategy, options.calibrate, options.consistency, options.rowEncoding) = (strategy, calibrate, cons, encoding)
         (options.overlap, options.synchronise) = (overlap, !computeOnly)
         (options.checkpointDirectory, options.checkpointEvery, options.resume) = (checkpointDir, checkpointEvery, resume)
-        var base = PSConfig()
+        var base = try TestSwitches.apply(ProcessInfo.processInfo.environment, to: PSConfig())
         base.replication = replication
         if let timeline { Timeline.start(writingTo: timeline) }
         try HybridRuntime.run(layout: HybridLayout(servers: servers, placement: placement, spares: spareServers), base: base) { runtime in
             try train(WideAndDeepTrainer(runtime: runtime, options: options))
         }
         // With fault injection (HYBRIDSYNC_FAULTS), every rank says what it injected (`hybridsync soak`).
-        if ProcessInfo.processInfo.environment["HYBRIDSYNC_FAULTS"] != nil {
+        if TestSwitches.injectsFaults(ProcessInfo.processInfo.environment) {
             let rank = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_RANK"] ?? "?"
             let counts = FaultCounters.process.snapshot.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
             emit("FAULTS rank \(rank) \(counts)")
@@ -114,7 +115,7 @@ struct TrainCommand: ParsableCommand {
         }
         let step = result.lastStep, steps = result.lastStep - result.firstStep
         if let dir = checkpointDir, step > firstStep || !resume, lead { emit("checkpoint of step \(step) in \(dir)") }
-        if ProcessInfo.processInfo.environment["HYBRIDSYNC_FAULTS"] != nil {
+        if TestSwitches.injectsFaults(ProcessInfo.processInfo.environment) {
             emit("RESENDS worker \(me) \(runtime.kv.resends)")
             if lead {
                 let stats = try runtime.kv.serverStats()
