@@ -1,4 +1,5 @@
 import HybridSyncCore
+import Synchronization
 
 /// Recursive-doubling all-reduce, the latency-optimal algorithm for small buffers: log2(p) rounds in
 /// each of which a rank swaps its whole buffer with the rank whose index differs from its own in one
@@ -8,7 +9,8 @@ import HybridSyncCore
 ///
 /// Ranks beyond the largest power of two below p fold in first (MPICH's scheme): of the first
 /// 2 (p - 2^k) ranks, each even one hands its buffer to the odd one after it, which takes part in the
-/// rounds for both and hands the result back at the end (two more latencies).
+/// rounds for both and hands the result back at the end (two more latencies). The rounds are defined
+/// once, in `ReductionRounds.recursiveDoubling`; this blocking shell and `StartedReduction` both run them.
 ///
 /// Every rank ends with the same bits: at each round the two partners combine the same two partial
 /// results, `a op b` on one side and `b op a` on the other, and every supported op is commutative.
@@ -41,53 +43,24 @@ struct RecursiveDoubling {
             ReductionKernels.accumulate(dtype: dtype, buffer, incoming, count: count, op: op)
             if maxWords > 0 { ReductionKernels.accumulate(dtype: .int64, buffer + trailer, incoming + trailer, count: maxWords, op: .max) }
         }
-        var powerOfTwo = 1
-        while powerOfTwo * 2 <= p { powerOfTwo *= 2 }
-        let extra = p - powerOfTwo
         let incoming = scratch.reserve(bytes)
         let pieces = pieces(bytes, payload: payload)
         var pending = PendingTransfers(comm, capacity: 2 * pieces.count)
-        // Receives into `to` (or sends `buffer`) piece by piece; pieces of one pair keep their order.
-        func receive(into to: UnsafeMutableRawPointer, from peer: Int) throws {
-            for c in pieces { _ = try pending.receive(into: .init(start: to + c.lowerBound, count: c.count), from: peer, tag: Self.tag) }
-        }
-        func send(to peer: Int) throws {
-            for c in pieces { try pending.send(.init(start: buffer + c.lowerBound, count: c.count), to: peer, tag: Self.tag) }
-        }
+        // The rounds (fold-in, the swaps, fold-out) are `ReductionRounds.recursiveDoubling`'s, over the
+        // whole message as one unit: each receive takes the message piece by piece into `incoming` (or,
+        // folding out, into `buffer`), each send gives `buffer`; pieces of one pair keep their order.
+        let rounds = Self.rounds(rank: rank, ranks: p)
         do {
-            // Fold in: even ranks among the first 2 * extra hand their buffer over and sit out the rounds.
-            var virtualRank = rank - extra
-            if rank < 2 * extra {
-                if rank % 2 == 0 {
-                    try send(to: rank + 1)
-                    virtualRank = -1
-                } else {
-                    try receive(into: incoming, from: rank - 1)
-                    virtualRank = rank / 2
+            for (i, r) in rounds.enumerated() {
+                for (peer, _, target) in r.receives {
+                    let to = target == .bucket ? buffer : incoming
+                    for c in pieces { _ = try pending.receive(into: .init(start: to + c.lowerBound, count: c.count), from: peer, tag: Self.tag) }
                 }
-                try pending.waitAll(deadline: .after(seconds: stepTimeoutSeconds), operation: "recursive doubling: folding in")
-                if virtualRank >= 0 { combine(incoming) }
-            }
-            if virtualRank >= 0 {
-                var mask = 1
-                while mask < powerOfTwo {
-                    let v = virtualRank ^ mask
-                    let partner = v < extra ? 2 * v + 1 : v + extra
-                    try receive(into: incoming, from: partner)
-                    try send(to: partner)
-                    try pending.waitAll(deadline: .after(seconds: stepTimeoutSeconds), operation: "recursive doubling: round of \(mask)")
-                    combine(incoming)
-                    mask <<= 1
+                for (peer, _) in r.sends {
+                    for c in pieces { try pending.send(.init(start: buffer + c.lowerBound, count: c.count), to: peer, tag: Self.tag) }
                 }
-            }
-            // Fold out: the odd ranks hand the result back.
-            if rank < 2 * extra {
-                if rank % 2 == 1 {
-                    try send(to: rank - 1)
-                } else {
-                    try receive(into: buffer, from: rank + 1)
-                }
-                try pending.waitAll(deadline: .after(seconds: stepTimeoutSeconds), operation: "recursive doubling: folding out")
+                try pending.waitAll(deadline: .after(seconds: stepTimeoutSeconds), operation: "recursive doubling: round \(i + 1) of \(rounds.count)")
+                if !r.combine.isEmpty { combine(incoming) }
             }
         } catch {
             // A timed-out receive may still land in the scratch: abandon it rather than reuse it.
@@ -96,6 +69,17 @@ struct RecursiveDoubling {
         }
         if op == .average { ReductionKernels.finishAverage(dtype: dtype, buffer, count: count, ranks: p) }
     }
+
+    /// Rank `rank`'s rounds among `ranks`, over one unit (the whole message), made once per pair.
+    static func rounds(rank: Int, ranks: Int) -> [ReductionRound] {
+        roundsCache.withLock { cache in
+            if let r = cache[rank << 32 | ranks] { return r }
+            let r = ReductionRounds.recursiveDoubling(rank: rank, ranks: ranks, count: 1)
+            cache[rank << 32 | ranks] = r
+            return r
+        }
+    }
+    private static let roundsCache = Mutex<[Int: [ReductionRound]]>([:])
 
     /// The byte ranges a message of `bytes` (`payload` of them data) travels in.
     private func pieces(_ bytes: Int, payload: Int) -> [Range<Int>] {

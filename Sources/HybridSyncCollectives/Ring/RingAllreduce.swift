@@ -4,7 +4,8 @@ import HybridSyncCore
 ///
 /// Each step posts its receives before its sends and cuts the chunk into segments, so the reduction of
 /// one segment overlaps the transfer of the next. The receive scratch is preallocated and reused.
-/// Every wait has a deadline; on timeout the error names the neighbour that did not deliver.
+/// Every wait has a deadline; on timeout the error names the neighbour that did not deliver. The rounds
+/// are defined once, in `ReductionRounds.ring`; this blocking shell and `StartedReduction` both run them.
 struct RingAllreduce {
     /// Bytes per segment (default 256 KiB).
     var segmentBytes: Int = 256 << 10
@@ -30,56 +31,46 @@ struct RingAllreduce {
         let recvScratch = scratch.reserve(schedule.chunk(0).count * w)
         var pending = PendingTransfers(comm, capacity: 2 * segments.segmentCount(schedule.chunk(0)) + 2)
         do {
-            for s in 0..<schedule.stepsPerPhase {
-                let (sendChunk, recvChunk) = schedule.reduceScatterStep(s)
-                let sendRange = schedule.chunk(sendChunk), recvRange = schedule.chunk(recvChunk)
-                let recvSegments = segments.segmentCount(recvRange)
+            // The rounds are `ReductionRounds.ring`'s: p - 1 that receive a chunk into the scratch and
+            // combine it (reduce-scatter), the owned chunk averaged after the last, then p - 1 that receive
+            // a chunk in place (all-gather). A reduce-scatter round combines segment by segment as each
+            // arrives, so the reduction of one overlaps the transfer of the next.
+            for (i, r) in try ReductionRounds.ring(rank: comm.rank, ranks: p, count: count).enumerated() {
+                let reducing = !r.combine.isEmpty
+                let (peer, recvRange, _) = r.receives[0]
+                let (to, sendRange) = r.sends[0]
+                let cut = reducing ? segments : gatherSegments
+                let step = reducing ? i : i - schedule.stepsPerPhase
+                let name = reducing ? "reduce-scatter" : "all-gather"
                 let deadline = Deadline.after(seconds: stepTimeoutSeconds)
                 let t = Timeline.begin()
-                defer { Timeline.end(t, "reduce-scatter \(s)", row: "worker \(comm.rank)", detail: "\(recvRange.count * w) bytes from rank \(schedule.left)") }
+                defer { Timeline.end(t, "\(name) \(step)", row: "worker \(comm.rank)", detail: "\(recvRange.count * w) bytes from rank \(peer)") }
+                // Reducing, a segment lands in the scratch at its offset within the chunk; gathering, in place.
+                func landing(_ seg: Range<Int>) -> UnsafeMutableRawPointer {
+                    reducing ? recvScratch + (seg.lowerBound - recvRange.lowerBound) * w : buffer + seg.lowerBound * w
+                }
+                let recvSegments = cut.segmentCount(recvRange)
                 for k in 0..<recvSegments {
-                    let seg = segments.segment(k, of: recvRange)
+                    let seg = cut.segment(k, of: recvRange)
                     try pending.receive(
-                        into: .init(start: recvScratch + (seg.lowerBound - recvRange.lowerBound) * w, count: seg.count * w),
-                        from: schedule.left, tag: Self.reduceScatterTag)
+                        into: .init(start: landing(seg), count: seg.count * w), from: peer, tag: reducing ? Self.reduceScatterTag : Self.allGatherTag)
                 }
-                for k in 0..<segments.segmentCount(sendRange) {
-                    let seg = segments.segment(k, of: sendRange)
-                    try pending.send(.init(start: buffer + seg.lowerBound * w, count: seg.count * w), to: schedule.right, tag: Self.reduceScatterTag)
-                }
-                for k in 0..<recvSegments {
-                    try pending.wait(k, deadline: deadline, operation: "ring reduce-scatter step \(s)")
-                    let seg = segments.segment(k, of: recvRange)
-                    ReductionKernels.accumulate(
-                        dtype: dtype, buffer + seg.lowerBound * w,
-                        recvScratch + (seg.lowerBound - recvRange.lowerBound) * w,
-                        count: seg.count, op: op)
-                }
-                try pending.waitAll(deadline: deadline, operation: "ring reduce-scatter step \(s)")
-            }
-            if op == .average {
-                let owned = schedule.chunk(schedule.ownedChunk)
-                ReductionKernels.finishAverage(dtype: dtype, buffer + owned.lowerBound * w, count: owned.count, ranks: p)
-            }
-            for s in 0..<schedule.stepsPerPhase {
-                let (sendChunk, recvChunk) = schedule.allGatherStep(s)
-                let sendRange = schedule.chunk(sendChunk), recvRange = schedule.chunk(recvChunk)
-                let deadline = Deadline.after(seconds: stepTimeoutSeconds)
-                let t = Timeline.begin()
-                defer { Timeline.end(t, "all-gather \(s)", row: "worker \(comm.rank)", detail: "\(recvRange.count * w) bytes from rank \(schedule.left)") }
-                for k in 0..<gatherSegments.segmentCount(recvRange) {
-                    let seg = gatherSegments.segment(k, of: recvRange)
-                    try pending.receive(
-                        into: .init(start: buffer + seg.lowerBound * w, count: seg.count * w),
-                        from: schedule.left, tag: Self.allGatherTag)
-                }
-                for k in 0..<gatherSegments.segmentCount(sendRange) {
-                    let seg = gatherSegments.segment(k, of: sendRange)
+                for k in 0..<cut.segmentCount(sendRange) {
+                    let seg = cut.segment(k, of: sendRange)
                     try pending.send(
-                        .init(start: buffer + seg.lowerBound * w, count: seg.count * w),
-                        to: schedule.right, tag: Self.allGatherTag)
+                        .init(start: buffer + seg.lowerBound * w, count: seg.count * w), to: to, tag: reducing ? Self.reduceScatterTag : Self.allGatherTag)
                 }
-                try pending.waitAll(deadline: deadline, operation: "ring all-gather step \(s)")
+                if reducing {
+                    for k in 0..<recvSegments {
+                        try pending.wait(k, deadline: deadline, operation: "ring reduce-scatter step \(step)")
+                        let seg = cut.segment(k, of: recvRange)
+                        ReductionKernels.accumulate(dtype: dtype, buffer + seg.lowerBound * w, landing(seg), count: seg.count, op: op)
+                    }
+                }
+                try pending.waitAll(deadline: deadline, operation: "ring \(name) step \(step)")
+                if op == .average {
+                    for a in r.average { ReductionKernels.finishAverage(dtype: dtype, buffer + a.lowerBound * w, count: a.count, ranks: p) }
+                }
             }
         } catch {
             // A timed-out receive may still land in the scratch: abandon it rather than reuse it.

@@ -37,16 +37,16 @@ struct PendingTransfers {
     }
 
     /// Waits for the transfer at `index` only.
-    mutating func wait(_ index: Int, deadline: Deadline, operation: String) throws {
+    mutating func wait(_ index: Int, deadline: Deadline, operation: @autoclosure () -> String) throws {
         let left = try interruptible { try comm.transport.wait([ids[index]], deadline: deadline) }
-        if !left.isEmpty { try fail(operation: operation, deadline: deadline, outstanding: [index]) }
+        if !left.isEmpty { try fail(operation: operation(), deadline: deadline, outstanding: [index]) }
     }
 
     /// Waits for every transfer; on timeout cancels them and throws naming the ranks still outstanding.
-    mutating func waitAll(deadline: Deadline, operation: String) throws {
+    mutating func waitAll(deadline: Deadline, operation: @autoclosure () -> String) throws {
         guard !ids.isEmpty else { return }
         let left = try interruptible { try comm.transport.wait(ids, deadline: deadline) }
-        if !left.isEmpty { try fail(operation: operation, deadline: deadline, outstanding: left) }
+        if !left.isEmpty { try fail(operation: operation(), deadline: deadline, outstanding: left) }
         ids.removeAll(keepingCapacity: true)
         peers.removeAll(keepingCapacity: true)
     }
