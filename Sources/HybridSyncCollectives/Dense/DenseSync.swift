@@ -140,12 +140,6 @@ public final class DenseSync {
             return
         }
         let members = bucket.members.map { tensors[$0] }
-        if config.zeroCopyFusion && hosts == nil {
-            // In the members' own memory; on a failure `finishStarted` quarantines what it must.
-            try launch(Self.flushBucket, members, op: bucket.op)
-            try finishStarted()
-            return
-        }
         let buffer = fusion.reserve(bucket.byteCount)
         pack(members, into: buffer)
         do {

@@ -10,11 +10,6 @@ public struct DenseSyncConfig: Sendable {
     /// `Int.max` fuses everything below `fusionThresholdBytes`. The default, 64 KiB, is measured by
     /// `hybridsync bench allreduce --fusion-in-place-bytes` on the project's machine (Docs/Benchmarks.md).
     public var fusionInPlaceBytes: Int = 64 << 10
-    /// Whether a fused bucket is reduced straight in its members' memory, each member's part of a
-    /// message travelling as a message of its own, instead of being copied into a fusion buffer and
-    /// back (default off: measured by `hybridsync bench allreduce --zero-copy-fusion`, Docs/Benchmarks.md).
-    /// Flat reductions only; with host groups fused buckets are copied.
-    public var zeroCopyFusion = false
     /// Ring segment size in bytes (default 1 MiB, the best of 64 KiB-4 MiB measured here).
     public var segmentBytes: Int = 1 << 20
     /// Buckets of at most this many bytes are reduced by recursive doubling (log2 p latencies) instead

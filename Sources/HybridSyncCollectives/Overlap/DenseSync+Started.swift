@@ -10,15 +10,13 @@ struct StartedBucket {
 }
 
 extension DenseSync {
-    /// Bucket indices `start` takes are below this (each started bucket has its own message tag; the
-    /// flush's zero-copy buckets use this index itself).
+    /// Bucket indices `start` takes are below this (each started bucket has its own message tag).
     package static let maxStartedBuckets = 4096
     private static let firstStartedTag: Int32 = 1000
 
     /// Starts reducing `tensors` with `op` as bucket `index` now, and returns without waiting (PyTorch
     /// DDP's buckets, started while backward goes on): one tensor is reduced in place; several are
-    /// copied into this bucket's own fusion buffer, or with `DenseSyncConfig.zeroCopyFusion` reduced in
-    /// their own memory. `advanceStarted` moves it on without blocking;
+    /// copied into this bucket's own fusion buffer. `advanceStarted` moves it on without blocking;
     /// `finishStarted` waits for it (and copies a fused bucket back).
     ///
     /// Every rank must start the same buckets (same index, same tensors' sizes and dtypes in the same
@@ -33,9 +31,6 @@ extension DenseSync {
         try launch(index, tensors, op: op)
     }
 
-    /// The index (and so the tag) of the flush's own buckets reduced without a copy (`reduce`).
-    static let flushBucket = maxStartedBuckets
-
     func launch(_ index: Int, _ tensors: [Tensor], op: ReduceOp) throws {
         guard !started.contains(where: { $0.index == index }) else {
             throw HybridSyncError.invalidArgument(.order, "bucket \(index) was already started")
@@ -47,14 +42,13 @@ extension DenseSync {
         guard count > 0 else { return }
         let buffers = startedBuffers[index] ?? (ScratchBuffer(), ScratchBuffer())
         startedBuffers[index] = buffers
-        let fused = tensors.count > 1 && !config.zeroCopyFusion
-        let memory: BucketMemory
+        let fused = tensors.count > 1
+        let memory: UnsafeMutableRawPointer
         if fused {
-            let bucket = buffers.fusion.reserve(count * dtype.byteWidth)
-            pack(tensors, into: bucket)
-            memory = BucketMemory([(bucket, count * dtype.byteWidth)])
+            memory = buffers.fusion.reserve(count * dtype.byteWidth)
+            pack(tensors, into: memory)
         } else {
-            memory = BucketMemory(tensors.map { ($0.rawPointer, $0.byteCount) })
+            memory = tensors[0].rawPointer
         }
         let t0 = Timeline.begin()
         let reduction: StartedReduction
@@ -62,7 +56,7 @@ extension DenseSync {
             reduction = try StartedReduction(
                 memory, incoming: buffers.incoming.reserve(count * dtype.byteWidth), count: count,
                 dtype: dtype, op: op, tag: Self.firstStartedTag + Int32(index), comm: communicator,
-                config: config, label: index == Self.flushBucket ? "zero-copy bucket" : "started bucket \(index)")
+                config: config, label: "started bucket \(index)")
         } catch {
             // The buckets already in flight cannot finish without this one on every rank.
             abandonStarted(error)

@@ -11,14 +11,13 @@ import HybridSyncCore
 /// goes by recursive doubling (in pieces of at most `RecursiveDoubling.pieceBytes` up to
 /// `RecursiveDoubling.piecesUpTo`, as the blocking path sends), a larger one by the ring, both flat.
 ///
-/// Memory: the bucket (a tensor reduced in place, a fusion buffer, or the members' own tensors, see
-/// `BucketMemory`) and `incoming` must stay valid until it is done or has thrown; after a failure that
+/// Memory: the bucket (a tensor reduced in place or a fusion buffer) and `incoming` must stay valid until it is done or has thrown; after a failure that
 /// left transfers the transport could not cancel (`Communicator.hasAbandonedTransfers`) they must never
 /// be reused.
 final class StartedReduction {
     private let comm: Communicator
     private let rounds: [ReductionRound]
-    private let memory: BucketMemory
+    private let memory: UnsafeMutableRawPointer
     private let incoming: UnsafeMutableRawPointer
     private let dtype: DType
     private let op: ReduceOp
@@ -28,10 +27,10 @@ final class StartedReduction {
     private var next = 0
     private var pending: PendingTransfers
 
-    /// Posts the first round of reducing the `count` elements of `memory` (with `incoming` as large,
-    /// contiguous) and returns without waiting.
+    /// Posts the first round of reducing the `count` elements at `memory` (with `incoming` as large)
+    /// and returns without waiting.
     init(
-        _ memory: BucketMemory, incoming: UnsafeMutableRawPointer, count: Int, dtype: DType, op: ReduceOp,
+        _ memory: UnsafeMutableRawPointer, incoming: UnsafeMutableRawPointer, count: Int, dtype: DType, op: ReduceOp,
         tag: Int32, comm: Communicator, config: DenseSyncConfig, label: String
     ) throws {
         try comm.checkUsable()
@@ -83,39 +82,29 @@ final class StartedReduction {
         let r = rounds[next - 1]
         let w = dtype.byteWidth
         for c in r.combine {
-            for span in memory.spans((c.lowerBound * w)..<(c.upperBound * w)) {
-                ReductionKernels.accumulate(dtype: dtype, span.pointer, incoming + span.offset, count: span.count / w, op: op)
-            }
+            ReductionKernels.accumulate(dtype: dtype, memory + c.lowerBound * w, incoming + c.lowerBound * w, count: c.count, op: op)
         }
         if op == .average {
-            for a in r.average {
-                for span in memory.spans((a.lowerBound * w)..<(a.upperBound * w)) {
-                    ReductionKernels.finishAverage(dtype: dtype, span.pointer, count: span.count / w, ranks: comm.size)
-                }
-            }
+            for a in r.average { ReductionKernels.finishAverage(dtype: dtype, memory + a.lowerBound * w, count: a.count, ranks: comm.size) }
         }
         if next < rounds.count { try post() }
     }
 
-    /// Posts round `next`'s receives, then its sends, cut at the bucket's regions and into pieces (the
-    /// same cuts on every rank, so each message matches one receive), and moves `next` on.
+    /// Posts round `next`'s receives, then its sends, cut into pieces (the same cuts on every rank, so
+    /// each message matches one receive), and moves `next` on.
     private func post() throws {
         guard next < rounds.count else { return }
         let r = rounds[next]
         let w = dtype.byteWidth
         for (peer, range, target) in r.receives {
-            for span in memory.spans((range.lowerBound * w)..<(range.upperBound * w)) {
-                let base = target == .bucket ? span.pointer : incoming + span.offset
-                for piece in RecursiveDoubling.cut(span.count, by: pieceBytes) {
-                    try pending.receive(into: .init(start: base + piece.lowerBound, count: piece.count), from: peer, tag: tag)
-                }
+            let base = (target == .bucket ? memory : incoming) + range.lowerBound * w
+            for piece in RecursiveDoubling.cut(range.count * w, by: pieceBytes) {
+                try pending.receive(into: .init(start: base + piece.lowerBound, count: piece.count), from: peer, tag: tag)
             }
         }
         for (peer, range) in r.sends {
-            for span in memory.spans((range.lowerBound * w)..<(range.upperBound * w)) {
-                for piece in RecursiveDoubling.cut(span.count, by: pieceBytes) {
-                    try pending.send(.init(start: span.pointer + piece.lowerBound, count: piece.count), to: peer, tag: tag)
-                }
+            for piece in RecursiveDoubling.cut(range.count * w, by: pieceBytes) {
+                try pending.send(.init(start: memory + range.lowerBound * w + piece.lowerBound, count: piece.count), to: peer, tag: tag)
             }
         }
         next += 1

@@ -23,8 +23,6 @@ struct BenchAllreduce: ParsableCommand {
     var fusionInPlaceBytes = DenseSyncConfig().fusionInPlaceBytes
     @Flag(help: "Reduce hierarchically when ranks share hosts (within the host, across hosts, broadcast).")
     var hierarchical = false
-    @Flag(help: "Reduce fused buckets in their tensors' own memory, without the fusion buffer's two copies.")
-    var zeroCopyFusion = false
     @Option(help: "Append JSON lines to this file.")
     var json: String?
 
@@ -34,7 +32,6 @@ struct BenchAllreduce: ParsableCommand {
             config.segmentBytes = segmentBytes
             config.recursiveDoublingBytes = recursiveDoublingBytes
             config.fusionInPlaceBytes = fusionInPlaceBytes
-            config.zeroCopyFusion = zeroCopyFusion
             let dense = DenseSync(communicator: world, config: config)
             let levels = hierarchical ? try dense.groupByHost(named: LaunchEnvironment().hostIdentity) : false
             var out = JSONLines(path: world.rank == 0 ? json : nil)
@@ -77,7 +74,7 @@ struct BenchAllreduce: ParsableCommand {
                     out.add([
                         "bench": "allreduce", "kind": "fusion", "ranks": p, "tensors": counts.count, "bytes": fusion.bytes,
                         "fused_us": fusion.fused * 1e6, "per_tensor_mpi_us": fusion.perTensor * 1e6,
-                        "speedup": fusion.perTensor / fusion.fused, "wrong": fusion.wrong, "zero_copy": zeroCopyFusion,
+                        "speedup": fusion.perTensor / fusion.fused, "wrong": fusion.wrong,
                     ])
                 }
             }
