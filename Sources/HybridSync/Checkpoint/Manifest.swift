@@ -1,5 +1,6 @@
 import Foundation
 import HybridSyncCore
+import HybridSyncPS
 
 /// The table of contents of one checkpoint: its format version, the step it was taken at, the job's
 /// shape, and every file with its size and CRC-32C. Written last, so a directory without one is not a

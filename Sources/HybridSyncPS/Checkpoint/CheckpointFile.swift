@@ -1,3 +1,5 @@
+import HybridSyncCore
+
 #if canImport(Glibc)
     import Glibc
 #endif
