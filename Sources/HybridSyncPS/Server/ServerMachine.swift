@@ -27,9 +27,15 @@ package struct ServerMachine: NodeMachine {
     /// Connections refused at the handshake, counted by the transport.
     private let handshakesRefused: HandshakeRefusals
 
+    /// Where the shards' timeline spans go (`.process` from the node shell; `.off` in tests).
+    private let spans: SpanRecorder
+
     /// A server listening at `endpoint` (the address workers will be given).
-    package init(config: PSConfig, endpoint: String, handshakesRefused: HandshakeRefusals = HandshakeRefusals()) {
+    package init(
+        config: PSConfig, endpoint: String, handshakesRefused: HandshakeRefusals = HandshakeRefusals(), spans: SpanRecorder = .off
+    ) {
         self.config = config
+        self.spans = spans
         self.endpoint = endpoint
         self.handshakesRefused = handshakesRefused
     }
@@ -104,20 +110,20 @@ package struct ServerMachine: NodeMachine {
         lastHeard = now
         switch m.body {
         case let .addressBook(me, servers, workers) where host == nil:
-            let (config, refusals) = (config, handshakesRefused)
+            let (config, refusals, spans) = (config, handshakesRefused, spans)
             let joined = ShardHost(
                 me: me.index, addresses: servers, resendAfter: config.resendAfter, copyPartBytes: Swift.max(1 << 16, config.maxMessageBytes / 4),
                 makeShard: { s in
                     let shard = ServerShard(
                         id: NodeID(.server, s), workers: workers, discardsData: config.discardData, limits: config.limits,
-                        maxReplyBytes: config.maxMessageBytes)
+                        maxReplyBytes: config.maxMessageBytes, spans: spans)
                     shard.handshakesRefused = refusals
                     return shard
                 },
                 shardFromCopy: { s, state in
                     let shard = try ServerShard.fromCopy(
                         state, id: NodeID(.server, s), discardsData: config.discardData, limits: config.limits,
-                        maxReplyBytes: config.maxMessageBytes)
+                        maxReplyBytes: config.maxMessageBytes, spans: spans)
                     shard.handshakesRefused = refusals
                     return shard
                 })

@@ -55,7 +55,8 @@ public final class ServerNode {
     /// before `startTimeout` or goes silent for `heartbeatTimeout`.
     public func run() throws {
         try NodeShell(
-            machine: ServerMachine(config: config, endpoint: endpoint, handshakesRefused: handshakesRefused), transport: transport, commands: CommandQueue(),
+            machine: ServerMachine(config: config, endpoint: endpoint, handshakesRefused: handshakesRefused, spans: .process), transport: transport,
+            commands: CommandQueue(),
             maxMessageBytes: config.maxMessageBytes, tickSeconds: Swift.min(0.02, config.heartbeatInterval / 2),
             logger: logger,
             onCount: { [self] name, _ in

@@ -13,7 +13,7 @@ extension ServerShard {
         var bucket = 0
         var headerWritten = false
         /// When writing began, for the job's timeline (nil when not recording).
-        let began = Timeline.begin()
+        let began: Double?
     }
 
     /// Rows written per slice (between two polls of the server's shell).
@@ -40,7 +40,8 @@ extension ServerShard {
         try w.write(UInt32(workers))
         for k in 0..<workers { try w.write(Int64(clocks.clock(of: k))) }
         try w.write(UInt32(tables.count))
-        checkpointJob = CheckpointJob(writer: w, name: name, peer: peer, request: request, tableNames: tables.keys.sorted())
+        checkpointJob = CheckpointJob(
+            writer: w, name: name, peer: peer, request: request, tableNames: tables.keys.sorted(), began: spans.begin())
     }
 
     /// Writes the next slice of the shard; when it is done, answers the requester with the file's name,
@@ -76,7 +77,7 @@ extension ServerShard {
             }
             checkpointJob = nil
             let (size, crc) = try job.writer.finish()
-            Timeline.end(job.began, "checkpoint written", row: "\(id)", detail: "\(job.name), \(size) bytes")
+            spans.end(job.began, "checkpoint written", row: "\(id)", detail: "\(job.name), \(size) bytes")
             let done = OutboundMessage(
                 MessageHeader(kind: .reply, sender: id, seq: job.request.seq, clock: job.request.clock),
                 .checkpointWritten(file: job.name, size: UInt64(size), crc: crc))

@@ -23,7 +23,7 @@ extension ServerShard {
         var still: [WaitingPull] = []
         for p in waitingPulls {
             if clocks.mayAnswer(clock: Int(p.header.clock), staleness: p.staleness) {
-                Timeline.end(p.arrived, "pull held for the clock", row: "\(id) holding \(p.header.sender)", detail: "clock \(p.header.clock)")
+                spans.end(p.arrived, "pull held for the clock", row: "\(id) holding \(p.header.sender)", detail: "clock \(p.header.clock)")
                 out.append(answer(p))
             } else {
                 still.append(p)
@@ -34,8 +34,8 @@ extension ServerShard {
     }
 
     func answer(_ pull: WaitingPull) -> NodeDirective {
-        let t = Timeline.begin()
-        defer { Timeline.end(t, "pull answer", row: "\(id)", detail: "\(pull.header.sender), \(pull.keys.reduce(0) { $0 + $1.count }) keys") }
+        let t = spans.begin()
+        defer { spans.end(t, "pull answer", row: "\(id)", detail: "\(pull.header.sender), \(pull.keys.reduce(0) { $0 + $1.count }) keys") }
         clocks.noteAnswered(clock: Int(pull.header.clock))
         var sections: [SectionInfo] = []
         var payload: [OutgoingFrame] = []

@@ -55,7 +55,7 @@ final class ServerShard {
         let keys: [[UInt64]]
         let staleness: Int
         /// When it arrived, if the timeline is recording (a held pull's wait is drawn).
-        var arrived: Double? = Timeline.begin()
+        var arrived: Double?
     }
 
     /// Benchmark mode: requests are validated and answered but rows are neither stored nor updated
@@ -72,11 +72,15 @@ final class ServerShard {
     /// Largest reply a worker accepts (the job's message limit).
     let maxReplyBytes: Int
 
+    /// Where this shard's timeline spans go (its shell's choice).
+    let spans: SpanRecorder
+
     init(
         id: NodeID, workers: Int, discardsData: Bool = false, limits: ServerLimits = ServerLimits(),
-        maxReplyBytes: Int = WireCodec.defaultMaxMessageBytes
+        maxReplyBytes: Int = WireCodec.defaultMaxMessageBytes, spans: SpanRecorder = .off
     ) {
         self.id = id
+        self.spans = spans
         self.discardsData = discardsData
         self.limits = limits
         self.maxReplyBytes = maxReplyBytes
@@ -152,9 +156,9 @@ final class ServerShard {
                 try checkClockLead(header)
                 let endsStep = header.flags & MessageFlags.endsStep != 0
                 let worker = endsStep ? try workerIndex(header) : 0
-                let t = Timeline.begin()
+                let t = spans.begin()
                 applyPush(header, frames, keys: keys, skipping: skips)
-                Timeline.end(t, "push", row: "\(id)", detail: "\(header.sender), \(keys.reduce(0) { $0 + $1.count }) keys")
+                spans.end(t, "push", row: "\(id)", detail: "\(header.sender), \(keys.reduce(0) { $0 + $1.count }) keys")
                 guard endsStep else { return [reply(peer, header, kind: .reply)] }
                 return [reply(peer, header, kind: .reply)] + (try advanceClock(worker: worker, to: Int(header.clock) + 1))
             case .pull, .pushPull:
@@ -169,7 +173,7 @@ final class ServerShard {
                 if !discardsData { try checkCapacity(header, keys: keys) }
                 if header.kind == .pushPull { try checkClockLead(header) }
                 if header.kind == .pushPull && applyingPush { applyPush(header, frames, keys: keys, skipping: skips) }
-                let answered = answerOrHold(WaitingPull(peer: peer, header: header, keys: keys, staleness: staleness))
+                let answered = answerOrHold(WaitingPull(peer: peer, header: header, keys: keys, staleness: staleness, arrived: spans.begin()))
                 guard answered.isEmpty else { return answered }
                 return [
                     .log(.trace, "\(id) holds pull \(header.seq) of \(header.sender) at clock \(header.clock) (slowest worker at \(clocks.minClock))"),
@@ -313,8 +317,8 @@ final class ServerShard {
     private func releaseHeldPushes() {
         let done = clocks.minClock
         for step in heldPushes.keys.sorted() where step < done {
-            let t = Timeline.begin()
-            defer { Timeline.end(t, "apply held pushes", row: "\(id)", detail: "step \(step)") }
+            let t = spans.begin()
+            defer { spans.end(t, "apply held pushes", row: "\(id)", detail: "step \(step)") }
             let held = heldPushes.removeValue(forKey: step)!
             heldKeys -= held.reduce(0) { $0 + $1.keys.count }
             heldRowBytes -= held.reduce(0) { $0 + rowBytes(of: $1) }
