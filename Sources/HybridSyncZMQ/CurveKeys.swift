@@ -3,14 +3,14 @@ import HybridSyncCore
 
 /// A CURVE key pair (Curve25519), each key as 40 Z85 characters, as libzmq makes them
 /// (`zmq_curve_keypair`, which uses libsodium's random source).
-public struct CurveKeyPair: Sendable, Hashable {
+package struct CurveKeyPair: Sendable, Hashable {
     /// The public key: safe to share.
-    public let publicKey: String
+    package let publicKey: String
     /// The secret key: stays with its owner.
-    public let secretKey: String
+    package let secretKey: String
 
     /// A key pair from two Z85 keys; throws `invalidArgument` unless each is 40 Z85 characters.
-    public init(publicKey: String, secretKey: String) throws {
+    package init(publicKey: String, secretKey: String) throws {
         guard CurveKeyPair.isKey(publicKey), CurveKeyPair.isKey(secretKey) else {
             throw HybridSyncError.invalidArgument(.configuration, "a CURVE key is 40 Z85 characters")
         }
@@ -19,7 +19,7 @@ public struct CurveKeyPair: Sendable, Hashable {
     }
 
     /// A new random key pair. Throws `transport` if this libzmq has no CURVE.
-    public static func generate() throws -> CurveKeyPair {
+    package static func generate() throws -> CurveKeyPair {
         guard zmq_has("curve") == 1 else {
             throw HybridSyncError.transport(library: "ZeroMQ", call: "zmq_has(curve)", code: -1, message: "this libzmq is built without CURVE")
         }
@@ -30,7 +30,7 @@ public struct CurveKeyPair: Sendable, Hashable {
     }
 
     /// Whether `key` is 40 characters of the Z85 alphabet.
-    public static func isKey(_ key: String) -> Bool {
+    package static func isKey(_ key: String) -> Bool {
         let alphabet = Set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#".utf8)
         return key.utf8.count == 40 && key.utf8.allSatisfy(alphabet.contains)
     }
@@ -39,15 +39,15 @@ public struct CurveKeyPair: Sendable, Hashable {
 /// What a node needs to take part in a CURVE-secured job: the key pair every listening socket of the
 /// job serves with (clients pin its public key), this node's own client key pair, and the job's members:
 /// every client public key allowed in, with the identity it is known by (the ZAP user id).
-public struct CurveSetup: Sendable {
+package struct CurveSetup: Sendable {
     /// The job's listening key pair (shared by the job's scheduler and servers).
-    public var server: CurveKeyPair
+    package var server: CurveKeyPair
     /// This node's key pair as a client.
-    public var client: CurveKeyPair
+    package var client: CurveKeyPair
     /// Client public key -> identity, for every member of the job.
-    public var members: [String: String]
+    package var members: [String: String]
 
-    public init(server: CurveKeyPair, client: CurveKeyPair, members: [String: String]) {
+    package init(server: CurveKeyPair, client: CurveKeyPair, members: [String: String]) {
         self.server = server
         self.client = client
         self.members = members

@@ -87,7 +87,7 @@ final class GradientSyncInProcessTests: XCTestCase {
             try sync.planOverlap([["w"]])
             let ids = (0..<UInt64(rows)).map { $0 * 7 }
             _ = try sync.pull("e", ids: ids)
-            try sync.pushSparse([SparseGradient(table: "e", ids: ids, values: [Float](repeating: 0.5, count: rows * dim))])
+            try sync.pushSparse([SparseRows(table: "e", ids: ids, values: [Float](repeating: 0.5, count: rows * dim))])
             let g = try Tensor(name: "w", values: [Float](repeating: 0.25, count: count))
             try sync.ready([g])
             try sync.step(dense: [g], sparse: [])
@@ -104,7 +104,7 @@ final class GradientSyncInProcessTests: XCTestCase {
     func testPushSparseIsOncePerStep() throws {
         let outcome = try TestKit.hybridJob(servers: 1, workers: 1) { runtime -> [String] in
             let (sync, _) = try Self.smallModel(runtime, strategy: .ps, denseCount: 2)
-            let rows = [SparseGradient(table: "e", ids: [1], values: [1, 1])]
+            let rows = [SparseRows(table: "e", ids: [1], values: [1, 1])]
             var errors: [String] = []
             try sync.pushSparse(rows)
             do { try sync.pushSparse(rows) } catch { errors.append("\(error)") }
@@ -138,7 +138,7 @@ final class GradientSyncInProcessTests: XCTestCase {
                 let dense = try Tensor(name: "w", values: [Float](repeating: 1, count: 2))
                 var out: [String] = []
                 do {
-                    try sync.step(dense: [dense], sparse: [SparseGradient(table: "e", ids: [1, 2], values: [1, 1, 1])])
+                    try sync.step(dense: [dense], sparse: [SparseRows(table: "e", ids: [1, 2], values: [1, 1, 1])])
                     out.append("no error")
                 } catch let HybridSyncError.shapeMismatch(what, expected, got) {
                     out.append("\(what): \(expected), got \(got)")
@@ -161,7 +161,7 @@ final class GradientSyncInProcessTests: XCTestCase {
             do { try sync.step(dense: [bad], sparse: []) } catch { errors.append("\(error)") }
             let fine = try Tensor(name: "w", values: [Float](repeating: 0, count: 4))
             do {
-                try sync.step(dense: [fine], sparse: [SparseGradient(table: "e", ids: [2, 6], values: [0, 0, .infinity, 0])])
+                try sync.step(dense: [fine], sparse: [SparseRows(table: "e", ids: [2, 6], values: [0, 0, .infinity, 0])])
             } catch { errors.append("\(error)") }
             errors.append("w=\(try w.values(as: Float.self)) steps=\(sync.stepCount)")
             return errors
@@ -187,7 +187,7 @@ final class GradientSyncInProcessTests: XCTestCase {
                             name: "e", dimension: 2, optimizer: .sgd(learningRate: 1), consistency: .bsp,
                             nonFinite: .skipRow), rows: 8))
             ])
-            try sync.step(dense: [], sparse: [SparseGradient(table: "e", ids: [2, 6], values: [1, 1, .nan, 1])])
+            try sync.step(dense: [], sparse: [SparseRows(table: "e", ids: [2, 6], values: [1, 1, .nan, 1])])
             return try sync.pull("e", ids: [2, 6]).values
         }
         for r in outcome.workers {

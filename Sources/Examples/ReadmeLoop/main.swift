@@ -63,7 +63,7 @@ try HybridRuntime.run(layout: HybridLayout(servers: 2, placement: .dedicated)) {
         let (loss, gW, gRows) = model.backward(batch.ids, batch.targets, w: try w.values(as: Float.self), rows: rows.values)
         try sync.step(
             dense: [try Tensor(name: "mlp.w", values: gW)],
-            sparse: [SparseGradient(table: "ads", ids: batch.ids, values: gRows)])
+            sparse: [SparseRows(table: "ads", ids: batch.ids, values: gRows)])
         losses.append(loss)
         if me == 0 && step % 50 == 0 { print("steps \(step - 49)-\(step): mean loss \(losses.suffix(50).reduce(0, +) / 50)") }
     }

@@ -92,7 +92,7 @@ public final class WideAndDeepTrainer {
         _ idx: [Int], _ g: WideAndDeep.Gradients, _ batch: inout WideAndDeep.Batch, _ distinct: inout DistinctRows,
         overlap: Bool
     ) throws -> Double {
-        for t in [g.w1, g.b1, g.w2, g.b2] { memset(t.rawPointer, 0, t.byteCount) }
+        for t in [g.w1, g.b1, g.w2, g.b2] { try t.withElements(as: Float.self) { $0.update(repeating: 0) } }
         let (unique, slot, starts) = try forward(trainSet, idx, &batch, &distinct, row: row) { unique in
             options.synchronise ? try sync.pull("wide", ids: unique).values : [Float](repeating: 0, count: unique.count * 10)
         }
@@ -112,7 +112,7 @@ public final class WideAndDeepTrainer {
         // The wide table's gradient is complete here: with the overlap it leaves now and travels while
         // the MLP's backward pass runs, as does the output layer's bucket once backward has finished
         // it; `step` then starts the first layer's bucket, waits and applies.
-        let sparse = [SparseGradient(table: "wide", ids: unique, values: wideGrad)]
+        let sparse = [SparseRows(table: "wide", ids: unique, values: wideGrad)]
         let early = overlap && options.synchronise
         if early { try sync.pushSparse(sparse) }
         try model.backward(batch, dlogits: dlogits, into: g) { if early { try sync.ready([g.w2, g.b2]) } }

@@ -10,15 +10,17 @@ import HybridSyncCore
 /// In both, the last `spares` ranks are spare servers (`PSConfig.spare`): each waits to replace a
 /// server that dies, which restores the shards' copies.
 public struct HybridLayout: Sendable, Equatable {
+    /// Where servers run: on ranks of their own, or beside workers.
     public enum Placement: String, Sendable, CaseIterable {
         case dedicated, colocated
     }
 
-    public var servers: Int
-    public var placement: Placement
+    package var servers: Int
+    package var placement: Placement
     /// Ranks started as spare servers (the job's last ranks).
-    public var spares: Int
+    package var spares: Int
 
+    /// `servers` servers placed as `placement`, and `spares` spare servers.
     public init(servers: Int, placement: Placement, spares: Int = 0) {
         self.servers = servers
         self.placement = placement

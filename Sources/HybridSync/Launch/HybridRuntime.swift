@@ -17,7 +17,7 @@ import Synchronization
 /// Workers call `finish()` at the end. Call from the main thread (it makes MPI calls).
 public final class HybridRuntime {
     /// All ranks.
-    public let world: Communicator
+    package let world: Communicator
     /// This rank's role.
     package let role: HybridLayout.RankRole
     /// The parameter-server client (workers only).
@@ -51,7 +51,7 @@ public final class HybridRuntime {
 
     /// Launches this rank. `base` supplies timeouts; addresses come from rank 0. `HYBRIDSYNC_BIND`
     /// overrides the address to bind (for multi-homed hosts).
-    public static func launch(layout: HybridLayout, base: PSConfig = PSConfig(), dense given: DenseSyncConfig = DenseSyncConfig()) throws -> HybridRuntime? {
+    package static func launch(layout: HybridLayout, base: PSConfig = PSConfig(), dense given: DenseSyncConfig = DenseSyncConfig()) throws -> HybridRuntime? {
         let env = LaunchEnvironment()
         let world = try MPIRuntime.initialize()
         var denseConfig = given
@@ -214,7 +214,7 @@ public final class HybridRuntime {
 
     /// Ends this worker: tells the scheduler, then waits for this rank's server and scheduler threads.
     /// Throws if one of them failed.
-    public func finish(timeout: Double = 60) throws {
+    package func finish(timeout: Double = 60) throws {
         kv.finish()
         let deadline = Deadline.after(seconds: timeout)
         for b in background {
@@ -257,7 +257,7 @@ public final class HybridRuntime {
     }
 
     /// Whether the parameter server's links are CURVE-encrypted and members-only.
-    public var encrypted: Bool { kv.config.curve != nil }
+    package var encrypted: Bool { kv.config.curve != nil }
 
     /// 127.0.0.1 when every rank runs on this host; otherwise this host's first non-loopback IPv4
     /// address; `HYBRIDSYNC_BIND` overrides both.

@@ -5,13 +5,11 @@ import HybridSyncCore
 #endif
 
 /// Which path a parameter's gradients take.
-public enum Route: String, Sendable, CaseIterable, CustomStringConvertible {
+public enum Route: String, Sendable, CaseIterable {
     /// Dense all-reduce over the workers' ring.
     case ring
     /// Push and pull of touched rows through the parameter servers.
     case ps
-
-    public var description: String { rawValue }
 }
 
 /// What the planner knows of one parameter.

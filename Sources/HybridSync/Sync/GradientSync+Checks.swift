@@ -27,7 +27,7 @@ extension GradientSync {
     /// dense tensor and this worker's rank, or the table, the row id and this rank. A table declared
     /// with `NonFinitePolicy.skipRow` loses such rows instead (returned without them), one with `allow`
     /// keeps them.
-    func checkFinite(_ grads: [Tensor], _ sparse: [SparseGradient], sparseSent: Bool = false) throws -> [SparseGradient] {
+    func checkFinite(_ grads: [Tensor], _ sparse: [SparseRows], sparseSent: Bool = false) throws -> [SparseRows] {
         let rank = runtime.dense.communicator.rank
         for g in grads where g.dtype == .float32 {
             if let i = try g.withElements(as: Float.self, { $0.firstIndex { !$0.isFinite } }) {
@@ -38,7 +38,7 @@ extension GradientSync {
                 throw HybridSyncError.invalidArgument(.nonFinite, "non-finite gradient of '\(g.name)' at element \(i) on rank \(rank): \(outcome)")
             }
         }
-        var out: [SparseGradient] = []
+        var out: [SparseRows] = []
         for s in sparse {
             guard let i = s.values.firstIndex(where: { !$0.isFinite }) else { out.append(s); continue }
             let spec = tables[s.table]?.spec

@@ -10,7 +10,7 @@ import HybridSyncPS
 /// for step in ... {
 ///     let rows = try sync.pull("wide", ids: batchIds)           // embedding rows this batch needs
 ///     ... forward, backward ...
-///     try sync.step(dense: [w1Grad], sparse: [SparseGradient(table: "wide", ids: batchIds, values: g)])
+///     try sync.step(dense: [w1Grad], sparse: [SparseRows(table: "wide", ids: batchIds, values: g)])
 /// }
 /// ```
 ///
@@ -25,12 +25,12 @@ import HybridSyncPS
 /// Threading: one thread (the training loop), on every worker, in the same order.
 public final class GradientSync {
     public let runtime: HybridRuntime
-    public let strategy: Strategy
+    package let strategy: Strategy
     package internal(set) var planner: Planner
     /// Steps completed.
     public internal(set) var stepCount = 0
     /// Step after which the plan is revised from observations (0: never).
-    public var replanAfterSteps: Int
+    package var replanAfterSteps: Int
     /// The registered parameters: dense ones in registration order (the order every worker reduces
     /// and checkpoints them in), tables by name.
     var dense: [DenseParameter] = []
@@ -109,7 +109,7 @@ public final class GradientSync {
     /// rows were sent (the error says so), where a plain `step` throws before anything is sent. Likewise
     /// any error `step` throws comes after these rows (and, with them, possibly the step's end) reached
     /// the servers.
-    public func pushSparse(_ given: [SparseGradient]) throws {
+    public func pushSparse(_ given: [SparseRows]) throws {
         guard early == nil else { throw HybridSyncError.invalidArgument(.order, "pushSparse was already called for this step") }
         let (pushes, densified) = try sparseWork(try checkFinite([], given))
         let endsStep = !pushes.isEmpty && !dense.contains { $0.route == .ps }
@@ -123,7 +123,7 @@ public final class GradientSync {
     /// plan) and applied; sparse ones pushed (or densified and averaged) and applied. Collective over the
     /// workers. `dense` must hold one gradient per registered dense parameter, with the same name.
     /// After `pushSparse`, `sparse` must be empty.
-    public func step(dense grads: [Tensor], sparse given: [SparseGradient]) throws {
+    public func step(dense grads: [Tensor], sparse given: [SparseRows]) throws {
         let early = self.early
         self.early = nil
         defer {
@@ -141,7 +141,7 @@ public final class GradientSync {
 
     /// The step: check everything, start the pushes, reduce on the ring, wait, apply, end the step.
     private func syncStep(
-        dense grads: [Tensor], sparse given: [SparseGradient],
+        dense grads: [Tensor], sparse given: [SparseRows],
         early: (handle: PSHandle?, endsStep: Bool, densified: [(LocalTable, Tensor)])?
     ) throws {
         if early != nil && !given.isEmpty {
@@ -202,7 +202,7 @@ public final class GradientSync {
 
     /// Checks `sparse` against the registered tables and splits it: rows for the servers (scaled by
     /// 1/workers) and tables held locally (densified, for the ring).
-    private func sparseWork(_ sparse: [SparseGradient]) throws -> (pushes: [SparseRows], densified: [(LocalTable, Tensor)]) {
+    private func sparseWork(_ sparse: [SparseRows]) throws -> (pushes: [SparseRows], densified: [(LocalTable, Tensor)]) {
         var pushes: [SparseRows] = []
         var densified: [(LocalTable, Tensor)] = []
         let scale = 1 / Float(workers)

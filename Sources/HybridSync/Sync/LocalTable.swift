@@ -55,7 +55,7 @@ final class LocalTable {
     }
 
     /// Scatters `g` (duplicates summed) into the reusable dense gradient.
-    func densify(_ g: SparseGradient) throws -> Tensor {
+    func densify(_ g: SparseRows) throws -> Tensor {
         let d = spec.dimension
         try g.checkShape(dimension: d)
         let rowIndex = try g.keys.map(check)

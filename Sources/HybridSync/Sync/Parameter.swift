@@ -3,6 +3,7 @@ import HybridSyncCore
 
 /// A model parameter registered with `GradientSync`.
 public struct Parameter {
+    /// What the parameter is.
     public enum Kind {
         /// A dense tensor, held by the caller and updated in place by `GradientSync` with `optimizer`.
         case dense(Tensor, optimizer: OptimizerSpec)
@@ -11,26 +12,23 @@ public struct Parameter {
         case embedding(TableSpec, rows: Int)
     }
 
-    public var kind: Kind
+    package var kind: Kind
     /// A route the planner must use.
-    public var pin: Route?
+    package var pin: Route?
 
+    /// A parameter of `kind`; `pin` forces its route (nil: the planner decides).
     public init(_ kind: Kind, pin: Route? = nil) {
         self.kind = kind
         self.pin = pin
     }
 
-    public var name: String {
+    package var name: String {
         switch kind {
         case .dense(let t, _): return t.name
         case .embedding(let s, _): return s.name
         }
     }
 }
-
-/// The gradient of an embedding table for one step: the parameter server's `SparseRows` (one type for
-/// sparse rows everywhere), built with `SparseRows(table:ids:values:)`. Ids may repeat (summed).
-public typealias SparseGradient = SparseRows
 
 /// Which paths a job uses.
 public enum Strategy: String, Sendable, CaseIterable {

@@ -5,7 +5,7 @@ import HybridSyncCore
 /// rank 0 merges the parts into `FILE`, a Chrome-trace JSON (`{"traceEvents": [...]}`) with a process
 /// per rank and a row per node it held (worker, server, scheduler). The parts share one clock (see
 /// `Timeline`). The merge needs the ranks' parts on one file system (one host, or a shared folder).
-public enum TimelineFile {
+package enum TimelineFile {
     /// The part file of `rank`.
     static func partPath(_ path: String, rank: Int) -> String { "\(path).rank-\(rank).part" }
 
@@ -14,7 +14,7 @@ public enum TimelineFile {
     /// Returns the ranks whose part never came (their rows are missing from the trace), or nil when
     /// nothing was recorded. Throws `invalidArgument` naming the file it could not write.
     @discardableResult
-    public static func finish(rank: Int, ranks: Int, timeout: Double = 15) throws -> [Int]? {
+    package static func finish(rank: Int, ranks: Int, timeout: Double = 15) throws -> [Int]? {
         guard let path = Timeline.path else { return nil }
         try writePart(path, rank: rank)
         guard rank == 0 else { return [] }

@@ -14,7 +14,7 @@ public final class DenseSync {
     /// The ranks this object reduces over.
     public let communicator: Communicator
     /// The settings in force.
-    public let config: DenseSyncConfig
+    package let config: DenseSyncConfig
     private var queue: [(Tensor, ReduceOp)] = []
     let fusion = ScratchBuffer()
     let scratch = ScratchBuffer()

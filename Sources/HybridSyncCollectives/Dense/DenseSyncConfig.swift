@@ -9,7 +9,7 @@ public struct DenseSyncConfig: Sendable {
     /// copied into a fusion bucket and back (the copies cost more than the message latency they save).
     /// `Int.max` fuses everything below `fusionThresholdBytes`. The default, 64 KiB, is measured by
     /// `hybridsync bench allreduce --fusion-in-place-bytes` on the project's machine (Docs/Benchmarks.md).
-    public var fusionInPlaceBytes: Int = 64 << 10
+    package var fusionInPlaceBytes: Int = 64 << 10
     /// Ring segment size in bytes (default 1 MiB, the best of 64 KiB-4 MiB measured here).
     public var segmentBytes: Int = 1 << 20
     /// Buckets of at most this many bytes are reduced by recursive doubling (log2 p latencies) instead
@@ -20,7 +20,7 @@ public struct DenseSyncConfig: Sendable {
     /// fingerprint instead of the full negotiation (Horovod's response cache; default on). A batch
     /// that differs anywhere falls back to the full negotiation, which raises the same error on every
     /// rank.
-    public var negotiationCache = true
+    package var negotiationCache = true
     /// Seconds after which a rank that has not submitted a batch is reported (default 60, as Horovod).
     public var stallSeconds: Double = 60
     /// Whether a stall raises on the waiting ranks or is logged (default: raise).

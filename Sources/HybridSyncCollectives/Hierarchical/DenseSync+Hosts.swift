@@ -3,7 +3,7 @@ import HybridSyncCore
 /// Grouping a `DenseSync`'s ranks by host, for the hierarchical all-reduce (`HostGroups`).
 extension DenseSync {
     /// Whether all-reduces go hierarchically (`groupByHost` found ranks sharing hosts).
-    public var isHierarchical: Bool { hosts != nil }
+    package var isHierarchical: Bool { hosts != nil }
 
     /// Groups the ranks by host for the hierarchical all-reduce: `hostOfRank[r]` is any id of rank `r`'s
     /// host, the same list on every rank. With two hosts or more and some host holding two ranks or

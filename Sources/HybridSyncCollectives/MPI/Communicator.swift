@@ -34,9 +34,9 @@ public final class Communicator {
     }
 
     /// Bytes this rank has handed to point-to-point sends on this communicator (counted, not estimated).
-    public var bytesSent: Int { sent.load(ordering: .relaxed) }
+    package var bytesSent: Int { sent.load(ordering: .relaxed) }
     /// Bytes this rank has posted receives for on this communicator.
-    public var bytesReceived: Int { received.load(ordering: .relaxed) }
+    package var bytesReceived: Int { received.load(ordering: .relaxed) }
 
     func count(sent: Int = 0, received: Int = 0) {
         if sent > 0 { self.sent.add(sent, ordering: .relaxed) }

@@ -8,7 +8,7 @@ public enum MPIRuntime {
     /// Initialises MPI (with `MPI_THREAD_MULTIPLE` when granted) unless it already is, and sets
     /// `MPI_ERRORS_RETURN` on the world communicator so failures come back as thrown errors.
     /// - Returns: the world communicator.
-    public static func initialize() throws -> Communicator {
+    package static func initialize() throws -> Communicator {
         var flag: Int32 = 0
         try mpiCheck(MPI_Initialized(&flag), "MPI_Initialized")
         if flag == 0 {
@@ -26,7 +26,7 @@ public enum MPIRuntime {
     }
 
     /// Finalises MPI if it was initialised and not yet finalised.
-    public static func finalize() {
+    package static func finalize() {
         var initialized: Int32 = 0, finalized: Int32 = 0
         MPI_Initialized(&initialized)
         MPI_Finalized(&finalized)

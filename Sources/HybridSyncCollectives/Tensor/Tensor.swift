@@ -13,7 +13,7 @@ public final class Tensor {
     public let count: Int
     /// The tensor's storage (`count * dtype.byteWidth` bytes). It changes only if a collective on the
     /// tensor failed in a way that forced its old storage into quarantine (see `quarantineStorage`).
-    public private(set) var rawPointer: UnsafeMutableRawPointer
+    package private(set) var rawPointer: UnsafeMutableRawPointer
 
     /// A zero-filled tensor.
     public init(name: String, dtype: DType, count: Int) throws {

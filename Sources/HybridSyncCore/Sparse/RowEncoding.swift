@@ -6,25 +6,24 @@
 ///   becomes an infinity, which the table's `NonFinitePolicy` then handles like any other).
 /// - `bfloat16`: float32's exponent with 8 significant bits: float32's whole range, less precision.
 ///
-/// Both round to nearest, ties to even. The raw values are the wire's element-type codes.
-public enum RowEncoding: UInt8, Sendable, Equatable, CaseIterable, CustomStringConvertible {
-    case float32 = 1
-    case float16 = 3
-    case bfloat16 = 6
+/// Both round to nearest, ties to even.
+public enum RowEncoding: Sendable, Equatable, CaseIterable, WireCode {
+    case float32, float16, bfloat16
 
-    /// Bytes per element on the wire.
-    public var byteWidth: Int { self == .float32 ? 4 : 2 }
-
-    public var description: String {
+    /// The wire's element-type code (float32's and float16's are `DType`'s).
+    package var rawValue: UInt8 {
         switch self {
-        case .float32: return "float32"
-        case .float16: return "float16"
-        case .bfloat16: return "bfloat16"
+        case .float32: return 1
+        case .float16: return 3
+        case .bfloat16: return 6
         }
     }
 
+    /// Bytes per element on the wire.
+    package var byteWidth: Int { self == .float32 ? 4 : 2 }
+
     /// Parses `float32`, `float16` (or `f16`, `half`), `bfloat16` (or `bf16`).
-    public init?(name: String) {
+    package init?(name: String) {
         switch name.lowercased() {
         case "float32", "f32": self = .float32
         case "float16", "f16", "half": self = .float16

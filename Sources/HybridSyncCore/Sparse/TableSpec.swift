@@ -83,7 +83,7 @@ public enum Consistency: Sendable, Equatable, CustomStringConvertible {
     case asp
 
     /// The largest allowed clock gap (`Int.max` for ASP).
-    public var staleness: Int {
+    package var staleness: Int {
         switch self {
         case .bsp: return 0
         case .ssp(let s): return s
@@ -111,13 +111,22 @@ public enum Consistency: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// What a table does with a gradient row holding a NaN or an infinity.
-public enum NonFinitePolicy: UInt8, Sendable, Equatable {
+public enum NonFinitePolicy: Sendable, Equatable, CaseIterable, WireCode {
     /// Refuse the whole push (or step) with an error naming the table and the row. The default.
-    case reject = 0
+    case reject
     /// Drop such rows and apply the rest; dropped rows are counted and logged.
-    case skipRow = 1
+    case skipRow
     /// Apply them: the table may then hold non-finite values.
-    case allow = 2
+    case allow
+
+    /// The on-wire code.
+    package var rawValue: UInt8 {
+        switch self {
+        case .reject: return 0
+        case .skipRow: return 1
+        case .allow: return 2
+        }
+    }
 }
 
 /// An embedding table as a worker declares it to the servers.
@@ -162,7 +171,7 @@ public struct TableSpec: Sendable, Equatable {
     package func length(ofPiece j: Int) -> Int { Swift.min(pieceLength, dimension - j * pieceLength) }
 
     /// Checks the spec; throws `invalidArgument` naming the problem.
-    public func validate() throws {
+    package func validate() throws {
         guard !name.isEmpty, name.utf8.count <= 256 else { throw HybridSyncError.invalidArgument(.name, "table name must be 1-256 bytes") }
         guard dimension >= 1, dimension <= 1 << 28 else {
             throw HybridSyncError.invalidArgument(.range, "table '\(name)': dimension \(dimension) outside 1...\(1 << 28)")

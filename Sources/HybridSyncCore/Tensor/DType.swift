@@ -1,15 +1,20 @@
 /// The element types HybridSync can reduce, store and send.
-///
-/// The raw value is the on-wire code; it never changes once released.
-public enum DType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
-    case float32 = 1
-    case float64 = 2
-    case float16 = 3
-    case int32 = 4
-    case int64 = 5
+public enum DType: Sendable, CaseIterable, WireCode {
+    case float32, float64, float16, int32, int64
+
+    /// The on-wire code.
+    package var rawValue: UInt8 {
+        switch self {
+        case .float32: return 1
+        case .float64: return 2
+        case .float16: return 3
+        case .int32: return 4
+        case .int64: return 5
+        }
+    }
 
     /// Bytes per element.
-    public var byteWidth: Int {
+    package var byteWidth: Int {
         switch self {
         case .float16: return 2
         case .float32, .int32: return 4
@@ -20,17 +25,7 @@ public enum DType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// Whether arithmetic on this type is exact (integers) or rounded (floating point).
     package var isExact: Bool { self == .int32 || self == .int64 }
 
-    public var description: String {
-        switch self {
-        case .float32: return "float32"
-        case .float64: return "float64"
-        case .float16: return "float16"
-        case .int32: return "int32"
-        case .int64: return "int64"
-        }
-    }
-
-    /// Parses a name as printed by `description` (`"float32"`, `"f32"`, ...).
+    /// Parses a name as Swift prints it (`"float32"`, `"f32"`, ...).
     package init?(name: String) {
         switch name.lowercased() {
         case "float32", "f32", "float": self = .float32

@@ -2,22 +2,20 @@
 ///
 /// `average` is a sum followed by a division by the number of ranks; for integer element types the
 /// division truncates toward zero, as Swift's `/` does.
-public enum ReduceOp: UInt8, Sendable, CaseIterable, CustomStringConvertible {
-    case sum = 1
-    case average = 2
-    case min = 3
-    case max = 4
+public enum ReduceOp: Sendable, CaseIterable, WireCode {
+    case sum, average, min, max
 
-    public var description: String {
+    /// The on-wire code.
+    package var rawValue: UInt8 {
         switch self {
-        case .sum: return "sum"
-        case .average: return "average"
-        case .min: return "min"
-        case .max: return "max"
+        case .sum: return 1
+        case .average: return 2
+        case .min: return 3
+        case .max: return 4
         }
     }
 
-    /// Parses a name as printed by `description` (also `avg`).
+    /// Parses a name as Swift prints it (also `avg`).
     package init?(name: String) {
         switch name.lowercased() {
         case "sum": self = .sum

@@ -50,7 +50,7 @@ public enum Timeline {
     }
 
     /// The file `start(writingTo:)` named, if recording.
-    public static var path: String? { recording.load(ordering: .relaxed) ? state.withLock { $0.path } : nil }
+    package static var path: String? { recording.load(ordering: .relaxed) ? state.withLock { $0.path } : nil }
 
     /// The start of a span, or nil when not recording.
     @inline(__always)

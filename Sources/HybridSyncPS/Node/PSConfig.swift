@@ -29,7 +29,7 @@ public struct PSConfig: Sendable {
     /// The address this node binds and advertises (servers and the scheduler).
     public var bindHost = "127.0.0.1"
     /// Preferred index within the role (`-1`: any).
-    public var preferredIndex = -1
+    package var preferredIndex = -1
     /// Seconds between heartbeats.
     public var heartbeatInterval = 0.5
     /// A node silent for this long is declared dead.
@@ -38,15 +38,15 @@ public struct PSConfig: Sendable {
     public var requestTimeout = 60.0
     /// A request not answered within this many seconds is sent again (same sequence number, so a
     /// server applies it once); each further wait doubles, up to `maxAttempts` sends in all.
-    public var resendAfter = 1.0
+    package var resendAfter = 1.0
     /// Sends of one request before it fails with a timeout naming the server (1: never resend).
-    public var maxAttempts = 6
+    package var maxAttempts = 6
     /// Longest wait for every node to register.
     public var startTimeout = 60.0
     /// Largest message a node accepts.
     public var maxMessageBytes = WireCodec.defaultMaxMessageBytes
     /// What a server stores and takes per request before it refuses.
-    public var limits = ServerLimits()
+    package var limits = ServerLimits()
     /// Faults to inject into this node's worker <-> server messages (tests and the soak set it; the
     /// library never reads it from the environment). Nil in real jobs.
     package var faults: FaultPlan?
@@ -54,13 +54,13 @@ public struct PSConfig: Sendable {
     /// CURVE keys and the job's members: every link encrypted, only members let in, and each message
     /// checked against the nodes its member holds. Nil: plain TCP (`HybridRuntime.launch` makes keys
     /// for every job unless `HYBRIDSYNC_INSECURE=1`).
-    public var curve: CurveSetup?
+    package var curve: CurveSetup?
 
     /// A server started as a spare (`ps server --join`, a spare rank under mpirun): it does not count
     /// as one of the job's servers; it waits, and replaces the first server whose death the job absorbs
     /// (or one that died before it came), taking that server's index and new copies of the shards left
     /// with too few.
-    public var spare = false
+    package var spare = false
 
     /// Extra copies of every shard, kept on the next servers in index order (`ShardView`): a server can
     /// die without losing an acknowledged update as long as one copy of each of its shards lives. Nil
@@ -69,7 +69,7 @@ public struct PSConfig: Sendable {
     public var replication: Int?
 
     /// The replication factor in effect: `replication`, or its default for `servers`.
-    public var effectiveReplication: Int { replication ?? (servers >= 2 ? 1 : 0) }
+    package var effectiveReplication: Int { replication ?? (servers >= 2 ? 1 : 0) }
 
     /// Servers validate and answer requests but keep no rows (benchmark baselines set it; the library
     /// never reads it from the environment).
@@ -81,12 +81,12 @@ public struct PSConfig: Sendable {
     package var schedulerAddress: String?
 
     /// The scheduler's endpoint, as nodes connect to it.
-    public var schedulerEndpoint: String { schedulerAddress ?? "tcp://\(schedulerHost):\(schedulerPort)" }
+    package var schedulerEndpoint: String { schedulerAddress ?? "tcp://\(schedulerHost):\(schedulerPort)" }
     /// The endpoint the scheduler binds.
     package var schedulerListenEndpoint: String { schedulerAddress ?? "tcp://\(bindHost):\(schedulerPort)" }
     /// How a server listens when its bind address is a loopback one (every peer is on this host):
     /// ZeroMQ's `ipc://` (a Unix socket: no TCP stack) unless `HYBRIDSYNC_TRANSPORT=tcp`.
-    public var sameHostIPC = true
+    package var sameHostIPC = true
 
     /// The endpoint a server binds: a Unix socket in the temporary directory when every peer is on this
     /// host (a loopback bind address) and `sameHostIPC`, else TCP on any free port.
@@ -101,7 +101,7 @@ public struct PSConfig: Sendable {
     private static let nextSocket = Atomic<Int>(0)
 
     /// Throws `invalidArgument` if a value cannot work.
-    public func validate() throws {
+    package func validate() throws {
         guard servers >= 1, servers <= 4096 else { throw HybridSyncError.invalidArgument(.configuration, "servers must be 1...4096, got \(servers)") }
         guard workers >= 1, workers <= 65536 else { throw HybridSyncError.invalidArgument(.configuration, "workers must be 1...65536, got \(workers)") }
         guard heartbeatInterval > 0, heartbeatTimeout > heartbeatInterval else {

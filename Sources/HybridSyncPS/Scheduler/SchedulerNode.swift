@@ -9,7 +9,7 @@ public final class SchedulerNode {
     private let transport: any MessageTransport
     private let logger: Logger
     /// The endpoint bound (useful with port 0).
-    public let endpoint: String
+    package let endpoint: String
 
     /// Binds `tcp://bindHost:schedulerPort` over ZeroMQ (port 0 picks a free port; see `endpoint`).
     public convenience init(config: PSConfig, logger: Logger = Logger(label: "hybridsync.scheduler")) throws {
@@ -33,7 +33,7 @@ public final class SchedulerNode {
     }
 
     /// The bound port.
-    public var port: Int { Int(endpoint.split(separator: ":").last ?? "0") ?? 0 }
+    package var port: Int { Int(endpoint.split(separator: ":").last ?? "0") ?? 0 }
 
     /// Serves until the job ends. Throws `timeout` naming the missing roles if registration stalls.
     public func run() throws {

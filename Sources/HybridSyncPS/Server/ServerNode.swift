@@ -11,7 +11,7 @@ public final class ServerNode {
     private let transport: any MessageTransport
     private let logger: Logger
     /// The endpoint workers connect to.
-    public let endpoint: String
+    package let endpoint: String
 
     /// A server over ZeroMQ, bound to `tcp://bindHost:<free port>`.
     public convenience init(config: PSConfig, logger: Logger = Logger(label: "hybridsync.server")) throws {

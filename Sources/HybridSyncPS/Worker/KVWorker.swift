@@ -79,9 +79,9 @@ public final class KVWorker: Sendable {
     deinit { link.finish(waitingUpTo: 2) }
 
     /// Bytes this worker has sent to servers and received from them (all row frames, counted).
-    public var bytesSent: Int { link.bytesSent.load(ordering: .relaxed) }
+    package var bytesSent: Int { link.bytesSent.load(ordering: .relaxed) }
     /// Bytes of the servers' replies this worker has received.
-    public var bytesReceived: Int { link.bytesReceived.load(ordering: .relaxed) }
+    package var bytesReceived: Int { link.bytesReceived.load(ordering: .relaxed) }
 
     /// Requests this worker sent again because their reply was late (exactly-once keeps them harmless).
     package var resends: Int { link.resends.load(ordering: .relaxed) }
@@ -148,14 +148,6 @@ public final class KVWorker: Sendable {
     /// Pushes rows and pulls their new values in one round trip.
     public func pushPull(_ rows: [SparseRows], timeout: Double? = nil) throws -> [PulledRows] { try pushPullAsync(rows, timeout: timeout).wait() }
 
-    /// `async` push.
-    public func push(_ rows: [SparseRows], timeout: Double? = nil) async throws { _ = try await pushAsync(rows, timeout: timeout).value }
-
-    /// `async` pull.
-    public func pull(_ queries: [RowQuery], timeout: Double? = nil) async throws -> [PulledRows] {
-        try await pullAsync(queries, timeout: timeout).value
-    }
-
     private func request(
         _ kind: MessageKind, tables names: [String], keys: [[UInt64]], rows: [SparseRows]?,
         timeout: Double?, wantRows: Bool, endingStep: Bool = false
@@ -216,7 +208,7 @@ public final class KVWorker: Sendable {
     }
 
     /// `endStep()`, waiting for every server's acknowledgement.
-    public func advanceClock(timeout: Double? = nil) throws { try endStep(timeout: timeout).wait() }
+    package func advanceClock(timeout: Double? = nil) throws { try endStep(timeout: timeout).wait() }
 
     /// Waits for the acknowledgements of the last `endStep`, if not yet settled.
     private func settleClock() throws {

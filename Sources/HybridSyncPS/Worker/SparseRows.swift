@@ -52,10 +52,10 @@ public struct ServerStats: Sendable {
     /// The shard reported on (shard s is server s's at the start; see `host`).
     public let server: Int
     /// Largest clock gap (requesting worker's clock minus the slowest worker's) when a BSP/SSP pull was answered.
-    public let largestAnsweredGap: Int
+    package let largestAnsweredGap: Int
     public let pushes: Int
     public let rows: Int
-    public let waitingPulls: Int
+    package let waitingPulls: Int
     /// Bytes of request frames the server received from workers, and of reply frames it sent.
     public let bytesIn: Int
     public let bytesOut: Int
@@ -64,7 +64,7 @@ public struct ServerStats: Sendable {
     /// Messages refused: malformed, invalid, or claiming another node's id (`forgedSender`).
     public let refused: Int
     /// Connections refused at the CURVE handshake (a key that is not the job's).
-    public let handshakesRefused: Int
+    package let handshakesRefused: Int
     /// Gradient rows left out for holding a NaN or an infinity (tables with `NonFinitePolicy.skipRow`).
     public let nonFiniteRowsSkipped: Int
     /// The server that leads this shard now (`server` unless a failover moved it).

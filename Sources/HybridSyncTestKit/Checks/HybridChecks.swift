@@ -47,7 +47,7 @@ package enum HybridChecks {
             for i in 0..<Self.denseCount where try w.values(as: Float.self)[i] != refDense[i] { wrong += 1 }
             let g = try Tensor(name: "dense.w", values: (0..<Self.denseCount).map { Self.denseGrad(me, t, $0) })
             let values = myIds.flatMap { id in (0..<Self.dim).map { Self.sparseGrad(me, t, id, $0) } }
-            let sparse = [SparseGradient(table: "emb", ids: myIds, values: values)]
+            let sparse = [SparseRows(table: "emb", ids: myIds, values: values)]
             var dense = [g]
             if overlap {
                 wrong += zip(try v.values(as: Float.self), refV).filter { $0 != $1 }.count
@@ -126,7 +126,7 @@ package enum HybridChecks {
             _ = try sync.pull("emb", ids: myIds)
             let g = try Tensor(name: "mlp.w", values: (0..<denseCount).map { denseGrad(me, t, $0) })
             let values = myIds.flatMap { id in (0..<dim).map { sparseGrad(me, t, id, $0) } }
-            try sync.step(dense: [g], sparse: [SparseGradient(table: "emb", ids: myIds, values: values)])
+            try sync.step(dense: [g], sparse: [SparseRows(table: "emb", ids: myIds, values: values)])
         }
         if let checkpoint { try sync.checkpoint(to: checkpoint) }
         let all = try sync.pull("emb", ids: (0..<UInt64(rows)).map { $0 })

@@ -120,7 +120,7 @@ struct BenchHybrid: ParsableCommand {
             for (table, ids) in batches { _ = try sync.pull(table, ids: ids) }
             let tPull = secondsSince(t0)
             let sparse = zip(batches, model.tables).map { b, t in
-                SparseGradient(table: b.0, ids: b.1, values: [Float](repeating: 0.001, count: b.1.count * t.dimension))
+                SparseRows(table: b.0, ids: b.1, values: [Float](repeating: 0.001, count: b.1.count * t.dimension))
             }
             let t1 = ContinuousClock.now
             try sync.step(dense: denseGrads, sparse: sparse)
