@@ -40,11 +40,18 @@ package final class CheckpointWriter {
 
     package func write(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try write($0) } }
     // One overload per integer type, not a generic: these run per row, across modules.
-    package func write(_ v: UInt8) throws { try withUnsafeBytes(of: v) { try write($0) } }
-    package func write(_ v: UInt32) throws { try withUnsafeBytes(of: v.littleEndian) { try write($0) } }
-    package func write(_ v: Int32) throws { try withUnsafeBytes(of: v.littleEndian) { try write($0) } }
-    package func write(_ v: UInt64) throws { try withUnsafeBytes(of: v.littleEndian) { try write($0) } }
-    package func write(_ v: Int64) throws { try withUnsafeBytes(of: v.littleEndian) { try write($0) } }
+    package func write(_ v: UInt8) throws { try integer(v) }
+    package func write(_ v: UInt32) throws { try integer(v) }
+    package func write(_ v: Int32) throws { try integer(v) }
+    package func write(_ v: UInt64) throws { try integer(v) }
+    package func write(_ v: Int64) throws { try integer(v) }
+
+    @inline(__always)
+    private func integer<T: FixedWidthInteger>(_ v: T) throws {
+        size += MemoryLayout<T>.size
+        buffer.appendLittleEndian(v)
+        if buffer.count >= Self.flushAt { try flush() }
+    }
     package func write(floats p: UnsafePointer<Float>, count: Int) throws {
         try write(UnsafeRawBufferPointer(start: p, count: count * 4))
     }
@@ -147,7 +154,7 @@ package final class CheckpointReader {
         let n = MemoryLayout<T>.size
         try fill(n)
         defer { position += n }
-        return buffer.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: position, as: T.self)) }
+        return buffer.withUnsafeBytes { $0.loadLittleEndian(fromByteOffset: position, as: T.self) }
     }
 
     // One overload per integer type, not a generic: these run per row, across modules.

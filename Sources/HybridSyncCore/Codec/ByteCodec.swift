@@ -6,9 +6,9 @@ package struct ByteWriter: Sendable {
     package init(capacity: Int = 64) { bytes.reserveCapacity(capacity) }
 
     package mutating func u8(_ v: UInt8) { bytes.append(v) }
-    package mutating func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
-    package mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
-    package mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+    package mutating func u16(_ v: UInt16) { bytes.appendLittleEndian(v) }
+    package mutating func u32(_ v: UInt32) { bytes.appendLittleEndian(v) }
+    package mutating func u64(_ v: UInt64) { bytes.appendLittleEndian(v) }
     package mutating func i64(_ v: Int64) { u64(UInt64(bitPattern: v)) }
     package mutating func f64(_ v: Double) { u64(v.bitPattern) }
     /// A string as a u32 length then UTF-8 bytes.
@@ -46,10 +46,7 @@ package struct ByteReader {
     }
 
     private mutating func integer<T: FixedWidthInteger>(_: T.Type, _ what: String) throws -> T {
-        let b = try take(MemoryLayout<T>.size, what)
-        var v = T.zero
-        withUnsafeMutableBytes(of: &v) { $0.copyMemory(from: b) }
-        return T(littleEndian: v)
+        try take(MemoryLayout<T>.size, what).loadLittleEndian(fromByteOffset: 0, as: T.self)
     }
 
     package mutating func u8(_ what: String) throws -> UInt8 { try integer(UInt8.self, what) }
