@@ -15,11 +15,14 @@ final class ClusterProcessTests: XCTestCase {
         p.standardError = err
         try p.run()
         let errData = LockedBox()
-        let t = Thread { errData.data = err.fileHandleForReading.readDataToEndOfFile() }
-        t.start()
+        let errRead = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            errData.data = err.fileHandleForReading.readDataToEndOfFile()
+            errRead.signal()
+        }
         let o = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
-        while t.isExecuting { usleep(1000) }
+        errRead.wait()
         return (p.terminationStatus, o, String(decoding: errData.data, as: UTF8.self))
     }
 

@@ -106,18 +106,16 @@ final class DemoProcessTests: XCTestCase {
         let pipe = Pipe()
         p.standardOutput = pipe
         p.standardError = pipe
+        let output = ProcessOutput(pipe.fileHandleForReading)
         try p.run()
-        let deadline = Date().addingTimeInterval(120)
-        while !FileManager.default.fileExists(atPath: ckpt + "/step-40/manifest.json") && Date() < deadline && p.isRunning {
-            Thread.sleep(forTimeInterval: 0.02)
-        }
+        output.wait(until: Date().addingTimeInterval(120)) { $0.contains("checkpoint of step 40 in") }
         var killed = false
         for pid in ProcessTree.ranks(2, named: "hybridsync", under: p.processIdentifier) {
             kill(pid, SIGKILL)
             killed = true
         }
         let killedAt = Date()
-        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let text = output.text()
         p.waitUntilExit()
         XCTAssertTrue(killed, "found the worker to kill")
         XCTAssertNotEqual(p.terminationStatus, 0, text)

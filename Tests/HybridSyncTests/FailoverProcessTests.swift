@@ -17,8 +17,8 @@ final class FailoverProcessTests: XCTestCase {
         return String(text[r.lowerBound...].prefix { $0 != "\n" })
     }
 
-    /// Starts the job checkpointing every 50 steps (the checkpoints say how far it got); kills world
-    /// rank `rank` once step `step`'s checkpoint exists, for each pair in turn. Returns the exit status,
+    /// Starts the job checkpointing every 50 steps (worker 0 prints each one, which says how far it
+    /// got); kills world rank `rank` once step `step`'s checkpoint is complete, for each pair in turn. Returns the exit status,
     /// the output, and when each kill happened.
     static func runKilling(
         _ kills: [(rank: Int, step: Int)], dir: String, args: [String] = common,
@@ -33,19 +33,13 @@ final class FailoverProcessTests: XCTestCase {
         p.standardOutput = pipe
         p.standardError = pipe
         // Read while the job runs, so a full pipe never blocks it.
-        let output = OutputCollector(pipe.fileHandleForReading)
+        let output = ProcessOutput(pipe.fileHandleForReading)
         try p.run()
         var killedAt: [Date] = []
         for (i, (rank, step)) in kills.enumerated() {
-            let deadline = Date().addingTimeInterval(120)
-            while !FileManager.default.fileExists(atPath: "\(ckpt)/step-\(step)/manifest.json") && Date() < deadline && p.isRunning {
-                Thread.sleep(forTimeInterval: 0.02)
-            }
-            // And, if asked, until the output holds every one of these lines.
-            let needles = before(i)
-            while !needles.allSatisfy(output.current().contains) && Date() < deadline && p.isRunning {
-                Thread.sleep(forTimeInterval: 0.02)
-            }
+            // Until the checkpoint is printed and, if asked, the output holds every one of these lines.
+            let needles = before(i) + ["checkpoint of step \(step) in"]
+            output.wait(until: Date().addingTimeInterval(120)) { text in needles.allSatisfy(text.contains) }
             for pid in ProcessTree.ranks(rank, named: "hybridsync", under: p.processIdentifier) {
                 kill(pid, SIGKILL)
                 killedAt.append(Date())
@@ -141,31 +135,5 @@ final class FailoverProcessTests: XCTestCase {
             XCTAssertLessThan(stamp.timeIntervalSince(second), 3 + 5, String(line))
         }
         XCTAssertFalse(text.contains("PARAMS crc32c"), "the job did not finish")
-    }
-}
-
-/// Collects a pipe's output on a thread of its own.
-final class OutputCollector: Sendable {
-    private let data = Mutex(Data())
-    private let done = DispatchSemaphore(value: 0)
-
-    init(_ handle: FileHandle) {
-        Thread.detachNewThread { [self] in
-            while true {
-                let chunk = handle.availableData
-                if chunk.isEmpty { break }
-                data.withLock { $0.append(chunk) }
-            }
-            done.signal()
-        }
-    }
-
-    /// What has arrived so far.
-    func current() -> String { data.withLock { String(decoding: $0, as: UTF8.self) } }
-
-    /// Everything, once the writer has closed the pipe.
-    func text() -> String {
-        done.wait()
-        return data.withLock { String(decoding: $0, as: UTF8.self) }
     }
 }

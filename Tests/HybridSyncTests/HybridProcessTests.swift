@@ -116,6 +116,7 @@ final class HybridProcessTests: XCTestCase {
     /// checkpoint whole: `hybridsync checkpoint inspect` finds it and every checksum matches.
     func testKilledWhileCheckpointingLeavesThePreviousOne() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-ckloop-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let p = Process()
         p.executableURL = Self.root.appendingPathComponent("Launch/mpirun")
@@ -127,13 +128,11 @@ final class HybridProcessTests: XCTestCase {
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
+        // Step 1's checkpoint is renamed into place whole, then step 2's is begun in `.step-2.tmp`.
         let deadline = Date().addingTimeInterval(120)
         let fm = FileManager.default
-        while !(fm.fileExists(atPath: dir + "/step-1/manifest.json") && fm.fileExists(atPath: dir + "/.step-2.tmp"))
-            && Date() < deadline && p.isRunning
-        {
-            Thread.sleep(forTimeInterval: 0.01)
-        }
+        _ = DirectoryWatch.wait(for: "step-1", in: dir, until: deadline) { p.isRunning }
+        _ = DirectoryWatch.wait(for: ".step-2.tmp", in: dir, until: deadline) { p.isRunning }
         var killed = false
         for pid in ProcessTree.ranks(0, named: "hybridsync-test", under: p.processIdentifier) {
             kill(pid, SIGKILL)

@@ -11,8 +11,6 @@ final class SecurityProcessTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let log = dir + "/job.log"
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let p = Process()
         p.executableURL = HybridProcessTests.root.appendingPathComponent("Launch/mpirun")
         p.arguments = [
@@ -20,20 +18,16 @@ final class SecurityProcessTests: XCTestCase {
             "--servers", "2", "--directory", dir,
         ]
         p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
-        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        p.standardOutput = out
-        p.standardError = out
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        let output = ProcessOutput(pipe.fileHandleForReading)
         try p.run()
         defer { if p.isRunning { p.terminate() } }
-        var endpoints: String?
-        let deadline = Date().addingTimeInterval(60)
-        while endpoints == nil && Date() < deadline && p.isRunning {
-            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-            endpoints = text.split(separator: "\n").first { $0.hasPrefix("ENDPOINTS ") }.map(String.init)
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        guard let line = endpoints else {
-            throw XCTSkip("the job never printed its endpoints: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        func endpoints(_ text: String) -> String? { text.split(separator: "\n").first { $0.hasPrefix("ENDPOINTS ") }.map(String.init) }
+        output.wait(until: Date().addingTimeInterval(60)) { endpoints($0) != nil }
+        guard let line = endpoints(output.current()) else {
+            throw XCTSkip("the job never printed its endpoints: \(output.current())")
         }
         var fields: [String: String] = [:]
         for part in line.split(separator: " ").dropFirst() {
@@ -50,8 +44,8 @@ final class SecurityProcessTests: XCTestCase {
                 "--server-key=" + (fields["serverkey"] ?? ""),
             ] + clientArgs)
         _ = FileManager.default.createFile(atPath: dir + "/go", contents: nil)
+        let text = output.text()
         p.waitUntilExit()
-        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         XCTAssertEqual(status, 0, json)
         let parsed = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any] ?? [:]
         return (p.terminationStatus, text, parsed)

@@ -55,6 +55,8 @@ public struct StepReport: Sendable {
     public let seconds: Double
     /// Every 20 steps (and at the last): the mean loss of the last steps over every worker.
     public let loss: Double?
+    /// Whether a complete checkpoint of this step was written (every `checkpointEvery` steps).
+    public let checkpointed: Bool
 }
 
 /// A finished run.

@@ -76,10 +76,14 @@ public final class WideAndDeepTrainer {
                     losses.append(loss!)
                     window.removeAll()
                 }
-                try afterStep(StepReport(step: step, totalSteps: totalSteps, epoch: epoch, overlapped: overlapped, seconds: seconds, loss: loss))
+                var checkpointed = false
                 if let dir = options.checkpointDirectory, options.checkpointEvery > 0, step % options.checkpointEvery == 0, step < totalSteps {
                     try sync.checkpoint(to: dir)
+                    checkpointed = true
                 }
+                let report = StepReport(
+                    step: step, totalSteps: totalSteps, epoch: epoch, overlapped: overlapped, seconds: seconds, loss: loss, checkpointed: checkpointed)
+                try afterStep(report)
             }
         }
         if let dir = options.checkpointDirectory, step > firstStep || !options.resume { try sync.checkpoint(to: dir) }

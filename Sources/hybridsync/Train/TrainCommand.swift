@@ -111,6 +111,7 @@ struct TrainCommand: ParsableCommand {
                     String(
                         format: "step %d/%d  epoch %d/%d  loss %.4f  %.0f samples/s  %.0f s left", r.step, r.totalSteps, r.epoch + 1, epochs, loss, rate, left))
             }
+            if r.checkpointed && lead { emit("checkpoint of step \(r.step) in \(checkpointDir ?? "")") }
             if r.step == sync.replanAfterSteps && lead && strategy == .hybrid { printPlan(sync, title: "\nplan after observing \(r.step) steps") }
         }
         let step = result.lastStep, steps = result.lastStep - result.firstStep
