@@ -3,6 +3,7 @@ import PackageDescription
 
 // Dependency direction (one way, top to bottom):
 //   hybridsync (executable; also CMalloc: glibc's malloc tunables for its own processes)
+//   HybridSyncC (the C ABI, libhybridsync.so; its header is CHybridSync's)
 //     -> HybridSync (umbrella: planner, unified gradient-sync API, mpirun launch)
 //     -> HybridSyncCollectives (dense path, the only module that imports MPI) -> CMPI
 //     -> HybridSyncPS (parameter server) -> HybridSyncZMQ (the only module that imports libzmq) -> CZeroMQ
@@ -15,6 +16,8 @@ let package = Package(
         .library(name: "HybridSyncPS", targets: ["HybridSyncPS"]),
         .library(name: "HybridSync", targets: ["HybridSync"]),
         .executable(name: "hybridsync", targets: ["hybridsync"]),
+        // The C ABI (`Sources/CHybridSync/include/hybridsync.h`) that C, C++ and Python programs link.
+        .library(name: "HybridSyncC", type: .dynamic, targets: ["HybridSyncC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -42,6 +45,10 @@ let package = Package(
         .target(name: "HybridSyncPS", dependencies: ["HybridSyncCore", "HybridSyncZMQ", .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "HybridSync", dependencies: ["HybridSyncCore", "HybridSyncCollectives", "HybridSyncPS", .product(name: "Logging", package: "swift-log")]),
+        // The C ABI: the header (a C target of its own, so the Swift side is checked against its types)
+        // and its implementation in Swift over the public API.
+        .target(name: "CHybridSync"),
+        .target(name: "HybridSyncC", dependencies: ["CHybridSync", "HybridSync", .product(name: "Logging", package: "swift-log")]),
         // In-process transports and helpers to run whole jobs as threads of one process (tests, fuzzing).
         .target(
             name: "HybridSyncTestKit",

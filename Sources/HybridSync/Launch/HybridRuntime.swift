@@ -159,58 +159,16 @@ public final class HybridRuntime {
         return (String(endpoint[..<colon]), port)
     }
 
-    /// Runs one rank of a hybrid job from start to end. A dedicated server rank serves until the workers
-    /// finish and returns; a worker runs `body`, then always calls `finish()` (so the servers and the
-    /// scheduler end too). Throws the first failure (of `body`, of launching, or of this rank's
-    /// background nodes) after everything is shut down.
-    ///
-    /// MPI is finalised when the rank succeeded and no rank of the job died. When it failed, it is not:
-    /// finalising waits for every rank, and a failed job may have a rank that will never come (killed,
-    /// stopped, hung). The caller must then end the process (the `hybridsync` tool exits non-zero), and
-    /// mpirun ends the others. Nor is it when a server rank died and the job went on without it
-    /// (replicated shards): `MPI_Finalize` would wait for the dead rank forever; the process just exits,
-    /// and `Launch/mpirun` reports the dead rank as absorbed.
-    public static func run(
-        layout: HybridLayout, base: PSConfig = PSConfig(), dense: DenseSyncConfig = DenseSyncConfig(),
-        _ body: (HybridRuntime) throws -> Void
-    ) throws {
-        var succeeded = false
-        defer { if succeeded && !rankDied.load(ordering: .relaxed) { MPIRuntime.finalize() } }
-        guard let runtime = try launch(layout: layout, base: base, dense: dense) else {
-            succeeded = true
-            return
-        }
-        var failure: (any Error)?
-        do {
-            try body(runtime)
-        } catch {
-            failure = error
-            if let e = error as? HybridSyncError {
-                dense.logger.error("worker failed", metadata: ["rank": "\(runtime.world.rank)", "error": "\(e)"])
-            }
-        }
-        do {
-            try runtime.finish()
-        } catch {
-            dense.logger.error("worker could not finish cleanly", metadata: ["rank": "\(runtime.world.rank)", "error": "\(error)"])
-            if failure == nil { failure = error }
-        }
-        if runtime.kv.viewChanges > 0 { rankDied.store(true, ordering: .relaxed) }
-        if let failure { throw failure }
-        try finishTimeline(runtime.world)
-        succeeded = true
-    }
-
     /// Writes this rank's part of the timeline, if one is recording; rank 0 merges the job's parts
     /// and warns naming the ranks whose part did not come.
-    private static func finishTimeline(_ world: Communicator) throws {
+    static func finishTimeline(_ world: Communicator) throws {
         guard let missing = try TimelineFile.finish(rank: world.rank, ranks: world.size), !missing.isEmpty else { return }
         rankLogger("hybridsync.runtime", world).warning("timeline: no part from ranks \(missing); their rows are missing")
     }
 
     /// Whether a rank of this process's job died while the job went on (a server whose shards moved to
     /// their backups). MPI is per process, and so is this.
-    private static let rankDied = Atomic<Bool>(false)
+    static let rankDied = Atomic<Bool>(false)
 
     /// Ends this worker: tells the scheduler, then waits for this rank's server and scheduler threads.
     /// Throws if one of them failed.

@@ -1,0 +1,2 @@
+// The C ABI is implemented in Swift (Sources/HybridSyncC); this target only carries its header.
+#include "hybridsync.h"
