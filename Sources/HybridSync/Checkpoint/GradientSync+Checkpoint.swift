@@ -32,7 +32,16 @@ extension GradientSync {
     /// against the manifest first, so a damaged checkpoint is refused before anything changes. The
     /// server count may differ from the checkpoint's (rows are placed by this job's consistent hash);
     /// the worker count must be the same. Collective over the workers.
+    ///
+    /// Resume before the first step: a job that has stepped holds rows the checkpoint does not know
+    /// (made since it was taken), which a resume would leave in place, so it throws
+    /// `invalidArgument(.order, ...)` instead. To go back, start the job anew and resume.
     public func resume(from path: String) throws {
+        guard stepCount == 0 else {
+            throw HybridSyncError.invalidArgument(
+                .order,
+                "resume after \(stepCount) steps: rows made since the checkpoint would survive it; start the job anew and resume before its first step")
+        }
         let dir = try CheckpointDirectory.resolve(CheckpointDirectory.absolute(path))
         let manifest = try CheckpointManifest.read(directory: dir)
         guard manifest.workers == workers else {

@@ -1,0 +1,58 @@
+"""The Python package under mpirun: each test starts one job of `jobs/` with Launch/mpirun (one MPI job
+per process: MPI cannot start twice) and checks what every rank printed and how the job ended."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+
+
+def mpirun(np_, script, *args, env=None, timeout=120):
+    """Runs jobs/<script> on np_ ranks; returns (exit status, output). The timeout is the no-hang check."""
+    result = subprocess.run(
+        [str(ROOT / "Launch" / "mpirun"), "-np", str(np_), sys.executable, str(HERE / "jobs" / script), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    return result.returncode, result.stdout
+
+
+def test_dense_path_and_kv_against_closed_forms():
+    status, out = mpirun(4, "dense.py")
+    assert status == 0, out
+    assert out.count("DENSE OK worker") == 3 and out.count("KV OK worker") == 3, out
+
+
+def test_hybrid_steps_equal_a_serial_reference_and_resume_is_bit_identical(tmp_path):
+    status, trained = mpirun(5, "hybrid.py", "train", str(tmp_path / "ckpt"))
+    assert status == 0, trained
+    status, resumed = mpirun(5, "hybrid.py", "resume", str(tmp_path / "ckpt"))
+    assert status == 0, resumed
+    digests = {line.split("params ")[1] for line in (trained + resumed).splitlines() if line.startswith("HYBRID OK")}
+    assert trained.count("HYBRID OK") == 3 and resumed.count("HYBRID OK") == 3, trained + resumed
+    assert len(digests) == 1, f"resumed run differs: {digests}"
+
+
+def test_a_killed_worker_ends_every_rank_with_an_exception_naming_it():
+    status, out = mpirun(4, "killed.py", env={"HYBRIDSYNC_HEARTBEAT_TIMEOUT": "3"}, timeout=60)
+    assert status != 0, out
+    raised = [line for line in out.splitlines() if line.startswith("RAISED")]
+    assert len(raised) == 2, out
+    assert all("PeerDied" in line and "subject 'worker 2'" in line for line in raised), out
+    assert out.count("THEN Unusable") == 2, out
+
+
+def test_c_programs_build_against_the_installed_copy(tmp_path):
+    flags = subprocess.check_output([sys.executable, "-m", "hybridsync.config", "--include", "--libs"], text=True).split()
+    program = tmp_path / "abi_check"
+    subprocess.check_call(["cc", "-std=c11", "-Wall", "-Werror", str(ROOT / "Tests" / "C" / "abi_check.c"), *flags, "-lm", "-o", str(program)])
+    status = subprocess.run([str(ROOT / "Launch" / "mpirun"), "-np", "3", str(program)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, timeout=60)
+    assert status.returncode == 0 and status.stdout.count("ABI OK worker") == 2, status.stdout
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__]))
