@@ -3,18 +3,10 @@ import HybridSync
 
 /// The parameter server on C buffers, one table per call.
 enum KVCalls {
-    /// Keys and the row buffer's length, checked against the table's dimension before anything is sent.
     static func rows(
         _ j: Job, _ table: UnsafePointer<CChar>?, _ keys: UnsafePointer<UInt64>?, _ nkeys: Int, _ nvalues: Int
     ) throws -> (table: String, keys: [UInt64]) {
-        let name = try Arguments.string(table, "table name")
-        let ks = try Arguments.array(keys, nkeys, "keys of table '\(name)'")
-        guard let dim = j.dimensions[name] else { throw HybridSyncError.unknownTable(name) }
-        guard nvalues == ks.count * dim else {
-            throw HybridSyncError.shapeMismatch(
-                what: "values of table '\(name)' (\(ks.count) keys x \(dim) floats)", expected: "\(ks.count * dim)", got: "\(nvalues)")
-        }
-        return (name, ks)
+        try Arguments.rows(table, keys, nkeys, nvalues, dimensions: j.dimensions)
     }
 
     static func push(

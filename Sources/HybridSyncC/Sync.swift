@@ -153,13 +153,7 @@ public func hsSyncPull(
     _ nvalues: Int
 ) -> hs_status {
     syncCall(sync) { s in
-        let name = try Arguments.string(table, "table name")
-        let keys = try Arguments.array(ids, nids, "ids of table '\(name)'")
-        guard let dim = s.dimensions[name] else { throw HybridSyncError.unknownTable(name) }
-        guard nvalues == keys.count * dim else {
-            throw HybridSyncError.shapeMismatch(
-                what: "rows of table '\(name)' (\(keys.count) ids x \(dim) floats)", expected: "\(keys.count * dim)", got: "\(nvalues)")
-        }
+        let (name, keys) = try Arguments.rows(table, ids, nids, nvalues, dimensions: s.dimensions)
         _ = try Arguments.buffer(values, nvalues, "rows of table '\(name)'")
         try KVCalls.write(try s.sync.pull(name, ids: keys), to: values, nvalues)
     }

@@ -41,6 +41,21 @@ enum Arguments {
         return UnsafeRawBufferPointer(start: p, count: n * dtype.byteWidth)
     }
 
+    /// Row ids and the length of their row buffer, checked against the table's dimension (from
+    /// `dimensions`; an unknown table is `unknownTable`) before anything is sent.
+    static func rows(
+        _ table: UnsafePointer<CChar>?, _ keys: UnsafePointer<UInt64>?, _ nkeys: Int, _ nvalues: Int, dimensions: [String: Int]
+    ) throws -> (table: String, keys: [UInt64]) {
+        let name = try string(table, "table name")
+        let ks = try array(keys, nkeys, "keys of table '\(name)'")
+        guard let dim = dimensions[name] else { throw HybridSyncError.unknownTable(name) }
+        guard nvalues == ks.count * dim else {
+            throw HybridSyncError.shapeMismatch(
+                what: "rows of table '\(name)' (\(ks.count) keys x \(dim) floats)", expected: "\(ks.count * dim)", got: "\(nvalues)")
+        }
+        return (name, ks)
+    }
+
     static func dtype(_ d: hs_dtype) throws -> DType {
         switch d {
         case HS_FLOAT32: return .float32
