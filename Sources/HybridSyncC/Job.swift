@@ -79,7 +79,14 @@ public func hsJobGetInfo(_ job: OpaquePointer?, _ info: UnsafeMutablePointer<hs_
 public func hsJobEnd(_ job: OpaquePointer?, _ failed: Int32) -> hs_status {
     abiCall {
         let j = try Job.from(job)
-        j.lock.lock()
+        // A failed rank does not wait for a call another thread is still inside (a wait with its own
+        // deadline): it leaves that thread and the runtime as they are, for the process to exit.
+        if failed != 0, !j.lock.try() {
+            Handles.shared.remove(job)
+            return
+        } else if failed == 0 {
+            j.lock.lock()
+        }
         defer { j.lock.unlock() }
         Handles.shared.remove(job)
         for child in j.children { Handles.shared.remove(child) }
