@@ -37,9 +37,10 @@ setup(
     name="hybridsync",
     version="0.1.0",
     description="Hybrid parameter-server + ring all-reduce gradient sync for sparse + dense models",
-    packages=["hybridsync"],
+    packages=["hybridsync", "hybridsync.torch", "hybridsync.examples"],
     python_requires=">=3.9",
     install_requires=["numpy"],
+    extras_require={"torch": ["torch>=2.1"]},
     cmdclass={"build_py": BuildWithSwift},
     zip_safe=False,
 )

@@ -36,6 +36,16 @@ def test_hybrid_steps_equal_a_serial_reference_and_resume_is_bit_identical(tmp_p
     assert len(digests) == 1, f"resumed run differs: {digests}"
 
 
+def test_torch_training_equals_a_single_process_reference_and_resumes_bit_identically(tmp_path):
+    status, trained = mpirun(4, "torch_train.py", "train", str(tmp_path / "ckpt"))
+    assert status == 0, trained
+    status, resumed = mpirun(4, "torch_train.py", "resume", str(tmp_path / "ckpt"))
+    assert status == 0, resumed
+    digests = {line.split("params ")[1] for line in (trained + resumed).splitlines() if line.startswith("TORCH OK")}
+    assert trained.count("TORCH OK") == 2 and resumed.count("TORCH OK") == 2, trained + resumed
+    assert len(digests) == 1, f"resumed run differs: {digests}"
+
+
 def test_a_killed_worker_ends_every_rank_with_an_exception_naming_it():
     status, out = mpirun(4, "killed.py", env={"HYBRIDSYNC_HEARTBEAT_TIMEOUT": "3"}, timeout=60)
     assert status != 0, out
