@@ -2,8 +2,10 @@
 per process: MPI cannot start twice) and checks what every rank printed and how the job ended."""
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -53,6 +55,32 @@ def test_a_killed_worker_ends_every_rank_with_an_exception_naming_it():
     assert len(raised) == 2, out
     assert all("PeerDied" in line and "subject 'worker 2'" in line for line in raised), out
     assert out.count("THEN Unusable") == 2, out
+
+
+LONG_WAITS = {"HYBRIDSYNC_REQUEST_TIMEOUT": "120", "HYBRIDSYNC_STALL_TIMEOUT": "120"}
+
+
+def test_ctrl_c_on_launch_mpirun_ends_every_rank_during_their_waits():
+    job = subprocess.Popen([str(ROOT / "Launch" / "mpirun"), "-np", "4", sys.executable, str(HERE / "jobs" / "interrupted.py"), "mpirun"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **LONG_WAITS})
+    out = ""
+    while out.count("WAITING") < 3:
+        line = job.stdout.readline()
+        assert line, out
+        out += line
+    start = time.monotonic()
+    job.send_signal(signal.SIGINT)
+    rest, _ = job.communicate(timeout=60)
+    assert job.returncode != 0 and "NOT REACHED" not in rest, out + rest
+    assert time.monotonic() - start < 20, f"took {time.monotonic() - start:.0f} s: {out + rest}"
+
+
+def test_sigint_in_a_rank_during_a_wait_ends_the_job_at_once():
+    start = time.monotonic()
+    status, out = mpirun(4, "interrupted.py", "self", env=LONG_WAITS, timeout=60)
+    assert status != 0 and out.count("WAITING") == 3 and "NOT REACHED" not in out, out
+    assert "interrupted (SIGINT) during a wait in the library" in out and "killed by signal 2" in out, out  # exit 130
+    assert time.monotonic() - start < 30, f"took {time.monotonic() - start:.0f} s: {out}"
 
 
 def test_c_programs_build_against_the_installed_copy(tmp_path):

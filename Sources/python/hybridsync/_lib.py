@@ -4,6 +4,7 @@ step, and every foreign call releases the GIL while it runs)."""
 import ctypes
 import ctypes.util
 import os
+import threading
 from pathlib import Path
 
 from .errors import raise_last
@@ -110,7 +111,19 @@ for _name, (_args, _result) in _signatures.items():
     _f.restype = _result
 
 
+MAIN_THREAD = threading.main_thread().ident
+main_calls = [0, 0]  # calls the main thread started, and finished: a wait for interrupts.py to see
+
+
 def call(name, *args):
     """Calls hs_<name> and raises the library's error as its exception class on any status but HS_OK."""
-    if getattr(lib, "hs_" + name)(*args) != 0:
+    main = threading.get_ident() == MAIN_THREAD
+    if main:
+        main_calls[0] += 1
+    try:
+        status = getattr(lib, "hs_" + name)(*args)
+    finally:
+        if main:
+            main_calls[1] += 1
+    if status != 0:
         raise_last(lib)

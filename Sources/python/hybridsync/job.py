@@ -5,7 +5,7 @@ import itertools
 
 import numpy as np
 
-from . import _arrays
+from . import _arrays, interrupts
 from ._lib import JobInfo, JobOptions, call, lib
 
 OPS = {"sum": 0, "average": 1, "mean": 1, "min": 2, "max": 3}
@@ -86,7 +86,8 @@ class job:
     On a dedicated server rank, entering serves until every worker has left its block, then (with
     `exit_servers`, the default) exits the process with status 0: the block runs only on workers.
     Leaving the block always ends the rank; after an exception (including KeyboardInterrupt) it ends it
-    as failed, so the process exits non-zero and Launch/mpirun ends the job on every rank.
+    as failed, so the process exits non-zero and Launch/mpirun ends the job on every rank. A Ctrl-C
+    while the main thread waits inside the library ends the process with status 130 (`interrupts`).
     """
 
     def __init__(self, servers=1, dedicated=True, spares=0, exit_servers=True):
@@ -95,6 +96,7 @@ class job:
         self.job = None
 
     def __enter__(self):
+        interrupts.watch()
         self.job = Job(*self._args)
         if not self.job.is_worker:
             self.job.end()
