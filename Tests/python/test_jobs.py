@@ -83,6 +83,11 @@ def test_sigint_in_a_rank_during_a_wait_ends_the_job_at_once():
     assert time.monotonic() - start < 30, f"took {time.monotonic() - start:.0f} s: {out}"
 
 
+def test_a_job_uses_the_mpi_that_mpi4py_initialised_and_leaves_it_running():
+    status, out = mpirun(3, "mpi4py_first.py")
+    assert status == 0 and out.count("MPI4PY OK") == 3, out
+
+
 def test_c_programs_build_against_the_installed_copy(tmp_path):
     flags = subprocess.check_output([sys.executable, "-m", "hybridsync.config", "--include", "--libs"], text=True).split()
     program = tmp_path / "abi_check"

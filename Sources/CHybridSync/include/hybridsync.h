@@ -156,7 +156,8 @@ hs_status hs_job_get_info(const hs_job *job, hs_job_info *info);
 
 /**
  * Ends this rank: a worker tells the servers it is done and waits for the rank's own server and
- * scheduler threads. failed = 0 after a clean run finalises MPI; failed = 1 (or a job that failed)
+ * scheduler threads. failed = 0 after a clean run finalises MPI if hs_job_start initialised it (a
+ * program that initialised MPI first, such as one using mpi4py, keeps it); failed = 1 (or a job that failed)
  * leaves MPI as it is, and the program must exit non-zero. Frees the job and all that was made from it.
  * With failed = 1 it never waits for a call another thread is still inside: it returns at once and
  * leaves that call to its deadline (the process is about to exit).

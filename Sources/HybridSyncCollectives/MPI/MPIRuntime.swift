@@ -1,11 +1,17 @@
 import CMPI
 import HybridSyncCore
+import Synchronization
 
 /// Starting and stopping the MPI library for this process.
 ///
 /// Under `mpirun` each process is one rank; run directly, a binary is a singleton job of size 1.
 public enum MPIRuntime {
-    /// Initialises MPI (with `MPI_THREAD_MULTIPLE` when granted) unless it already is, and sets
+    /// Whether this process's MPI was initialised here (not by its host program, such as mpi4py):
+    /// only then does `finalize` finalise it.
+    static let initialisedHere = Atomic<Bool>(false)
+
+    /// Initialises MPI (with `MPI_THREAD_MULTIPLE` when granted) unless it already is (then the host
+    /// program, such as mpi4py, owns it and finalises it), and sets
     /// `MPI_ERRORS_RETURN` on the world communicator so failures come back as thrown errors.
     /// - Returns: the world communicator.
     package static func initialize() throws -> Communicator {
@@ -14,6 +20,7 @@ public enum MPIRuntime {
         if flag == 0 {
             var provided: Int32 = 0
             try mpiCheck(MPI_Init_thread(nil, nil, hs_mpi_thread_multiple(), &provided), "MPI_Init_thread")
+            initialisedHere.store(true, ordering: .relaxed)
         }
         try mpiCheck(MPI_Comm_set_errhandler(hs_mpi_comm_world(), hs_mpi_errors_return()), "MPI_Comm_set_errhandler")
         return Communicator(transport: try MPITransport(handle: hs_mpi_comm_world(), owned: false))
@@ -25,8 +32,9 @@ public enum MPIRuntime {
         return try body(try initialize())
     }
 
-    /// Finalises MPI if it was initialised and not yet finalised.
+    /// Finalises MPI if `initialize` initialised it and it is not yet finalised.
     package static func finalize() {
+        guard initialisedHere.load(ordering: .relaxed) else { return }
         var initialized: Int32 = 0, finalized: Int32 = 0
         MPI_Initialized(&initialized)
         MPI_Finalized(&finalized)
