@@ -2,9 +2,9 @@
 soon as backward has produced all of its gradients, while backward goes on (PyTorch DDP's overlap).
 
 Buckets are cut from the parameters in reverse registration order (the order backward produces them)
-at `bucket_bytes` (a parameter larger than that is a bucket of its own). Every bucket but the last starts from the hooks on one background thread (the
-library's calls release the GIL, so backward goes on beside it); the last one, which backward finishes
-last, starts in `finish`, carrying one flag per worker: whether that worker's gradients (dense or
+at `bucket_bytes` (a parameter larger than that is a bucket of its own). Every bucket but the last
+starts from the hooks on one background thread (the library's calls release the GIL, so backward goes
+on beside it); the last one, which backward finishes last, starts in `finish`, carrying one flag per worker: whether that worker's gradients (dense or
 sparse) had a non-finite value. After the average every worker sees every flag, so all of them refuse
 the same step together and nothing of it is applied anywhere.
 """
