@@ -122,6 +122,7 @@ with hst.job(servers=2) as job:
     refused(hst.UnknownTable, None, lambda: hst.EmbeddingBag("late", rows=4, dim=2)(torch.tensor([[1]])))
     model.zero_grad()
     assert opt.step_count == 0 and (state()[-1] == 0).all()
+    job.kv.barrier()  # no worker trains (its pushes apply at once) before every worker has checked
 
     if mode == "resume":
         assert opt.resume(directory) == 2
