@@ -50,6 +50,15 @@ def test_torch_training_equals_a_single_process_reference_and_resumes_bit_identi
     train_then_resume(4, "torch_train.py", "TORCH OK", 2, tmp_path / "ckpt")
 
 
+def test_a_killed_worker_ends_every_rank_with_an_exception_naming_it():
+    status, out = mpirun(4, "killed.py", env={"HYBRIDSYNC_HEARTBEAT_TIMEOUT": "3"}, timeout=60)
+    assert status != 0, out
+    raised = [line for line in out.splitlines() if line.startswith("RAISED")]
+    assert len(raised) == 2, out
+    assert all("PeerDied" in line and "subject 'worker 2'" in line for line in raised), out
+    assert out.count("THEN Unusable") == 2, out
+
+
 LONG_WAITS = {"HYBRIDSYNC_REQUEST_TIMEOUT": "120", "HYBRIDSYNC_STALL_TIMEOUT": "120"}
 
 
