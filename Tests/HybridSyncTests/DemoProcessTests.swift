@@ -76,12 +76,12 @@ final class DemoProcessTests: XCTestCase {
     // Both comparisons run with --no-calibrate: a calibrated cost model is measured anew in every run,
     // so two runs could re-plan a table differently at step 5 and legitimately differ.
 
-    /// A worker killed (SIGKILL) mid-training under mpirun (`Launch/mpirun`, recovery mode): the other
-    /// worker raises a typed error naming it, the server hears of it from the scheduler, the job exits
-    /// non-zero within the heartbeat timeout plus 30 s and `Launch/mpirun` names the killed rank;
-    /// `--resume` from the last checkpoint then reaches the same final parameters as a run that was
-    /// never interrupted.
-    func testKilledWorkerThenResumeEqualsAnUninterruptedRun() throws {
+    /// A worker killed (SIGKILL) mid-training under `Launch/mpirun --max-restarts 2` (recovery mode):
+    /// the other worker raises a typed error naming it, the server hears of it from the scheduler,
+    /// `Launch/mpirun` names the killed rank and relaunches the job, which resumes by itself from the
+    /// last checkpoint within the heartbeat timeout plus 30 s, exits 0 and ends with the same final
+    /// parameters as a run that was never interrupted.
+    func testKilledWorkerRestartsByItselfAndEqualsAnUninterruptedRun() throws {
         let dataset = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
         try XCTSkipUnless(FileManager.default.fileExists(atPath: dataset), "dataset-fashion-mnist is not installed (Launch/test installs it)")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-kill-\(getpid())").path
@@ -101,7 +101,8 @@ final class DemoProcessTests: XCTestCase {
         let ckpt = dir + "/ckpt"
         let p = Process()
         p.executableURL = HybridProcessTests.root.appendingPathComponent("Launch/mpirun")
-        p.arguments = ["-np", "3", HybridProcessTests.tool] + common + ["--checkpoint-dir", ckpt, "--checkpoint-every", "20"]
+        p.arguments =
+            ["--max-restarts", "2", "-np", "3", HybridProcessTests.tool] + common + ["--checkpoint-dir", ckpt, "--checkpoint-every", "20"]
         p.environment = ProcessInfo.processInfo.environment.merging(["HYBRIDSYNC_HEARTBEAT_TIMEOUT": "3"]) { $1 }
         let pipe = Pipe()
         p.standardOutput = pipe
@@ -115,19 +116,38 @@ final class DemoProcessTests: XCTestCase {
             killed = true
         }
         let killedAt = Date()
-        let text = output.text()
-        p.waitUntilExit()
         XCTAssertTrue(killed, "found the worker to kill")
-        XCTAssertNotEqual(p.terminationStatus, 0, text)
-        XCTAssertLessThan(Date().timeIntervalSince(killedAt), 3 + 30, text)
+        let resumedInTime = output.wait(until: killedAt.addingTimeInterval(3 + 30)) { $0.contains("resumed from \(ckpt) at step 40") }
+        let resumedAfter = Date().timeIntervalSince(killedAt)
+        p.waitUntilExit()
+        let text = output.text()
+        XCTAssertTrue(resumedInTime, "training again \(resumedAfter) s after the kill: \(text.suffix(2000))")
+        XCTAssertEqual(p.terminationStatus, 0, String(text.suffix(3000)))
         XCTAssertTrue(text.contains("rank 2 (pid") && text.contains("was killed by signal 9"), "Launch/mpirun names the killed rank: \(text.suffix(1500))")
         XCTAssertTrue(text.contains("Error: peer worker 1 died"), "the surviving worker names it: \(text.suffix(1500))")
         XCTAssertTrue(text.contains("node=server 0 rank=0 [HybridSyncPS] the scheduler reports worker 1 dead"), "so does the server: \(text.suffix(1500))")
-        XCTAssertFalse(text.contains("PARAMS crc32c"), "the killed run did not finish")
+        XCTAssertTrue(text.contains("was killed by signal 9") && text.contains("restart 1 of 2"), "the relaunch names its cause: \(text.suffix(1500))")
+        XCTAssertFalse(text.contains("restart 2 of 2"), String(text.suffix(1500)))
+        XCTAssertEqual(params(text), params(straight), "bit-identical to the run without the death")
+    }
 
-        let (s2, resumed) = try HybridProcessTests.mpirun(3, common + ["--checkpoint-dir", ckpt, "--resume"], program: HybridProcessTests.tool)
-        XCTAssertEqual(s2, 0, resumed)
-        XCTAssertTrue(resumed.contains("resumed from"), resumed)
-        XCTAssertEqual(params(resumed), params(straight))
+    /// A job that fails the same way every time (a bad option) under `--max-restarts 2`: relaunched
+    /// twice, then given up with its status and the cause named.
+    func testARestartLoopGivesUpAfterItsCountNamingTheCause() throws {
+        let p = Process()
+        p.executableURL = HybridProcessTests.root.appendingPathComponent("Launch/mpirun")
+        p.arguments = ["--max-restarts", "2", "-np", "2", HybridProcessTests.tool, "train", "--wide-rows", "3", "--epochs", "1"]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        let output = ProcessOutput(pipe.fileHandleForReading)
+        try p.run()
+        p.waitUntilExit()
+        let text = output.text()
+        XCTAssertEqual(p.terminationStatus, 64, text)
+        XCTAssertTrue(text.contains("restart 1 of 2") && text.contains("restart 2 of 2"), text)
+        XCTAssertFalse(text.contains("restart 3 of"), text)
+        guard let last = text.components(separatedBy: "\n").first(where: { $0.contains("giving up") }) else { return XCTFail("gave up: \(text)") }
+        XCTAssertTrue(last.contains("after 2 restart(s)") && last.contains("--wide-rows must be a power of") && last.contains("exited with status 64"), last)
     }
 }

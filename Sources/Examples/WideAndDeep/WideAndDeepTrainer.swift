@@ -16,7 +16,8 @@ public final class WideAndDeepTrainer {
     private let row: String
 
     /// Loads the data, registers the model's parameters (Adam on the MLP, Adagrad on the wide table),
-    /// plans the overlap and, with `options.resume`, continues from the newest complete checkpoint.
+    /// plans the overlap and, with `options.resume` or in a relaunch of a failed job
+    /// (`GradientSync.resumeIfRelaunched`), continues from the newest complete checkpoint.
     public init(runtime: HybridRuntime, options: TrainerOptions) throws {
         let rows = options.wideRows
         guard rows > 0, rows <= 1 << 28, rows & (rows - 1) == 0 else {
@@ -42,7 +43,9 @@ public final class WideAndDeepTrainer {
         ])
         // Backward finishes the output layer first: its bucket starts while the first layer's runs.
         if options.overlap { try sync.planOverlap([[model.w2.name, model.b2.name], [model.w1.name, model.b1.name]]) }
-        if options.resume, let dir = options.checkpointDirectory { try sync.resume(from: dir) }
+        if let dir = options.checkpointDirectory {
+            if options.resume { try sync.resume(from: dir) } else { _ = try sync.resumeIfRelaunched(from: dir) }
+        }
     }
 
     /// Steps in one epoch (each worker takes its own batch of every step).
@@ -86,7 +89,7 @@ public final class WideAndDeepTrainer {
                 try afterStep(report)
             }
         }
-        if let dir = options.checkpointDirectory, step > firstStep || !options.resume { try sync.checkpoint(to: dir) }
+        if let dir = options.checkpointDirectory, step > firstStep || firstStep == 0 { try sync.checkpoint(to: dir) }
         return TrainingResult(losses: losses, firstStep: firstStep, lastStep: step, seconds: Self.seconds(since: start))
     }
 

@@ -72,6 +72,29 @@ extension GradientSync {
         try runtime.kv.barrier()
     }
 
+    /// Continues from the newest complete checkpoint under `root` when this job is a relaunch of one
+    /// that failed (`Launch/mpirun --max-restarts N` sets `HYBRIDSYNC_RESTART` to the launch's number)
+    /// and such a checkpoint exists; returns the step it resumed at. Returns nil, changing nothing, on
+    /// a first launch or when no checkpoint completed before the failure (the job then starts over).
+    /// Call where `resume` would be called. Collective over the workers: if they see different newest
+    /// checkpoints (a directory not shared between their hosts), every worker throws
+    /// `checkpoint(.incompatible, ...)`.
+    public func resumeIfRelaunched(from root: String) throws -> Int? {
+        guard LaunchEnvironment().restart > 0 else { return nil }
+        let newest = CheckpointDirectory.complete(in: CheckpointDirectory.absolute(root)).last?.step ?? -1
+        let seen = try Tensor(name: "hybridsync.relaunch", values: [Int32(clamping: newest), Int32(clamping: -newest)])
+        try runtime.dense.allreduce([seen], op: .max)
+        let steps = try seen.values(as: Int32.self)
+        guard steps[0] == -steps[1] else {
+            throw HybridSyncError.checkpoint(
+                .incompatible, file: root,
+                reason: "workers see different newest checkpoints (steps \(-steps[1]) to \(steps[0]); -1: none): the directory must be shared")
+        }
+        guard newest >= 0 else { return nil }
+        try resume(from: root)
+        return stepCount
+    }
+
     /// Every worker learns whether worker 0 succeeded; worker 0 throws its own error, the others a
     /// checkpoint error naming what failed.
     private func agreeOnOutcome(_ failure: (any Error)?, what: String) throws {

@@ -19,6 +19,9 @@ package struct LaunchEnvironment: Sendable {
     package var host: String?
     /// `HYBRIDSYNC_LOG_LEVEL`: the tools' log level.
     package var logLevel: String?
+    /// `HYBRIDSYNC_RESTART`: which launch of the job this is (0 the first; `Launch/mpirun
+    /// --max-restarts` counts its relaunches).
+    package var restart: Int
     /// The variables for `PSConfig.fromEnvironment` (timeouts, limits, ...). `HYBRIDSYNC_KEYS` is left
     /// out: under mpirun it means per-rank keys, read by the launch itself.
     package var psVariables: [String: String]
@@ -32,6 +35,7 @@ package struct LaunchEnvironment: Sendable {
         bind = env["HYBRIDSYNC_BIND"]
         host = env["HYBRIDSYNC_HOST"]
         logLevel = env["HYBRIDSYNC_LOG_LEVEL"]
+        restart = max(0, Int(env["HYBRIDSYNC_RESTART"] ?? "") ?? 0)
         psVariables = env.filter { $0.key != "HYBRIDSYNC_KEYS" }
     }
 

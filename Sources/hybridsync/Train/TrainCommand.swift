@@ -31,7 +31,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Use only this many test images (0: all).") var testLimit = 0
     @Option(help: "Fashion-MNIST directory.") var data = FashionMNIST.defaultDirectory
     @Option(help: "Output folder (loss curve, metrics).") var out = "out"
-    @Option(help: "Write checkpoints here (also one when training ends).") var checkpointDir: String?
+    @Option(help: "Write checkpoints here (also at the end); a relaunch (Launch/mpirun --max-restarts) resumes.") var checkpointDir: String?
     @Option(help: "Write a checkpoint every this many steps (0: only at the end).") var checkpointEvery = 0
     @Flag(help: "Continue from the newest complete checkpoint in --checkpoint-dir, up to --epochs.") var resume = false
     @Flag(help: "Print a CRC-32C of every parameter at the end (compares runs bit for bit).") var checksum = false
@@ -91,7 +91,7 @@ struct TrainCommand: ParsableCommand {
         let me = runtime.dense.communicator.rank, p = runtime.dense.communicator.size
         let lead = me == 0
         if lead, let c = sync.calibration { emit("calibrated at start-up: \(c.summary)") }
-        if resume, let dir = checkpointDir, lead { emit("resumed from \(dir) at step \(sync.stepCount)") }
+        if let dir = checkpointDir, sync.stepCount > 0, lead { emit("resumed from \(dir) at step \(sync.stepCount)") }
         if lead {
             emit(
                 runtime.encrypted
@@ -115,7 +115,7 @@ struct TrainCommand: ParsableCommand {
             if r.step == sync.replanAfterSteps && lead && strategy == .hybrid { printPlan(sync, title: "\nplan after observing \(r.step) steps") }
         }
         let step = result.lastStep, steps = result.lastStep - result.firstStep
-        if let dir = checkpointDir, step > firstStep || !resume, lead { emit("checkpoint of step \(step) in \(dir)") }
+        if let dir = checkpointDir, step > firstStep || firstStep == 0, lead { emit("checkpoint of step \(step) in \(dir)") }
         if TestSwitches.injectsFaults(ProcessInfo.processInfo.environment) {
             emit("RESENDS worker \(me) \(runtime.kv.resends)")
             if lead {
