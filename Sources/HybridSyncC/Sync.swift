@@ -200,6 +200,16 @@ public func hsSyncResume(_ sync: OpaquePointer?, _ path: UnsafePointer<CChar>?) 
     }
 }
 
+@_cdecl("hs_sync_resume_if_relaunched")
+public func hsSyncResumeIfRelaunched(_ sync: OpaquePointer?, _ dir: UnsafePointer<CChar>?, _ step: UnsafeMutablePointer<Int64>?) -> hs_status {
+    syncCall(sync) { s in
+        guard let step else { throw ABIError.argument(HS_ARG_HANDLE, "hs_sync_resume_if_relaunched needs a place for the step") }
+        let resumed = try s.sync.resumeIfRelaunched(from: try Arguments.string(dir, "checkpoint folder"))
+        if resumed != nil { s.publish() }
+        step.pointee = Int64(resumed ?? -1)
+    }
+}
+
 @_cdecl("hs_sync_plan")
 public func hsSyncPlan(_ sync: OpaquePointer?, _ text: UnsafeMutablePointer<CChar>?, _ capacity: Int, _ needed: UnsafeMutablePointer<Int>?) -> hs_status {
     syncCall(sync) { s in

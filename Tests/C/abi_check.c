@@ -134,6 +134,11 @@ static void sync_checks(hs_job *job, int w, int p) {
     params[1].pin = HS_ROUTE_PS;
     OK(hs_sync_register(sync, params, 2));
     CHECK(weights[0] == 1.0f, "registration broadcast worker 0's values: %g", weights[0]);
+    /* A first launch (no HYBRIDSYNC_RESTART) has nothing to resume, whatever the folder holds. */
+    int64_t resumed = 0;
+    OK(hs_sync_resume_if_relaunched(sync, "/nonexistent", &resumed));
+    CHECK(resumed == -1, "a first launch resumes nothing: %lld", (long long)resumed);
+    expect_error(hs_sync_resume_if_relaunched(sync, "/nonexistent", NULL), HS_INVALID_ARGUMENT, HS_ARG_HANDLE, "no place for the step");
 
     float g[8], rows[2] = {(float)(w + 1), (float)(w + 1)};
     for (int i = 0; i < 8; i++) g[i] = (float)(w + 1);

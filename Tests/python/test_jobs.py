@@ -29,12 +29,13 @@ def test_dense_path_and_kv_against_closed_forms():
     assert out.count("DENSE OK worker") == 3 and out.count("KV OK worker") == 3, out
 
 
-def train_then_resume(np_, script, marker, workers, directory):
-    """Runs `script train DIR`, then a new job `script resume DIR`; each worker of both prints
-    `<marker> ... params <digest>`, and every digest must be the same (the resumed run is bit-identical)."""
+def train_then_resume(np_, script, marker, workers, directory, resume_env=None):
+    """Runs `script train DIR`, then a new job `script resume DIR` (with `resume_env`); each worker of
+    both prints `<marker> ... params <digest>`, and every digest must be the same (the resumed run is
+    bit-identical)."""
     status, trained = mpirun(np_, script, "train", str(directory))
     assert status == 0, trained
-    status, resumed = mpirun(np_, script, "resume", str(directory))
+    status, resumed = mpirun(np_, script, "resume", str(directory), env=resume_env)
     assert status == 0, resumed
     # (mpirun may join two ranks' lines into one: find every digest, not one per line)
     digests = re.findall(re.escape(marker) + r" worker \d+ \w+ params ([0-9a-f]{16})", trained + resumed)
@@ -47,7 +48,8 @@ def test_hybrid_steps_equal_a_serial_reference_and_resume_is_bit_identical(tmp_p
 
 
 def test_torch_training_equals_a_single_process_reference_and_resumes_bit_identically(tmp_path):
-    train_then_resume(4, "torch_train.py", "TORCH OK", 2, tmp_path / "ckpt")
+    # The resumed job is what `Launch/mpirun --max-restarts` starts after a failure: a relaunch.
+    train_then_resume(4, "torch_train.py", "TORCH OK", 2, tmp_path / "ckpt", resume_env={"HYBRIDSYNC_RESTART": "1"})
 
 
 def test_a_killed_worker_ends_every_rank_with_an_exception_naming_it():

@@ -295,6 +295,13 @@ hs_status hs_sync_checkpoint(hs_sync *sync, const char *dir, int keep);
 /** Resumes from a checkpoint (a step's folder, or dir for its newest complete one); collective. */
 hs_status hs_sync_resume(hs_sync *sync, const char *path);
 /**
+ * In a relaunch of a failed job (Launch/mpirun --max-restarts, HYBRIDSYNC_RESTART >= 1) with a complete
+ * checkpoint under dir: resumes from the newest one and sets *step to its step. Otherwise (a first
+ * launch, or no checkpoint completed before the failure) changes nothing and sets *step to -1.
+ * Collective; HS_ERR_CHECKPOINT on every worker if they see different newest checkpoints.
+ */
+hs_status hs_sync_resume_if_relaunched(hs_sync *sync, const char *dir, int64_t *step);
+/**
  * The plan as JSON lines ({"name":..,"route":"ring"|"ps","bytes":..,"density":..,"reason":..}). Writes
  * at most capacity bytes with a terminating NUL into text; *needed gets the full length plus one.
  */

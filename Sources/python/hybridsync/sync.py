@@ -130,6 +130,14 @@ class GradientSync:
         """Resumes from a checkpoint (a step's folder, or the directory for its newest complete one)."""
         call("sync_resume", self._handle, str(path).encode())
 
+    def resume_if_relaunched(self, directory):
+        """In a relaunch of a failed job (`Launch/mpirun --max-restarts N`) with a complete checkpoint
+        under `directory`: resumes from the newest and returns its step. Otherwise (a first launch, or
+        no checkpoint completed before the failure) changes nothing and returns None. Collective."""
+        step = ctypes.c_int64()
+        call("sync_resume_if_relaunched", self._handle, str(directory).encode(), ctypes.byref(step))
+        return None if step.value < 0 else step.value
+
     @property
     def plan(self):
         """The plan: a dict per parameter (name, route "ring" or "ps", bytes, density, reason)."""

@@ -5,7 +5,7 @@ with nothing applied; a non-finite gradient on one worker refused on both; check
 bit-identical. Prints TORCH OK.
 
   python3 torch_train.py train CHECKPOINT_DIR    4 steps, a checkpoint after step 2
-  python3 torch_train.py resume CHECKPOINT_DIR   a new job resumed from it, steps 3 and 4
+  python3 torch_train.py resume CHECKPOINT_DIR   a relaunch (HYBRIDSYNC_RESTART=1) resumed from it, steps 3 and 4
 """
 
 import hashlib
@@ -124,10 +124,11 @@ with hst.job(servers=2) as job:
     assert opt.step_count == 0 and (state()[-1] == 0).all()
     job.kv.barrier()  # no worker trains (its pushes apply at once) before every worker has checked
 
-    if mode == "resume":
-        assert opt.resume(directory) == 2
+    if mode == "resume":  # a relaunch (HYBRIDSYNC_RESTART=1) resumes by itself
+        assert opt.resume_if_relaunched(directory) == 2
         run(2, STEPS)
     else:
+        assert opt.resume_if_relaunched(directory) is None  # a first launch: nothing to resume
         run(0, 2)
         opt.checkpoint(directory, keep=2)
         run(2, STEPS)

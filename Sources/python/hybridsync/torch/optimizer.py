@@ -120,8 +120,21 @@ class DistributedOptimizer:
         torch's random state. Returns the step it resumed at."""
         path = Path(path)
         self.sync.resume(str(path))
+        self._load_torch_part(path.parent if path.name.startswith("step-") else path)
+        return self.step_count
+
+    def resume_if_relaunched(self, directory):
+        """`resume(directory)` in a relaunch of a failed job (`Launch/mpirun --max-restarts N`) once a
+        complete checkpoint exists there; returns its step, or None (a first launch, or a relaunch
+        before any checkpoint completed: nothing changes and training starts over). Call where
+        `resume` would be called, on every worker."""
+        step = self.sync.resume_if_relaunched(str(directory))
+        if step is not None:
+            self._load_torch_part(Path(directory))
+        return step
+
+    def _load_torch_part(self, root):
         step = self.step_count
-        root = path.parent if path.name.startswith("step-") else path
         file = root / f"torch-step-{step}.pt"
         try:
             state = torch.load(file, weights_only=False)
@@ -130,7 +143,6 @@ class DistributedOptimizer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"])
-        return step
 
     def close(self):
         """Stops the ring thread and removes the hooks (the job's end does it too)."""
