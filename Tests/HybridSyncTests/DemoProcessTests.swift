@@ -97,12 +97,13 @@ final class DemoProcessTests: XCTestCase {
         let (s0, straight) = try HybridProcessTests.mpirun(3, common, program: HybridProcessTests.tool)
         XCTAssertEqual(s0, 0, straight)
 
-        // The same run, checkpointing every 20 steps; worker 1 (world rank 2) is killed after step 40.
+        // The same run, checkpointing as soon as it looks (every 20 steps, by the time cadence); worker 1
+        // (world rank 2) is killed after step 40.
         let ckpt = dir + "/ckpt"
         let p = Process()
         p.executableURL = HybridProcessTests.root.appendingPathComponent("Launch/mpirun")
         p.arguments =
-            ["--max-restarts", "2", "-np", "3", HybridProcessTests.tool] + common + ["--checkpoint-dir", ckpt, "--checkpoint-every", "20"]
+            ["--max-restarts", "2", "-np", "3", HybridProcessTests.tool] + common + ["--checkpoint-dir", ckpt, "--checkpoint-every-seconds", "0.001"]
         p.environment = ProcessInfo.processInfo.environment.merging(["HYBRIDSYNC_HEARTBEAT_TIMEOUT": "3"]) { $1 }
         let pipe = Pipe()
         p.standardOutput = pipe
@@ -110,6 +111,7 @@ final class DemoProcessTests: XCTestCase {
         let output = ProcessOutput(pipe.fileHandleForReading)
         try p.run()
         output.wait(until: Date().addingTimeInterval(120)) { $0.contains("checkpoint of step 40 in") }
+        XCTAssertTrue(output.current().contains("checkpoint of step 20 in"), "the time cadence checkpoints at the first look")
         var killed = false
         for pid in ProcessTree.ranks(2, named: "hybridsync", under: p.processIdentifier) {
             kill(pid, SIGKILL)

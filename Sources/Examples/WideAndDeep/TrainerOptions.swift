@@ -31,6 +31,9 @@ public struct TrainerOptions: Sendable {
     public var checkpointDirectory: String?
     /// A checkpoint every this many steps (0: only at the end).
     public var checkpointEvery = 0
+    /// Also a checkpoint once this many seconds have passed on worker 0 since the last one (0: off);
+    /// looked at every 20 steps, where the workers meet to average the loss.
+    public var checkpointEverySeconds = 0.0
     /// Continue from the newest complete checkpoint in `checkpointDirectory`.
     public var resume = false
     /// `false` runs the same arithmetic on rows of zeros with nothing pulled or synchronised: the step

@@ -61,7 +61,7 @@ public final class WideAndDeepTrainer {
         var batch = WideAndDeep.Batch(), distinct = DistinctRows(tableRows: model.wideRows)
         let grads = try model.makeGradients()
         let start = ContinuousClock.now
-        var step = firstStep
+        var step = firstStep, lastCheckpoint = start
         for epoch in (firstStep / max(1, perEpoch))..<options.epochs {
             var order = Array(0..<trainSet.count)
             var rng = ShuffleRNG(seed: UInt64(epoch) &* 7919)
@@ -74,15 +74,19 @@ public final class WideAndDeepTrainer {
                 let seconds = Self.seconds(since: t0)
                 step += 1
                 var loss: Double?
+                var timeDue = false
                 if step % 20 == 0 || step == totalSteps {
-                    loss = try allAverage(window.reduce(0, +) / Double(window.count))
+                    let due = comm.rank == 0 && options.checkpointEverySeconds > 0 && Self.seconds(since: lastCheckpoint) >= options.checkpointEverySeconds
+                    (loss, timeDue) = try averageAndFlag(window.reduce(0, +) / Double(window.count), due)
                     losses.append(loss!)
                     window.removeAll()
                 }
                 var checkpointed = false
-                if let dir = options.checkpointDirectory, options.checkpointEvery > 0, step % options.checkpointEvery == 0, step < totalSteps {
+                let stepDue = options.checkpointEvery > 0 && step % options.checkpointEvery == 0
+                if let dir = options.checkpointDirectory, stepDue || timeDue, step < totalSteps {
                     try sync.checkpoint(to: dir)
                     checkpointed = true
+                    lastCheckpoint = ContinuousClock.now
                 }
                 let report = StepReport(
                     step: step, totalSteps: totalSteps, epoch: epoch, overlapped: overlapped, seconds: seconds, loss: loss, checkpointed: checkpointed)
@@ -193,6 +197,14 @@ public final class WideAndDeepTrainer {
         let t = try Tensor(name: "loss", values: [x])
         try sync.runtime.dense.allreduce([t], op: .average)
         return try t.values(as: Double.self)[0]
+    }
+
+    /// The workers' average of `x`, and whether worker 0 raised `flag` (one all-reduce).
+    private func averageAndFlag(_ x: Double, _ flag: Bool) throws -> (Double, Bool) {
+        let t = try Tensor(name: "loss", values: [x, flag ? 1 : 0])
+        try sync.runtime.dense.allreduce([t], op: .average)
+        let v = try t.values(as: Double.self)
+        return (v[0], v[1] > 0)
     }
 
     private static func seconds(since t0: ContinuousClock.Instant) -> Double {

@@ -33,6 +33,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Output folder (loss curve, metrics).") var out = "out"
     @Option(help: "Write checkpoints here (also at the end); a relaunch (Launch/mpirun --max-restarts) resumes.") var checkpointDir: String?
     @Option(help: "Write a checkpoint every this many steps (0: only at the end).") var checkpointEvery = 0
+    @Option(help: "Also write one once this many seconds passed since the last (0: off; looked at every 20 steps).")
+    var checkpointEverySeconds = 0.0
     @Flag(help: "Continue from the newest complete checkpoint in --checkpoint-dir, up to --epochs.") var resume = false
     @Flag(help: "Print a CRC-32C of every parameter at the end (compares runs bit for bit).") var checksum = false
     @Option(help: "CURVE keys written by `hybridsync keys --ranks N` (default: fresh keys for this job, made over MPI).") var keys: String?
@@ -61,6 +63,7 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("--wide-rows must be a power of two, at most 2^28")
         }
         if resume && checkpointDir == nil { throw ValidationError("--resume needs --checkpoint-dir") }
+        guard checkpointEverySeconds >= 0, checkpointEverySeconds.isFinite else { throw ValidationError("--checkpoint-every-seconds must be 0 or more") }
         if alternateOverlap && (!overlap || computeOnly) { throw ValidationError("--alternate-overlap needs the overlap on and something to synchronise") }
         if let keys { setenv("HYBRIDSYNC_KEYS", keys, 1) }
         if let replication, !(0...1).contains(replication) { throw ValidationError("--replication must be 0 or 1") }
@@ -70,6 +73,7 @@ struct TrainCommand: ParsableCommand {
         (options.strategy, options.calibrate, options.consistency, options.rowEncoding) = (strategy, calibrate, cons, encoding)
         (options.overlap, options.synchronise) = (overlap, !computeOnly)
         (options.checkpointDirectory, options.checkpointEvery, options.resume) = (checkpointDir, checkpointEvery, resume)
+        options.checkpointEverySeconds = checkpointEverySeconds
         var base = try TestSwitches.apply(ProcessInfo.processInfo.environment, to: PSConfig())
         base.replication = replication
         if let timeline { Timeline.start(writingTo: timeline) }
