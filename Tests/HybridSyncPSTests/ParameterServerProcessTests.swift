@@ -63,6 +63,22 @@ final class ParameterServerProcessTests: XCTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(start), 30)
     }
 
+    /// `ps local --max-restarts 1`: the same killed worker fails the first launch, naming it; the
+    /// relaunch (a new scheduler, servers and workers, HYBRIDSYNC_RESTART=1, where nobody dies) runs its
+    /// 10 BSP steps on every worker and the job exits 0.
+    func testAKilledWorkerUnderMaxRestartsIsRelaunchedAndTheJobSucceeds() throws {
+        let r = try PSJob.run([
+            "--servers", "2", "--workers", "3", "--heartbeat-timeout", "2", "--expect-killed", "2", "--max-restarts", "1",
+            "--timeout", "60", "--", PSJob.testJobs, "ps-check", "--case", "kill",
+        ])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("LOCAL JOB FAILED: scheduler: peer worker 2 died"), r.output)
+        XCTAssertTrue(r.output.contains("LOCAL JOB RESTART 1 of 1: ") && r.output.contains("LOCAL JOB OK"), r.output)
+        let relaunched = r.results("kill").filter { $0.contains("relaunch 1: 10 steps, nobody died") }
+        XCTAssertEqual(relaunched.count, 3, r.output)
+        XCTAssertTrue(relaunched.allSatisfy { $0.contains("RESULT kill ok") }, r.output)
+    }
+
     /// A worker stopped with SIGSTOP (never resumed): the servers go on serving the other workers (ASP)
     /// until the heartbeat timeout, then every other worker's request fails naming it, and `ps local`
     /// kills the stopped process and names it instead of waiting for the job's timeout.

@@ -10,7 +10,8 @@ import HybridSyncPS
 
 /// `hybridsync ps local`: the scheduler in this process, servers and workers as child processes of it,
 /// all on loopback. Every child is killed if the job outlives `--timeout`; the exit status is non-zero
-/// if any server or worker failed (a worker listed in `--expect-killed` may die).
+/// if any server or worker failed (a worker listed in `--expect-killed` may die). `--max-restarts N`
+/// relaunches the whole job (a new scheduler, servers and workers) up to N times when it fails.
 struct PSLocal: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "local", abstract: "Run a whole parameter-server job on this machine.")
 
@@ -23,6 +24,8 @@ struct PSLocal: ParsableCommand {
     @Flag(help: "Servers answer without storing rows (benchmark baseline).") var discardData = false
     @Option(help: "Extra copies of each shard: 0 or 1 (default: HYBRIDSYNC_REPLICATION, else 1 with 2+ servers).") var replication: Int?
     @Option(help: "CURVE keys written by `hybridsync keys` (default: fresh keys for this job, in a temporary directory).") var keys: String?
+    @Option(help: "Relaunch the whole job when it fails, up to this many times (its processes see HYBRIDSYNC_RESTART=k).")
+    var maxRestarts = 0
     @Argument(
         parsing: .captureForPassthrough,
         help:
@@ -31,6 +34,27 @@ struct PSLocal: ParsableCommand {
     var workerCommand: [String] = []
 
     func run() throws {
+        guard maxRestarts >= 0 else { throw ValidationError("--max-restarts must be 0 or more") }
+        for attempt in 0...maxRestarts {
+            let problems = try launch(restart: attempt)
+            if problems.isEmpty {
+                emit("LOCAL JOB OK: \(servers) servers, \(workers) workers")
+                return
+            }
+            for p in problems { emit("LOCAL JOB FAILED: \(p)") }
+            let cause = problems.joined(separator: "; ")
+            if attempt < maxRestarts {
+                emit("LOCAL JOB RESTART \(attempt + 1) of \(maxRestarts): \(cause)")
+            } else if maxRestarts > 0 {
+                emit("LOCAL JOB GAVE UP after \(maxRestarts) restart(s); last cause: \(cause)")
+            }
+        }
+        throw ExitCode(1)
+    }
+
+    /// One launch of the whole job (`restart`: which relaunch); returns what went wrong, nothing when
+    /// every process succeeded.
+    private func launch(restart: Int) throws -> [String] {
         var config = PSConfig()
         config.servers = servers
         config.workers = workers
@@ -71,6 +95,7 @@ struct PSLocal: ParsableCommand {
         env["HYBRIDSYNC_NUM_SERVERS"] = "\(servers)"
         env["HYBRIDSYNC_NUM_WORKERS"] = "\(workers)"
         env["HYBRIDSYNC_HEARTBEAT_TIMEOUT"] = "\(heartbeatTimeout)"
+        env["HYBRIDSYNC_RESTART"] = "\(restart)"
         if let maxMessageBytes { env["HYBRIDSYNC_MAX_MESSAGE_BYTES"] = "\(maxMessageBytes)" }
         if discardData { env["HYBRIDSYNC_DISCARD_DATA"] = "1" }
         let args = workerCommand.first == "--" ? Array(workerCommand.dropFirst()) : workerCommand
@@ -117,11 +142,6 @@ struct PSLocal: ParsableCommand {
             }
         }
         if let f = failure.current { problems.append("scheduler: \(f)") }
-        if problems.isEmpty {
-            emit("LOCAL JOB OK: \(servers) servers, \(workers) workers")
-        } else {
-            for p in problems { emit("LOCAL JOB FAILED: \(p)") }
-            throw ExitCode(1)
-        }
+        return problems
     }
 }
