@@ -93,7 +93,7 @@ struct PSCheck: ParsableCommand {
         let spec = TableSpec(name: "k", dimension: 4, optimizer: .sgd(learningRate: 1), consistency: .bsp)
         try worker.declare([spec])
         let me = worker.id.index, victim = worker.workerCount - 1
-        let relaunch = Int(ProcessInfo.processInfo.environment["HYBRIDSYNC_RESTART"] ?? "") ?? 0
+        let relaunch = LaunchEnvironment().restart
         for t in 0..<10 {
             if t == 3 && me == victim && relaunch == 0 { kill(getpid(), SIGKILL) }
             let start = Date()

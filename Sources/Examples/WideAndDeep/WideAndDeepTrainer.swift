@@ -193,11 +193,7 @@ public final class WideAndDeepTrainer {
     public var testCount: Int { testSet.count }
 
     /// The mean of `x` over the workers (collective: every worker calls it with its own value).
-    public func allAverage(_ x: Double) throws -> Double {
-        let t = try Tensor(name: "loss", values: [x])
-        try sync.runtime.dense.allreduce([t], op: .average)
-        return try t.values(as: Double.self)[0]
-    }
+    public func allAverage(_ x: Double) throws -> Double { try averageAndFlag(x, false).0 }
 
     /// The workers' average of `x`, and whether worker 0 raised `flag` (one all-reduce).
     private func averageAndFlag(_ x: Double, _ flag: Bool) throws -> (Double, Bool) {
