@@ -15,9 +15,12 @@ final class CheckpointInProcessTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: root)
     }
 
-    func run(servers: Int, from: Int, to: Int, checkpoint: String? = nil, resume: String? = nil) throws -> [UInt32] {
-        let outcome = try TestKit.hybridJob(servers: servers, workers: 2) { runtime in
-            try HybridChecks.durable(runtime, from: from, to: to, checkpoint: checkpoint, resume: resume)
+    func run(
+        servers: Int, from: Int, to: Int, checkpoint: String? = nil, resume: String? = nil, backgroundAt: Int? = nil,
+        config: PSConfig = PSConfig()
+    ) throws -> [UInt32] {
+        let outcome = try TestKit.hybridJob(servers: servers, workers: 2, config: config) { runtime in
+            try HybridChecks.durable(runtime, from: from, to: to, checkpoint: checkpoint, resume: resume, backgroundAt: backgroundAt)
         }
         for (node, failure) in outcome.nodes { XCTAssertNil(failure, "\(node)") }
         let results = try outcome.workers.map { try $0.get() }
@@ -34,6 +37,25 @@ final class CheckpointInProcessTests: XCTestCase {
         XCTAssertEqual(resumed, straight)
         let half = try run(servers: 2, from: 0, to: 4)
         XCTAssertNotEqual(half, straight, "the second half changed the parameters")
+    }
+
+    /// A checkpoint taken in the background at step 3 while the job trains on to step 8, the servers
+    /// writing nothing for its first 0.3 s, then one row per poll: its files are byte for byte those of a checkpoint of step 3 written
+    /// with nothing going on, and a job resuming from it ends bit-identical to the uninterrupted run.
+    func testABackgroundCheckpointHoldsItsStepWhileTrainingGoesOn() throws {
+        var slow = PSConfig()
+        slow.checkpointSliceRows = 1
+        slow.checkpointWriteDelay = 0.3
+        let straight = try run(servers: 2, from: 0, to: 8)
+        XCTAssertEqual(try run(servers: 2, from: 0, to: 8, checkpoint: root + "/bg", backgroundAt: 3, config: slow), straight)
+        _ = try run(servers: 2, from: 0, to: 3, checkpoint: root + "/quiet")
+        let files = ["manifest.json", "server-0.shard", "server-1.shard", "worker.state"]
+        for f in files {
+            let bg = FileManager.default.contents(atPath: root + "/bg/step-3/" + f), quiet = FileManager.default.contents(atPath: root + "/quiet/step-3/" + f)
+            XCTAssertNotNil(bg, f)
+            XCTAssertEqual(bg, quiet, "\(f) holds step 3")
+        }
+        XCTAssertEqual(try run(servers: 3, from: 3, to: 8, resume: root + "/bg"), straight)
     }
 
     /// A flipped byte in any file of the checkpoint is refused, naming the file; nothing is restored.

@@ -7,23 +7,54 @@ extension GradientSync {
     /// Writes a checkpoint of the whole job at this step boundary into `root/step-N`: every server's
     /// shard (rows, optimizer state, per-row steps, table specs, clocks), and from worker 0 the dense
     /// parameters and their optimizer state, the plan (routes, observed densities), the tables held on
-    /// the ring, and the step; then a manifest naming every file with its size and CRC-32C.
+    /// the ring, and the step; then a manifest naming every file with its size and CRC-32C. Returns when
+    /// the checkpoint is complete; `checkpointInBackground` returns as soon as it is taken.
     ///
     /// Collective over the workers, between two `step`s. Written into a temporary directory, fsynced,
     /// then renamed: a crash in the middle leaves the previous checkpoint whole. The newest `keep` are
     /// kept. Servers write their shards themselves, so `root` must be reachable at the same path from
     /// every server (one host, or a shared file system). Throws on every worker if any part failed.
     public func checkpoint(to root: String, keep: Int = 3) throws {
-        // Every server has every worker's last clock (so the step's BSP pushes are applied) once each
-        // worker has its acknowledgements and all have met at the barrier.
-        let rank = runtime.dense.communicator.rank
-        try Timeline.span("checkpoint", row: "worker \(rank)", detail: "step \(stepCount)") {
+        try checkpointInBackground(to: root, keep: keep)
+        try finishCheckpoint()
+    }
+
+    /// Takes the checkpoint `checkpoint(to:keep:)` writes, and returns as soon as every part is
+    /// snapshotted: the servers write their shards from copy-on-write snapshots while they go on
+    /// applying pushes, and worker 0 fsyncs the parts, writes the manifest and moves the checkpoint in
+    /// place on a thread of its own, while training continues. The checkpoint is complete (loadable)
+    /// only when all of that is done.
+    ///
+    /// Collective over the workers, between two `step`s. One checkpoint is in flight at a time: this
+    /// call and `checkpoint` first finish the one before (`finishCheckpoint`), so a failure of a
+    /// background checkpoint is thrown on every worker at the next of these calls. Call
+    /// `finishCheckpoint` before the job ends; a job that ends or dies first leaves the previous
+    /// complete checkpoint in place.
+    public func checkpointInBackground(to root: String, keep: Int = 3) throws {
+        try finishCheckpoint()
+        let rank = runtime.dense.communicator.rank, step = stepCount
+        try Timeline.span("checkpoint", row: "worker \(rank)", detail: "step \(step)") {
+            // Every server has every worker's last clock (so the step's BSP pushes are applied) once each
+            // worker has its acknowledgements and all have met at the barrier.
             try runtime.kv.barrier()
             var failure: (any Error)?
+            var completion: CheckpointCompletion?
             if rank == 0 {
-                do { try writeCheckpoint(root: CheckpointDirectory.absolute(root), keep: keep) } catch { failure = error }
+                do { completion = try startCheckpoint(root: CheckpointDirectory.absolute(root), keep: keep) } catch { failure = error }
             }
-            try agreeOnOutcome(failure, what: "write the checkpoint of step \(stepCount) in \(root)")
+            // No worker goes on to the next step before every server has its snapshot.
+            try agreeOnOutcome(failure, what: "take the checkpoint of step \(step) in \(root)")
+            pendingCheckpoint = (root, step, completion)
+        }
+    }
+
+    /// Waits until the checkpoint `checkpointInBackground` started is complete; throws on every worker
+    /// if it failed. Returns at once when none is in flight. Collective over the workers.
+    public func finishCheckpoint() throws {
+        guard let pending = pendingCheckpoint else { return }
+        pendingCheckpoint = nil
+        try Timeline.span("checkpoint finish", row: row, detail: "step \(pending.step)") {
+            try agreeOnOutcome(pending.completion?.wait(), what: "write the checkpoint of step \(pending.step) in \(pending.root)")
         }
     }
 
@@ -106,9 +137,11 @@ extension GradientSync {
         }
     }
 
-    private func writeCheckpoint(root: String, keep: Int) throws {
+    /// Worker 0: makes the temporary directory, has every server snapshot its shard into it, writes its
+    /// own part, and leaves the rest to a `CheckpointCompletion`.
+    private func startCheckpoint(root: String, keep: Int) throws -> CheckpointCompletion {
         let fm = FileManager.default
-        let final = root + "/step-\(stepCount)", tmp = root + "/.step-\(stepCount).tmp"
+        let tmp = root + "/.step-\(stepCount).tmp"
         do {
             try fm.createDirectory(atPath: root, withIntermediateDirectories: true)
             if fm.fileExists(atPath: tmp) { try fm.removeItem(atPath: tmp) }
@@ -116,29 +149,11 @@ extension GradientSync {
         } catch {
             throw HybridSyncError.checkpoint(.io, file: tmp, reason: "cannot create the directory: \(error.localizedDescription)")
         }
-        var files: [CheckpointManifest.File] = []
-        for s in try runtime.kv.checkpointServers(into: tmp) { files.append(.init(name: s.file, size: s.size, crc32c: s.crc)) }
+        try runtime.kv.startCheckpointServers(into: tmp)
         let (size, crc) = try writeWorkerState(tmp + "/worker.state")
-        files.append(.init(name: "worker.state", size: size, crc32c: crc))
-        let manifest = CheckpointManifest(
-            format: CheckpointFormat.version, step: stepCount, workers: workers,
-            servers: runtime.kv.serverCount, files: files)
-        try manifest.write(directory: tmp)
-        CheckpointDirectory.sync(tmp)
-        do {
-            // A checkpoint of the same step again: the old one moves aside first and goes only once the
-            // new one is in place, so a crash in between still leaves a complete one (the aside copy is
-            // an ordinary `.step-N.old` directory, ignored by resume, removed on the next success).
-            let aside = root + "/.step-\(stepCount).old"
-            if fm.fileExists(atPath: aside) { try fm.removeItem(atPath: aside) }
-            if fm.fileExists(atPath: final) { try fm.moveItem(atPath: final, toPath: aside) }
-            try fm.moveItem(atPath: tmp, toPath: final)
-            if fm.fileExists(atPath: aside) { try fm.removeItem(atPath: aside) }
-        } catch {
-            throw HybridSyncError.checkpoint(.io, file: final, reason: "cannot move the finished checkpoint in place: \(error.localizedDescription)")
-        }
-        CheckpointDirectory.sync(root)
-        for old in CheckpointDirectory.complete(in: root).dropLast(Swift.max(1, keep)) { try? fm.removeItem(atPath: old.path) }
+        return CheckpointCompletion(
+            kv: runtime.kv, root: root, tmp: tmp, step: stepCount, workers: workers, keep: keep,
+            worker: .init(name: "worker.state", size: size, crc32c: crc))
     }
 
     // MARK: - Worker state
@@ -175,7 +190,8 @@ extension GradientSync {
             try writeString(w, n)
             try table.write(to: w)
         }
-        let (size, crc) = try w.finish()
+        // Made durable with the other parts, off the training thread.
+        let (size, crc) = try w.finish(durable: false)
         return (size, crc)
     }
 

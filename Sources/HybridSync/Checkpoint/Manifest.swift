@@ -5,8 +5,8 @@ import HybridSyncPS
 /// The table of contents of one checkpoint: its format version, the step it was taken at, the job's
 /// shape, and every file with its size and CRC-32C. Written last, so a directory without one is not a
 /// checkpoint (a crash while writing leaves only a temporary directory, which resume ignores).
-struct CheckpointManifest: Codable, Equatable {
-    struct File: Codable, Equatable {
+struct CheckpointManifest: Codable, Equatable, Sendable {
+    struct File: Codable, Equatable, Sendable {
         let name: String
         let size: Int
         let crc32c: UInt32
@@ -80,6 +80,35 @@ enum CheckpointDirectory {
     /// An absolute path (servers write into the directory from their own working directories).
     static func absolute(_ path: String) -> String {
         path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    }
+
+    /// fsyncs the file at `path` (written by this process or a server's), throwing naming it.
+    static func makeDurable(_ path: String) throws {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw HybridSyncError.checkpoint(.io, file: path, reason: "cannot open: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw HybridSyncError.checkpoint(.io, file: path, reason: "fsync failed: \(String(cString: strerror(errno)))") }
+    }
+
+    /// Makes the finished checkpoint `tmp` (its files durable, its manifest written) the complete
+    /// `root/step-N`, durably, and removes all but the newest `keep` complete ones.
+    static func moveInPlace(_ tmp: String, root: String, step: Int, keep: Int) throws {
+        let fm = FileManager.default, final = root + "/step-\(step)"
+        sync(tmp)
+        do {
+            // A checkpoint of the same step again: the old one moves aside first and goes only once the
+            // new one is in place, so a crash in between still leaves a complete one (the aside copy is
+            // an ordinary `.step-N.old` directory, ignored by resume, removed on the next success).
+            let aside = root + "/.step-\(step).old"
+            if fm.fileExists(atPath: aside) { try fm.removeItem(atPath: aside) }
+            if fm.fileExists(atPath: final) { try fm.moveItem(atPath: final, toPath: aside) }
+            try fm.moveItem(atPath: tmp, toPath: final)
+            if fm.fileExists(atPath: aside) { try fm.removeItem(atPath: aside) }
+        } catch {
+            throw HybridSyncError.checkpoint(.io, file: final, reason: "cannot move the finished checkpoint in place: \(error.localizedDescription)")
+        }
+        sync(root)
+        for old in complete(in: root).dropLast(Swift.max(1, keep)) { try? fm.removeItem(atPath: old.path) }
     }
 
     /// fsyncs a directory, so a rename in it is durable.

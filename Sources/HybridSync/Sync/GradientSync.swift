@@ -49,6 +49,8 @@ public final class GradientSync {
     var overlap: OverlapBuckets?
     /// A step's sparse gradients sent early by `pushSparse`, for `step` to finish.
     private var early: (handle: PSHandle?, endsStep: Bool, densified: [(LocalTable, Tensor)])?
+    /// The checkpoint in flight (`checkpointInBackground`): worker 0 holds its completion.
+    var pendingCheckpoint: (root: String, step: Int, completion: CheckpointCompletion?)?
     /// The probe's result, if `calibrate` was asked for.
     package private(set) var calibration: Calibration?
 

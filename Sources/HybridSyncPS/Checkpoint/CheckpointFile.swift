@@ -75,10 +75,11 @@ package final class CheckpointWriter {
         }
     }
 
-    /// Flushes, fsyncs and closes; returns (size, CRC-32C).
-    package func finish() throws -> (size: Int, crc: UInt32) {
+    /// Flushes and fsyncs (unless `durable` is false: whoever completes the checkpoint syncs the file
+    /// later); returns (size, CRC-32C).
+    package func finish(durable: Bool = true) throws -> (size: Int, crc: UInt32) {
         try flush()
-        guard fsync(fd) == 0 else { throw HybridSyncError.checkpoint(.io, file: path, reason: "fsync failed: \(String(cString: strerror(errno)))") }
+        guard !durable || fsync(fd) == 0 else { throw HybridSyncError.checkpoint(.io, file: path, reason: "fsync failed: \(String(cString: strerror(errno)))") }
         return (size, crc.value)
     }
 }

@@ -75,6 +75,12 @@ public struct PSConfig: Sendable {
     /// never reads it from the environment).
     package var discardData = false
 
+    /// Rows of a checkpoint a server writes between two polls (its messages wait at most one slice).
+    package var checkpointSliceRows = 16_384
+    /// Seconds a server waits after a checkpoint's snapshot before writing it (tests: the job trains on
+    /// while the snapshot is still unwritten). Never read from the environment.
+    package var checkpointWriteDelay = 0.0
+
     public init() {}
 
     /// Where the scheduler listens, overriding host and port (the test kit's `memory://scheduler`).

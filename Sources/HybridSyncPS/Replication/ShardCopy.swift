@@ -111,14 +111,16 @@ extension ServerShard {
     /// `checkRowSections`, `setRows`). Throws `malformedMessage` on anything that does not read.
     static func fromCopy(
         _ frame: any ByteFrame, id: NodeID, discardsData: Bool, limits: ServerLimits,
-        maxReplyBytes: Int, spans: SpanRecorder = .off
+        maxReplyBytes: Int, checkpointSliceRows: Int = 16_384, checkpointWriteDelay: Double = 0,
+        spans: SpanRecorder = .off
     ) throws -> ServerShard {
         try frame.withUnsafeBytes { raw in
             var r = ByteReader(raw, context: "copy of shard \(id.index)")
             let workers = Int(try r.u32("workers"))
             guard workers <= 65536 else { throw HybridSyncError.malformedMessage(.field, "copy of shard \(id.index): \(workers) workers") }
             let shard = ServerShard(
-                id: id, workers: workers, discardsData: discardsData, limits: limits, maxReplyBytes: maxReplyBytes, spans: spans)
+                id: id, workers: workers, discardsData: discardsData, limits: limits, maxReplyBytes: maxReplyBytes,
+                checkpointSliceRows: checkpointSliceRows, checkpointWriteDelay: checkpointWriteDelay, spans: spans)
             let clocks = try (0..<workers).map { _ in Int(try r.i64("clock")) }
             let deadCount = Int(try r.u32("dead workers"))
             guard deadCount <= workers else { throw HybridSyncError.malformedMessage(.field, "copy: \(deadCount) dead workers") }

@@ -54,7 +54,9 @@ final class ShardHost {
     var isWritingCheckpoint: Bool { shards.values.contains { $0.isWritingCheckpoint } }
 
     /// One slice of every checkpoint being written.
-    func continueCheckpoints() -> [NodeDirective] { shards.values.flatMap { $0.isWritingCheckpoint ? $0.continueCheckpoint() : [] } }
+    func continueCheckpoints(now: Double) -> [NodeDirective] {
+        shards.values.flatMap { $0.isWritingCheckpoint ? $0.continueCheckpoint(now: now) : [] }
+    }
 
     /// A message refused at the wire checks, counted on every shard here.
     func noteRefused() { for s in shards.values { s.noteRefused() } }

@@ -96,13 +96,28 @@ final class RowIndex {
         return nil
     }
 
+    /// Whether the next `insert` doubles the table (rehashing every entry).
+    var isFull: Bool { (count + 1) * 2 > capacity }
+
+    /// A copy of this index at twice its capacity; this one is left as it is (a snapshot of the rows
+    /// goes on reading it while the store inserts into the copy).
+    func grown() -> RowIndex {
+        let copy = RowIndex(capacity: capacity)
+        copy.insertAll(from: entries, capacity: capacity)
+        return copy
+    }
+
     private func grow() {
         let (old, oldCapacity) = (entries, capacity)
         capacity *= 2
         mask = capacity - 1
         entries = Self.emptyTable(capacity)
         count = 0
-        for i in 0..<oldCapacity where old[i].slotPlusOne != 0 { insert(old[i].key, old[i].piece, slot: Int(old[i].slotPlusOne - 1)) }
+        insertAll(from: old, capacity: oldCapacity)
         old.deallocate()
+    }
+
+    private func insertAll(from table: UnsafeMutablePointer<Entry>, capacity n: Int) {
+        for i in 0..<n where table[i].slotPlusOne != 0 { insert(table[i].key, table[i].piece, slot: Int(table[i].slotPlusOne - 1)) }
     }
 }

@@ -24,6 +24,8 @@ final class RowStore {
     private var capacity = 0
     /// Rows stored.
     private(set) var rowCount = 0
+    /// The snapshot being written, if any: told before a row it holds changes.
+    private var snapshot: RowSnapshot?
 
     init(spec: TableSpec) {
         self.spec = spec
@@ -44,17 +46,32 @@ final class RowStore {
 
     private func grow() {
         let newCapacity = Swift.max(64, capacity * 2)
+        // A snapshot reading these arenas keeps them (and frees them); otherwise they go.
+        let keep = snapshot.map { !$0.ownsArenas } ?? false
         func move<T>(_ old: UnsafeMutablePointer<T>, _ perRow: Int) -> UnsafeMutablePointer<T> {
             let fresh = UnsafeMutablePointer<T>.allocate(capacity: Swift.max(1, newCapacity * perRow))
-            fresh.moveInitialize(from: old, count: rowCount * perRow)
-            old.deallocate()
+            fresh.initialize(from: old, count: rowCount * perRow)
+            if !keep { old.deallocate() }
             return fresh
         }
         values = move(values, width)
         state = move(state, stateWidth)
         steps = move(steps, 1)
         capacity = newCapacity
+        if keep { snapshot?.adoptArenas() }
     }
+
+    /// A copy-on-write snapshot of the rows as they are now, for a checkpoint written while pushes go
+    /// on being applied; `endSnapshot` lets it go. One at a time: while one is open it is returned again.
+    func takeSnapshot() -> RowSnapshot {
+        if let snapshot { return snapshot }
+        let s = RowSnapshot(spec: spec, stateSlots: kernel.stateSlots, rows: rowCount, index: index, values: values, state: state, steps: steps)
+        snapshot = s
+        return s
+    }
+
+    /// The snapshot is written (or abandoned): rows change without copies again.
+    func endSnapshot() { snapshot = nil }
 
     /// Whether (key, piece) has a row.
     func contains(key: UInt64, piece: Int) -> Bool { index.find(key, UInt32(piece)) != nil }
@@ -75,6 +92,8 @@ final class RowStore {
     /// A new row for (key, piece): initialised, unless its contents are about to be set (`restore`).
     private func create(key: UInt64, piece: Int, initialize: Bool = true) -> Int {
         if rowCount == capacity { grow() }
+        // The snapshot goes on reading the index it was taken with: a full one is copied, not rehashed.
+        if let snapshot, snapshot.index === index, index.isFull { index = index.grown() }
         let s = rowCount
         rowCount += 1
         index.insert(key, UInt32(piece), slot: s)
@@ -119,6 +138,7 @@ final class RowStore {
     /// local tables and dense parameters run.
     func apply(keys: [UInt64], piece: Int, gradients g: UnsafePointer<Float>, rowLength n: Int) {
         let slots = slots(keys: keys, piece: piece)
+        snapshot?.willChange(slots: slots)
         switch kernel.spec {
         case .accumulate:
             for (i, s) in slots.enumerated() {
@@ -145,6 +165,7 @@ final class RowStore {
 
     /// Applies gradient `g` (`n` floats) to `slot` with the table's optimizer.
     func apply(slot: Int, gradient g: UnsafePointer<Float>, count n: Int) {
+        snapshot?.willChange(slot: slot)
         var s = slot
         kernel.apply(
             rows: 1, length: n, gradients: g, slots: &s, values: values, width: width,
@@ -153,23 +174,6 @@ final class RowStore {
 
     /// Optimizer state slots per element of this table.
     var stateSlots: Int { kernel.stateSlots }
-
-    /// Writes up to `rows` rows starting at index bucket `fromBucket`: key, piece, step, values (its
-    /// piece's length), then each state slot. Returns the bucket to continue from (nil: all written)
-    /// and how many rows it wrote.
-    func write(to w: CheckpointWriter, fromBucket: Int, rows limit: Int) throws -> (Int?, Int) {
-        var written = 0
-        let next = try index.forEach(from: fromBucket, limit: limit) { key, piece, s in
-            let n = spec.length(ofPiece: Int(piece))
-            try w.write(key)
-            try w.write(piece)
-            try w.write(steps[s])
-            try w.write(floats: values + s * width, count: n)
-            for j in 0..<kernel.stateSlots { try w.write(floats: state + s * stateWidth + j * width, count: n) }
-            written += 1
-        }
-        return (next, written)
-    }
 
     /// Up to `limit` rows from index bucket `fromBucket`, each handed to `body` as its key, piece and
     /// the restore layout: its step as a float's bits, its values, then each state slot (`1 + n * (1 +
@@ -191,6 +195,7 @@ final class RowStore {
     /// needed. `data` holds the values, then each state slot, `length(ofPiece:)` floats each.
     func restore(key: UInt64, piece: Int, step: Int32, data: UnsafePointer<Float>) {
         let s = index.find(key, UInt32(piece)) ?? create(key: key, piece: piece, initialize: false)
+        snapshot?.willChange(slot: s)
         let n = spec.length(ofPiece: piece)
         steps[s] = step
         (values + s * width).update(from: data, count: n)

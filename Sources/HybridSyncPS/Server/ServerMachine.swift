@@ -116,14 +116,16 @@ package struct ServerMachine: NodeMachine {
                 makeShard: { s in
                     let shard = ServerShard(
                         id: NodeID(.server, s), workers: workers, discardsData: config.discardData, limits: config.limits,
-                        maxReplyBytes: config.maxMessageBytes, spans: spans)
+                        maxReplyBytes: config.maxMessageBytes, checkpointSliceRows: config.checkpointSliceRows,
+                        checkpointWriteDelay: config.checkpointWriteDelay, spans: spans)
                     shard.handshakesRefused = refusals
                     return shard
                 },
                 shardFromCopy: { s, state in
                     let shard = try ServerShard.fromCopy(
                         state, id: NodeID(.server, s), discardsData: config.discardData, limits: config.limits,
-                        maxReplyBytes: config.maxMessageBytes, spans: spans)
+                        maxReplyBytes: config.maxMessageBytes, checkpointSliceRows: config.checkpointSliceRows,
+                        checkpointWriteDelay: config.checkpointWriteDelay, spans: spans)
                     shard.handshakesRefused = refusals
                     return shard
                 })
@@ -169,7 +171,7 @@ package struct ServerMachine: NodeMachine {
 
     package var hasBackgroundWork: Bool { host?.isWritingCheckpoint ?? false }
 
-    package mutating func onIdle(now: Double) -> [NodeDirective] { host?.continueCheckpoints() ?? [] }
+    package mutating func onIdle(now: Double) -> [NodeDirective] { host?.continueCheckpoints(now: now) ?? [] }
 
     package mutating func onSendFailed(to peer: Peer, seq: UInt64, error: HybridSyncError, now: Double) -> [NodeDirective] {
         [.log(.warning, "\(id) could not answer request \(seq) of \(peer): \(error)")]

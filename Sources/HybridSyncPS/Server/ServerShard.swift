@@ -34,6 +34,12 @@ final class ServerShard {
     var copies = 1
     /// The shard being written, if a checkpoint is in progress (`ServerShard+Checkpoint.swift`).
     var checkpointJob: CheckpointJob?
+    /// How the last checkpoint written here ended (answers a late request for it).
+    var lastCheckpoint: CheckpointOutcome?
+    /// Rows of a checkpoint written per slice, between two polls of the server's shell.
+    let checkpointSliceRows: Int
+    /// Seconds between a checkpoint's snapshot and its first slice (`PSConfig.checkpointWriteDelay`).
+    let checkpointWriteDelay: Double
 
     /// Counts a message refused before it reached the shard (failed the wire checks).
     func noteRefused() { refused += 1 }
@@ -77,9 +83,12 @@ final class ServerShard {
 
     init(
         id: NodeID, workers: Int, discardsData: Bool = false, limits: ServerLimits = ServerLimits(),
-        maxReplyBytes: Int = WireCodec.defaultMaxMessageBytes, spans: SpanRecorder = .off
+        maxReplyBytes: Int = WireCodec.defaultMaxMessageBytes, checkpointSliceRows: Int = 16_384, checkpointWriteDelay: Double = 0,
+        spans: SpanRecorder = .off
     ) {
         self.id = id
+        self.checkpointSliceRows = Swift.max(1, checkpointSliceRows)
+        self.checkpointWriteDelay = checkpointWriteDelay
         self.spans = spans
         self.discardsData = discardsData
         self.limits = limits
@@ -98,7 +107,7 @@ final class ServerShard {
         guard h.sender.role == .worker, h.sender.index < workers else { return process(m) }
         let w = h.sender.index
         if windows[w]?.incarnation != h.incarnation { windows[w] = ReplyWindow(incarnation: h.incarnation) }
-        if h.kind == .checkpoint, let job = checkpointJob, job.request.sender == h.sender, job.request.seq == h.seq {
+        if h.kind == .checkpoint && isAwaitingCheckpoint(h) {
             duplicates += 1
             return [reply(m.from, h, kind: .held)]
         }
@@ -123,7 +132,7 @@ final class ServerShard {
             if case let .send(p, msg) = d, p == m.from, msg.header.seq == h.seq, msg.payload.isEmpty { return msg }
             return nil
         }
-        if h.kind == .checkpoint && checkpointJob != nil {
+        if h.kind == .checkpoint && isAwaitingCheckpoint(h) {
             // Answered when the shard is written (recorded then).
         } else if (h.kind == .pull || h.kind == .pushPull) && !out.contains(where: { isReply($0)?.header.kind == .error }) {
             windows[w]!.record(h.seq, .pull)
@@ -138,9 +147,8 @@ final class ServerShard {
         let header = m.header, frames = m.frames, peer = m.from
         bytesIn += m.byteCount
         do {
-            if checkpointJob != nil, [.push, .pushPull, .clock, .declare, .restore].contains(header.kind) {
-                throw HybridSyncError.invalidArgument(
-                    .order, "\(header.kind) while a checkpoint is being written (checkpoints are taken between steps, on every worker together)")
+            if checkpointJob != nil, [.declare, .restore].contains(header.kind) {
+                throw HybridSyncError.invalidArgument(.order, "\(header.kind) while a checkpoint is being written")
             }
             switch header.kind {
             case .declare:
@@ -185,9 +193,10 @@ final class ServerShard {
             case .checkpoint:
                 guard case .checkpoint(let directory) = m.body else { throw HybridSyncError.malformedMessage(.kind, "checkpoint without a directory") }
                 _ = try workerIndex(header)
-                try startCheckpoint(into: directory, for: peer, header)
-                // Written in slices between polls; the answer follows (`held` slows the worker's resends).
-                return [reply(peer, header, kind: .held)]
+                if header.flags & MessageFlags.awaitsWrite != 0 { return try awaitCheckpoint(into: directory, for: peer, header) }
+                // Snapshotted now, written in slices between polls while pushes go on.
+                try startCheckpoint(into: directory)
+                return [reply(peer, header, kind: .reply)]
             case .restore:
                 guard case .restore(let clock) = m.body else { throw HybridSyncError.malformedMessage(.kind, "restore without a clock") }
                 try restore(header, frames, clock: Int(clock))

@@ -129,4 +129,7 @@ package enum MessageFlags {
     /// acknowledges both. Saves a round trip a step, and lets the servers release a BSP step's pushes
     /// while the workers are still in the ring.
     package static let endsStep: UInt16 = 8
+    /// A `checkpoint` request for the outcome of the shard write started into its directory: answered
+    /// when the shard is written (`checkpointWritten`, or the error), not a new checkpoint.
+    package static let awaitsWrite: UInt16 = 16
 }

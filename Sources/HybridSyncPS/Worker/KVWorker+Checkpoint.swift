@@ -2,12 +2,27 @@ import HybridSyncCore
 
 extension KVWorker {
     /// Asks every server to write its shard into `directory` (a step boundary: every worker has
-    /// clocked the step). Returns, by server, the file written, its size and CRC-32C. Servers write in
-    /// slices and keep answering heartbeats meanwhile; the wait is at least an hour, since a shard of
-    /// many gigabytes takes minutes.
+    /// clocked the step), and waits until they have. Returns, by server, the file written, its size and
+    /// CRC-32C (the files are not yet fsynced).
     package func checkpointServers(into directory: String, timeout: Double? = nil) throws -> [(file: String, size: Int, crc: UInt32)] {
+        try startCheckpointServers(into: directory, timeout: timeout)
+        return try awaitCheckpointServers(into: directory, timeout: timeout)
+    }
+
+    /// Asks every server to snapshot its shard now (a step boundary: every worker has clocked the step)
+    /// and write it into `directory` while it goes on serving; returns once every server has its
+    /// snapshot, so the next step's pushes reach none of them.
+    package func startCheckpointServers(into directory: String, timeout: Double? = nil) throws {
+        try broadcast(kind: .checkpoint, body: .checkpoint(directory: directory), label: "checkpoint snapshot into \(directory)", timeout: timeout).wait()
+    }
+
+    /// Waits until every server has written the shard `startCheckpointServers(into: directory)`
+    /// started. Returns, by server, the file written, its size and CRC-32C. Servers write in slices and
+    /// keep answering meanwhile; the wait is at least an hour, since a shard of many gigabytes takes
+    /// minutes. Safe to call from another thread than the one stepping.
+    package func awaitCheckpointServers(into directory: String, timeout: Double? = nil) throws -> [(file: String, size: Int, crc: UInt32)] {
         let handle = broadcast(
-            kind: .checkpoint, body: .checkpoint(directory: directory), label: "checkpoint into \(directory)",
+            kind: .checkpoint, body: .checkpoint(directory: directory), flags: MessageFlags.awaitsWrite, label: "checkpoint into \(directory)",
             timeout: timeout ?? Swift.max(config.requestTimeout, 3600))
         try handle.wait()
         return try (0..<serverCount).map { s in

@@ -254,14 +254,16 @@ public final class KVWorker: Sendable {
     }
 
     /// A message of `kind` with no rows for server `s`.
-    private func bare(_ kind: MessageKind, body: MessageBody = .empty, clock c: Int, to s: Int) -> (WorkerRequest.Target, OutboundMessage) {
-        (.server(s), OutboundMessage(MessageHeader(kind: kind, sender: id, seq: 0, clock: Int64(c)), body))
+    private func bare(_ kind: MessageKind, body: MessageBody = .empty, flags: UInt16 = 0, clock c: Int, to s: Int) -> (WorkerRequest.Target, OutboundMessage) {
+        (.server(s), OutboundMessage(MessageHeader(kind: kind, sender: id, seq: 0, clock: Int64(c), flags: flags), body))
     }
 
-    func broadcast(kind: MessageKind, body: MessageBody = .empty, clock c: Int? = nil, label: String, timeout: Double?) -> PSHandle {
+    func broadcast(
+        kind: MessageKind, body: MessageBody = .empty, flags: UInt16 = 0, clock c: Int? = nil, label: String, timeout: Double?
+    ) -> PSHandle {
         let deadline = Deadline.after(seconds: timeout ?? config.requestTimeout)
         let handle = PSHandle(parts: Set(0..<serverCount), plan: nil, deadline: deadline, label: label)
-        let parts = (0..<serverCount).map { bare(kind, body: body, clock: c ?? clock, to: $0) }
+        let parts = (0..<serverCount).map { bare(kind, body: body, flags: flags, clock: c ?? clock, to: $0) }
         link.submit(WorkerRequest(id: link.makeID(), parts: parts, deadline: deadline), handle: handle)
         return handle
     }

@@ -107,7 +107,11 @@ package enum HybridChecks {
     /// servers) and an Adam dense layer (on the ring), integer-valued gradients from (worker, step).
     /// Resumes from `resume` first, checkpoints into `checkpoint` at the end, if given. Returns the bit
     /// patterns of the dense layer and of every table row, the same on every worker.
-    package static func durable(_ runtime: HybridRuntime, from: Int, to: Int, checkpoint: String? = nil, resume: String? = nil) throws -> [UInt32] {
+    /// With `backgroundAt`, the checkpoint is taken in the background at that step
+    /// (`checkpointInBackground`) and the job trains on to `to` while it is written.
+    package static func durable(
+        _ runtime: HybridRuntime, from: Int, to: Int, checkpoint: String? = nil, resume: String? = nil, backgroundAt: Int? = nil
+    ) throws -> [UInt32] {
         let comm = runtime.dense.communicator
         let me = comm.rank
         let sync = try GradientSync(runtime: runtime, strategy: .hybrid, replanAfterSteps: 0)
@@ -122,13 +126,18 @@ package enum HybridChecks {
         if let resume { try sync.resume(from: resume) }
         guard sync.stepCount == from else { throw HybridSyncError.invalidArgument(.order, "at step \(sync.stepCount), expected \(from)") }
         for t in from..<to {
+            if let checkpoint, t == backgroundAt { try sync.checkpointInBackground(to: checkpoint) }
             let myIds = ids(me, t)
             _ = try sync.pull("emb", ids: myIds)
             let g = try Tensor(name: "mlp.w", values: (0..<denseCount).map { denseGrad(me, t, $0) })
             let values = myIds.flatMap { id in (0..<dim).map { sparseGrad(me, t, id, $0) } }
             try sync.step(dense: [g], sparse: [SparseRows(table: "emb", ids: myIds, values: values)])
         }
-        if let checkpoint { try sync.checkpoint(to: checkpoint) }
+        if backgroundAt != nil {
+            try sync.finishCheckpoint()
+        } else if let checkpoint {
+            try sync.checkpoint(to: checkpoint)
+        }
         let all = try sync.pull("emb", ids: (0..<UInt64(rows)).map { $0 })
         return try w.values(as: Float.self).map(\.bitPattern) + all.values.map(\.bitPattern)
     }
