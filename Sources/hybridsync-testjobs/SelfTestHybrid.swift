@@ -29,8 +29,9 @@ struct SelfTestHybrid: ParsableCommand {
         /// World rank `--victim` stops itself (SIGSTOP, never resumed) after `--stop-after` seconds; the
         /// workers train until the job fails and report the error they got.
         case stopRank = "stop-rank"
-        /// Fills a table of `--rows` rows, then checkpoints into `--directory` after every step, forever
-        /// (the test kills a rank while a checkpoint is being written).
+        /// Fills a table of `--rows` rows, then steps forever, each step changing rows while the servers
+        /// write the checkpoint taken in the background after the step before, into `--directory` (the
+        /// test kills a rank while one is being written).
         case checkpointLoop = "checkpoint-loop"
         /// Like `checkpoint-loop`, but the loop only steps (every 10 ms): a quiet job holding `--rows`
         /// rows, for measuring what happens when a server dies (re-replication).
@@ -102,13 +103,16 @@ struct SelfTestHybrid: ParsableCommand {
                         try runtime.kv.push([SparseRows(table: "big", keys: keys, values: [Float](repeating: 0.25, count: keys.count * 16))])
                     }
                     if `case` == .fillLoop && comm.rank == 0 { emit("FILLED \(rows) rows") }
+                    let touched = Array(mine.prefix(4096))
                     while true {
-                        try sync.step(dense: [], sparse: [])
                         if `case` == .fillLoop {
+                            try sync.step(dense: [], sparse: [])
                             Thread.sleep(forTimeInterval: 0.01)
                             continue
                         }
-                        try sync.checkpoint(to: directory)
+                        // Rows change while the servers write the checkpoint taken before this step.
+                        try sync.step(dense: [], sparse: [SparseRows(table: "big", ids: touched, values: [Float](repeating: 0.5, count: touched.count * 16))])
+                        try sync.checkpointInBackground(to: directory)
                         if comm.rank == 0 { emit("CHECKPOINT step \(sync.stepCount)") }
                     }
                 case .stopRank:

@@ -84,7 +84,7 @@ public final class WideAndDeepTrainer {
                 var checkpointed = false
                 let stepDue = options.checkpointEvery > 0 && step % options.checkpointEvery == 0
                 if let dir = options.checkpointDirectory, stepDue || timeDue, step < totalSteps {
-                    try sync.checkpoint(to: dir)
+                    try sync.checkpointInBackground(to: dir)
                     checkpointed = true
                     lastCheckpoint = ContinuousClock.now
                 }
@@ -94,6 +94,7 @@ public final class WideAndDeepTrainer {
             }
         }
         if let dir = options.checkpointDirectory, step > firstStep || firstStep == 0 { try sync.checkpoint(to: dir) }
+        try sync.finishCheckpoint()
         return TrainingResult(losses: losses, firstStep: firstStep, lastStep: step, seconds: Self.seconds(since: start))
     }
 
