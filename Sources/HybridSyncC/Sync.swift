@@ -192,6 +192,19 @@ public func hsSyncCheckpoint(_ sync: OpaquePointer?, _ dir: UnsafePointer<CChar>
     }
 }
 
+@_cdecl("hs_sync_checkpoint_in_background")
+public func hsSyncCheckpointInBackground(_ sync: OpaquePointer?, _ dir: UnsafePointer<CChar>?, _ keep: Int32) -> hs_status {
+    syncCall(sync) { s in
+        guard keep >= 1 else { throw ABIError.argument(HS_ARG_RANGE, "keep \(keep): at least 1 checkpoint is kept") }
+        try s.sync.checkpointInBackground(to: try Arguments.string(dir, "checkpoint folder"), keep: Int(keep))
+    }
+}
+
+@_cdecl("hs_sync_finish_checkpoint")
+public func hsSyncFinishCheckpoint(_ sync: OpaquePointer?) -> hs_status {
+    syncCall(sync) { s in try s.sync.finishCheckpoint() }
+}
+
 @_cdecl("hs_sync_resume")
 public func hsSyncResume(_ sync: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> hs_status {
     syncCall(sync) { s in

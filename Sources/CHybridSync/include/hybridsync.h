@@ -292,6 +292,14 @@ hs_status hs_sync_step(hs_sync *sync, const hs_dense_grad *dense, size_t ndense,
 hs_status hs_sync_step_count(hs_sync *sync, int64_t *steps);
 /** Writes a checkpoint of the whole job under dir (collective), keeping the newest keep. */
 hs_status hs_sync_checkpoint(hs_sync *sync, const char *dir, int keep);
+/**
+ * Takes the same checkpoint and returns once every part is snapshotted; the parts are written while
+ * training goes on (collective). Complete only after hs_sync_finish_checkpoint, or the next
+ * checkpoint call, which wait for it and report its failure on every worker.
+ */
+hs_status hs_sync_checkpoint_in_background(hs_sync *sync, const char *dir, int keep);
+/** Waits until the checkpoint in flight is complete; HS_OK at once if none is (collective). */
+hs_status hs_sync_finish_checkpoint(hs_sync *sync);
 /** Resumes from a checkpoint (a step's folder, or dir for its newest complete one); collective. */
 hs_status hs_sync_resume(hs_sync *sync, const char *path);
 /**

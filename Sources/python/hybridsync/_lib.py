@@ -101,6 +101,8 @@ _signatures = {
     "hs_sync_step": ([c_void_p, _p(DenseGrad), c_size, _p(SparseGrad), c_size], c_int),
     "hs_sync_step_count": ([c_void_p, _p(ctypes.c_int64)], c_int),
     "hs_sync_checkpoint": ([c_void_p, c_char_p, c_int], c_int),
+    "hs_sync_checkpoint_in_background": ([c_void_p, c_char_p, c_int], c_int),
+    "hs_sync_finish_checkpoint": ([c_void_p], c_int),
     "hs_sync_resume": ([c_void_p, c_char_p], c_int),
     "hs_sync_resume_if_relaunched": ([c_void_p, c_char_p, _p(ctypes.c_int64)], c_int),
     "hs_sync_plan": ([c_void_p, ctypes.c_char_p, c_size, _p(c_size)], c_int),

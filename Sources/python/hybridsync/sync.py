@@ -121,10 +121,19 @@ class GradientSync:
         call("sync_step_count", self._handle, ctypes.byref(c))
         return c.value
 
-    def checkpoint(self, directory, keep=3):
+    def checkpoint(self, directory, keep=3, background=False):
         """Writes a checkpoint of the whole job (servers' tables and optimizer state, dense
-        parameters) under `directory`, keeping the newest `keep`. Collective."""
-        call("sync_checkpoint", self._handle, str(directory).encode(), keep)
+        parameters) under `directory`, keeping the newest `keep`. Collective. With
+        `background=True` it returns once every part is snapshotted and the parts are written
+        while training goes on; it is complete after `finish_checkpoint()` (or the next
+        checkpoint), which raises its failure on every worker."""
+        name = "sync_checkpoint_in_background" if background else "sync_checkpoint"
+        call(name, self._handle, str(directory).encode(), keep)
+
+    def finish_checkpoint(self):
+        """Waits until the background checkpoint in flight is complete; returns at once if none
+        is. Collective."""
+        call("sync_finish_checkpoint", self._handle)
 
     def resume(self, path):
         """Resumes from a checkpoint (a step's folder, or the directory for its newest complete one)."""

@@ -1,7 +1,7 @@
 """GradientSync from Python: 3 workers x 2 servers, BSP, against a serial numpy reference of the same
 steps; bad input refused with nothing applied; checkpoint and resume bit-identical. Prints HYBRID OK.
 
-  python3 hybrid.py train CHECKPOINT_DIR    4 steps, a checkpoint after step 2
+  python3 hybrid.py train CHECKPOINT_DIR    4 steps, a background checkpoint after step 2
   python3 hybrid.py resume CHECKPOINT_DIR   a new job resumed from it, steps 3 and 4
 Both print the final parameters' digest, which must be the same.
 """
@@ -102,8 +102,10 @@ with hs.job(servers=2) as job:
         run(2, STEPS)
     else:
         run(0, 2)
-        sync.checkpoint(directory, keep=2)
+        # Written while steps 3 and 4 change the rows; the resumed job must still see step 2.
+        sync.checkpoint(directory, keep=2, background=True)
         run(2, STEPS)
+        sync.finish_checkpoint()
         try:
             sync.resume(directory)
         except hs.InvalidArgument as e:
