@@ -58,8 +58,12 @@ public struct StepReport: Sendable {
     public let seconds: Double
     /// Every 20 steps (and at the last): the mean loss of the last steps over every worker.
     public let loss: Double?
-    /// Whether a complete checkpoint of this step was written (every `checkpointEvery` steps).
+    /// Whether a checkpoint of this step was taken (every `checkpointEvery` steps); it is written in
+    /// the background and complete by the next one.
     public let checkpointed: Bool
+    /// A background checkpoint that failed, found at this step: training goes on and the previous
+    /// complete checkpoint stays.
+    public let checkpointFailure: String?
 }
 
 /// A finished run.

@@ -82,14 +82,22 @@ public final class WideAndDeepTrainer {
                     window.removeAll()
                 }
                 var checkpointed = false
+                var failure: String?
                 let stepDue = options.checkpointEvery > 0 && step % options.checkpointEvery == 0
                 if let dir = options.checkpointDirectory, stepDue || timeDue, step < totalSteps {
-                    try sync.checkpointInBackground(to: dir)
-                    checkpointed = true
+                    // A checkpoint that failed (every worker learns it alike) does not end the run.
+                    do { try sync.finishCheckpoint() } catch HybridSyncError.checkpoint(_, let file, let reason) { failure = "\(file): \(reason)" }
+                    do {
+                        try sync.checkpointInBackground(to: dir)
+                        checkpointed = true
+                    } catch HybridSyncError.checkpoint(_, let file, let reason) {
+                        failure = "\(file): \(reason)"
+                    }
                     lastCheckpoint = ContinuousClock.now
                 }
                 let report = StepReport(
-                    step: step, totalSteps: totalSteps, epoch: epoch, overlapped: overlapped, seconds: seconds, loss: loss, checkpointed: checkpointed)
+                    step: step, totalSteps: totalSteps, epoch: epoch, overlapped: overlapped, seconds: seconds, loss: loss, checkpointed: checkpointed,
+                    checkpointFailure: failure)
                 try afterStep(report)
             }
         }

@@ -27,7 +27,8 @@ extension GradientSync {
     ///
     /// Collective over the workers, between two `step`s. One checkpoint is in flight at a time: this
     /// call and `checkpoint` first finish the one before (`finishCheckpoint`), so a failure of a
-    /// background checkpoint is thrown on every worker at the next of these calls. Call
+    /// background checkpoint is thrown on every worker at the next of these calls, always as
+    /// `HybridSyncError.checkpoint` (a caller may train on: the previous complete checkpoint stays). Call
     /// `finishCheckpoint` before the job ends; a job that ends or dies first leaves the previous
     /// complete checkpoint in place.
     public func checkpointInBackground(to root: String, keep: Int = 3) throws {
@@ -43,7 +44,7 @@ extension GradientSync {
                 do { completion = try startCheckpoint(root: CheckpointDirectory.absolute(root), keep: keep) } catch { failure = error }
             }
             // No worker goes on to the next step before every server has its snapshot.
-            try agreeOnOutcome(failure, what: "take the checkpoint of step \(step) in \(root)")
+            try agreeOnOutcome(failure.map { Self.asCheckpointError($0, root) }, what: "take the checkpoint of step \(step) in \(root)")
             pendingCheckpoint = (root, step, completion)
         }
     }
@@ -54,7 +55,8 @@ extension GradientSync {
         guard let pending = pendingCheckpoint else { return }
         pendingCheckpoint = nil
         try Timeline.span("checkpoint finish", row: row, detail: "step \(pending.step)") {
-            try agreeOnOutcome(pending.completion?.wait(), what: "write the checkpoint of step \(pending.step) in \(pending.root)")
+            let failure = pending.completion?.wait().map { Self.asCheckpointError($0, pending.root) }
+            try agreeOnOutcome(failure, what: "write the checkpoint of step \(pending.step) in \(pending.root)")
         }
     }
 
@@ -124,6 +126,14 @@ extension GradientSync {
         guard newest >= 0 else { return nil }
         try resume(from: root)
         return stepCount
+    }
+
+    /// A checkpoint's failure on worker 0 as the `checkpoint` error every other worker throws for it
+    /// (a server's refusal, a lost server, a file system error alike), so every worker can tell a failed
+    /// checkpoint from a failed step the same way.
+    private static func asCheckpointError(_ e: any Error, _ root: String) -> HybridSyncError {
+        if let e = e as? HybridSyncError, case .checkpoint = e { return e }
+        return .checkpoint(.io, file: root, reason: "\(e)")
     }
 
     /// Every worker learns whether worker 0 succeeded; worker 0 throws its own error, the others a

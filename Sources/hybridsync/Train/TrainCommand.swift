@@ -115,6 +115,7 @@ struct TrainCommand: ParsableCommand {
                     String(
                         format: "step %d/%d  epoch %d/%d  loss %.4f  %.0f samples/s  %.0f s left", r.step, r.totalSteps, r.epoch + 1, epochs, loss, rate, left))
             }
+            if let failure = r.checkpointFailure, lead { emit("warning: a checkpoint failed, training goes on: \(failure)") }
             if r.checkpointed && lead { emit("checkpoint of step \(r.step) in \(checkpointDir ?? "")") }
             if r.step == sync.replanAfterSteps && lead && strategy == .hybrid { printPlan(sync, title: "\nplan after observing \(r.step) steps") }
         }
