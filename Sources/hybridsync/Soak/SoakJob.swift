@@ -13,9 +13,13 @@ struct SoakJob {
     struct Outcome {
         let status: Int32
         let text: String
-        let killed: Bool
-        /// Per world rank: RSS (bytes) after warm-up (a quarter of the run) and at the end.
+        /// The ranks killed, in order.
+        let killed: [Int]
+        /// Per world rank of the last launch: RSS (bytes) after warm-up (a quarter of its life) and at
+        /// the end.
         let rss: [Int: (Int, Int)]
+        /// Relaunches `Launch/mpirun --max-restarts` made.
+        var restarts: Int { lines("; restart ").count }
 
         var tail: String { String(text.suffix(3000)) }
         var params: String? { line("PARAMS crc32c ").map { String($0.split(separator: " ")[2]) } }
@@ -46,10 +50,11 @@ struct SoakJob {
         private func line(_ prefix: String) -> Substring? { lines(prefix).last }
     }
 
-    /// Runs `hybridsync ARGS` on `np` ranks. `killRank` is killed (SIGKILL) once `when` holds; with
-    /// `sampleRSS` every rank's RSS is read twice a second.
+    /// Runs `hybridsync ARGS` on `np` ranks (`launch` goes to `Launch/mpirun` first, e.g.
+    /// `--max-restarts N`). `kills` are killed (SIGKILL) one after another, each once `due(k)` holds
+    /// (k: the kills so far); with `sampleRSS` every rank's RSS is read twice a second.
     func run(
-        _ args: [String], env: [String: String] = [:], killRank: Int? = nil, when: () -> Bool = { false },
+        _ args: [String], env: [String: String] = [:], launch: [String] = [], kills: [Int] = [], due: (Int) -> Bool = { _ in false },
         sampleRSS: Bool = false
     ) throws -> Outcome {
         _ = FileManager.default.createFile(atPath: log, contents: nil)
@@ -57,28 +62,39 @@ struct SoakJob {
         defer { try? out.close() }
         let p = Process()
         p.executableURL = root.appendingPathComponent("Launch/mpirun")
-        p.arguments = ["-np", "\(np)", URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path] + args
+        p.arguments = launch + ["-np", "\(np)", URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path] + args
         p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
         p.standardOutput = out
         p.standardError = out
         let start = Date()
         try p.run()
-        var killed = false
-        var samples: [(Double, Int, Int)] = []
+        var killed: [Int] = []
+        // (seconds since start, pid, rank, RSS)
+        var samples: [(Double, Int32, Int, Int)] = []
+        var lastSample = -1.0
         while p.isRunning {
-            if let killRank, !killed, when() {
-                for (pid, rank) in ranks() where rank == killRank { kill(pid, SIGKILL); killed = true }
+            if killed.count < kills.count, due(killed.count) {
+                let victim = kills[killed.count]
+                for (pid, rank) in ranks() where rank == victim { kill(pid, SIGKILL) }
+                killed.append(victim)
             }
-            if sampleRSS { for (pid, rank) in ranks() { if let r = rss(pid) { samples.append((Date().timeIntervalSince(start), rank, r)) } } }
-            Thread.sleep(forTimeInterval: sampleRSS ? 0.5 : 0.02)
+            let now = Date().timeIntervalSince(start)
+            if sampleRSS && now - lastSample >= 0.5 {
+                lastSample = now
+                for (pid, rank) in ranks() { if let r = rss(pid) { samples.append((now, pid, rank, r)) } }
+            }
+            Thread.sleep(forTimeInterval: 0.02)
         }
         p.waitUntilExit()
         let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        // The last launch's processes: each rank's newest pid, warm after a quarter of its life.
         var rssByRank: [Int: (Int, Int)] = [:]
-        let warm = Date().timeIntervalSince(start) / 4
-        for rank in Set(samples.map(\.1)) {
-            let mine = samples.filter { $0.1 == rank }
-            if let s = mine.first(where: { $0.0 >= warm }), let e = mine.last { rssByRank[rank] = (s.2, e.2) }
+        for rank in Set(samples.map(\.2)) {
+            guard let newest = samples.last(where: { $0.2 == rank })?.1 else { continue }
+            let mine = samples.filter { $0.1 == newest }
+            guard let first = mine.first, let e = mine.last else { continue }
+            let warm = first.0 + (e.0 - first.0) / 4
+            if let s = mine.first(where: { $0.0 >= warm }) { rssByRank[rank] = (s.3, e.3) }
         }
         return Outcome(status: p.terminationStatus, text: text, killed: killed, rss: rssByRank)
     }
