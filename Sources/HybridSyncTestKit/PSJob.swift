@@ -7,12 +7,15 @@ import Logging
 /// Which node of an in-process parameter-server job.
 package enum JobNode: Sendable, Hashable, CustomStringConvertible {
     case scheduler, server(Int), worker(Int)
+    /// The standby scheduler (`psJob(standby: true)`).
+    case standby
     /// A spare server (`PSConfig.spare`), by its order among the spares.
     case spare(Int)
 
     package var description: String {
         switch self {
         case .scheduler: return "scheduler"
+        case .standby: return "standby scheduler"
         case .server(let i): return "server \(i)"
         case .worker(let i): return "worker \(i)"
         case .spare(let i): return "spare \(i)"
@@ -45,9 +48,9 @@ extension TestKit {
     /// Runs a whole parameter-server job in this process: a scheduler, `servers` servers and `workers`
     /// workers, each on its own thread over one `MemoryNetwork`. `body` runs on every worker's thread
     /// with its `KVWorker`; the worker then finishes, which ends the job. `wrap` may decorate any node's
-    /// transport (fault injection).
+    /// transport (fault injection). With `standby`, a standby scheduler runs too, and every node knows it.
     package static func psJob<R: Sendable>(
-        servers: Int, workers: Int, spares: Int = 0, config base: PSConfig = PSConfig(), network kind: JobNetwork = .memory,
+        servers: Int, workers: Int, spares: Int = 0, standby: Bool = false, config base: PSConfig = PSConfig(), network kind: JobNetwork = .memory,
         logLevel: Logger.Level = .warning,
         wrap: @escaping @Sendable (JobNode, any MessageTransport) -> any MessageTransport = { $1 },
         _ body: @escaping @Sendable (KVWorker) throws -> R
@@ -68,6 +71,14 @@ extension TestKit {
         var logger = Logger(label: "hybridsync.testkit")
         logger.logLevel = logLevel
         // Nodes that listen are made first, so that connections find them.
+        let standbyNode =
+            try standby
+            ? SchedulerNode(
+                config: config, transport: wrap(.standby, try makeTransport()), logger: logger,
+                standbyListening: kind == .memory ? "memory://standby" : "tcp://127.0.0.1:0")
+            : nil
+        config.standbyAddress = standbyNode?.endpoint
+        let standbyRun = Handover(standbyNode)
         let schedulerNode = try SchedulerNode(config: config, transport: wrap(.scheduler, try makeTransport()), logger: logger)
         config.schedulerAddress = schedulerNode.endpoint
         let scheduler = Handover(schedulerNode)
@@ -82,7 +93,10 @@ extension TestKit {
             return Handover(try ServerNode(config: c, transport: wrap(.spare(i), try makeTransport()), logger: logger))
         }
         let (jobConfig, jobLogger) = (config, logger)
-        let runs = runThreads(1 + servers + workers + spares) { i -> JobThreadOutcome<R> in
+        let runs = runThreads(1 + servers + workers + spares + (standby ? 1 : 0)) { i -> JobThreadOutcome<R> in
+            if i == 1 + servers + workers + spares {
+                do { try standbyRun.take()??.run(); return .node(.standby, nil) } catch { return .node(.standby, "\(error)") }
+            }
             if i >= 1 + servers + workers {
                 let k = i - 1 - servers - workers
                 do { try spareNodes[k].take()?.run(); return .node(.spare(k), nil) } catch { return .node(.spare(k), "\(error)") }

@@ -34,7 +34,7 @@ enum FuzzSeeds {
             OutboundMessage(MessageHeader(kind: .clock, sender: w0, seq: 6, clock: 1), .empty),
             OutboundMessage(MessageHeader(kind: .stats, sender: w0, seq: 7), .empty),
             OutboundMessage(MessageHeader(kind: .heartbeat, sender: w0, seq: 8), .empty),
-            OutboundMessage(MessageHeader(kind: .barrier, sender: w0, seq: 9), .barrier(.workers)),
+            OutboundMessage(MessageHeader(kind: .barrier, sender: w0, seq: 9), .barrier(.workers, generation: 1)),
             OutboundMessage(MessageHeader(kind: .finished, sender: w0, seq: 10), .empty),
             OutboundMessage(
                 MessageHeader(kind: .register, sender: .unassigned(.worker), seq: 1), .register(role: .worker, address: "tcp://h:1", preferredIndex: 0)),

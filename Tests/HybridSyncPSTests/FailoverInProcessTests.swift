@@ -36,10 +36,12 @@ final class FailoverInProcessTests: XCTestCase {
     }
 
     /// `copiesBefore`: before a kill at this step, worker 0 waits until every shard is back to two
-    /// complete copies (re-replication finished).
+    /// complete copies (re-replication finished). `killScheduler`: the job has a standby scheduler, the
+    /// scheduler is cut off when worker 0 starts that step, and the workers meet at a barrier every 4
+    /// steps.
     static func run(
         servers: Int = 3, spares: Int = 0, steps: Int = 30, kills: [Int: Int] = [:], copiesBefore: Set<Int> = [],
-        plan: FaultPlan? = nil, seed: UInt64 = 1
+        plan: FaultPlan? = nil, seed: UInt64 = 1, killScheduler: Int? = nil
     ) throws -> Run {
         var config = PSConfig()
         config.replication = 1
@@ -49,10 +51,11 @@ final class FailoverInProcessTests: XCTestCase {
         config.maxAttempts = 60
         config.requestTimeout = 30
         let switches = Dictionary(uniqueKeysWithValues: (0..<servers).map { ($0, FaultSwitch()) })
+        let schedulerSwitch = FaultSwitch()
         let lastKill = Mutex<ContinuousClock.Instant?>(nil)
         let steps0 = Mutex<(last: ContinuousClock.Instant?, longest: Double)>((nil, 0))
         let outcome = try TestKit.psJob(
-            servers: servers, workers: 3, spares: spares, config: config,
+            servers: servers, workers: 3, spares: spares, standby: killScheduler != nil, config: config,
             wrap: { node, t in
                 var p = plan ?? FaultPlan()
                 switch node {
@@ -69,12 +72,15 @@ final class FailoverInProcessTests: XCTestCase {
                     p.seed = seed &* 100 &+ 90 &+ UInt64(k)
                     return FaultyMessageTransport(t, plan: p) { $0 != .link(0) }
                 case .scheduler:
+                    return killScheduler == nil ? t : FaultyMessageTransport(t, plan: FaultPlan(), faults: schedulerSwitch) { _ in false }
+                case .standby:
                     return t
                 }
             }
         ) { kv -> Result<([UInt32], [Int]), Failure> in
             do {
                 let bits = try PSChecks.bspAdagradBits(kv, steps: steps) { t in
+                    if killScheduler != nil && t % 4 == 0 { try kv.barrier() }
                     guard kv.index == 0 else { return }
                     steps0.withLock { s in
                         if let last = s.last { s.longest = Swift.max(s.longest, secondsSince(last)) }
@@ -85,6 +91,10 @@ final class FailoverInProcessTests: XCTestCase {
                     }
                     for (s, at) in kills where at == t {
                         switches[s]!.kill()
+                        lastKill.withLock { $0 = .now }
+                    }
+                    if t == killScheduler {
+                        schedulerSwitch.kill()
                         lastKill.withLock { $0 = .now }
                     }
                 }
@@ -162,6 +172,23 @@ final class FailoverInProcessTests: XCTestCase {
     /// Servers 1 and 2 die together, both copies of shard 1 (before any new copy could be made):
     /// every worker fails with `dataLost` naming the shard, within the heartbeat timeout plus 5 s, and
     /// the job ends in failure.
+    /// The scheduler cut off mid-training, with server 0 at the same moment in the first seed (the
+    /// rank that holds both, under mpirun): the standby takes over, every live node registers again
+    /// with it, the workers' barriers go on, server 0's shard moves to its backup, and the job ends
+    /// bit-identical to the run where nothing died, with drops, duplicates and reordering on every
+    /// worker and server link, over three seeds.
+    func testTheStandbySchedulerTakesOverUnderMessageFaultsAcrossSeeds() throws {
+        let clean = try Self.run()
+        let plan = try FaultPlan(parsing: "drop=0.05,duplicate=0.05,reorder=0.05")
+        for seed in 0..<3 {
+            let r = try Self.run(kills: seed == 0 ? [0: 9] : [:], plan: plan, seed: UInt64(seed + 21), killScheduler: 9)
+            XCTAssertEqual(r.failures, [], "seed \(seed)")
+            XCTAssertEqual(r.bits, clean.bits, "seed \(seed): bit-identical to the run where nothing died")
+            XCTAssertNil(r.nodes[.standby] ?? nil, "seed \(seed): the standby ended the job cleanly: \(r.nodes)")
+            XCTAssertNotNil(r.nodes[.scheduler] ?? nil, "seed \(seed): the cut-off scheduler noticed it was alone")
+        }
+    }
+
     func testLosingBothCopiesFailsEveryWorkerNamingTheShards() throws {
         let r = try Self.run(steps: 60, kills: [1: 5, 2: 5])
         XCTAssertEqual(r.failures.count, 3, "\(r.failures)")

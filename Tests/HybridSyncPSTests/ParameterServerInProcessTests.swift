@@ -95,7 +95,7 @@ final class ParameterServerInProcessTests: XCTestCase {
                         if case .routed = peer { return true }
                         return false
                     }
-                case .scheduler, .spare:
+                case .scheduler, .standby, .spare:
                     return t
                 }
             }
@@ -194,7 +194,7 @@ final class ExactlyOnceInProcessTests: XCTestCase {
                     return FaultyMessageTransport(t, plan: plan) {
                         if case .routed = $0 { return true }; return false
                     }
-                case .scheduler, .spare:
+                case .scheduler, .standby, .spare:
                     return t
                 }
             }

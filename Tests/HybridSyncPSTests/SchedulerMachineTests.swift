@@ -35,10 +35,10 @@ final class SchedulerMachineTests: XCTestCase {
         XCTAssertEqual(servers, ["tcp://x:1"])
         XCTAssertEqual(workers, 2)
 
-        XCTAssertTrue(try send(&s, w0, .barrier, from: NodeID(.worker, 0), seq: 5, .barrier(.workers), now: 0.1).compactMap(\.sent).isEmpty)
-        XCTAssertEqual(try send(&s, w1, .barrier, from: NodeID(.worker, 1), seq: 6, .barrier(.workers), now: 0.1).compactMap(\.sent).count, 2)
+        XCTAssertTrue(try send(&s, w0, .barrier, from: NodeID(.worker, 0), seq: 5, .barrier(.workers, generation: 1), now: 0.1).compactMap(\.sent).isEmpty)
+        XCTAssertEqual(try send(&s, w1, .barrier, from: NodeID(.worker, 1), seq: 6, .barrier(.workers, generation: 1), now: 0.1).compactMap(\.sent).count, 2)
         // Worker 1 goes silent; worker 0 waits in a barrier and is told who died.
-        XCTAssertTrue(try send(&s, w0, .barrier, from: NodeID(.worker, 0), seq: 7, .barrier(.workers), now: 0.5).compactMap(\.sent).isEmpty)
+        XCTAssertTrue(try send(&s, w0, .barrier, from: NodeID(.worker, 0), seq: 7, .barrier(.workers, generation: 2), now: 0.5).compactMap(\.sent).isEmpty)
         _ = try send(&s, w0, .heartbeat, from: NodeID(.worker, 0), seq: 0, now: 1.2)
         _ = try send(&s, sv, .heartbeat, from: NodeID(.server, 0), seq: 0, now: 1.2)
         let out = s.onTick(now: 1.3).compactMap(\.sent)

@@ -77,6 +77,9 @@ public struct PSConfig: Sendable {
 
     /// Rows of a checkpoint a server writes between two polls (its messages wait at most one slice).
     package var checkpointSliceRows = 16_384
+    /// Where the job's standby scheduler listens (nil: none). Nodes move to it when the scheduler has
+    /// been silent for the heartbeat timeout, instead of failing.
+    package var standbyAddress: String?
     /// Seconds a server waits after a checkpoint's snapshot before writing it (tests: the job trains on
     /// while the snapshot is still unwritten). Never read from the environment.
     package var checkpointWriteDelay = 0.0

@@ -24,6 +24,8 @@ final class ShardHost {
     /// Connections this server opened to other servers (link 0 is the scheduler).
     var links: [Int: Peer] = [:]
     private var nextLink = 1
+    /// The scheduler's connection (a standby's, once the server has moved to it).
+    var scheduler = Peer.link(0)
     /// Requests stamped with a view this server has not received yet.
     private var early: [InboundEnvelope] = []
     private static let maxEarly = 4096
@@ -49,6 +51,13 @@ final class ShardHost {
     }
 
     var name: String { "server \(me)" }
+
+    /// A connection to open outside the servers (to the standby scheduler), numbered in the same
+    /// sequence as the links to other servers; the caller connects it at once.
+    func openLink() -> Peer {
+        defer { nextLink += 1 }
+        return .link(nextLink)
+    }
 
     /// Whether any shard here is writing a checkpoint.
     var isWritingCheckpoint: Bool { shards.values.contains { $0.isWritingCheckpoint } }
@@ -255,7 +264,7 @@ final class ShardHost {
             var h = MessageHeader(kind: .copied, sender: NodeID(.server, me), seq: 0)
             h.shard = s
             out.append(.log(.warning, "\(name): server \(b) holds a complete copy of shard \(s)"))
-            out.append(.send(.link(0), OutboundMessage(h, .copied(server: b))))
+            out.append(.send(scheduler, OutboundMessage(h, .copied(server: b))))
         }
         return out
     }

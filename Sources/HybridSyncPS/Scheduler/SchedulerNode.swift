@@ -10,6 +10,8 @@ public final class SchedulerNode {
     private let logger: Logger
     /// The endpoint bound (useful with port 0).
     package let endpoint: String
+    /// This node is the job's standby scheduler.
+    private let standingBy: Bool
 
     /// Binds `tcp://bindHost:schedulerPort` over ZeroMQ (port 0 picks a free port; see `endpoint`).
     public convenience init(config: PSConfig, logger: Logger = Logger(label: "hybridsync.scheduler")) throws {
@@ -21,15 +23,26 @@ public final class SchedulerNode {
             logger: logger)
     }
 
-    /// Listens on `transport` (the test kit passes an in-memory one).
-    package init(config: PSConfig, transport: any MessageTransport, logger: Logger) throws {
+    /// The job's standby scheduler, listening at `listen` over ZeroMQ (port 0 picks a free port); the
+    /// nodes and the scheduler find it at `config.standbyAddress`, set to `endpoint`.
+    package convenience init(standbyFor config: PSConfig, listen: String, logger: Logger) throws {
+        try self.init(
+            config: config,
+            transport: ZMQMessageTransport(maxFrameBytes: 1 << 20, curve: config.curve, onRefused: refusalLogger(logger, HandshakeRefusals())),
+            logger: logger, standbyListening: listen)
+    }
+
+    /// Listens on `transport` (the test kit passes an in-memory one); with `standbyListening`, as the
+    /// job's standby scheduler at that endpoint.
+    package init(config: PSConfig, transport: any MessageTransport, logger: Logger, standbyListening: String? = nil) throws {
         try config.validate()
         self.config = config
         self.transport = transport
+        standingBy = standbyListening != nil
         var l = logger
-        l[metadataKey: "node"] = "scheduler"
+        l[metadataKey: "node"] = standingBy ? "standby scheduler" : "scheduler"
         self.logger = l
-        endpoint = try transport.listen(config.schedulerListenEndpoint)
+        endpoint = try transport.listen(standbyListening ?? config.schedulerListenEndpoint)
     }
 
     /// The bound port.
@@ -40,7 +53,7 @@ public final class SchedulerNode {
         let machine = SchedulerMachine(
             servers: config.servers, workers: config.workers,
             heartbeatTimeout: config.heartbeatTimeout, startTimeout: config.startTimeout,
-            replication: config.effectiveReplication)
+            replication: config.effectiveReplication, standby: standingBy ? nil : config.standbyAddress, standingBy: standingBy)
         try NodeShell(
             machine: machine, transport: transport, commands: CommandQueue(), maxMessageBytes: 1 << 20,
             tickSeconds: Swift.min(0.02, config.heartbeatInterval / 2), logger: logger

@@ -22,7 +22,10 @@ package struct ServerMachine: NodeMachine {
     /// The first node the scheduler reported dead: the job ends in failure.
     private var lost: HybridSyncError?
     private static let maxEarly = 4096
-    private static let scheduler = Peer.link(0)
+    /// The scheduler's connection: link 0, or the standby's once this server has moved to it.
+    private var scheduler = Peer.link(0)
+    /// Whether this server has moved to the standby scheduler, and whether the standby has answered.
+    private var onStandby = false, rejoined = false
 
     /// Connections refused at the handshake, counted by the transport.
     private let handshakesRefused: HandshakeRefusals
@@ -48,7 +51,7 @@ package struct ServerMachine: NodeMachine {
         let h = MessageHeader(kind: .register, sender: .unassigned(.server), seq: 1, flags: config.spare ? MessageFlags.spare : 0)
         return [
             .connect(config.schedulerEndpoint),
-            .send(Self.scheduler, OutboundMessage(h, .register(role: .server, address: endpoint, preferredIndex: config.preferredIndex))),
+            .send(scheduler, OutboundMessage(h, .register(role: .server, address: endpoint, preferredIndex: config.preferredIndex))),
             .log(.debug, "server at \(endpoint) registering with the scheduler at \(config.schedulerEndpoint)"),
         ]
     }
@@ -68,17 +71,38 @@ package struct ServerMachine: NodeMachine {
             return [.log(.error, "\(e)"), .stop(e)]
         }
         if now - lastHeard > config.heartbeatTimeout {
-            let e = HybridSyncError.peerDied(peer: "scheduler at \(config.schedulerEndpoint)", reason: "silent for \(Int(config.heartbeatTimeout * 1000)) ms")
+            if let standby = config.standbyAddress, !onStandby {
+                // The scheduler fell silent: register again with its standby, over a new connection.
+                onStandby = true
+                scheduler = host.openLink()
+                host.scheduler = scheduler
+                lastHeard = now
+                lastBeat = now
+                return [
+                    .log(.warning, "\(id): the scheduler at \(config.schedulerEndpoint) is silent; registering again with its standby at \(standby)"),
+                    .connect(standby), .send(scheduler, rejoin),
+                ]
+            }
+            let at = onStandby ? config.standbyAddress ?? "" : config.schedulerEndpoint
+            let e = HybridSyncError.peerDied(peer: "scheduler at \(at)", reason: "silent for \(Int(config.heartbeatTimeout * 1000)) ms")
             return [.log(.error, "\(e)"), .stop(e)]
         }
         let resends = host.onTick(now: now)
         guard now - lastBeat >= config.heartbeatInterval else { return resends }
         lastBeat = now
-        return resends + [.send(Self.scheduler, OutboundMessage(MessageHeader(kind: .heartbeat, sender: id, seq: 0)))]
+        let beat = onStandby && !rejoined ? rejoin : OutboundMessage(MessageHeader(kind: .heartbeat, sender: id, seq: 0))
+        return resends + [.send(scheduler, beat)]
+    }
+
+    /// This server's registration again, with its id, with a standby that took over.
+    private var rejoin: OutboundMessage {
+        OutboundMessage(
+            MessageHeader(kind: .register, sender: id, seq: 0, flags: MessageFlags.rejoin),
+            .register(role: .server, address: endpoint, preferredIndex: id.index))
     }
 
     package mutating func onMessage(_ m: InboundEnvelope, now: Double) -> [NodeDirective] {
-        if m.from == Self.scheduler { return fromScheduler(m, now: now) }
+        if m.from == scheduler { return fromScheduler(m, now: now) }
         guard let host else {
             guard early.count < Self.maxEarly else {
                 return [
@@ -108,6 +132,7 @@ package struct ServerMachine: NodeMachine {
 
     private mutating func fromScheduler(_ m: InboundEnvelope, now: Double) -> [NodeDirective] {
         lastHeard = now
+        rejoined = rejoined || onStandby
         switch m.body {
         case let .addressBook(me, servers, workers) where host == nil:
             let (config, refusals, spans) = (config, handshakesRefused, spans)
@@ -163,7 +188,7 @@ package struct ServerMachine: NodeMachine {
         host?.noteRefused()
         let h = MessageHeader(kind: .error, sender: id, seq: r.header?.seq ?? 0)
         var out: [NodeDirective] = [.log(.warning, "\(id) rejected a message from \(r.from): \(r.error)")]
-        if r.from != Self.scheduler { out.append(.send(r.from, OutboundMessage(h, .error(r.error)))) }
+        if r.from != scheduler { out.append(.send(r.from, OutboundMessage(h, .error(r.error)))) }
         return out
     }
 

@@ -6,6 +6,9 @@ package enum MessageKind: UInt8, Sendable, CustomStringConvertible {
     /// The scheduler's map of which servers hold each shard (`ShardView`), sent at the start and after
     /// every server death.
     case view = 9
+    /// The scheduler's state, to its standby (`SchedulerState`), every heartbeat interval and after
+    /// every change.
+    case schedulerState = 10
     case declare = 20, push, pull, pushPull, clock, stats
     /// Write this server's shard into a checkpoint directory; restore rows from one.
     case checkpoint = 26, restore
@@ -43,6 +46,7 @@ package enum MessageKind: UInt8, Sendable, CustomStringConvertible {
         case .error: return "error"
         case .held: return "held"
         case .view: return "view"
+        case .schedulerState: return "scheduler-state"
         case .replicaAck: return "replica-ack"
         case .redirect: return "redirect"
         case .copy: return "copy"
@@ -132,4 +136,7 @@ package enum MessageFlags {
     /// A `checkpoint` request for the outcome of the shard write started into its directory: answered
     /// when the shard is written (`checkpointWritten`, or the error), not a new checkpoint.
     package static let awaitsWrite: UInt16 = 16
+    /// A node's `register` with the standby scheduler that took over: it asks back for the id it has
+    /// (its `sender`), on this new connection.
+    package static let rejoin: UInt16 = 32
 }

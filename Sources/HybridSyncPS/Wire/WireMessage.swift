@@ -9,8 +9,9 @@ package enum MessageBody: Sendable {
     case register(role: Role, address: String, preferredIndex: Int)
     /// The scheduler's answer to every node once all have joined.
     case addressBook(id: NodeID, servers: [String], workers: Int)
-    /// A barrier (or its release) of a group.
-    case barrier(BarrierGroup)
+    /// A barrier (or its release) of a group: the sender's `generation`-th barrier of it (from 1), so a
+    /// standby scheduler that takes over in the middle of one knows who has passed it.
+    case barrier(BarrierGroup, generation: UInt64)
     /// The scheduler's latest shard map, and why it changed (empty at the start).
     case view(ShardView, note: String)
     /// A part of a shard's copy taken at log index `index`: part 0 carries the state (`state`), the
@@ -20,6 +21,8 @@ package enum MessageBody: Sendable {
     case copied(server: Int)
     /// Meta bytes kept as they were (a reply recorded by another server, carried in a copy).
     case raw([UInt8])
+    /// The scheduler's state, to its standby.
+    case schedulerState(SchedulerState)
     /// The scheduler names a node that missed its heartbeats.
     case nodeDead(NodeID, reason: String)
     /// A request failed; nothing of it was applied.
@@ -49,7 +52,10 @@ package enum MessageBody: Sendable {
             w.u32(UInt32(servers.count))
             w.u32(UInt32(workers))
             for s in servers { w.string(s) }
-        case .barrier(let g): w.u8(g.rawValue)
+        case let .barrier(g, generation):
+            w.u8(g.rawValue)
+            w.u64(generation)
+        case .schedulerState(let s): s.encode(into: &w)
         case let .view(v, note):
             v.encode(into: &w)
             w.string(note)
@@ -105,7 +111,9 @@ package enum MessageBody: Sendable {
                 guard let g = BarrierGroup(rawValue: try r.u8("group")) else {
                     throw HybridSyncError.malformedMessage(.field, "\(kind) from \(peer): unknown group")
                 }
-                body = .barrier(g)
+                body = .barrier(g, generation: try r.u64("generation"))
+            case .schedulerState:
+                body = .schedulerState(try SchedulerState.decode(from: &r))
             case .copy:
                 let index = try r.u64("log index")
                 let last = try r.u8("last")

@@ -227,7 +227,9 @@ public final class KVWorker: Sendable {
         let deadline = Deadline.after(seconds: timeout ?? config.requestTimeout)
         let handle = PSHandle(parts: [-1], plan: nil, deadline: deadline, label: "barrier of \(group)")
         let h = MessageHeader(kind: .barrier, sender: id, seq: 0, clock: Int64(clock))
-        link.submit(WorkerRequest(id: link.makeID(), parts: [(.scheduler, OutboundMessage(h, .barrier(group)))], deadline: deadline), handle: handle)
+        // (The worker's machine numbers its barriers: the generation it sends replaces this 0.)
+        let part = OutboundMessage(h, .barrier(group, generation: 0))
+        link.submit(WorkerRequest(id: link.makeID(), parts: [(.scheduler, part)], deadline: deadline), handle: handle)
         try handle.wait()
     }
 

@@ -32,6 +32,11 @@ package struct WorkerRequest: Sendable {
 /// connection 1 + s is server s), heartbeats, sequence numbers, matching replies to requests, every
 /// request's deadline, and failing requests that wait on a node the scheduler declared dead.
 ///
+/// Standby scheduler: when the scheduler has been silent for the heartbeat timeout and the job has a
+/// standby (`PSConfig.standbyAddress`), the worker connects to the standby, registers again with its
+/// id, and sends it the barrier it waits in (resent at the slow pace until answered) instead of
+/// failing; only a standby that stays silent as long fails the job.
+///
 /// Shards: `Target.server(s)` names shard s, sent to the server the scheduler's latest `ShardView` says
 /// leads it, stamped with the view's epoch. A new view sends every request still waiting on a shard
 /// whose leader changed to the new one at once (same sequence number); a `redirect` waits for the
@@ -80,7 +85,12 @@ package struct WorkerMachine: NodeMachine {
     private var startedAt = 0.0, lastHeard = 0.0, lastBeat = 0.0
     /// This worker's incarnation: random and non-zero, new for every `KVWorker`.
     private let incarnation: UInt32
-    private static let scheduler = Peer.link(0)
+    /// The scheduler's connection: link 0, or the standby's once this worker has moved to it.
+    private var scheduler = Peer.link(0)
+    /// Whether this worker has moved to the standby scheduler, and whether the standby has answered.
+    private var onStandby = false, rejoined = false
+    /// Barriers entered so far, by group (the generation of the next is one more).
+    private var barriers: [BarrierGroup: UInt64] = [:]
     /// How much longer than `resendAfter` the longest wait between two sends is.
     private static let slowFactor = 8.0
 
@@ -94,14 +104,14 @@ package struct WorkerMachine: NodeMachine {
 
     private func peer(_ t: WorkerRequest.Target) -> Peer {
         switch t {
-        case .scheduler: return Self.scheduler
+        case .scheduler: return scheduler
         case .server(let s): return leader(s).flatMap { links[$0] } ?? .link(1 + s)
         }
     }
 
     private func describe(_ t: WorkerRequest.Target) -> String {
         switch t {
-        case .scheduler: return "the scheduler at \(config.schedulerEndpoint)"
+        case .scheduler: return "the scheduler at \(schedulerAddress)"
         case .server(let s):
             let at = leader(s) ?? s
             let name = "server \(at) at \(servers.indices.contains(at) ? servers[at] : "?")"
@@ -125,7 +135,7 @@ package struct WorkerMachine: NodeMachine {
         pending[1] = Pending(request: 0, target: .scheduler, deadline: .after(seconds: config.startTimeout))
         return [
             .connect(config.schedulerEndpoint),
-            .send(Self.scheduler, OutboundMessage(h, .register(role: .worker, address: "", preferredIndex: config.preferredIndex))),
+            .send(scheduler, OutboundMessage(h, .register(role: .worker, address: "", preferredIndex: config.preferredIndex))),
         ]
     }
 
@@ -135,7 +145,11 @@ package struct WorkerMachine: NodeMachine {
             var out = failAll(.unusable("the worker has finished"))
             if registered {
                 nextSeq += 1
-                out.append(.send(Self.scheduler, OutboundMessage(MessageHeader(kind: .finished, sender: id, seq: nextSeq))))
+                // Unanswered: to a standby, whose link may lose messages, it goes five times (a repeat
+                // changes nothing).
+                for _ in 0..<(onStandby ? 5 : 1) {
+                    out.append(.send(scheduler, OutboundMessage(MessageHeader(kind: .finished, sender: id, seq: nextSeq))))
+                }
             }
             out.append(.stop(nil))
             return out
@@ -160,7 +174,19 @@ package struct WorkerMachine: NodeMachine {
                 m.header.seq = nextSeq
                 m.header.sender = id
                 m.header.incarnation = incarnation
+                if case .barrier(let group, _) = m.body {
+                    barriers[group, default: 0] += 1
+                    m.body = .barrier(group, generation: barriers[group]!)
+                }
                 var p = Pending(request: r.id, target: target, deadline: r.deadline)
+                if target == .scheduler {
+                    // Kept to send again to a standby that takes over.
+                    p.message = m
+                    if onStandby {
+                        p.held = true
+                        p.nextResend = now + config.resendAfter * Self.slowFactor
+                    }
+                }
                 if case .server = target, config.maxAttempts > 1 {
                     // Row frames become shared, so the request can be sent again without a copy.
                     m.payload = m.payload.map { f in
@@ -179,8 +205,9 @@ package struct WorkerMachine: NodeMachine {
     }
 
     package mutating func onMessage(_ m: InboundEnvelope, now: Double) -> [NodeDirective] {
-        if m.from == Self.scheduler {
+        if m.from == scheduler {
             lastHeard = now
+            rejoined = rejoined || onStandby
             return fromScheduler(m, now: now)
         }
         guard case .link(let l) = m.from, l >= 1 else { return [.log(.warning, "message from an unknown peer \(m.from)")] }
@@ -311,7 +338,8 @@ package struct WorkerMachine: NodeMachine {
         }
         guard registered else { return out }
         if now - lastHeard > config.heartbeatTimeout {
-            let e = HybridSyncError.peerDied(peer: "scheduler at \(config.schedulerEndpoint)", reason: "silent for \(Int(config.heartbeatTimeout * 1000)) ms")
+            if let standby = config.standbyAddress, !onStandby { return out + moveToStandby(standby, now: now) }
+            let e = HybridSyncError.peerDied(peer: "scheduler at \(schedulerAddress)", reason: "silent for \(Int(config.heartbeatTimeout * 1000)) ms")
             out.append(.log(.error, "\(e)"))
             out.append(.fault(e))
             out += failAll(e)
@@ -319,7 +347,41 @@ package struct WorkerMachine: NodeMachine {
         }
         if now - lastBeat >= config.heartbeatInterval {
             lastBeat = now
-            out.append(.send(Self.scheduler, OutboundMessage(MessageHeader(kind: .heartbeat, sender: id, seq: 0))))
+            out.append(.send(scheduler, onStandby && !rejoined ? rejoin : OutboundMessage(MessageHeader(kind: .heartbeat, sender: id, seq: 0))))
+        }
+        return out
+    }
+
+    /// Where the scheduler this worker talks to listens.
+    private var schedulerAddress: String { onStandby ? config.standbyAddress ?? "" : config.schedulerEndpoint }
+
+    /// This worker's registration again, with its id, with a standby that took over.
+    private var rejoin: OutboundMessage {
+        OutboundMessage(
+            MessageHeader(kind: .register, sender: id, seq: 0, flags: MessageFlags.rejoin),
+            .register(role: .worker, address: "", preferredIndex: id.index))
+    }
+
+    /// The scheduler fell silent: connect to its standby, register again, and send it what waits for
+    /// the scheduler (a barrier), at the slow pace until it answers.
+    private mutating func moveToStandby(_ standby: String, now: Double) -> [NodeDirective] {
+        onStandby = true
+        scheduler = .link(nextLink)
+        nextLink += 1
+        lastHeard = now
+        lastBeat = now
+        var out: [NodeDirective] = [
+            .log(.warning, "the scheduler at \(config.schedulerEndpoint) is silent; registering again with its standby at \(standby)"),
+            .connect(standby),
+            .send(scheduler, rejoin),
+        ]
+        for (seq, p) in pending.sorted(by: { $0.key < $1.key }) where p.target == .scheduler {
+            guard let message = p.message else { continue }
+            var q = p
+            q.held = true
+            q.nextResend = now + config.resendAfter * Self.slowFactor
+            pending[seq] = q
+            out.append(.send(scheduler, message))
         }
         return out
     }

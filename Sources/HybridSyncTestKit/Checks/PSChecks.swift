@@ -238,7 +238,7 @@ package enum PSChecks {
     /// BSP with Adagrad for `steps` steps (integer gradients of every worker on overlapping keys, some
     /// keys pushed twice in one request): returns the bit patterns of every row at the end, pulled the
     /// same way by every worker. Two runs of a job must give the same bits whatever the faults.
-    package static func bspAdagradBits(_ worker: KVWorker, steps: Int, beforeStep: (Int) -> Void = { _ in }) throws -> [UInt32] {
+    package static func bspAdagradBits(_ worker: KVWorker, steps: Int, beforeStep: (Int) throws -> Void = { _ in }) throws -> [UInt32] {
         let spec = TableSpec(
             name: "exact", dimension: 8, initializer: .uniform(scale: 0.5),
             optimizer: .adagrad(learningRate: 0.05, epsilon: 1e-8, initialAccumulator: 0.1), consistency: .bsp)
@@ -246,7 +246,7 @@ package enum PSChecks {
         let me = worker.index
         let all = (0..<UInt64(48)).map { $0 * 7919 }
         for t in 0..<steps {
-            beforeStep(t)
+            try beforeStep(t)
             let keys = (0..<12).map { all[($0 * 5 + me * 3 + t) % all.count] } + [all[t % all.count]]
             _ = try worker.pull([RowQuery(table: "exact", keys: keys)])
             let values = keys.flatMap { k in (0..<8).map { e in grad(me, k, e, t) / 8 } }
