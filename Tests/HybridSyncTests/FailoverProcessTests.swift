@@ -53,7 +53,10 @@ final class FailoverProcessTests: XCTestCase {
     /// - server 1 killed at step 100: the job finishes with exit 0 and bit-identical parameters; its
     ///   shard moved to its backup, and Launch/mpirun names the dead rank as absorbed;
     /// - server 1 killed at step 100, then (once the two shards it left with one copy have new
-    ///   backups, which the scheduler logs) server 2 at step 200: the same.
+    ///   backups, which the scheduler logs) server 2 at step 200: the same;
+    /// - rank 0, the scheduler and server 0, killed at step 100: the standby scheduler on rank 1 takes
+    ///   over, every node registers again with it, server 0's shard moves to its backup, and the job
+    ///   finishes the same, with no relaunch.
     func testKilledServersLoseNoUpdateAndTheJobExitsZero() throws {
         let dataset = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
         try XCTSkipUnless(FileManager.default.fileExists(atPath: dataset), "dataset-fashion-mnist is not installed (Launch/test installs it)")
@@ -87,6 +90,15 @@ final class FailoverProcessTests: XCTestCase {
         }
         XCTAssertEqual(Self.params(text2), Self.params(straight), "bit-identical to the run without deaths")
         for rank in [1, 2] { XCTAssertTrue(text2.contains("hybridsync: rank \(rank) (pid"), String(text2.suffix(3000))) }
+
+        let (status3, text3, killed3) = try Self.runKilling([(0, 100)], dir: dir + "/scheduler")
+        XCTAssertEqual(killed3.count, 1, "found the scheduler's rank")
+        XCTAssertEqual(status3, 0, String(text3.suffix(3000)))
+        XCTAssertEqual(Self.params(text3), Self.params(straight), "bit-identical to the run where nothing died")
+        XCTAssertTrue(text3.contains("the standby scheduler takes over"), String(text3.suffix(3000)))
+        XCTAssertTrue(text3.contains("shard 0 to server 1;") && text3.contains("hybridsync-absorbed node=server-0"), String(text3.suffix(3000)))
+        XCTAssertTrue(text3.contains("hybridsync: rank 0 (pid") && text3.contains("the job went on without it"), String(text3.suffix(3000)))
+        XCTAssertFalse(text3.contains("restart 1 of"), "no relaunch")
     }
 
     /// 2 servers and a spare rank (the job's last): server 1 killed at step 100; the spare takes its

@@ -8,7 +8,8 @@ import HybridSyncCore
 ///   scheduler thread.
 ///
 /// In both, the last `spares` ranks are spare servers (`PSConfig.spare`): each waits to replace a
-/// server that dies, which restores the shards' copies.
+/// server that dies, which restores the shards' copies; with `standby` (and two ranks or more), rank 1
+/// also runs the standby scheduler, which takes over if the scheduler's rank dies.
 public struct HybridLayout: Sendable, Equatable {
     /// Where servers run: on ranks of their own, or beside workers.
     public enum Placement: String, Sendable, CaseIterable {
@@ -19,6 +20,8 @@ public struct HybridLayout: Sendable, Equatable {
     package var placement: Placement
     /// Ranks started as spare servers (the job's last ranks).
     package var spares: Int
+    /// Whether rank 1 runs a standby scheduler (`HybridRuntime.launch` sets it from the environment).
+    package var standby = false
 
     /// `servers` servers placed as `placement`, and `spares` spare servers.
     public init(servers: Int, placement: Placement, spares: Int = 0) {
@@ -37,6 +40,8 @@ public struct HybridLayout: Sendable, Equatable {
         package let scheduler: Bool
         /// Whether this rank is a spare server (it may become any server).
         package let spare: Bool
+        /// Whether this rank runs the standby scheduler.
+        package var standby = false
 
         package init(worker: Int?, server: Int?, scheduler: Bool, spare: Bool = false) {
             self.worker = worker
@@ -49,7 +54,8 @@ public struct HybridLayout: Sendable, Equatable {
     /// The role of every rank of a job of `size` ranks; throws `invalidArgument` if the layout cannot fit.
     package func roles(worldSize size: Int) throws -> [RankRole] {
         guard spares >= 0, spares < size else { throw HybridSyncError.invalidArgument(.configuration, "\(spares) spare servers in a job of \(size) ranks") }
-        let main = try HybridLayout(servers: servers, placement: placement).placed(worldSize: size - spares)
+        var main = try HybridLayout(servers: servers, placement: placement).placed(worldSize: size - spares)
+        if standby && main.count >= 2 { main[1].standby = true }
         return main + (0..<spares).map { _ in RankRole(worker: nil, server: nil, scheduler: false, spare: true) }
     }
 

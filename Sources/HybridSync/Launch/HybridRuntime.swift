@@ -56,16 +56,21 @@ public final class HybridRuntime {
         let world = try MPIRuntime.initialize()
         var denseConfig = given
         denseConfig.logger[metadataKey: "rank"] = "\(world.rank)"
+        var layout = layout
+        layout.standby = env.standby
         let roles = try layout.roles(worldSize: world.size)
         let me = roles[world.rank]
         if env.supervised {
-            // Launch/mpirun tells a killed rank whose servers the job absorbed from a failed one.
-            let line = "hybridsync-rank-nodes rank=\(world.rank) pid=\(getpid()) nodes=\(Membership.identity(nodes(of: me, servers: layout.servers)))\n"
+            // Launch/mpirun tells a killed rank whose nodes the job absorbed from a failed one.
+            let nodes = Membership.identity(nodes(of: me, servers: layout.servers)) + (me.standby ? ",standby" : "")
+            let line = "hybridsync-rank-nodes rank=\(world.rank) pid=\(getpid()) nodes=\(nodes)\n"
             FileHandle.standardError.write(Data(line.utf8))
         }
         let bootstrap = DenseSync(communicator: world, config: denseConfig)
         var config = try jobConfig(layout: layout, base: base, env: env, roles: roles, world: world, bootstrap: bootstrap)
         var background: [BackgroundNode] = []
+        config.standbyAddress = try startStandby(
+            me, at: roles.firstIndex { $0.standby }, config: config, world: world, bootstrap: bootstrap, background: &background)
         let endpoint = try startScheduler(me, config: config, world: world, bootstrap: bootstrap, background: &background)
         config.schedulerHost = endpoint.host
         config.schedulerPort = endpoint.port
@@ -133,6 +138,29 @@ public final class HybridRuntime {
             config.curve = try makeKeys(roles[world.rank], servers: layout.servers, world: world, bootstrap: bootstrap)
         }
         return config
+    }
+
+    /// Starts the standby scheduler on the rank that has it (`rank`; nil: the job has none), as a
+    /// background node, and tells every rank its endpoint, before the scheduler starts (which connects
+    /// to it). Throws on every rank if it could not start.
+    private static func startStandby(
+        _ me: HybridLayout.RankRole, at rank: Int?, config: PSConfig, world: Communicator, bootstrap: DenseSync,
+        background: inout [BackgroundNode]
+    ) throws -> String? {
+        guard let rank else { return nil }
+        var endpoint = "", failure: Error?
+        if me.standby {
+            do {
+                let standby = try SchedulerNode(
+                    standbyFor: config, listen: "tcp://\(config.bindHost):0", logger: rankLogger("hybridsync.scheduler", world))
+                endpoint = standby.endpoint
+                background.append(BackgroundNode(name: "standby scheduler", Handover(standby)) { try $0.run() })
+            } catch { failure = error }
+        }
+        endpoint = try broadcastString(endpoint, root: rank, bootstrap: bootstrap)
+        if let failure { throw failure }
+        guard !endpoint.isEmpty else { throw HybridSyncError.invalidArgument(.configuration, "rank \(rank) could not start the standby scheduler") }
+        return endpoint
     }
 
     /// Starts the scheduler on the rank that has it (as a background node) and tells every rank its

@@ -19,6 +19,9 @@ package struct LaunchEnvironment: Sendable {
     package var host: String?
     /// `HYBRIDSYNC_LOG_LEVEL`: the tools' log level.
     package var logLevel: String?
+    /// `HYBRIDSYNC_STANDBY=0`: no standby scheduler (by default rank 1 runs one in a job of two or
+    /// more ranks).
+    package var standby: Bool
     /// `HYBRIDSYNC_RESTART`: which launch of the job this is (0 the first; `Launch/mpirun
     /// --max-restarts` counts its relaunches).
     package var restart: Int
@@ -32,6 +35,7 @@ package struct LaunchEnvironment: Sendable {
         insecure = env["HYBRIDSYNC_INSECURE"] == "1"
         keys = env["HYBRIDSYNC_KEYS"]
         hierarchical = env["HYBRIDSYNC_HIERARCHICAL"] != "0"
+        standby = env["HYBRIDSYNC_STANDBY"] != "0"
         bind = env["HYBRIDSYNC_BIND"]
         host = env["HYBRIDSYNC_HOST"]
         logLevel = env["HYBRIDSYNC_LOG_LEVEL"]

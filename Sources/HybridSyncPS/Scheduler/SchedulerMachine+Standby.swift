@@ -12,7 +12,11 @@ extension SchedulerMachine {
         guard let standby, !standingBy, !standbyLost else { return [] }
         if now - standbyHeard > heartbeatTimeout {
             standbyLost = true
-            return [.log(.warning, "the standby scheduler at \(standby) is silent: this job has no standby scheduler now")]
+            return [
+                .log(.warning, "the standby scheduler at \(standby) is silent: this job has no standby scheduler now"),
+                // Launch/mpirun reads this line: the rank that held the standby may end, the job goes on.
+                .log(.warning, "hybridsync-absorbed node=standby"),
+            ]
         }
         guard force || stateChanged || now - stateSent >= heartbeatTimeout / 10 else { return [] }
         stateChanged = false
@@ -69,8 +73,8 @@ extension SchedulerMachine {
         return takeOver(state, now: now)
     }
 
-    /// Becomes the scheduler with the primary's last state. Every node that was alive gets a grace (half
-    /// the heartbeat timeout, at least a second) to register again, then is dead as a silent node is;
+    /// Becomes the scheduler with the primary's last state. Every node that was alive gets a grace (a
+    /// quarter of the heartbeat timeout, at least 1.5 s) to register again, then is dead as a silent node is;
     /// the view's epoch jumps past any the silent scheduler may have sent after its last state.
     private mutating func takeOver(_ state: SchedulerState, now: Double) -> [NodeDirective] {
         standingBy = false
@@ -84,7 +88,7 @@ extension SchedulerMachine {
         view = state.view
         view.epoch &+= 16
         absorbed = Set(state.absorbed)
-        let grace = Swift.max(1.0, heartbeatTimeout / 2)
+        let grace = Swift.max(1.5, heartbeatTimeout / 4)
         for n in state.nodes {
             nodes[n.id] = Node(id: n.id, peer: nil, address: n.address, lastSeen: now - heartbeatTimeout + grace, alive: n.alive, finished: n.finished)
         }
