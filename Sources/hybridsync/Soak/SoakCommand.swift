@@ -79,7 +79,8 @@ struct SoakCommand: ParsableCommand {
         let kinds = servers >= 2 ? [("scheduler", 0), ("server", 1), lastWorker] : [("scheduler", 0), lastWorker]
         var rng = SplitMix64(seed: seed)
         let plan = (0..<deaths).flatMap { _ in kinds.shuffled(using: &rng) }
-        let ckpt = dir + "/ckpt", every = Swift.max(10, steps / (plan.count + 2))
+        // The kills fall in the first half, so the last launch (whose memory is checked) runs the second.
+        let ckpt = dir + "/ckpt", every = Swift.max(10, steps / (2 * (plan.count + 1)))
         let relaunches = plan.filter { $0.0 != "server" }.count
         var seen = -1, armed: Date?, killedAfter: [Int] = []
         let faulty = try job.run(

@@ -75,13 +75,13 @@ struct SoakJob {
         while p.isRunning {
             if killed.count < kills.count, due(killed.count) {
                 let victim = kills[killed.count]
-                for (pid, rank) in ranks() where rank == victim { kill(pid, SIGKILL) }
+                for (pid, rank) in ranks(under: p.processIdentifier) where rank == victim { kill(pid, SIGKILL) }
                 killed.append(victim)
             }
             let now = Date().timeIntervalSince(start)
             if sampleRSS && now - lastSample >= 0.5 {
                 lastSample = now
-                for (pid, rank) in ranks() { if let r = rss(pid) { samples.append((now, pid, rank, r)) } }
+                for (pid, rank) in ranks(under: p.processIdentifier) { if let r = rss(pid) { samples.append((now, pid, rank, r)) } }
             }
             Thread.sleep(forTimeInterval: 0.02)
         }
@@ -99,10 +99,11 @@ struct SoakJob {
         return Outcome(status: p.terminationStatus, text: text, killed: killed, rss: rssByRank)
     }
 
-    /// (pid, world rank) of every rank of a running job: `hybridsync` processes with a rank in their environment.
-    private func ranks() -> [(Int32, Int)] {
+    /// (pid, world rank) of every rank of the job started as `root`: `hybridsync` processes descended
+    /// from it with a rank in their environment (other jobs on the machine are left alone).
+    private func ranks(under root: Int32) -> [(Int32, Int)] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.compactMap(Int32.init).compactMap { pid in
+        return entries.compactMap(Int32.init).filter { descends($0, from: root) }.compactMap { pid in
             let comm = (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
             guard comm == "hybridsync", let env = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return nil }
             for entry in env.split(separator: 0) where entry.starts(with: Array("OMPI_COMM_WORLD_RANK=".utf8)) {
@@ -110,6 +111,21 @@ struct SoakJob {
             }
             return nil
         }
+    }
+
+    /// Whether `pid`'s chain of parents reaches `root`.
+    private func descends(_ pid: Int32, from root: Int32) -> Bool {
+        var p = pid
+        for _ in 0..<16 {
+            guard let stat = try? String(contentsOfFile: "/proc/\(p)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return false }
+            // Fields after the command: state, then the parent's pid.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 1, let parent = Int32(fields[1]) else { return false }
+            if parent == root { return true }
+            if parent <= 1 { return false }
+            p = parent
+        }
+        return false
     }
 
     /// Resident memory of `pid` in bytes (`VmRSS` in /proc/PID/status).
