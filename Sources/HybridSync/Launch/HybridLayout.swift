@@ -8,8 +8,10 @@ import HybridSyncCore
 ///   scheduler thread.
 ///
 /// In both, the last `spares` ranks are spare servers (`PSConfig.spare`): each waits to replace a
-/// server that dies, which restores the shards' copies; with `standby` (and two ranks or more), rank 1
-/// also runs the standby scheduler, which takes over if the scheduler's rank dies.
+/// server that dies, which restores the shards' copies; with `standby` (and two ranks or more), the
+/// last rank before them also runs the standby scheduler, which takes over if the scheduler's rank
+/// dies. That rank holds a worker: a worker's death relaunches the job anyway, while a server's death
+/// (absorbed) never takes the standby with it.
 public struct HybridLayout: Sendable, Equatable {
     /// Where servers run: on ranks of their own, or beside workers.
     public enum Placement: String, Sendable, CaseIterable {
@@ -20,7 +22,8 @@ public struct HybridLayout: Sendable, Equatable {
     package var placement: Placement
     /// Ranks started as spare servers (the job's last ranks).
     package var spares: Int
-    /// Whether rank 1 runs a standby scheduler (`HybridRuntime.launch` sets it from the environment).
+    /// Whether the last non-spare rank runs a standby scheduler (`HybridRuntime.launch` sets it from the
+    /// environment).
     package var standby = false
 
     /// `servers` servers placed as `placement`, and `spares` spare servers.
@@ -55,7 +58,7 @@ public struct HybridLayout: Sendable, Equatable {
     package func roles(worldSize size: Int) throws -> [RankRole] {
         guard spares >= 0, spares < size else { throw HybridSyncError.invalidArgument(.configuration, "\(spares) spare servers in a job of \(size) ranks") }
         var main = try HybridLayout(servers: servers, placement: placement).placed(worldSize: size - spares)
-        if standby && main.count >= 2 { main[1].standby = true }
+        if standby && main.count >= 2 { main[main.count - 1].standby = true }
         return main + (0..<spares).map { _ in RankRole(worker: nil, server: nil, scheduler: false, spare: true) }
     }
 

@@ -19,8 +19,8 @@ package struct LaunchEnvironment: Sendable {
     package var host: String?
     /// `HYBRIDSYNC_LOG_LEVEL`: the tools' log level.
     package var logLevel: String?
-    /// `HYBRIDSYNC_STANDBY=0`: no standby scheduler (by default rank 1 runs one in a job of two or
-    /// more ranks).
+    /// `HYBRIDSYNC_STANDBY=0`: no standby scheduler (by default the last rank runs one in a job of two
+    /// or more ranks).
     package var standby: Bool
     /// `HYBRIDSYNC_RESTART`: which launch of the job this is (0 the first; `Launch/mpirun
     /// --max-restarts` counts its relaunches).
