@@ -12,7 +12,8 @@ import HybridSyncCore
 /// message (drops, duplicates, reordering), checkpointing in the background, while the soak kills
 /// (SIGKILL) the scheduler's rank, a server and a worker, `--deaths` times each, in a seeded random
 /// order, each at a random moment after a newer checkpoint than at the kill before exists. A server's
-/// death is absorbed by its replica; the others end the launch, and the relaunch resumes by itself from
+/// death is absorbed by its replica and the scheduler's by the standby scheduler (unless it took the
+/// last copy of a shard with it); the others end the launch, and the relaunch resumes by itself from
 /// the newest checkpoint. Prints steps, the kills, relaunches, faults injected, resends, duplicates the
 /// servers dropped, and every rank's memory (RSS) after warm-up and at the end of the last launch;
 /// fails if the final parameters differ from the reference's, a kill did not happen, or a rank's RSS
@@ -102,7 +103,7 @@ struct SoakCommand: ParsableCommand {
         let faultsInjected = faulty.faults
         let kills = zip(plan, killedAfter).map { "\($0.0.0) (rank \($0.0.1)) after step \($0.1)" }
         emit("killed: " + (kills.isEmpty ? "none" : kills.joined(separator: ", ")) + "; checkpoints every \(every) steps")
-        emit("relaunches \(faulty.restarts) (Launch/mpirun --max-restarts \(relaunches + 2))")
+        emit("relaunches \(faulty.restarts) (Launch/mpirun --max-restarts \(relaunches + 2)), standby scheduler takeovers \(faulty.takeovers)")
         if faulty.killed.count < plan.count { failures.append("\(faulty.killed.count) of \(plan.count) kills happened before the run ended") }
         emit("faults injected: " + faultsInjected.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         emit("resends \(faulty.resends), duplicates dropped by the servers \(faulty.duplicates)")
@@ -121,7 +122,8 @@ struct SoakCommand: ParsableCommand {
         out.add([
             "bench": "soak", "minutes": minutes, "steps": steps, "faults": faults, "injected": faultsInjected.values.reduce(0, +),
             "resends": faulty.resends, "duplicates": faulty.duplicates, "equal": want == got, "kills": faulty.killed.count,
-            "relaunches": faulty.restarts, "max_rss_growth": faulty.rss.values.map { Double($0.1) / Double(Swift.max(1, $0.0)) - 1 }.max() ?? -1,
+            "relaunches": faulty.restarts, "takeovers": faulty.takeovers,
+            "max_rss_growth": faulty.rss.values.map { Double($0.1) / Double(Swift.max(1, $0.0)) - 1 }.max() ?? -1,
         ])
         try out.write()
         guard failures.isEmpty else {

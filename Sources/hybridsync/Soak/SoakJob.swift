@@ -15,11 +15,18 @@ struct SoakJob {
         let text: String
         /// The ranks killed, in order.
         let killed: [Int]
-        /// Per world rank of the last launch: RSS (bytes) after warm-up (a quarter of its life) and at
+        /// Per world rank of the last launch: RSS (bytes) after warm-up (half its life) and at
         /// the end.
         let rss: [Int: (Int, Int)]
-        /// Relaunches `Launch/mpirun --max-restarts` made.
-        var restarts: Int { lines("; restart ").count }
+        /// Relaunches `Launch/mpirun --max-restarts` made: the largest k of its "restart k of N" lines
+        /// (a rank's logged cause may quote such a line again).
+        var restarts: Int {
+            lines("; restart ").compactMap { l in
+                l.range(of: "; restart ").flatMap { r in Int(l[r.upperBound...].prefix { $0.isNumber }) }
+            }.max() ?? 0
+        }
+        /// Times the standby scheduler took over from a dead scheduler.
+        var takeovers: Int { lines("the standby scheduler takes over").count }
 
         var tail: String { String(text.suffix(3000)) }
         var params: String? { line("PARAMS crc32c ").map { String($0.split(separator: " ")[2]) } }
@@ -87,13 +94,15 @@ struct SoakJob {
         }
         p.waitUntilExit()
         let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-        // The last launch's processes: each rank's newest pid, warm after a quarter of its life.
+        // The last launch's processes: each rank's newest pid, warm after half its life. (A server's
+        // exactly-once windows, 4,096 replies per worker, fill over the first ~1,600 steps: about
+        // 80 s of the soak's faulty job, whose memory rises ~15% meanwhile and is flat after.)
         var rssByRank: [Int: (Int, Int)] = [:]
         for rank in Set(samples.map(\.2)) {
             guard let newest = samples.last(where: { $0.2 == rank })?.1 else { continue }
             let mine = samples.filter { $0.1 == newest }
             guard let first = mine.first, let e = mine.last else { continue }
-            let warm = first.0 + (e.0 - first.0) / 4
+            let warm = first.0 + (e.0 - first.0) / 2
             if let s = mine.first(where: { $0.0 >= warm }) { rssByRank[rank] = (s.3, e.3) }
         }
         return Outcome(status: p.terminationStatus, text: text, killed: killed, rss: rssByRank)
