@@ -158,8 +158,15 @@ final class RowStore {
                 OptimizerKernel.adagrad(values + Int(s) * width, state + Int(s) * stateWidth, g + i * n, n, a, ep)
             }
         case .adam:
-            // (`apply(slot:)` counts the step: Adam's bias correction reads it.)
-            for (i, s) in slots.enumerated() { apply(slot: Int(s), gradient: g + i * n, count: n) }
+            // One call for every row, so the kernel computes the bias corrections (two `pow`) once per
+            // distinct step count rather than once a row; it counts the steps.
+            let rows = slots.map { Int($0) }
+            rows.withUnsafeBufferPointer { r in
+                guard let first = r.baseAddress else { return }
+                kernel.apply(
+                    rows: r.count, length: n, gradients: g, slots: first, values: values, width: width,
+                    state: state, stateWidth: stateWidth, steps: steps)
+            }
         }
     }
 
