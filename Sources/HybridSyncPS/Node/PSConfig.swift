@@ -76,7 +76,7 @@ public struct PSConfig: Sendable {
     package var discardData = false
 
     /// Rows of a checkpoint a server writes between two polls (its messages wait at most one slice).
-    package var checkpointSliceRows = 16_384
+    package var checkpointSliceRows = ServerShard.defaultCheckpointSliceRows
     /// Where the job's standby scheduler listens (nil: none). Nodes move to it when the scheduler has
     /// been silent for the heartbeat timeout, instead of failing.
     package var standbyAddress: String?

@@ -111,7 +111,7 @@ extension ServerShard {
     /// `checkRowSections`, `setRows`). Throws `malformedMessage` on anything that does not read.
     static func fromCopy(
         _ frame: any ByteFrame, id: NodeID, discardsData: Bool, limits: ServerLimits,
-        maxReplyBytes: Int, checkpointSliceRows: Int = 16_384, checkpointWriteDelay: Double = 0,
+        maxReplyBytes: Int, checkpointSliceRows: Int = ServerShard.defaultCheckpointSliceRows, checkpointWriteDelay: Double = 0,
         spans: SpanRecorder = .off
     ) throws -> ServerShard {
         try frame.withUnsafeBytes { raw in

@@ -38,6 +38,7 @@ final class ServerShard {
     var lastCheckpoint: CheckpointOutcome?
     /// Rows of a checkpoint written per slice, between two polls of the server's shell.
     let checkpointSliceRows: Int
+    static let defaultCheckpointSliceRows = 16_384
     /// Seconds between a checkpoint's snapshot and its first slice (`PSConfig.checkpointWriteDelay`).
     let checkpointWriteDelay: Double
 
@@ -83,7 +84,8 @@ final class ServerShard {
 
     init(
         id: NodeID, workers: Int, discardsData: Bool = false, limits: ServerLimits = ServerLimits(),
-        maxReplyBytes: Int = WireCodec.defaultMaxMessageBytes, checkpointSliceRows: Int = 16_384, checkpointWriteDelay: Double = 0,
+        maxReplyBytes: Int = WireCodec.defaultMaxMessageBytes, checkpointSliceRows: Int = ServerShard.defaultCheckpointSliceRows,
+        checkpointWriteDelay: Double = 0,
         spans: SpanRecorder = .off
     ) {
         self.id = id

@@ -1,14 +1,6 @@
 import HybridSyncCore
 
 extension KVWorker {
-    /// Asks every server to write its shard into `directory` (a step boundary: every worker has
-    /// clocked the step), and waits until they have. Returns, by server, the file written, its size and
-    /// CRC-32C (the files are not yet fsynced).
-    package func checkpointServers(into directory: String, timeout: Double? = nil) throws -> [(file: String, size: Int, crc: UInt32)] {
-        try startCheckpointServers(into: directory, timeout: timeout)
-        return try awaitCheckpointServers(into: directory, timeout: timeout)
-    }
-
     /// Asks every server to snapshot its shard now (a step boundary: every worker has clocked the step)
     /// and write it into `directory` while it goes on serving; returns once every server has its
     /// snapshot, so the next step's pushes reach none of them.
