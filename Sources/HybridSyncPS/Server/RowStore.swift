@@ -170,15 +170,6 @@ final class RowStore {
         }
     }
 
-    /// Applies gradient `g` (`n` floats) to `slot` with the table's optimizer.
-    func apply(slot: Int, gradient g: UnsafePointer<Float>, count n: Int) {
-        snapshot?.willChange(slot: slot)
-        var s = slot
-        kernel.apply(
-            rows: 1, length: n, gradients: g, slots: &s, values: values, width: width,
-            state: state, stateWidth: stateWidth, steps: steps)
-    }
-
     /// Optimizer state slots per element of this table.
     var stateSlots: Int { kernel.stateSlots }
 
