@@ -7,6 +7,7 @@ import PackageDescription
 //     -> HybridSync (umbrella: planner, unified gradient-sync API, mpirun launch)
 //     -> HybridSyncCollectives (dense path, the only module that imports MPI) -> CMPI
 //     -> HybridSyncPS (parameter server) -> HybridSyncZMQ (the only module that imports libzmq) -> CZeroMQ
+//     -> HybridSyncCrypto (the secure channel; the only module that imports OpenSSL) -> COpenSSL
 //     -> HybridSyncCore (no C imports: element types, ops, errors, ring schedule, codecs)
 let package = Package(
     name: "HybridSync",
@@ -34,6 +35,8 @@ let package = Package(
             pkgConfig: "ompi-c",
             providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]
         ),
+        // OpenSSL's libcrypto (X25519, HKDF, AES-256-GCM) for the secure channel.
+        .systemLibrary(name: "COpenSSL", providers: [.apt(["libssl-dev"])]),
         // glibc's malloc.h (mallopt), for the executable's own processes only.
         .systemLibrary(name: "CMalloc"),
         .target(name: "HybridSyncCore"),
@@ -41,6 +44,7 @@ let package = Package(
             name: "HybridSyncCollectives",
             dependencies: ["HybridSyncCore", "CMPI", .product(name: "Logging", package: "swift-log")]
         ),
+        .target(name: "HybridSyncCrypto", dependencies: ["HybridSyncCore", "COpenSSL"]),
         .target(name: "HybridSyncZMQ", dependencies: ["HybridSyncCore", "CZeroMQ"]),
         .target(name: "HybridSyncPS", dependencies: ["HybridSyncCore", "HybridSyncZMQ", .product(name: "Logging", package: "swift-log")]),
         .target(
@@ -87,6 +91,7 @@ let package = Package(
         // ordinary build writes its seed corpus instead.
         .executableTarget(name: "hybridsync-fuzz", dependencies: ["HybridSyncCore", "HybridSyncPS"]),
         .testTarget(name: "HybridSyncCoreTests", dependencies: ["HybridSyncCore"]),
+        .testTarget(name: "HybridSyncCryptoTests", dependencies: ["HybridSyncCrypto", "HybridSyncCore"]),
         .testTarget(name: "HybridSyncCollectivesTests", dependencies: ["HybridSyncCore", "HybridSyncCollectives", "HybridSyncTestKit"]),
         .testTarget(
             name: "HybridSyncPSTests",

@@ -41,6 +41,9 @@ extension HybridSyncError {
         case frames = 4
         /// Too few bytes for its fields, bytes left over, or a string too long.
         case length = 5
+        /// A secure link's frame that does not verify: a handshake from a non-member or with the wrong
+        /// key, or a sealed message replayed, reordered, altered or on no session.
+        case channel = 6
     }
 
     /// Why a checkpoint could not be written or used (`checkpoint`). Stable raw values.
