@@ -45,7 +45,7 @@ let package = Package(
             dependencies: ["HybridSyncCore", "CMPI", .product(name: "Logging", package: "swift-log")]
         ),
         .target(name: "HybridSyncCrypto", dependencies: ["HybridSyncCore", "COpenSSL"]),
-        .target(name: "HybridSyncZMQ", dependencies: ["HybridSyncCore", "CZeroMQ"]),
+        .target(name: "HybridSyncZMQ", dependencies: ["HybridSyncCore", "HybridSyncCrypto", "CZeroMQ"]),
         .target(name: "HybridSyncPS", dependencies: ["HybridSyncCore", "HybridSyncZMQ", .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "HybridSync", dependencies: ["HybridSyncCore", "HybridSyncCollectives", "HybridSyncPS", .product(name: "Logging", package: "swift-log")]),
@@ -96,7 +96,7 @@ let package = Package(
         .testTarget(
             name: "HybridSyncPSTests",
             dependencies: [
-                "HybridSyncPS", "HybridSyncCore", "HybridSyncTestKit", "HybridSyncZMQ",
+                "HybridSyncPS", "HybridSyncCore", "HybridSyncTestKit", "HybridSyncZMQ", "HybridSyncCrypto",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(name: "HybridSyncTests", dependencies: ["HybridSync", "HybridSyncCore", "HybridSyncTestKit"]),

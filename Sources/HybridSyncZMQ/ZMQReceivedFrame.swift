@@ -27,6 +27,10 @@ package final class ReceivedFrame: ByteFrame, @unchecked Sendable {
         try body(UnsafeRawBufferPointer(start: zmq_msg_data(message), count: count))
     }
 
+    /// The frame's bytes to change in place (the secure channel decrypts there); valid while the frame
+    /// lives.
+    var mutableBytes: UnsafeMutableRawBufferPointer { UnsafeMutableRawBufferPointer(start: zmq_msg_data(message), count: count) }
+
     /// A copy of the bytes.
     package var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
 }

@@ -58,27 +58,11 @@ package final class ZMQSocket {
         _ = try zmqCall("zmq_setsockopt(\(option))") { zmq_setsockopt(handle, option, &v, MemoryLayout<Int64>.size) }
     }
 
-    /// Sets a string option (CURVE keys in Z85, the ZAP domain).
+    /// Sets a string option.
     package func setOption(_ option: Int32, _ value: String) throws {
         _ = try value.withCString { p in
             try zmqCall("zmq_setsockopt(\(option))") { zmq_setsockopt(handle, option, p, value.utf8.count) }
         }
-    }
-
-    /// Makes this socket a CURVE server with `keys` (peers must know its public key); the context's ZAP
-    /// handler decides who gets in.
-    package func serveCurve(_ keys: CurveKeyPair) throws {
-        try setOption(ZMQ_CURVE_SERVER, 1)
-        try setOption(ZMQ_CURVE_SECRETKEY, keys.secretKey)
-        try setOption(ZMQ_ZAP_DOMAIN, "hybridsync")
-    }
-
-    /// Makes this socket a CURVE client with `keys`, accepting only a server holding `serverKey`'s
-    /// secret.
-    package func useCurve(_ keys: CurveKeyPair, serverKey: String) throws {
-        try setOption(ZMQ_CURVE_SERVERKEY, serverKey)
-        try setOption(ZMQ_CURVE_PUBLICKEY, keys.publicKey)
-        try setOption(ZMQ_CURVE_SECRETKEY, keys.secretKey)
     }
 
     /// How long closing waits for unsent messages (`ZMQ_LINGER`, milliseconds).
@@ -167,13 +151,6 @@ package final class ZMQSocket {
         _ = try zmqCall("zmq_socket_monitor") {
             zmq_socket_monitor(handle, address, ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
         }
-    }
-
-    /// The identity the context's ZAP handler gave the connection `frame` came over (`User-Id`), if any.
-    package static func identity(of frame: ReceivedFrame) -> String? {
-        guard let p = zmq_msg_gets(frame.message, "User-Id") else { return nil }
-        let s = String(cString: p)
-        return s.isEmpty ? nil : s
     }
 
     /// Receives one whole multipart message if one is waiting; `nil` otherwise (never blocks).

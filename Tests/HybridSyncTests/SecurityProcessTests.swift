@@ -53,7 +53,8 @@ final class SecurityProcessTests: XCTestCase {
 
     /// A client that knows the ports and the job's (public) server key but holds no member key gets no
     /// answer to register, declare, push, pull, stats, finished, clock or heartbeat messages, plain or
-    /// over CURVE; the servers count its refused handshakes; the job's result is exact.
+    /// over CURVE (which the secure channel does not speak); the servers count its refused handshakes;
+    /// the job's result is exact.
     func testARogueClientGetsNothingAndChangesNothing() throws {
         try XCTSkipUnless(pythonHasZMQ(), "pyzmq is not installed (Launch/test installs it)")
         let (status, text, result) = try runRogue(env: [:], clientArgs: [])
@@ -70,11 +71,11 @@ final class SecurityProcessTests: XCTestCase {
             let n = Int(s.split(separator: "=").last ?? "") ?? 0
             XCTAssertGreaterThanOrEqual(n, 2, "the plain and the CURVE attempts were both counted: \(s)")
         }
-        XCTAssertTrue(text.contains("refused a connection at the CURVE handshake"), "and logged")
+        XCTAssertTrue(text.contains("refused a connection at the channel handshake"), "and logged")
     }
 
     /// The control: with `HYBRIDSYNC_INSECURE=1` the same client reading stats gets answers (so the test
-    /// above would fail without CURVE), and the job warns that its links are open.
+    /// above would fail without the secure channel), and the job warns that its links are open.
     func testWithoutCurveTheSameClientGetsIn() throws {
         try XCTSkipUnless(pythonHasZMQ(), "pyzmq is not installed (Launch/test installs it)")
         let (status, text, result) = try runRogue(env: ["HYBRIDSYNC_INSECURE": "1"], clientArgs: ["--only-stats"])

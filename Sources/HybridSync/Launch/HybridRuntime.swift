@@ -115,7 +115,7 @@ public final class HybridRuntime {
 
     /// The job's parameter-server settings: the timeouts users set where they launch
     /// (HYBRIDSYNC_HEARTBEAT_TIMEOUT, _REQUEST_TIMEOUT, _RESEND_AFTER, _MAX_ATTEMPTS, ...) over `base`,
-    /// the layout's counts, the bind address, and CURVE keys (the job's own, made over MPI, unless
+    /// the layout's counts, the bind address, and keys (the job's own, made over MPI, unless
     /// HYBRIDSYNC_KEYS gives per-rank ones or HYBRIDSYNC_INSECURE=1 turns them off).
     private static func jobConfig(
         layout: HybridLayout, base: PSConfig, env: LaunchEnvironment, roles: [HybridLayout.RankRole], world: Communicator, bootstrap: DenseSync
@@ -211,7 +211,7 @@ public final class HybridRuntime {
         }
     }
 
-    /// The job's CURVE keys, made for this job and shared over MPI (the dense path's fabric, which the
+    /// The job's keys, made for this job and shared over MPI (the dense path's fabric, which the
     /// job trusts): rank 0 makes the listening key pair and broadcasts it; every rank makes its own
     /// client key pair, whose secret never leaves the process, and all-gathers the public keys with the
     /// nodes each rank holds.
@@ -219,7 +219,7 @@ public final class HybridRuntime {
         let pair = world.rank == 0 ? try CurveKeyPair.generate() : nil
         let shared = try broadcastString(pair.map { "\($0.publicKey) \($0.secretKey)" } ?? "", root: 0, bootstrap: bootstrap)
         let parts = shared.split(separator: " ").map(String.init)
-        guard parts.count == 2 else { throw HybridSyncError.invalidArgument(.configuration, "rank 0 sent no CURVE key pair") }
+        guard parts.count == 2 else { throw HybridSyncError.invalidArgument(.configuration, "rank 0 sent no key pair") }
         let server = try CurveKeyPair(publicKey: parts[0], secretKey: parts[1])
         let client = try CurveKeyPair.generate()
         var members: [String: String] = [:]
@@ -242,7 +242,7 @@ public final class HybridRuntime {
         return nodes
     }
 
-    /// Whether the parameter server's links are CURVE-encrypted and members-only.
+    /// Whether the parameter server's links are sealed and members-only.
     package var encrypted: Bool { kv.config.curve != nil }
 
     /// 127.0.0.1 when every rank runs on this host; otherwise this host's first non-loopback IPv4

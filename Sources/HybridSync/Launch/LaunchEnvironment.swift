@@ -9,7 +9,7 @@ package struct LaunchEnvironment: Sendable {
     package var supervised: Bool
     /// `HYBRIDSYNC_INSECURE=1`: parameter-server links in plain TCP (logged as a warning).
     package var insecure: Bool
-    /// `HYBRIDSYNC_KEYS`: a `hybridsync keys --ranks N` directory, the job's per-rank CURVE keys.
+    /// `HYBRIDSYNC_KEYS`: a `hybridsync keys --ranks N` directory, the job's per-rank keys.
     package var keys: String?
     /// `HYBRIDSYNC_HIERARCHICAL=0`: a flat all-reduce even when workers share hosts.
     package var hierarchical: Bool

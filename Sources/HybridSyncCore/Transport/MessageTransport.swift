@@ -61,7 +61,7 @@ package enum Peer: Hashable, Sendable, CustomStringConvertible {
 package struct InboundMessage {
     package let from: Peer
     package let frames: [any ByteFrame]
-    /// Who the transport authenticated the sender as (CURVE: the member's identity); nil when the
+    /// Who the transport authenticated the sender as (the secure channel: the member's identity); nil when the
     /// transport authenticates nobody, or for replies on a connection this node opened.
     package let identity: String?
     package init(from: Peer, frames: [any ByteFrame], identity: String? = nil) {

@@ -1,11 +1,11 @@
 import Foundation
 import HybridSyncCore
 
-/// A directory of CURVE keys for a parameter-server job run without mpirun (`hybridsync keys --out DIR`):
+/// A directory of keys for a parameter-server job run without mpirun (`hybridsync keys --out DIR`):
 ///
 /// - `server.key`: the key pair every listening node of the job serves with (`PUBLIC SECRET`);
 /// - `NODE.key` for `scheduler`, `server-N`, `worker-N`: that node's own key pair;
-/// - `members`: one line per node, `PUBLIC NODE` (public keys only; what a ZAP handler checks).
+/// - `members`: one line per node, `PUBLIC NODE` (public keys only; what a listener checks a hello against).
 ///
 /// Key files are written with mode 0600. A node loads `server.key`, its own key and `members`.
 ///

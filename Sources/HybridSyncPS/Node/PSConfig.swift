@@ -17,7 +17,7 @@ import Synchronization
 /// role), `HYBRIDSYNC_HEARTBEAT_TIMEOUT` (seconds), `HYBRIDSYNC_REQUEST_TIMEOUT` (seconds),
 /// `HYBRIDSYNC_RESEND_AFTER` (seconds), `HYBRIDSYNC_MAX_ATTEMPTS`, `HYBRIDSYNC_MAX_MESSAGE_BYTES`,
 /// `HYBRIDSYNC_REPLICATION`, `HYBRIDSYNC_MAX_ROWS`, `HYBRIDSYNC_MAX_BYTES`, `HYBRIDSYNC_MAX_TABLES`, `HYBRIDSYNC_MAX_KEYS` (`ServerLimits`),
-/// `HYBRIDSYNC_KEYS` (a `hybridsync keys` directory: CURVE on) with `HYBRIDSYNC_MEMBER` (this node's name
+/// `HYBRIDSYNC_KEYS` (a `hybridsync keys` directory: secure links on) with `HYBRIDSYNC_MEMBER` (this node's name
 /// in it: `scheduler`, `server-N`, `worker-N`).
 public struct PSConfig: Sendable {
     /// Where the scheduler listens.
@@ -51,7 +51,7 @@ public struct PSConfig: Sendable {
     /// library never reads it from the environment). Nil in real jobs.
     package var faults: FaultPlan?
 
-    /// CURVE keys and the job's members: every link encrypted, only members let in, and each message
+    /// The job's keys and members: every link encrypted, only members let in, and each message
     /// checked against the nodes its member holds. Nil: plain TCP (`HybridRuntime.launch` makes keys
     /// for every job unless `HYBRIDSYNC_INSECURE=1`).
     package var curve: CurveSetup?

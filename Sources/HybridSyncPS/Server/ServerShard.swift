@@ -207,7 +207,7 @@ final class ServerShard {
                 let stats = ServerStats(
                     server: id.index, largestAnsweredGap: clocks.largestAnsweredGap, pushes: appliedPushes,
                     rows: tables.values.reduce(0) { $0 + $1.rowCount }, waitingPulls: waitingPulls.count,
-                    bytesIn: bytesIn, bytesOut: bytesOut, duplicates: duplicates, refused: refused,
+                    bytesIn: bytesIn, bytesOut: bytesOut, duplicates: duplicates, refused: refused + handshakesRefused.sealedMessages,
                     handshakesRefused: handshakesRefused.value, nonFiniteRowsSkipped: nonFiniteRowsSkipped,
                     host: host, copies: copies)
                 return [reply(peer, header, kind: .reply, body: .stats(stats))]

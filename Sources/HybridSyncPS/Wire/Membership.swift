@@ -1,6 +1,6 @@
 import HybridSyncCore
 
-/// Which nodes an authenticated member may speak for. A member's identity (the ZAP user id its CURVE
+/// Which nodes an authenticated member may speak for. A member's identity (the identity its secure-channel
 /// key maps to) lists its nodes: `scheduler`, `server-N`, `worker-N`, comma-separated (a rank of a
 /// hybrid job may hold a worker and a server). A message over an authenticated connection must claim
 /// one of them as its sender, and a registration must ask for one of them; anything else is forged.

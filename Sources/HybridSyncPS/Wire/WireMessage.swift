@@ -209,7 +209,7 @@ package struct InboundEnvelope {
     package var byteCount: Int { frames.reduce(0) { $0 + $1.count } }
 
     /// Validates and decodes; on failure, the error and whatever of the header could be read. A message
-    /// the transport authenticated (CURVE) must come from a node its member holds (`Membership`).
+    /// the transport authenticated (the secure channel) must come from a node its member holds (`Membership`).
     package static func open(_ m: InboundMessage, maxMessageBytes: Int) -> Result<InboundEnvelope, Rejection> {
         do {
             let header = try WireCodec.validate(m.frames, maxMessageBytes: maxMessageBytes)

@@ -61,9 +61,10 @@ public struct ServerStats: Sendable {
     public let bytesOut: Int
     /// Repeated requests (resends, duplicated messages) answered without being applied again.
     public let duplicates: Int
-    /// Messages refused: malformed, invalid, or claiming another node's id (`forgedSender`).
+    /// Messages refused: malformed, invalid, claiming another node's id (`forgedSender`), or sealed
+    /// messages the secure channel refused (replayed, reordered, altered).
     public let refused: Int
-    /// Connections refused at the CURVE handshake (a key that is not the job's).
+    /// Connections refused at the secure channel's handshake (no member key, or no secure channel).
     package let handshakesRefused: Int
     /// Gradient rows left out for holding a NaN or an infinity (tables with `NonFinitePolicy.skipRow`).
     public let nonFiniteRowsSkipped: Int

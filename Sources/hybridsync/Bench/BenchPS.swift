@@ -9,7 +9,7 @@ import HybridSyncZMQ
 /// data and with Adagrad applied; and, in the same run, raw ZeroMQ request/reply of the same message
 /// sizes as the ceiling.
 ///
-/// By default it measures what a user gets: CURVE-encrypted links, replication as `train` sets it (a
+/// By default it measures what a user gets: sealed links (the secure channel), replication as `train` sets it (a
 /// backup of every shard with 2+ servers), Unix sockets between processes of one host; and the same
 /// jobs with plain links (`HYBRIDSYNC_INSECURE=1`), alternated, with the encryption's ratio side by
 /// side. Each alternative is a flag.
@@ -25,7 +25,7 @@ struct BenchPS: ParsableCommand {
     var replication: Int?
     @Option(help: "Requests in flight per worker for the throughput table (1: skip it).") var inFlight = 4
     @Option(help: "Transports, each measured in turn: ipc (Unix sockets, servers on this host: the default) and/or tcp.") var transports = "ipc"
-    @Option(help: "Links: default (CURVE, as the library), plain, or both, one job after the other (default: both; plain if HYBRIDSYNC_INSECURE=1).")
+    @Option(help: "Links: default (sealed, as the library), plain, or both, one job after the other (default: both; plain if HYBRIDSYNC_INSECURE=1).")
     var links: String?
     @Option(help: "Server modes, each a job: none (rows not kept), adagrad, sgd, adam.") var serverModes = "none,adagrad"
 
@@ -113,7 +113,7 @@ struct BenchPS: ParsableCommand {
             }
         }
         if !ratioLines.isEmpty {
-            emit("# the encryption's cost: p50 with CURVE links over p50 with plain links, same build, the jobs one after the other")
+            emit("# the encryption's cost: p50 with sealed links over p50 with plain links, same build, the jobs one after the other")
             emit([pad("keys x floats", 16), pad("S+W", 4), pad("server", 8), pad("push", 9), pad("pull", 9), pad("push+pull", 9)].joined(separator: " "))
             ratioLines.forEach { emit($0) }
         }

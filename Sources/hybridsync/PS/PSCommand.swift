@@ -15,10 +15,10 @@ struct PSCommand: ParsableCommand {
     )
 }
 
-/// `hybridsync keys --out DIR`: CURVE keys for a job run without mpirun (under mpirun the runtime makes
+/// `hybridsync keys --out DIR`: keys for a job run without mpirun (under mpirun the runtime makes
 /// a job's keys itself).
 struct KeysCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "keys", abstract: "Write CURVE keys for a parameter-server job run without mpirun.")
+    static let configuration = CommandConfiguration(commandName: "keys", abstract: "Write keys for a parameter-server job run without mpirun.")
     @Option(help: "Directory to write (created, mode 0700).") var out: String
     @Option(help: "Servers of the job.") var servers = 1
     @Option(help: "Workers of the job.") var workers = 1
@@ -27,10 +27,10 @@ struct KeysCommand: ParsableCommand {
     func run() throws {
         try KeyDirectory.write(to: out, servers: servers, workers: workers, ranks: ranks)
         if let ranks {
-            emit("wrote CURVE keys for \(ranks) ranks to \(out); run the mpirun job with HYBRIDSYNC_KEYS=\(out) (-x HYBRIDSYNC_KEYS across hosts)")
+            emit("wrote keys for \(ranks) ranks to \(out); run the mpirun job with HYBRIDSYNC_KEYS=\(out) (-x HYBRIDSYNC_KEYS across hosts)")
         } else {
             emit(
-                "wrote CURVE keys for the scheduler, \(servers) server(s) and \(workers) worker(s) to \(out); give each node HYBRIDSYNC_KEYS=\(out) and HYBRIDSYNC_MEMBER=<its name>"
+                "wrote keys for the scheduler, \(servers) server(s) and \(workers) worker(s) to \(out); give each node HYBRIDSYNC_KEYS=\(out) and HYBRIDSYNC_MEMBER=<its name>"
             )
         }
     }
@@ -55,14 +55,14 @@ struct PSOptions: ParsableArguments {
     }
 }
 
-/// `config` if it has CURVE keys; with `HYBRIDSYNC_INSECURE=1` also without, after a warning; else an
+/// `config` if it has keys; with `HYBRIDSYNC_INSECURE=1` also without, after a warning; else an
 /// error saying how to get keys.
 func secured(_ config: PSConfig, _ env: [String: String]) throws -> PSConfig {
     if config.curve != nil { return config }
     guard env["HYBRIDSYNC_INSECURE"] == "1" else {
         throw HybridSyncError.invalidArgument(
             .configuration,
-            "no CURVE keys: set HYBRIDSYNC_KEYS=DIR (written by `hybridsync keys`) and HYBRIDSYNC_MEMBER, or HYBRIDSYNC_INSECURE=1 for plain TCP")
+            "no keys: set HYBRIDSYNC_KEYS=DIR (written by `hybridsync keys`) and HYBRIDSYNC_MEMBER, or HYBRIDSYNC_INSECURE=1 for plain TCP")
     }
     FileHandle.standardError.write(Data("warning: HYBRIDSYNC_INSECURE=1: parameter-server links are plain TCP, unauthenticated and unencrypted\n".utf8))
     return config

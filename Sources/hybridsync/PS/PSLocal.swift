@@ -23,7 +23,7 @@ struct PSLocal: ParsableCommand {
     @Option(help: "Largest message the servers accept, in bytes.") var maxMessageBytes: Int?
     @Flag(help: "Servers answer without storing rows (benchmark baseline).") var discardData = false
     @Option(help: "Extra copies of each shard: 0 or 1 (default: HYBRIDSYNC_REPLICATION, else 1 with 2+ servers).") var replication: Int?
-    @Option(help: "CURVE keys written by `hybridsync keys` (default: fresh keys for this job, in a temporary directory).") var keys: String?
+    @Option(help: "Keys written by `hybridsync keys` (default: fresh keys for this job, in a temporary directory).") var keys: String?
     @Option(help: "Relaunch the whole job when it fails, up to this many times (its processes see HYBRIDSYNC_RESTART=k).")
     var maxRestarts = 0
     @Argument(
@@ -69,7 +69,7 @@ struct PSLocal: ParsableCommand {
                 return r
             }
         try config.validate()
-        // CURVE unless HYBRIDSYNC_INSECURE=1: the given keys, or fresh ones for this job only.
+        // Sealed unless HYBRIDSYNC_INSECURE=1: the given keys, or fresh ones for this job only.
         var madeKeys: String?
         if env["HYBRIDSYNC_INSECURE"] != "1" {
             let dir = keys ?? FileManager.default.temporaryDirectory.appendingPathComponent("hybridsync-keys-\(getpid())").path

@@ -7,7 +7,7 @@ import HybridSyncCore
     import Glibc
 #endif
 
-/// `hybridsync soak --minutes N`: the demo's hybrid job (BSP, CURVE) run fault-free as the reference,
+/// `hybridsync soak --minutes N`: the demo's hybrid job (BSP, sealed links) run fault-free as the reference,
 /// then run again under `Launch/mpirun --max-restarts` with fault injection on every worker-server
 /// message (drops, duplicates, reordering), checkpointing in the background, while the soak kills
 /// (SIGKILL) the scheduler's rank, a server and a worker, `--deaths` times each, in a seeded random

@@ -37,7 +37,7 @@ struct TrainCommand: ParsableCommand {
     var checkpointEverySeconds = 0.0
     @Flag(help: "Continue from the newest complete checkpoint in --checkpoint-dir, up to --epochs.") var resume = false
     @Flag(help: "Print a CRC-32C of every parameter at the end (compares runs bit for bit).") var checksum = false
-    @Option(help: "CURVE keys written by `hybridsync keys --ranks N` (default: fresh keys for this job, made over MPI).") var keys: String?
+    @Option(help: "Keys written by `hybridsync keys --ranks N` (default: fresh keys for this job, made over MPI).") var keys: String?
     @Option(help: "Write a Chrome-trace timeline of the job here (Perfetto, chrome://tracing): a row per worker and server.")
     var timeline: String?
     @Flag(
@@ -99,7 +99,7 @@ struct TrainCommand: ParsableCommand {
         if lead {
             emit(
                 runtime.encrypted
-                    ? "parameter-server links: CURVE (encrypted; only this job's nodes get in)"
+                    ? "parameter-server links: sealed (X25519 handshake, AES-256-GCM; only this job's nodes get in)"
                     : "parameter-server links: plain TCP (HYBRIDSYNC_INSECURE=1; unauthenticated, unencrypted)")
             printPlan(sync, title: "plan at start (\(p) workers, \(runtime.kv.serverCount) servers, strategy \(strategy.rawValue))")
         }
