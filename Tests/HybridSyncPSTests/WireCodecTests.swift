@@ -91,7 +91,7 @@ final class WireCodecTests: XCTestCase {
         var errors: [HybridSyncError] = HybridSyncError.ArgumentCode.allCases.map { .invalidArgument($0, "a") }
         errors += HybridSyncError.MessageCode.allCases.map { .malformedMessage($0, "m") }
         errors += HybridSyncError.CheckpointCode.allCases.map { .checkpoint($0, file: "f", reason: "r") }
-        XCTAssertEqual(errors.count, 21)
+        XCTAssertEqual(errors.count, 22)
         for e in errors { XCTAssertEqual(ErrorCodec.decode(ErrorCodec.encode(e), from: "s"), e) }
         var unknown = ErrorCodec.encode(.invalidArgument(.shape, "a"))
         unknown[1] = 200

@@ -94,7 +94,7 @@ typedef enum hs_argument_code {
 
 /** Codes of HS_MALFORMED_MESSAGE. */
 typedef enum hs_message_code {
-    HS_MSG_FORMAT = 1, HS_MSG_KIND = 2, HS_MSG_FIELD = 3, HS_MSG_FRAMES = 4, HS_MSG_LENGTH = 5
+    HS_MSG_FORMAT = 1, HS_MSG_KIND = 2, HS_MSG_FIELD = 3, HS_MSG_FRAMES = 4, HS_MSG_LENGTH = 5, HS_MSG_CHANNEL = 6
 } hs_message_code;
 
 /** Codes of HS_CHECKPOINT. */

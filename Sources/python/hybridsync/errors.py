@@ -4,7 +4,7 @@ code (a name such as "shape" or "non_finite", or None) and the tensor, table, pe
 
 ARGUMENT_CODES = {1: "shape", 2: "dtype", 3: "name", 4: "range", 5: "non_finite", 6: "order", 7: "limit", 8: "configuration",
                   9: "membership", 10: "unsupported", 11: "io", 12: "handle"}
-MESSAGE_CODES = {1: "format", 2: "kind", 3: "field", 4: "frames", 5: "length"}
+MESSAGE_CODES = {1: "format", 2: "kind", 3: "field", 4: "frames", 5: "length", 6: "channel"}
 CHECKPOINT_CODES = {1: "io", 2: "damaged", 3: "format", 4: "missing", 5: "incompatible"}
 
 
