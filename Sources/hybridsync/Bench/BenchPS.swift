@@ -90,7 +90,7 @@ struct BenchPS: ParsableCommand {
                 let kinds = linkChoice == "both" ? ["default", "plain"] : [linkChoice]
                 let byLinks = try kinds.map {
                     (
-                        $0 == "plain" ? "plain" : "curve",
+                        $0 == "plain" ? "plain" : "sealed",
                         try runJob(servers: parts[0], workers: parts[1], mode: mode, transport: transport, plain: $0 == "plain")
                     )
                 }
@@ -102,7 +102,7 @@ struct BenchPS: ParsableCommand {
                     }
                     if byLinks.count == 2 {
                         let (curve, plain) = (
-                            Result(job: job, shape: shape, links: "curve", rows: byLinks[0].1),
+                            Result(job: job, shape: shape, links: "sealed", rows: byLinks[0].1),
                             Result(job: job, shape: shape, links: "plain", rows: byLinks[1].1)
                         )
                         let r = ["push", "pull", "pushpull"].map { op in pad(String(format: "%.2f", curve.stat(op, "p50_us") / plain.stat(op, "p50_us")), 9) }
