@@ -86,12 +86,7 @@ final class SecureLinks {
             return (nil, send)
         case (.reset, .open), (.reset, .handshaking):
             // The listener lost this connection's session (it reconnected, or restarted): handshake again.
-            if case .handshaking(_, let queued, _) = links[link] {
-                let hello = try opened(link)
-                if case .handshaking(let i, _, let s) = links[link] { links[link] = .handshaking(i, queued: queued, since: s) }
-                return (nil, [hello])
-            }
-            return (nil, [try opened(link)])
+            return (nil, [try restart(link)])
         case (.sealed, .open(let session)):
             return (try open(frames, session, peer: "link \(link)"), [])
         default:
@@ -104,12 +99,18 @@ final class SecureLinks {
     func retryHandshakes() throws -> [(link: Int, frames: [OutgoingFrame])] {
         var out: [(Int, [OutgoingFrame])] = []
         for (link, state) in links {
-            guard case .handshaking(_, let queued, let since) = state, since.hasPassed else { continue }
-            let hello = try opened(link)
-            if case .handshaking(let i, _, let s) = links[link] { links[link] = .handshaking(i, queued: queued, since: s) }
-            out.append((link, hello))
+            guard case .handshaking(_, _, let since) = state, since.hasPassed else { continue }
+            out.append((link, try restart(link)))
         }
         return out
+    }
+
+    /// Starts `link`'s handshake again with a new ephemeral key, keeping what it queues; returns the hello.
+    private func restart(_ link: Int) throws -> [OutgoingFrame] {
+        guard case .handshaking(_, let queued, _) = links[link] else { return try opened(link) }
+        let hello = try opened(link)
+        if case .handshaking(let i, _, let since) = links[link] { links[link] = .handshaking(i, queued: queued, since: since) }
+        return hello
     }
 
     /// Discards what every connection still queues (the transport is closing).
