@@ -187,13 +187,13 @@ final class SecureLinks {
 
     private func open(_ frames: [ReceivedFrame], _ session: ChannelSession, peer: String) throws -> [ReceivedFrame]? {
         guard frames.count >= 2 else {
-            onRefused(.message(peer: peer, why: "a sealed message without its tag"))
+            onRefused(.message(peer: peer, why: "a sealed message without its tags"))
             return nil
         }
         let pieces = Array(frames[1..<(frames.count - 1)])
         let refusal = try frames[0].withUnsafeBytes { header in
-            try frames[frames.count - 1].withUnsafeBytes { tag in
-                try session.open(header: header, pieces: pieces.map { $0.mutableBytes }, tag: tag)
+            try frames[frames.count - 1].withUnsafeBytes { tags in
+                try session.open(header: header, pieces: pieces.map { $0.mutableBytes }, tags: tags)
             }
         }
         if let refusal {

@@ -36,7 +36,7 @@ final class ChannelTests: XCTestCase {
         defer { buffers.forEach { $0.deallocate() } }
         for (b, p) in zip(buffers, pieces) { p.withUnsafeBytes { b.copyMemory(from: $0) } }
         let refusal = try message[0].withUnsafeBytes { h in
-            try message[message.count - 1].withUnsafeBytes { try session.open(header: h, pieces: buffers, tag: $0) }
+            try message[message.count - 1].withUnsafeBytes { try session.open(header: h, pieces: buffers, tags: $0) }
         }
         if let refusal { return .failure(refusal) }
         pieces = buffers.map { Array(UnsafeRawBufferPointer($0)) }
@@ -73,6 +73,62 @@ final class ChannelTests: XCTestCase {
         truncated[1] = []
         guard case .failure(.malformed) = try open(s, truncated) else { return XCTFail("a piece shorter than its header says") }
         XCTAssertEqual(try open(s, third).get(), [[3]], "the refusals changed nothing")
+    }
+
+    func testLargeMessagesAreSealedInSegmentsThatEachVerify() throws {
+        let (w, s) = try handshake()
+        // 3 MB in frames that straddle the segments' boundaries.
+        let sizes = [5, 1_500_001, 3, 1_645_719]
+        let pieces = sizes.enumerated().map { i, n in (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ i) } }
+        let sealed = try seal(w, pieces)
+        let cut = ChannelSegments(sending: sizes.reduce(0, +))
+        XCTAssertGreaterThan(cut.count, 1, "a 3 MB message is cut into segments on a machine of \(ChannelSegments.lanes) lanes")
+        XCTAssertEqual(sealed.last?.count, cut.count * AESGCM.tagBytes, "one tag a segment")
+        XCTAssertEqual(try open(s, sealed).get(), pieces)
+
+        let next = try seal(w, pieces)
+        // A bit flipped in the last segment, the segments' tags swapped, a tag dropped, a different cut.
+        var flipped = next
+        flipped[4][flipped[4].count - 1] ^= 0x80
+        XCTAssertEqual(try open(s, flipped), .failure(.forged))
+        var swapped = next
+        swapped[5] = Array(next[5][16..<32] + next[5][0..<16] + next[5][32...])
+        XCTAssertEqual(try open(s, swapped), .failure(.forged))
+        var dropped = next
+        dropped[5].removeLast(16)
+        guard case .failure(.malformed) = try open(s, dropped) else { return XCTFail("a tag missing") }
+        var recut = next
+        recut[0].withUnsafeMutableBytes { $0.storeBytes(of: UInt64(1 << 21).littleEndian, toByteOffset: 17, as: UInt64.self) }
+        XCTAssertNotEqual(try open(s, recut), .success(pieces), "the cut is authenticated")
+        XCTAssertEqual(try open(s, next).get(), pieces, "the refusals changed nothing")
+    }
+
+    func testSegmentsCoverEveryByteOnceInOrder() {
+        for (total, lanes) in [(0, 2), (1, 4), (1 << 20, 2), ((1 << 20) + 1, 2), (3_000_007, 3), (16 << 20, 4)] {
+            let cut = ChannelSegments(sending: total, lanes: lanes)
+            XCTAssertLessThanOrEqual(cut.count, Swift.max(1, lanes))
+            XCTAssertEqual(ChannelSegments(received: UInt64(cut.length), total: total), cut, "the receiver reads the same cut")
+            // Three pieces of odd sizes; the segments' parts, end to end, are the pieces' bytes end to end.
+            let sizes = [total / 3, total / 5, total - total / 3 - total / 5]
+            let base = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(total, 1), alignment: 16)
+            defer { base.deallocate() }
+            var at = 0
+            let pieces = sizes.map { n in
+                defer { at += n }
+                return AESGCM.Piece(input: base + at, output: base + at, count: n)
+            }
+            var next = 0
+            for s in 0..<cut.count {
+                for part in cut.pieces(s, of: pieces) {
+                    XCTAssertEqual(part.input.map { $0 - UnsafeRawPointer(base) }, next, "total \(total), segment \(s)")
+                    next += part.count
+                }
+            }
+            XCTAssertEqual(next, total)
+        }
+        XCTAssertNil(ChannelSegments(received: 0, total: 10))
+        XCTAssertNil(ChannelSegments(received: 1, total: ChannelSegments.maxSegments + 1), "too many segments")
+        XCTAssertNotNil(ChannelSegments(received: .max, total: 10))
     }
 
     func testANodeWithoutTheJobsKeysCompletesNoHandshake() throws {

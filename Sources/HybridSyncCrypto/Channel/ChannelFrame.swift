@@ -4,12 +4,14 @@
 ///     hello    magic u32 | kind u8 | initiator's ephemeral key (32) | initiator's static key (32)
 ///     welcome  magic u32 | kind u8 | responder's ephemeral key (32) | tag (16)
 ///     confirm  magic u32 | kind u8 | tag (16)
-///     sealed   magic u32 | kind u8 | counter u64 | pieces u32 | length u64 per piece
-///              then the pieces (ciphertext, one frame each), then a frame of the tag (16)
+///     sealed   magic u32 | kind u8 | counter u64 | pieces u32 | segment length u64 |
+///              length u64 per piece; then the pieces (ciphertext, one frame each), then a frame of
+///              the tags, 16 bytes a segment (`ChannelSegments`)
 ///     reset    magic u32 | kind u8      (a responder without a session for this connection)
 ///
-/// A sealed message's header frame is its additional authenticated data, so the counter, the number of
-/// frames and each frame's length are authenticated with the bytes.
+/// A sealed message's header frame is the additional authenticated data of each of its segments, so
+/// the counter, the number of frames, the cut into segments and each frame's length are authenticated
+/// with the bytes.
 package enum ChannelFrame {
     /// "HSC1".
     package static let magic: UInt32 = 0x3143_5348

@@ -3,7 +3,7 @@ import HybridSyncCore
 
 /// AES-256-GCM under one key, in one direction, through OpenSSL's EVP (AES-NI and VAES where the CPU
 /// has them). The key schedule is set once; each message takes a 12-byte nonce built from a 64-bit
-/// number that the caller never reuses under this key.
+/// number and a 32-bit segment index, a pair the caller never reuses under this key.
 ///
 /// A message is any number of pieces, each encrypted or decrypted from its input to its output (the same
 /// memory is allowed), so the bytes are touched once wherever they already are. Not thread-safe: one
@@ -48,9 +48,11 @@ package final class AESGCM {
 
     /// Encrypts `pieces` in order as one message authenticated with `aad`, and writes its tag (16
     /// bytes) at `tag`.
-    package func seal(nonce: UInt64, aad: UnsafeRawBufferPointer, pieces: [Piece], tag: UnsafeMutableRawPointer) throws {
+    package func seal(
+        nonce: UInt64, segment: UInt32 = 0, aad: UnsafeRawBufferPointer, pieces: [Piece], tag: UnsafeMutableRawPointer
+    ) throws {
         precondition(sealing, "seal on an opener")  // a programming error, never input
-        try begin(nonce, aad)
+        try begin(nonce, segment, aad)
         try run(pieces, encrypt: true)
         var n: Int32 = 0
         var scratch = [UInt8](repeating: 0, count: 16)
@@ -60,10 +62,12 @@ package final class AESGCM {
 
     /// Decrypts `pieces` as one message authenticated with `aad` and `tag`. Returns false if the tag
     /// does not verify: the outputs then hold garbage and must not be used.
-    package func open(nonce: UInt64, aad: UnsafeRawBufferPointer, pieces: [Piece], tag: UnsafeRawBufferPointer) throws -> Bool {
+    package func open(
+        nonce: UInt64, segment: UInt32 = 0, aad: UnsafeRawBufferPointer, pieces: [Piece], tag: UnsafeRawBufferPointer
+    ) throws -> Bool {
         precondition(!sealing, "open on a sealer")  // a programming error, never input
         guard tag.count == AESGCM.tagBytes else { return false }
-        try begin(nonce, aad)
+        try begin(nonce, segment, aad)
         try run(pieces, encrypt: false)
         try openSSLCall("EVP_CIPHER_CTX_ctrl(SET_TAG)") {
             EVP_CIPHER_CTX_ctrl(ctx, hs_ossl_gcm_set_tag(), Int32(AESGCM.tagBytes), UnsafeMutableRawPointer(mutating: tag.baseAddress))
@@ -75,8 +79,10 @@ package final class AESGCM {
         return ok
     }
 
-    private func begin(_ nonce: UInt64, _ aad: UnsafeRawBufferPointer) throws {
+    /// The nonce is the segment index (4 bytes) then the number (8 bytes), little-endian.
+    private func begin(_ nonce: UInt64, _ segment: UInt32, _ aad: UnsafeRawBufferPointer) throws {
         var iv = [UInt8](repeating: 0, count: 12)
+        withUnsafeBytes(of: segment.littleEndian) { for i in 0..<4 { iv[i] = $0[i] } }
         withUnsafeBytes(of: nonce.littleEndian) { for i in 0..<8 { iv[4 + i] = $0[i] } }
         if sealing {
             try openSSLCall("EVP_EncryptInit_ex") { EVP_EncryptInit_ex(ctx, nil, nil, nil, iv) }
