@@ -159,6 +159,14 @@ public func hsSyncPull(
     }
 }
 
+@_cdecl("hs_sync_prefetch")
+public func hsSyncPrefetch(_ sync: OpaquePointer?, _ table: UnsafePointer<CChar>?, _ ids: UnsafePointer<UInt64>?, _ nids: Int) -> hs_status {
+    syncCall(sync) { s in
+        let name = try Arguments.string(table, "table name")
+        try s.sync.prefetch(name, ids: try Arguments.array(ids, nids, "ids of table '\(name)'"))
+    }
+}
+
 @_cdecl("hs_sync_push_sparse")
 public func hsSyncPushSparse(_ sync: OpaquePointer?, _ sparse: UnsafePointer<hs_sparse_grad>?, _ nsparse: Int) -> hs_status {
     syncCall(sync) { s in try s.sync.pushSparse(try s.sparse(try Arguments.array(sparse, nsparse, "sparse gradients"))) }

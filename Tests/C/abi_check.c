@@ -156,6 +156,8 @@ static void sync_checks(hs_job *job, int w, int p) {
     hs_sparse_grad unknown = {"nope", &id, 1, rows, 2};
     expect_error(hs_sync_step(sync, &dg, 1, &unknown, 1), HS_UNKNOWN_TABLE, 0, "gradient of an unknown table");
 
+    expect_error(hs_sync_prefetch(sync, "nope", &id, 1), HS_UNKNOWN_TABLE, 0, "prefetch of an unknown table");
+    OK(hs_sync_prefetch(sync, "emb", &id, 1)); /* the pull after the step takes it */
     OK(hs_sync_step(sync, &dg, 1, &sg, 1));
     float want = 1.0f - 0.5f * (float)(p + 1) / 2.0f;
     for (int i = 0; i < 8; i++) CHECK(fabsf(weights[i] - want) < 1e-6f, "weights[%d] = %g, want %g", i, weights[i], want);

@@ -7,11 +7,11 @@ import XCTest
 /// the same registration error on every worker.
 final class GradientSyncInProcessTests: XCTestCase {
     func expectExact(
-        servers: Int, workers: Int, strategy: Strategy, early: Bool = false, overlap: Bool = false,
+        servers: Int, workers: Int, strategy: Strategy, early: Bool = false, overlap: Bool = false, prefetch: Bool = false,
         file: StaticString = #filePath, line: UInt = #line
     ) throws -> [String] {
         let outcome = try TestKit.hybridJob(servers: servers, workers: workers) { runtime in
-            try HybridChecks.exact(runtime, strategy: strategy, servers: servers, early: early, overlap: overlap)
+            try HybridChecks.exact(runtime, strategy: strategy, servers: servers, early: early, overlap: overlap, prefetch: prefetch)
         }
         var details: [String] = []
         for (w, r) in outcome.workers.enumerated() {
@@ -57,6 +57,17 @@ final class GradientSyncInProcessTests: XCTestCase {
         let hybrid = try expectExact(servers: 2, workers: 2, strategy: .hybrid, early: true)
         XCTAssertTrue(hybrid.allSatisfy { $0.contains("emb route ps->ring") }, "\(hybrid)")
         _ = try expectExact(servers: 3, workers: 4, strategy: .ps, early: true)
+    }
+
+    /// Rows prefetched before each step (sent as the step ends) are exactly what the next step's pull
+    /// would get under BSP, every worker's step applied; a prefetch of other rows than the next pull
+    /// asks is settled and the pull made anew; after the table moved to the ring, prefetches are
+    /// ignored. The ps strategy keeps the table on the servers throughout.
+    func testPrefetchedRowsAreTheNextStepsPull() throws {
+        let hybrid = try expectExact(servers: 2, workers: 2, strategy: .hybrid, early: true, prefetch: true)
+        XCTAssertTrue(hybrid.allSatisfy { $0.contains("emb route ps->ring prefetched 2") }, "steps 1 and 3 taken, 2 missed, then the ring: \(hybrid)")
+        let ps = try expectExact(servers: 3, workers: 4, strategy: .ps, prefetch: true)
+        XCTAssertTrue(ps.allSatisfy { $0.contains("prefetched 5") }, "7 prefetches, 2 of other rows: \(ps)")
     }
 
     /// Dense gradients given to `ready` during backward (each worker on steps of its own choosing, so

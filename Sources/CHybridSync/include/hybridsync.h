@@ -284,6 +284,9 @@ typedef struct hs_sparse_grad {
 
 /** Rows of a table for ids (any order, repeats allowed): values receives nids x dimension floats. */
 hs_status hs_sync_pull(hs_sync *sync, const char *table, const uint64_t *ids, size_t nids, float *values, size_t nvalues);
+/** Names rows the next step will pull: hs_sync_step pulls them as it ends the step, and the next
+ *  hs_sync_pull of the table with the same ids returns them (as a pull made then would). */
+hs_status hs_sync_prefetch(hs_sync *sync, const char *table, const uint64_t *ids, size_t nids);
 /** Sends this step's sparse gradients before backward ends; hs_sync_step then gets nsparse = 0. */
 hs_status hs_sync_push_sparse(hs_sync *sync, const hs_sparse_grad *sparse, size_t nsparse);
 /** One step: a gradient per registered dense parameter (by name) and the sparse rows. Collective. */

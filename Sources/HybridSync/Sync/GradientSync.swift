@@ -10,6 +10,7 @@ import HybridSyncPS
 /// for step in ... {
 ///     let rows = try sync.pull("wide", ids: batchIds)           // embedding rows this batch needs
 ///     ... forward, backward ...
+///     try sync.prefetch("wide", ids: nextBatchIds)             // optional: pulled as this step ends
 ///     try sync.step(dense: [w1Grad], sparse: [SparseRows(table: "wide", ids: batchIds, values: g)])
 /// }
 /// ```
@@ -49,6 +50,12 @@ public final class GradientSync {
     var overlap: OverlapBuckets?
     /// A step's sparse gradients sent early by `pushSparse`, for `step` to finish.
     private var early: (handle: PSHandle?, endsStep: Bool, densified: [(LocalTable, Tensor)])?
+    /// Rows named by `prefetch` for the next step, by table; `step` sends their pulls.
+    var prefetchWanted: [String: [UInt64]] = [:]
+    /// Pulls `step` sent for the step after it, by table, for `pull` to take.
+    var prefetched: [String: (ids: [UInt64], handle: PSHandle)] = [:]
+    /// Pulls answered from a prefetch (tests).
+    package internal(set) var prefetchesTaken = 0
     /// The checkpoint in flight (`checkpointInBackground`): worker 0 holds its completion.
     var pendingCheckpoint: (root: String, step: Int, completion: CheckpointCompletion?)?
     /// The probe's result, if `calibrate` was asked for.
@@ -97,6 +104,7 @@ public final class GradientSync {
         guard let t = tables[table] else { throw HybridSyncError.unknownTable(table) }
         if observingDensity { t.touchedThisStep.formUnion(ids) }
         if let local = t.local { return try local.rows(ids) }
+        if let rows = try takePrefetched(table, ids: ids) { return rows }
         return try Timeline.span("pull", row: row, detail: "\(table): \(ids.count) rows") {
             try runtime.kv.pull([RowQuery(table: table, keys: ids)])[0]
         }
@@ -133,12 +141,15 @@ public final class GradientSync {
             lastStepBytes = [.ring: now.ring - bytesAtStepEnd.ring, .ps: now.ps - bytesAtStepEnd.ps]
             bytesAtStepEnd = now
         }
+        let wanted = prefetchWanted
+        prefetchWanted = [:]
         do {
             try syncStep(dense: grads, sparse: given, early: early)
         } catch {
             if overlap != nil { try? finishOverlap() }
             throw error
         }
+        try sendPrefetches(wanted)
     }
 
     /// The step: check everything, start the pushes, reduce on the ring, wait, apply, end the step.

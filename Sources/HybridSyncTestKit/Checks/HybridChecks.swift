@@ -21,7 +21,7 @@ package enum HybridChecks {
     /// places and `step` starts the rest.
     package static func exact(
         _ runtime: HybridRuntime, strategy: Strategy, servers: Int, steps: Int = 8, layout: String = "in-process",
-        early: Bool = false, overlap: Bool = false
+        early: Bool = false, overlap: Bool = false, prefetch: Bool = false
     ) throws -> (Bool, String) {
         let comm = runtime.dense.communicator
         let p = comm.size, me = comm.rank
@@ -60,6 +60,9 @@ package enum HybridChecks {
                 dense.append(gv)
                 for i in 0..<Self.overlapCount { refV[i] -= (0..<p).reduce(Float(0)) { $0 + Self.denseGrad($1, t, i) } / Float(p) }
             }
+            // `prefetch`: the next step's rows are named before this step; every third time other rows
+            // than the next step pulls (its pull then settles that prefetch and pulls anew).
+            if prefetch && t + 1 < steps { try sync.prefetch("emb", ids: Self.ids(me, t % 3 == 2 ? t + 2 : t + 1)) }
             // `early`: every other step sends its sparse rows before the dense gradient exists.
             if early && t % 2 == 0 {
                 try sync.pushSparse(sparse)
@@ -79,7 +82,10 @@ package enum HybridChecks {
         wrong += zip(try w.values(as: Float.self), refDense).filter { $0 != $1 }.count
         if overlap { wrong += zip(try v.values(as: Float.self), refV).filter { $0 != $1 }.count }
         let endRoute = sync.plan.first { $0.name == "emb" }!.route
-        return (wrong == 0, "strategy=\(strategy.rawValue) layout=\(layout) wrong=\(wrong) emb route \(startRoute)->\(endRoute)")
+        return (
+            wrong == 0,
+            "strategy=\(strategy.rawValue) layout=\(layout) wrong=\(wrong) emb route \(startRoute)->\(endRoute) prefetched \(sync.prefetchesTaken)"
+        )
     }
 
     /// The last worker registers a different shape (or an extra table): every worker must get the same

@@ -98,6 +98,7 @@ _signatures = {
     "hs_sync_register": ([c_void_p, _p(Param), c_size], c_int),
     "hs_sync_pull": ([c_void_p, c_char_p, u64p, c_size, f32p, c_size], c_int),
     "hs_sync_push_sparse": ([c_void_p, _p(SparseGrad), c_size], c_int),
+    "hs_sync_prefetch": ([c_void_p, c_char_p, u64p, c_size], c_int),
     "hs_sync_step": ([c_void_p, _p(DenseGrad), c_size, _p(SparseGrad), c_size], c_int),
     "hs_sync_step_count": ([c_void_p, _p(ctypes.c_int64)], c_int),
     "hs_sync_checkpoint": ([c_void_p, c_char_p, c_int], c_int),

@@ -80,6 +80,12 @@ class GradientSync:
         call("sync_pull", self._handle, table.encode(), _arrays.pointer(k, ctypes.c_uint64), k.size, _arrays.pointer(out, ctypes.c_float), out.size)
         return out
 
+    def prefetch(self, table, ids):
+        """Names the rows the next step will pull: `step` pulls them as it ends the step, and the next
+        `pull(table, ids)` with the same ids returns them, as a pull made then would."""
+        k = _arrays.keys(ids, f"ids of table '{table}'")
+        call("sync_prefetch", self._handle, table.encode(), _arrays.pointer(k, ctypes.c_uint64), k.size)
+
     def _sparse(self, sparse):
         rows = [(t, ids, v) for t, (ids, v) in sparse.items()] if isinstance(sparse, dict) else list(sparse)
         c = (SparseGrad * len(rows))()

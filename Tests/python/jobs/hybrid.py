@@ -68,7 +68,11 @@ with hs.job(servers=2) as job:
     def run(first, last):
         for s in range(first, last):
             ids, rows, wide, dense = batch(s, me, p)
-            sync.pull("emb", ids)
+            got = sync.pull("emb", ids)
+            if s % 2 == 1:  # prefetched by the step before: what a pull made now gets (the second is not)
+                assert np.array_equal(got, sync.pull("emb", ids)), s
+            if s % 2 == 0 and s + 1 < last:
+                sync.prefetch("emb", batch(s + 1, me, p)[0])
             sync.step(dense={"w": dense}, sparse=[("emb", ids, rows), ("wide", ids, wide)])
 
     # Bad input, each refused by its exception before anything is sent; nothing changes.
