@@ -41,9 +41,10 @@ final class FailoverInProcessTests: XCTestCase {
     /// steps.
     static func run(
         servers: Int = 3, spares: Int = 0, steps: Int = 30, kills: [Int: Int] = [:], copiesBefore: Set<Int> = [],
-        plan: FaultPlan? = nil, seed: UInt64 = 1, killScheduler: Int? = nil
+        plan: FaultPlan? = nil, seed: UInt64 = 1, killScheduler: Int? = nil, copyPartBytes: Int? = nil
     ) throws -> Run {
         var config = PSConfig()
+        config.copyPartBytes = copyPartBytes
         config.replication = 1
         config.heartbeatTimeout = 1
         config.heartbeatInterval = 0.1
@@ -162,9 +163,9 @@ final class FailoverInProcessTests: XCTestCase {
             XCTAssertEqual(r.failures, [], "seed \(seed)")
             XCTAssertEqual(r.bits, clean.bits, "seed \(seed): server \(victim) killed at step \(step)")
         }
-        // Two deaths, the second once the copies are made again (copy parts and their
-        // acknowledgements cross the same faulty links).
-        let twice = try Self.run(kills: [1: 4, 0: 20], copiesBefore: [20], plan: plan, seed: 11)
+        // Two deaths, the second once the copies are made again (copy parts, several in flight, and
+        // their acknowledgements cross the same faulty links: parts of a row or two each).
+        let twice = try Self.run(kills: [1: 4, 0: 20], copiesBefore: [20], plan: plan, seed: 11, copyPartBytes: 64)
         XCTAssertEqual(twice.failures, [])
         XCTAssertEqual(twice.bits, clean.bits, "servers 1 and 0 killed, re-replication between")
     }

@@ -83,6 +83,9 @@ public struct PSConfig: Sendable {
     /// Seconds a server waits after a checkpoint's snapshot before writing it (tests: the job trains on
     /// while the snapshot is still unwritten). Never read from the environment.
     package var checkpointWriteDelay = 0.0
+    /// Largest row part of a shard's copy (re-replication); nil: `maxMessageBytes / 4`, between 64 KiB
+    /// and `ShardHost.copyPartLimit`. Tests set it small so that a copy has many parts in flight.
+    package var copyPartBytes: Int?
 
     public init() {}
 

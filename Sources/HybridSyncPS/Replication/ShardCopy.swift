@@ -84,9 +84,11 @@ extension ServerShard {
                     data[piece].removeAll(keepingCapacity: true)
                 }
             }
+            // Rows a call: about a part's worth (a row is at least 64 bytes in the restore layout).
+            let perCall = Swift.max(1, Swift.min(4096, maxBytes / 64))
             var bucket: Int? = 0
             while let from = bucket {
-                bucket = store.export(fromBucket: from, limit: 4096) { key, piece, row in
+                bucket = store.export(fromBucket: from, limit: perCall) { key, piece, row in
                     keys[piece].append(key)
                     data[piece].append(contentsOf: row)
                     bytes += 8 + row.count * 4

@@ -1,12 +1,18 @@
 import HybridSyncCore
 
-/// A primary sending a copy of its shard to a new backup, one part at a time (the next part goes when
-/// the last is acknowledged; an unacknowledged part is sent again).
+/// A primary sending a copy of its shard to a new backup, up to `window` parts in flight, so the backup
+/// installs one part while the next ones travel. The backup takes parts in order only and acknowledges
+/// each it took, so an acknowledgement covers every part before it; unacknowledged parts are sent again.
 struct CopySender {
+    /// Parts in flight at most.
+    static let window = 4
     let target: Int
     let index: UInt64
     let parts: [OutboundMessage]
+    /// The first part not acknowledged.
     var next = 0
+    /// Parts sent so far (`next ..< sent` are in flight).
+    var sent = 0
     var sentAt = 0.0
     let startedAt: Double
     let bytes: Int
@@ -47,35 +53,35 @@ extension ShardHost {
                     payload: part.payload))
         }
         let bytes = parts.reduce(0) { $0 + $1.payload.reduce(0) { $0 + $1.count } }
-        sending[s] = CopySender(target: b, index: index, parts: parts, sentAt: now, startedAt: now, bytes: bytes)
+        let first = Swift.min(CopySender.window, parts.count)
+        sending[s] = CopySender(target: b, index: index, parts: parts, sent: first, sentAt: now, startedAt: now, bytes: bytes)
         return [
             .log(
                 .warning,
                 "\(name) sends a copy of shard \(s) (\(shard.tables.values.reduce(0) { $0 + $1.rowCount }) rows, \(bytes) bytes in \(parts.count) parts, at change \(index)) to server \(b)"
-            ),
-            .send(link, parts[0]),
-        ]
+            )
+        ] + parts[0..<first].map { .send(link, $0) }
     }
 
-    /// Parts not acknowledged within a while, sent again.
+    /// Parts in flight and not acknowledged within a while, sent again.
     func resendCopies(now: Double) -> [NodeDirective] {
         var out: [NodeDirective] = []
         for s in sending.keys.sorted() {
             guard var c = sending[s], now - c.sentAt >= 4 * resendAfter, let link = links[c.target] else { continue }
             c.sentAt = now
             sending[s] = c
-            out.append(.send(link, c.parts[c.next]))
+            out += c.parts[c.next..<c.sent].map { .send(link, $0) }
         }
         return out
     }
 
-    /// The backup acknowledged part `seq` of shard `header.shard`'s copy: the next part goes.
+    /// The backup acknowledged parts up to `seq` of shard `header.shard`'s copy: the window moves on.
     func onCopyAck(_ m: InboundEnvelope, now: Double) -> [NodeDirective] {
         let s = m.header.shard
         guard var c = sending[s], m.header.sender == NodeID(.server, c.target), links[c.target] == m.from,
-            m.header.seq == UInt64(c.next)
+            m.header.seq >= UInt64(c.next), m.header.seq < UInt64(c.sent)
         else { return [] }
-        c.next += 1
+        c.next = Int(m.header.seq) + 1
         guard c.next < c.parts.count else {
             // The last part is acknowledged once the copy is installed: the server is a backup at the
             // copy's index from now on.
@@ -89,13 +95,15 @@ extension ShardHost {
             ]
                 + acknowledged(shard: s, backup: c.target, through: c.index)
         }
+        let more = c.sent..<Swift.min(c.next + CopySender.window, c.parts.count)
+        c.sent = Swift.max(c.sent, more.upperBound)
         c.sentAt = now
         sending[s] = c
-        return [.send(m.from, c.parts[c.next])]
+        return more.map { .send(m.from, c.parts[$0]) }
     }
 
-    /// A part of a copy of shard `header.shard` for this server. Parts come in order; a repeat is
-    /// acknowledged again; the last installs the shard as a backup at the copy's index and acknowledges
+    /// A part of a copy of shard `header.shard` for this server. Parts are taken in order (one after a
+    /// gap is dropped, and comes again); a repeat is acknowledged again; the last installs the shard as a backup at the copy's index and acknowledges
     /// that index (which makes this server a full backup at the primary).
     func onCopy(_ m: InboundEnvelope) -> [NodeDirective] {
         let h = m.header, s = h.shard

@@ -37,6 +37,9 @@ final class ShardHost {
     let shardFromCopy: (Int, any ByteFrame) throws -> ServerShard
     /// Largest row part of a copy this server sends.
     let copyPartBytes: Int
+    /// Bytes of a copy's part at most: small enough that several are in flight and the backup installs
+    /// one while the next travel (`CopySender.window`).
+    static let copyPartLimit = 4 << 20
 
     init(
         me: Int, addresses: [String], resendAfter: Double, copyPartBytes: Int = 32 << 20, makeShard: @escaping (Int) -> ServerShard,

@@ -136,8 +136,9 @@ package struct ServerMachine: NodeMachine {
         switch m.body {
         case let .addressBook(me, servers, workers) where host == nil:
             let (config, refusals, spans) = (config, handshakesRefused, spans)
+            let partBytes = config.copyPartBytes ?? Swift.max(1 << 16, Swift.min(ShardHost.copyPartLimit, config.maxMessageBytes / 4))
             let joined = ShardHost(
-                me: me.index, addresses: servers, resendAfter: config.resendAfter, copyPartBytes: Swift.max(1 << 16, config.maxMessageBytes / 4),
+                me: me.index, addresses: servers, resendAfter: config.resendAfter, copyPartBytes: partBytes,
                 makeShard: { s in
                     let shard = ServerShard(
                         id: NodeID(.server, s), workers: workers, discardsData: config.discardData, limits: config.limits,
