@@ -16,13 +16,14 @@ extension GradientSync {
     }
 
     /// Sends the pulls `prefetch` named, for tables still on the servers (a re-plan at this step may
-    /// have moved one to the ring).
-    func sendPrefetches(_ wanted: [String: [UInt64]]) throws {
+    /// have moved one to the ring). The step has completed when this runs, so it does not throw: a
+    /// pull that cannot be sent is not prefetched, and the next `pull` makes it and throws there.
+    func sendPrefetches(_ wanted: [String: [UInt64]]) {
         for (table, ids) in wanted.sorted(by: { $0.key < $1.key }) where tables[table]?.local == nil {
-            let handle = try Timeline.span("prefetch sent", row: row, detail: "\(table): \(ids.count) rows") {
-                try runtime.kv.pullAsync([RowQuery(table: table, keys: ids)])
+            let handle = Timeline.span("prefetch sent", row: row, detail: "\(table): \(ids.count) rows") {
+                try? runtime.kv.pullAsync([RowQuery(table: table, keys: ids)])
             }
-            prefetched[table] = (ids, handle)
+            if let handle { prefetched[table] = (ids, handle) }
         }
     }
 

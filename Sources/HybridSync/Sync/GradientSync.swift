@@ -149,7 +149,7 @@ public final class GradientSync {
             if overlap != nil { try? finishOverlap() }
             throw error
         }
-        try sendPrefetches(wanted)
+        sendPrefetches(wanted)
     }
 
     /// The step: check everything, start the pushes, reduce on the ring, wait, apply, end the step.

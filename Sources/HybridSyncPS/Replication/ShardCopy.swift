@@ -84,7 +84,7 @@ extension ServerShard {
                     data[piece].removeAll(keepingCapacity: true)
                 }
             }
-            // Rows a call: about a part's worth (a row is at least 64 bytes in the restore layout).
+            // Rows a call: fewer when parts are small (tests), so that a part stays near `maxBytes`.
             let perCall = Swift.max(1, Swift.min(4096, maxBytes / 64))
             var bucket: Int? = 0
             while let from = bucket {
