@@ -103,8 +103,9 @@ extension ShardHost {
     }
 
     /// A part of a copy of shard `header.shard` for this server. Parts are taken in order (one after a
-    /// gap is dropped, and comes again); a repeat is acknowledged again; the last installs the shard as a backup at the copy's index and acknowledges
-    /// that index (which makes this server a full backup at the primary).
+    /// gap is dropped, and comes again); a repeat is acknowledged again; the last installs the shard as
+    /// a backup at the copy's index and acknowledges that index (which makes this server a full backup
+    /// at the primary).
     func onCopy(_ m: InboundEnvelope) -> [NodeDirective] {
         let h = m.header, s = h.shard
         guard case let .copy(index, state, last) = m.body, let view, view.backups(of: s).contains(me), !view.isComplete(me, of: s) else {
